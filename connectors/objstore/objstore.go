@@ -1,0 +1,87 @@
+// Package objstore defines the object-store contract under Liaison's record
+// storage: a flat namespace of keys holding small immutable-by-default
+// objects (encrypted content, signed metadata, index entries, audit
+// segments). The store is trusted for availability only: confidentiality and
+// integrity come from envelope encryption and signatures above it.
+//
+// Implementations: connectors/fsstore (embedded) and connectors/minio (MinIO
+// or any S3). Every implementation must pass the suite in objstoretest.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// Store is a flat key→bytes object store.
+type Store interface {
+	// Put writes data at key atomically: a reader sees either the old object
+	// or the whole new one, never a partial write. With opts.IfAbsent the
+	// write fails with ErrExists when key already exists.
+	Put(ctx context.Context, key string, data []byte, opts PutOptions) error
+	// Get returns the object at key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes key, including every retained version where the backend
+	// keeps versions (so that deleted content is unrecoverable). Deleting a
+	// missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List returns up to limit keys with the given prefix that sort strictly
+	// after startAfter, in ascending byte order.
+	List(ctx context.Context, prefix, startAfter string, limit int) ([]string, error)
+}
+
+// PutOptions modify Put.
+type PutOptions struct {
+	// IfAbsent makes Put fail with ErrExists instead of replacing an object.
+	IfAbsent bool
+	// ContentType is advisory metadata for backends that keep it.
+	ContentType string
+}
+
+var (
+	// ErrNotFound: no object at that key.
+	ErrNotFound = errors.New("objstore: not found")
+	// ErrExists: a conditional Put found an object already there.
+	ErrExists = errors.New("objstore: object exists")
+	// ErrUnavailable: the backend cannot be reached or timed out. Transient;
+	// the gateway answers 503 and nothing half-written is visible.
+	ErrUnavailable = errors.New("objstore: store unavailable")
+	// ErrInvalidKey: the key is not acceptable (see ValidKey).
+	ErrInvalidKey = errors.New("objstore: invalid key")
+)
+
+// MaxKeyLen bounds key length (S3 allows 1024 bytes; we stay well inside).
+const MaxKeyLen = 512
+
+// ValidKey reports whether key is acceptable to every backend: 1–512 bytes
+// of [a-z0-9._-] segments separated by single '/', no empty, "." or ".."
+// segment, no leading or trailing '/'. Keys are built by Liaison from
+// server-generated ids, never taken from a request, but every backend checks
+// again so that no key can escape its root.
+func ValidKey(key string) bool {
+	if key == "" || len(key) > MaxKeyLen {
+		return false
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ValidPrefix reports whether prefix can be passed to List: empty, or a
+// ValidKey optionally followed by '/'.
+func ValidPrefix(prefix string) bool {
+	if prefix == "" {
+		return true
+	}
+	return ValidKey(strings.TrimSuffix(prefix, "/"))
+}
