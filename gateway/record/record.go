@@ -1,0 +1,299 @@
+// Package record is Liaison's record model: the metadata an originator puts
+// on an intelligence record (classification, TLP, grading, handling codes,
+// purposes, DSAs, recipients), its validation against a JSON Schema, record
+// ids, and the metadata digest that the content encryption is bound to.
+package record
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Meta is a record's metadata as stored and as given to the policy. The
+// server sets RecordID, Version, Created and Originator; the publisher sets
+// the rest. Field order is fixed by the struct, so json.Marshal of a Meta is
+// deterministic and can be digested.
+type Meta struct {
+	RecordID            string          `json:"record_id"`
+	Version             int             `json:"version"`
+	Created             string          `json:"created"`
+	Originator          Originator      `json:"originator"`
+	Classification      Classification  `json:"classification"`
+	TLP                 string          `json:"tlp"`
+	Grading             Grading         `json:"grading"`
+	Handling            Handling        `json:"handling"`
+	AllowedPurposes     []string        `json:"allowed_purposes"`
+	DataSubjectCategory string          `json:"data_subject_category"`
+	ContentBasis        string          `json:"content_basis"`
+	SensitiveProcessing bool            `json:"sensitive_processing,omitempty"`
+	SourceType          string          `json:"source_type,omitempty"`
+	MopiGroup           int             `json:"mopi_group,omitempty"`
+	DSAIDs              []string        `json:"dsa_ids"`
+	Recipients          []string        `json:"recipients"`
+	ProtectedFields     []string        `json:"protected_fields,omitempty"`
+	ReviewDue           string          `json:"review_due"`
+	Tags                json.RawMessage `json:"tags,omitempty"`
+}
+
+// Originator is the agency (and officer, when one was identified) that published the record.
+type Originator struct {
+	OrgID      string `json:"org_id"`
+	OfficerRef string `json:"officer_ref,omitempty"`
+}
+
+// Classification is the UK GSC marking with its caveats.
+type Classification struct {
+	Tier                 string          `json:"tier"`
+	Sensitive            bool            `json:"sensitive,omitempty"`
+	UKPrefix             bool            `json:"uk_prefix,omitempty"`
+	Descriptors          []string        `json:"descriptors,omitempty"`
+	HandlingInstructions []string        `json:"handling_instructions,omitempty"`
+	EyesOnly             []string        `json:"eyes_only,omitempty"`
+	RelTo                []string        `json:"rel_to,omitempty"`
+	Foreign              json.RawMessage `json:"foreign,omitempty"`
+}
+
+// Grading is the 3x5x2 evaluation (with the legacy and Europol codes kept when given).
+type Grading struct {
+	Source       string          `json:"source"`
+	Intelligence string          `json:"intelligence"`
+	Legacy5x5x5  string          `json:"legacy_5x5x5,omitempty"`
+	Europol      json.RawMessage `json:"europol,omitempty"`
+}
+
+// Handling is the 3x5x2 handling code with its action, sanitisation and structured conditions.
+type Handling struct {
+	Code             string      `json:"code"`
+	ActionCode       string      `json:"action_code,omitempty"`
+	A3Usage          string      `json:"a3_usage,omitempty"`
+	SanitisationCode string      `json:"sanitisation_code,omitempty"`
+	EuropolCodes     []string    `json:"europol_codes,omitempty"`
+	Conditions       *Conditions `json:"conditions,omitempty"`
+}
+
+// Conditions are the structured conditions of handling code C.
+type Conditions struct {
+	AllowedRecipientOrgs  []string `json:"allowed_recipient_orgs,omitempty"`
+	AllowedRecipientTypes []string `json:"allowed_recipient_types,omitempty"`
+	NoOnwardDissemination bool     `json:"no_onward_dissemination,omitempty"`
+	NoJudicialUse         bool     `json:"no_judicial_use,omitempty"`
+	OriginatingAgencyOnly bool     `json:"originating_agency_only,omitempty"`
+	IntelligenceUseOnly   bool     `json:"intelligence_use_only,omitempty"`
+	Expires               string   `json:"expires,omitempty"`
+	FreeText              string   `json:"free_text,omitempty"`
+}
+
+// PublishRequest is a validated POST /v1/records body.
+type PublishRequest struct {
+	Meta    Meta
+	Content json.RawMessage // a non-empty JSON object, compacted
+}
+
+// FieldError names one invalid field of a request by JSON pointer.
+type FieldError struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+// ValidationError lists every invalid field of a request.
+type ValidationError struct{ Fields []FieldError }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for _, f := range e.Fields {
+		parts = append(parts, f.Pointer+": "+f.Detail)
+	}
+	return "record: invalid request: " + strings.Join(parts, "; ")
+}
+
+//go:embed publish.schema.json
+var publishSchemaJSON []byte
+
+var publishSchema = mustCompile()
+
+// printer renders schema errors in English (the library localises).
+var printer = message.NewPrinter(language.English)
+
+func mustCompile() *jsonschema.Schema {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(publishSchemaJSON))
+	if err != nil {
+		panic(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat() // dates and date-times must really be dates
+	const url = "https://liaison.dev/schemas/publish.schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		panic(err)
+	}
+	return c.MustCompile(url)
+}
+
+// PublishSchema returns the JSON Schema that publish requests are validated against.
+func PublishSchema() []byte { return bytes.Clone(publishSchemaJSON) }
+
+// ParsePublish parses and validates a publish body. A syntax error or a
+// schema violation yields a *ValidationError naming every bad field.
+func ParsePublish(body []byte) (*PublishRequest, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Pointer: "", Detail: "malformed JSON: " + syntaxDetail(err)}}}
+	}
+	if err := publishSchema.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, fmt.Errorf("record: schema validation: %w", err)
+		}
+		return nil, &ValidationError{Fields: flatten(ve)}
+	}
+	var raw struct {
+		Meta    json.RawMessage `json:"meta"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := strictDecode(body, &raw); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Pointer: "", Detail: err.Error()}}}
+	}
+	var m Meta
+	if err := strictDecode(raw.Meta, &m); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/meta", Detail: err.Error()}}}
+	}
+	var content bytes.Buffer
+	if err := json.Compact(&content, raw.Content); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/content", Detail: err.Error()}}}
+	}
+	return &PublishRequest{Meta: m, Content: content.Bytes()}, nil
+}
+
+func strictDecode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func syntaxDetail(err error) string {
+	// The parser's message names the offset, never the content.
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	return "not a JSON document"
+}
+
+// flatten turns the schema validator's tree into one error per failing
+// leaf, sorted by pointer, so a client sees every bad field at once.
+func flatten(ve *jsonschema.ValidationError) []FieldError {
+	seen := map[string]bool{}
+	var fields []FieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		ptr := ""
+		for _, tok := range e.InstanceLocation {
+			ptr += "/" + strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1")
+		}
+		msg := e.ErrorKind.LocalizedString(printer)
+		if k := ptr + "\x00" + msg; !seen[k] {
+			seen[k] = true
+			fields = append(fields, FieldError{Pointer: ptr, Detail: msg})
+		}
+	}
+	walk(ve)
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Pointer < fields[j].Pointer })
+	return fields
+}
+
+// Digest returns "sha256:<hex>" over the canonical JSON of m. Content
+// encryption binds this digest in its AAD, so metadata and content cannot be
+// recombined across records or versions.
+func (m *Meta) Digest() (string, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Readers returns the agencies that may find the record in a listing: its
+// originator and its explicit recipients, de-duplicated.
+func (m *Meta) Readers() []string {
+	out := []string{m.Originator.OrgID}
+	for _, r := range m.Recipients {
+		if r != m.Originator.OrgID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Crockford's base32 alphabet in lower case: ids must be valid object-store
+// key segments, and avoiding i, l, o and u keeps them unambiguous when read aloud.
+const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+
+// IDPrefix starts every record id.
+const IDPrefix = "rec_"
+
+// NewID returns a fresh record id: "rec_" + 26 base32 characters (48 bits
+// of milliseconds then 80 random bits), so ids sort by creation time and
+// cursor paging over them is stable.
+func NewID(now time.Time) string {
+	var b [16]byte
+	ms := uint64(now.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("record: crypto/rand failed: " + err.Error())
+	}
+	// 128 bits → 26 base32 chars (130 bits; the top two are zero).
+	var out [26]byte
+	var acc uint64
+	var hi = uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+	var lo = uint64(b[8])<<56 | uint64(b[9])<<48 | uint64(b[10])<<40 | uint64(b[11])<<32 | uint64(b[12])<<24 | uint64(b[13])<<16 | uint64(b[14])<<8 | uint64(b[15])
+	for i := 25; i >= 0; i-- {
+		acc = lo & 31
+		out[i] = idAlphabet[acc]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return IDPrefix + string(out[:])
+}
+
+// ValidID reports whether s is a well-formed record id. Anything else in a
+// URL (path tricks, other encodings) is answered 404 without touching storage.
+func ValidID(s string) bool {
+	if len(s) != len(IDPrefix)+26 || !strings.HasPrefix(s, IDPrefix) {
+		return false
+	}
+	for i := len(IDPrefix); i < len(s); i++ {
+		if strings.IndexByte(idAlphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,158 @@
+package record
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validBody() map[string]any {
+	return map[string]any{
+		"meta": map[string]any{
+			"classification":        map[string]any{"tier": "OFFICIAL", "sensitive": true},
+			"tlp":                   "AMBER",
+			"grading":               map[string]any{"source": "1", "intelligence": "B"},
+			"handling":              map[string]any{"code": "P"},
+			"allowed_purposes":      []any{"investigation"},
+			"data_subject_category": "suspect",
+			"content_basis":         "fact",
+			"dsa_ids":               []any{"dsa-uk-soc"},
+			"recipients":            []any{"rocu-nw"},
+			"review_due":            "2027-06-01",
+		},
+		"content": map[string]any{"summary": "x"},
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParsePublishValid(t *testing.T) {
+	req, err := ParsePublish(mustJSON(t, validBody()))
+	if err != nil {
+		t.Fatalf("valid body rejected: %v", err)
+	}
+	if req.Meta.Classification.Tier != "OFFICIAL" || !req.Meta.Classification.Sensitive || req.Meta.Grading.Intelligence != "B" {
+		t.Fatalf("decoded wrong: %+v", req.Meta)
+	}
+	if string(req.Content) != `{"summary":"x"}` {
+		t.Fatalf("content = %s", req.Content)
+	}
+}
+
+func TestParsePublishRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		mutate   func(b map[string]any)
+		raw      string
+		pointers []string // every one must be named
+	}{
+		{name: "malformed json", raw: `{"meta": {`, pointers: []string{""}},
+		{name: "trailing garbage", raw: string(mustJSON(t, validBody())) + `{}`, pointers: []string{""}},
+		{name: "unknown top-level field", mutate: func(b map[string]any) { b["extra"] = 1 }, pointers: []string{""}},
+		{name: "unknown meta field", mutate: func(b map[string]any) { b["meta"].(map[string]any)["colour"] = "red" }, pointers: []string{"/meta"}},
+		{name: "server-set field", mutate: func(b map[string]any) { b["meta"].(map[string]any)["record_id"] = "rec_x" }, pointers: []string{"/meta"}},
+		{name: "bad tier and bad tlp at once", mutate: func(b map[string]any) {
+			m := b["meta"].(map[string]any)
+			m["classification"] = map[string]any{"tier": "UNCLASSIFIED"}
+			m["tlp"] = "WHITE"
+		}, pointers: []string{"/meta/classification/tier", "/meta/tlp"}},
+		{name: "bad grading", mutate: func(b map[string]any) {
+			b["meta"].(map[string]any)["grading"] = map[string]any{"source": "4", "intelligence": "F"}
+		}, pointers: []string{"/meta/grading/source", "/meta/grading/intelligence"}},
+		{name: "handling C without conditions", mutate: func(b map[string]any) {
+			b["meta"].(map[string]any)["handling"] = map[string]any{"code": "C"}
+		}, pointers: []string{"/meta/handling"}},
+		{name: "handling P with action code", mutate: func(b map[string]any) {
+			b["meta"].(map[string]any)["handling"] = map[string]any{"code": "P", "action_code": "A1"}
+		}, pointers: []string{"/meta/handling"}},
+		{name: "bad purpose", mutate: func(b map[string]any) { b["meta"].(map[string]any)["allowed_purposes"] = []any{"curiosity"} }, pointers: []string{"/meta/allowed_purposes/0"}},
+		{name: "bad date", mutate: func(b map[string]any) { b["meta"].(map[string]any)["review_due"] = "next tuesday" }, pointers: []string{"/meta/review_due"}},
+		{name: "hostile recipient id", mutate: func(b map[string]any) { b["meta"].(map[string]any)["recipients"] = []any{"../etc"} }, pointers: []string{"/meta/recipients/0"}},
+		{name: "empty content", mutate: func(b map[string]any) { b["content"] = map[string]any{} }, pointers: []string{"/content"}},
+		{name: "content not an object", mutate: func(b map[string]any) { b["content"] = "text" }, pointers: []string{"/content"}},
+		{name: "missing meta", mutate: func(b map[string]any) { delete(b, "meta") }, pointers: []string{""}},
+		{name: "missing required meta fields", mutate: func(b map[string]any) {
+			m := b["meta"].(map[string]any)
+			delete(m, "tlp")
+			delete(m, "dsa_ids")
+		}, pointers: []string{"/meta"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(tt.raw)
+			if tt.mutate != nil {
+				b := validBody()
+				tt.mutate(b)
+				body = mustJSON(t, b)
+			}
+			_, err := ParsePublish(body)
+			ve, ok := err.(*ValidationError)
+			if !ok {
+				t.Fatalf("want *ValidationError, got %T %v", err, err)
+			}
+			for _, p := range tt.pointers {
+				found := false
+				for _, f := range ve.Fields {
+					if f.Pointer == p {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no error for %q in %+v", p, ve.Fields)
+				}
+			}
+		})
+	}
+}
+
+func TestIDs(t *testing.T) {
+	now := time.Now()
+	a, b := NewID(now), NewID(now.Add(time.Millisecond))
+	if !ValidID(a) || !ValidID(b) {
+		t.Fatalf("generated ids invalid: %s %s", a, b)
+	}
+	if a == b || !(a < b) {
+		t.Fatalf("ids must be unique and time-ordered: %s %s", a, b)
+	}
+	for _, bad := range []string{"", "rec_", "../x", "rec_../../../../etc/passwd", "REC_" + strings.Repeat("0", 26), "rec_" + strings.Repeat("0", 25) + "u", "rec_" + strings.Repeat("0", 27), "rec_" + strings.Repeat("0", 25) + "/"} {
+		if ValidID(bad) {
+			t.Errorf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
+func TestDigestBindsEveryField(t *testing.T) {
+	req, err := ParsePublish(mustJSON(t, validBody()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := req.Meta
+	d1, _ := m.Digest()
+	m.Recipients = append(m.Recipients, "hmrc")
+	d2, _ := m.Digest()
+	m2 := req.Meta
+	m2.Version = 2
+	d3, _ := m2.Digest()
+	if d1 == d2 || d1 == d3 || !strings.HasPrefix(d1, "sha256:") {
+		t.Fatalf("digest does not change with metadata: %s %s %s", d1, d2, d3)
+	}
+}
+
+func FuzzParsePublish(f *testing.F) {
+	f.Add([]byte(`{"meta":{},"content":{}}`))
+	f.Add([]byte(`{"meta":{"tlp":"RED"},"content":{"a":1}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := ParsePublish(b)
+		if err == nil && (req == nil || len(req.Content) < 2) {
+			t.Fatalf("accepted without content")
+		}
+	})
+}
