@@ -1,0 +1,237 @@
+package jose
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// maxJWSLen bounds what Verifier.Verify will parse (record metadata and
+// checkpoints are small).
+const maxJWSLen = 4 << 20
+
+// Signer signs with the gateway's Ed25519 key: record metadata now, audit
+// checkpoints later. It also verifies its own signatures.
+type Signer struct {
+	priv jwk.Key
+	kid  string
+	*Verifier
+}
+
+// LoadOrCreateSigner loads the Ed25519 private JWK at path, or creates one
+// (file mode 0600) if there is none. The kid is the key's RFC 7638
+// thumbprint; a file whose kid is anything else is refused, since verifiers
+// select the key by kid. Concurrent first starts agree on one key: creation
+// is exclusive and the loser loads the winner's file.
+func LoadOrCreateSigner(path string) (*Signer, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createSignerKey(path); err != nil {
+			return nil, err
+		}
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jose: signing key: %w", err)
+	}
+	priv, err := jwk.ParseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s does not hold a JWK", ErrKey, path)
+	}
+	okp, ok := priv.(jwk.OKPPrivateKey)
+	if !ok || okp.Crv() != jwa.Ed25519 {
+		return nil, fmt.Errorf("%w: %s is not an Ed25519 private key", ErrKey, path)
+	}
+	tp, err := thumbprint(priv)
+	if err != nil {
+		return nil, err
+	}
+	if priv.KeyID() != tp {
+		return nil, fmt.Errorf("%w: %s: kid is not the key thumbprint", ErrKey, path)
+	}
+	pub, err := priv.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: public key: %v", ErrKey, err)
+	}
+	v, err := newVerifierFromKeys([]jwk.Key{pub})
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{priv: priv, kid: tp, Verifier: v}, nil
+}
+
+func thumbprint(k jwk.Key) (string, error) {
+	pub, err := k.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("%w: public key: %v", ErrKey, err)
+	}
+	h, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("%w: thumbprint: %v", ErrKey, err)
+	}
+	return strictB64.EncodeToString(h), nil
+}
+
+func createSignerKey(path string) error {
+	_, raw, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("jose: generate signing key: %w", err)
+	}
+	k, err := jwk.FromRaw(raw)
+	if err != nil {
+		return fmt.Errorf("jose: signing key: %w", err)
+	}
+	tp, err := thumbprint(k)
+	if err != nil {
+		return err
+	}
+	for _, kv := range []struct {
+		name string
+		val  any
+	}{{jwk.KeyIDKey, tp}, {jwk.AlgorithmKey, jwa.EdDSA}, {jwk.KeyUsageKey, jwk.ForSignature}} {
+		if err := k.Set(kv.name, kv.val); err != nil {
+			return fmt.Errorf("jose: signing key: %w", err)
+		}
+	}
+	data, err := json.MarshalIndent(k, "", "  ")
+	if err != nil {
+		return fmt.Errorf("jose: encode signing key: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("jose: signing key directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*") // created 0600
+	if err != nil {
+		return fmt.Errorf("jose: write signing key: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, werr := f.Write(append(data, '\n'))
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("jose: write signing key: %w", err)
+	}
+	// Link, unlike rename, fails if path exists: a concurrent creator's key
+	// is kept and ours discarded.
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("jose: write signing key: %w", err)
+	}
+	return nil
+}
+
+// KeyID is the signing key's kid.
+func (s *Signer) KeyID() string { return s.kid }
+
+// Sign returns a compact JWS (EdDSA, with kid) over payload.
+func (s *Signer) Sign(payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, errors.New("jose: empty payload")
+	}
+	hdr := jws.NewHeaders()
+	if err := hdr.Set(jws.KeyIDKey, s.kid); err != nil {
+		return nil, fmt.Errorf("jose: header: %w", err)
+	}
+	out, err := jws.Sign(payload, jws.WithKey(jwa.EdDSA, s.priv, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return nil, fmt.Errorf("jose: sign: %w", err)
+	}
+	return out, nil
+}
+
+// Verifier checks gateway signatures with public keys only, for offline
+// auditors and for other replicas.
+type Verifier struct {
+	keys map[string]jwk.Key // by kid
+	set  jwk.Set
+}
+
+// NewVerifier builds a Verifier from a JWKS of Ed25519 public keys (as
+// returned by Signer.PublicJWKS; several keys are allowed for rotation).
+func NewVerifier(jwks []byte) (*Verifier, error) {
+	set, err := jwk.Parse(jwks)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a JWK set", ErrKey)
+	}
+	keys := make([]jwk.Key, 0, set.Len())
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		keys = append(keys, k)
+	}
+	return newVerifierFromKeys(keys)
+}
+
+func newVerifierFromKeys(keys []jwk.Key) (*Verifier, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: no keys", ErrKey)
+	}
+	v := &Verifier{keys: make(map[string]jwk.Key, len(keys)), set: jwk.NewSet()}
+	for i, k := range keys {
+		okp, ok := k.(jwk.OKPPublicKey)
+		if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+			return nil, fmt.Errorf("%w: key %d is not a public key", ErrKey, i)
+		}
+		if !ok || okp.Crv() != jwa.Ed25519 {
+			return nil, fmt.Errorf("%w: key %d is not an Ed25519 public key", ErrKey, i)
+		}
+		if a := k.Algorithm().String(); a != "" && a != jwa.EdDSA.String() {
+			return nil, fmt.Errorf("%w: key %d is not an EdDSA key", ErrKey, i)
+		}
+		kid := k.KeyID()
+		if kid == "" {
+			tp, err := thumbprint(k)
+			if err != nil {
+				return nil, err
+			}
+			kid = tp
+		}
+		if _, dup := v.keys[kid]; dup {
+			return nil, fmt.Errorf("%w: duplicate kid", ErrKey)
+		}
+		v.keys[kid] = k
+		if err := v.set.AddKey(k); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		}
+	}
+	return v, nil
+}
+
+// Verify checks a compact JWS made by Signer.Sign and returns its payload.
+// Any alteration, an unknown kid or another algorithm is ErrBadSignature.
+func (v *Verifier) Verify(sig []byte) ([]byte, error) {
+	c, err := parseCompact(string(sig), maxJWSLen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed JWS", ErrBadSignature)
+	}
+	if c.header.Alg != jwa.EdDSA.String() {
+		return nil, fmt.Errorf("%w: algorithm not allowed", ErrBadSignature)
+	}
+	key, ok := v.keys[c.header.Kid]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown key id", ErrBadSignature)
+	}
+	payload, err := jws.Verify(sig, jws.WithKey(jwa.EdDSA, key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: signature does not verify", ErrBadSignature)
+	}
+	return payload, nil
+}
+
+// PublicJWKS returns the verification keys as a JWKS document.
+func (v *Verifier) PublicJWKS() ([]byte, error) {
+	out, err := json.MarshalIndent(v.set, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("jose: encode JWKS: %w", err)
+	}
+	return out, nil
+}
