@@ -47,11 +47,19 @@ install() {
   build_vault
 }
 
-free_port() {
-  python3 - <<'PY' 2>/dev/null || go run "$here/freeport.go"
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
-PY
+taken_ports=" "
+free_port() { # VAR: set VAR to a free loopback port not handed out before by this script
+  local p
+  for _ in $(seq 1 50); do
+    p=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) ||
+      p=$((20000 + RANDOM % 40000))
+    # Without python3: a random port nobody answers on (bash's /dev/tcp).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi
+    case "$taken_ports" in *" $p "*) continue ;; esac
+    taken_ports="$taken_ports$p "
+    printf -v "$1" '%s' "$p"; return 0
+  done
+  log "no free port found"; return 1
 }
 
 wait_http() { # url seconds
@@ -71,7 +79,7 @@ up() {
   fi
   install
   local mport mcport vport user pass token
-  mport=$(free_port); mcport=$(free_port); vport=$(free_port)
+  free_port mport; free_port mcport; free_port vport
   user=liaison-dev; pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' ); token=root-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
   mkdir -p "$state/minio-data"
   MINIO_ROOT_USER=$user MINIO_ROOT_PASSWORD=$pass MINIO_BROWSER=off MINIO_UPDATE=off \
