@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/policy"
+)
+
+const defaultDevDir = ".liaison-dev"
+
+func newDevCmd() *cobra.Command {
+	var dataDir, listen, adminListen, logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a complete gateway on embedded defaults (dev PKI, local keys, filesystem store, bundled policies)",
+		Long: `Run a gateway with everything embedded: a generated development federation
+(CA, gateway certificate, a client certificate and an officer-token signing key
+for each demo agency), a local keyring, a filesystem object store, the bundled
+policies and demo DSAs. Everything lives in the data directory; restarting
+with the same directory keeps the records. Not for production: the keyring is a
+file beside the data it protects.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			abs, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			eng, err := policy.New(ctx, policy.Options{})
+			if err != nil {
+				return fmt.Errorf("bundled policy: %w", err)
+			}
+			agencies := eng.Agencies()
+			sort.Strings(agencies)
+			fed, err := pki.EnsureDevFederation(filepath.Join(abs, "pki"), pki.DevOptions{Agencies: agencies})
+			if err != nil {
+				return fmt.Errorf("dev federation: %w", err)
+			}
+			cfg := gateway.Defaults(abs)
+			cfg.Listen, cfg.AdminListen = listen, adminListen
+			cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
+			cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}
+			cfg.Officers.JWKSDir = fed.JWKSDir
+			cfg.Log = gateway.LogConfig{Format: "console", Level: logLevel}
+			if err := gateway.ApplyEnv(&cfg, os.Environ()); err != nil {
+				return err
+			}
+			if cfg.Officers.Audience == "" {
+				cfg.Officers.Audience = cfg.GatewayID
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if err := writeDevFiles(abs, cfg, fed, agencies); err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Log.Format, cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck
+			g, err := gateway.Build(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			defer g.Close()
+			errc := make(chan error, 1)
+			go func() { errc <- g.Run(ctx) }()
+			select {
+			case addr := <-g.Addr:
+				admin := <-g.AdminAddr
+				printDevBanner(cmd.OutOrStdout(), abs, dataDir, addr, admin, fed, agencies)
+			case err := <-errc:
+				if err != nil && strings.Contains(err.Error(), "address already in use") {
+					return fmt.Errorf("%w (is another gateway running? choose other ports with --listen and --admin-listen)", err)
+				}
+				return err
+			}
+			return <-errc
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDevDir, "where the dev federation, keys, records and audit log live")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "agency API (mutual TLS)")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "127.0.0.1:9443", "admin endpoints: /healthz /readyz /metrics")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.AddCommand(newDevTokenCmd())
+	return cmd
+}
+
+// profile is what the CLI needs to talk to a gateway as one agency.
+type profile struct {
+	Endpoint   string `yaml:"endpoint"`
+	Agency     string `yaml:"agency"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	CA         string `yaml:"ca"`
+	OfficerKey string `yaml:"officer_key,omitempty"`
+	Audience   string `yaml:"audience,omitempty"`
+}
+
+func writeDevFiles(dir string, cfg gateway.Config, fed *pki.DevFederation, agencies []string) error {
+	host, port, _ := net.SplitHostPort(cfg.Listen)
+	if host == "127.0.0.1" || host == "" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	pdir := filepath.Join(dir, "profiles")
+	if err := os.MkdirAll(pdir, 0o700); err != nil {
+		return err
+	}
+	for _, a := range agencies {
+		p := profile{Endpoint: "https://" + net.JoinHostPort(host, port), Agency: a,
+			Cert: fed.AgencyCertFile(a), Key: fed.AgencyKeyFile(a), CA: fed.CAFile,
+			OfficerKey: fed.OfficerKeyFile(a), Audience: cfg.Officers.Audience}
+		b, _ := yaml.Marshal(p)
+		if err := os.WriteFile(filepath.Join(pdir, a+".yaml"), b, 0o600); err != nil {
+			return err
+		}
+	}
+	// The effective configuration, so `liaison serve --config` runs the
+	// same gateway and operators have a complete example to start from.
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	head := "# Written by `liaison dev`: the effective configuration of this dev gateway.\n# `liaison serve --config " + filepath.Join(dir, "liaison.yaml") + "` runs the same gateway.\n"
+	return os.WriteFile(filepath.Join(dir, "liaison.yaml"), append([]byte(head), b...), 0o600)
+}
+
+func printDevBanner(w io.Writer, abs, rel string, addr, admin net.Addr, fed *pki.DevFederation, agencies []string) {
+	_, port, _ := net.SplitHostPort(addr.String())
+	url := "https://localhost:" + port
+	pflag := ""
+	if rel != defaultDevDir {
+		pflag = " --data-dir " + rel
+	}
+	ag := func(a string) string { return filepath.Join(fed.Dir, "agencies", a) }
+	fmt.Fprintf(w, `
+Liaison dev gateway is running.
+  agency API (mutual TLS)  %s
+  admin                    http://%s  (/healthz /readyz /metrics)
+  data directory           %s
+  federation CA            %s
+  agencies                 %s
+  client certificates      %s/<agency>/{cert.pem,key.pem}
+  CLI profiles             %s/<agency>.yaml
+  audit log                %s
+
+Try it (from the repository root, in another terminal):
+
+  # publish as the Metropolitan Police, shared with the North West ROCU
+  go run ./cmd/liaison records put%s --profile met-police --file deploy/examples/record.json
+
+  # read it as the ROCU (purpose and justification reach the policy and the audit log)
+  go run ./cmd/liaison records get%s --profile rocu-nw --purpose investigation --justification "OP-NIGHTJAR tasking" <id>
+
+  # HMRC is not a recipient: 404, the record's existence is not revealed
+  go run ./cmd/liaison records get%s --profile hmrc --purpose investigation --justification "check" <id>
+
+  # list what you may read; recall as the originator
+  go run ./cmd/liaison records list%s --profile rocu-nw
+  go run ./cmd/liaison records recall%s --profile met-police <id>
+
+  # an officer token (JWT signed by the agency's key) for the policy dry run
+  go run ./cmd/liaison records decide%s --profile met-police --token "$(go run ./cmd/liaison dev token%s --profile met-police --officer so-1 --clearance SC --roles security_officer)" --file deploy/examples/decision-input.json
+
+The same with curl:
+
+  curl --cacert %s --cert %s/cert.pem --key %s/key.pem \
+       -H 'Content-Type: application/json' --data @deploy/examples/record.json %s/v1/records
+  curl --cacert %s --cert %s/cert.pem --key %s/key.pem \
+       -H 'Liaison-Purpose: investigation' -H 'Liaison-Justification: OP-NIGHTJAR tasking' %s/v1/records/<id>
+
+Stop with Ctrl-C; start again with the same command to keep the records.
+`, url, admin.String(), abs, fed.CAFile, strings.Join(agencies, ", "), filepath.Join(fed.Dir, "agencies"),
+		filepath.Join(abs, "profiles"), filepath.Join(abs, "audit", "audit.jsonl"),
+		pflag, pflag, pflag, pflag, pflag, pflag, pflag,
+		fed.CAFile, ag("met-police"), ag("met-police"), url,
+		fed.CAFile, ag("rocu-nw"), ag("rocu-nw"), url)
+}
+
+func newDevTokenCmd() *cobra.Command {
+	var (
+		cf                                       clientFlags
+		officer, clearance, vetting, nationality string
+		roles                                    []string
+		ttl                                      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "token --profile AGENCY --officer ID",
+		Short: "Issue a dev officer token (a JWT signed with the agency's dev key)",
+		Long: `Issue an officer token as the agency's identity provider would: signed with the
+agency's dev signing key, issuer = the agency, audience = the gateway. Prints
+the token only, so it can be used as --token "$(liaison dev token …)".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := cf.profile()
+			if err != nil {
+				return err
+			}
+			if p.OfficerKey == "" {
+				return fmt.Errorf("profile %s has no officer_key (dev profiles have one)", cf.profileName)
+			}
+			if officer == "" {
+				return fmt.Errorf("--officer is required")
+			}
+			key, err := jose.LoadPrivateJWK(p.OfficerKey)
+			if err != nil {
+				return err
+			}
+			aud := p.Audience
+			if aud == "" {
+				aud = "gw-dev"
+			}
+			tok, err := jose.IssueOfficerToken(key, p.Agency, aud, jose.Officer{ID: officer, Agency: p.Agency, Clearance: clearance,
+				Vetting: vetting, Nationality: nationality, Roles: roles}, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	cf.register(cmd, false)
+	cmd.Flags().StringVar(&officer, "officer", "", "officer id (sub)")
+	cmd.Flags().StringVar(&clearance, "clearance", "", "BPSS, SC, eSC, DV or eDV")
+	cmd.Flags().StringVar(&vetting, "vetting", "", "RV, MV, NPPV1, NPPV2 or NPPV3")
+	cmd.Flags().StringVar(&nationality, "nationality", "", "ISO 3166 alpha-3, e.g. GBR")
+	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles, e.g. analyst,security_officer")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	return cmd
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/liaison-project/liaison/gateway"
+)
+
+// keyFlags locate the configuration whose key provider and store the key
+// commands act on: the same file `liaison serve` runs.
+type keyFlags struct {
+	config, dataDir, agency, output string
+}
+
+func (f *keyFlags) register(cmd *cobra.Command, needAgency bool) {
+	cmd.Flags().StringVar(&f.config, "config", "", "liaison.yaml of the gateway (e.g. .liaison-dev/liaison.yaml)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "/var/lib/liaison", "base for default paths, as for serve")
+	usage := "originator agency whose key to act on"
+	if !needAgency {
+		usage += " (default: all agencies)"
+	}
+	cmd.Flags().StringVar(&f.agency, "agency", "", usage)
+	cmd.Flags().StringVarP(&f.output, "output", "o", "auto", "json, text, or auto")
+}
+
+func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
+	if f.config == "" {
+		f.config = os.Getenv("LIAISON_CONFIG")
+	}
+	if f.config == "" {
+		return nil, fmt.Errorf("--config is required (the gateway's liaison.yaml)")
+	}
+	cfg, err := gateway.LoadConfig(f.config, f.dataDir, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLogger("console", "warn")
+	if err != nil {
+		return nil, err
+	}
+	return gateway.OpenKeyOps(cmd.Context(), cfg, log)
+}
+
+func (f *keyFlags) json() bool {
+	return f.output == "json" || (f.output == "auto" && !term.IsTerminal(int(os.Stdout.Fd())))
+}
+
+func printResult(asJSON bool, v any, text string) {
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(v)
+		return
+	}
+	fmt.Println(text)
+}
+
+func newKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Key lifecycle: info, rotate, rewrap, shred (acts on the configured Vault or local keyring)",
+		Long: `Key lifecycle commands act directly on the key provider and store named by
+the gateway's configuration. With the local keyring, stop the dev gateway
+first: the keyring file is locked while a gateway has it open.`,
+	}
+	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd())
+	return cmd
+}
+
+func newKeysInfoCmd() *cobra.Command {
+	var f keyFlags
+	cmd := &cobra.Command{
+		Use: "info --agency ID", Short: "Show an agency key's versions", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.agency == "" {
+				return fmt.Errorf("--agency is required")
+			}
+			k, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			info, err := k.Info(cmd.Context(), f.agency)
+			if err != nil {
+				return err
+			}
+			printResult(f.json(), info, fmt.Sprintf("%s: latest version %d, min decryption version %d", info.Name, info.LatestVersion, info.MinDecryptionVersion))
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func newKeysRotateCmd() *cobra.Command {
+	var f keyFlags
+	cmd := &cobra.Command{
+		Use: "rotate --agency ID", Short: "Add a key version; new records use it (then run rewrap)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.agency == "" {
+				return fmt.Errorf("--agency is required")
+			}
+			k, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			info, err := k.Rotate(cmd.Context(), f.agency)
+			if err != nil {
+				return err
+			}
+			printResult(f.json(), info, fmt.Sprintf("rotated %s: latest version %d", info.Name, info.LatestVersion))
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
+
+func newKeysRewrapCmd() *cobra.Command {
+	var f keyFlags
+	cmd := &cobra.Command{
+		Use:   "rewrap [--agency ID]",
+		Short: "Re-wrap stored data keys under the newest key version (resumable, safe to interrupt)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			var bar *progressbar.ProgressBar
+			st, err := k.Rewrap(cmd.Context(), f.agency, func(done, total int) {
+				if bar == nil {
+					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rewrap"),
+						progressbar.OptionShowCount(), progressbar.OptionSetItsString("records"), progressbar.OptionShowIts(),
+						progressbar.OptionClearOnFinish())
+				}
+				_ = bar.Set(done)
+			})
+			if bar != nil {
+				_ = bar.Finish()
+			}
+			if err != nil {
+				return fmt.Errorf("rewrap stopped after %d records (run it again to resume): %w", st.Scanned, err)
+			}
+			printResult(f.json(), st, fmt.Sprintf("scanned %d records: %d rewrapped, %d already current, %d skipped, %d failed",
+				st.Scanned, st.Rewrapped, st.Current, st.Skipped, st.Failed))
+			if st.Failed > 0 {
+				for _, e := range st.Errors {
+					fmt.Fprintln(os.Stderr, "  ", e)
+				}
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func newKeysShredCmd() *cobra.Command {
+	var f keyFlags
+	var minVersion int
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "shred --agency ID --min-version N --yes",
+		Short: "Crypto-shred: make every record wrapped under a key version below N permanently unreadable",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.agency == "" || minVersion < 1 {
+				return fmt.Errorf("--agency and --min-version are required")
+			}
+			if !yes {
+				return fmt.Errorf("this cannot be undone: add --yes")
+			}
+			k, err := f.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer k.Close()
+			if err := k.Shred(cmd.Context(), f.agency, minVersion); err != nil {
+				return err
+			}
+			info, err := k.Info(cmd.Context(), f.agency)
+			if err != nil {
+				return err
+			}
+			printResult(f.json(), info, fmt.Sprintf("%s: versions below %d destroyed", info.Name, info.MinDecryptionVersion))
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().IntVar(&minVersion, "min-version", 0, "lowest key version that may still decrypt")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: destroyed versions cannot be restored")
+	return cmd
+}

@@ -1,0 +1,55 @@
+// Command liaison is Liaison's single binary: the gateway (`dev`, `serve`)
+// and the clients and tools around it (`records`, `dev token`).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ex exitError
+		if errors.As(err, &ex) {
+			os.Exit(ex.code)
+		}
+		fmt.Fprintln(os.Stderr, "liaison:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the process with a code after the message was already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "liaison",
+		Short: "Liaison: a secure federated data-sharing gateway for law-enforcement intelligence",
+		Long: `Liaison sits between agencies that exchange intelligence. Every connection is
+mutual TLS, every request is decided by Rego policy against the record's
+handling codes and the data-sharing agreement in force, content is
+envelope-encrypted before it is stored, and every request is audited.
+
+Start a complete gateway on embedded defaults:   liaison dev
+Run a configured gateway:                        liaison serve --config liaison.yaml`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd())
+	return root
+}

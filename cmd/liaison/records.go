@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/crypto/pki"
+)
+
+// clientFlags are how every client command finds the gateway and proves who it is.
+type clientFlags struct {
+	profileName, dataDir            string
+	endpoint, cert, key, ca         string
+	token, tokenFile                string
+	purpose, justification, caseRef string
+	output                          string
+	timeout                         time.Duration
+}
+
+func (c *clientFlags) register(cmd *cobra.Command, requestFlags bool) {
+	f := cmd.Flags()
+	f.StringVar(&c.profileName, "profile", "", "agency profile: a name under <data-dir>/profiles or a path to a profile file")
+	f.StringVar(&c.dataDir, "data-dir", defaultDevDir, "where `liaison dev` wrote its profiles")
+	f.StringVar(&c.endpoint, "endpoint", "", "gateway URL, e.g. https://gateway.example:8443 (overrides the profile)")
+	f.StringVar(&c.cert, "cert", "", "client certificate (PEM)")
+	f.StringVar(&c.key, "key", "", "client key (PEM)")
+	f.StringVar(&c.ca, "ca", "", "CA bundle that verifies the gateway (PEM)")
+	if !requestFlags {
+		return
+	}
+	f.StringVar(&c.token, "token", os.Getenv("LIAISON_TOKEN"), "officer token (JWT); default $LIAISON_TOKEN")
+	f.StringVar(&c.tokenFile, "token-file", "", "file holding the officer token")
+	f.StringVar(&c.purpose, "purpose", "", "Liaison-Purpose: prevention, investigation, detection, prosecution, …")
+	f.StringVar(&c.justification, "justification", "", "Liaison-Justification: why you need it (DPA 2018 s.62)")
+	f.StringVar(&c.caseRef, "case", "", "Liaison-Case: case or operation reference")
+	f.StringVarP(&c.output, "output", "o", "auto", "json, text, or auto (text on a terminal, json otherwise)")
+	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "request timeout")
+}
+
+func (c *clientFlags) profile() (profile, error) {
+	var p profile
+	if c.profileName != "" {
+		path := c.profileName
+		if !strings.ContainsAny(path, `/\`) && !strings.HasSuffix(path, ".yaml") {
+			path = filepath.Join(c.dataDir, "profiles", c.profileName+".yaml")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return p, fmt.Errorf("profile %s: %w (run `liaison dev` first, or pass --endpoint --cert --key --ca)", c.profileName, err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&p); err != nil {
+			return p, fmt.Errorf("profile %s: %w", path, err)
+		}
+	}
+	for _, o := range []struct {
+		dst *string
+		v   string
+	}{{&p.Endpoint, c.endpoint}, {&p.Cert, c.cert}, {&p.Key, c.key}, {&p.CA, c.ca}} {
+		if o.v != "" {
+			*o.dst = o.v
+		}
+	}
+	if p.Endpoint == "" || p.Cert == "" || p.Key == "" || p.CA == "" {
+		return p, errors.New("need --profile, or all of --endpoint --cert --key --ca")
+	}
+	return p, nil
+}
+
+// client is a mutual-TLS HTTP client for one agency.
+type client struct {
+	base    *url.URL
+	http    *http.Client
+	flags   *clientFlags
+	token   string
+	jsonOut bool
+}
+
+func (c *clientFlags) client() (*client, error) {
+	p, err := c.profile()
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(p.Endpoint)
+	if err != nil || u.Scheme != "https" {
+		return nil, fmt.Errorf("endpoint %q must be an https URL", p.Endpoint)
+	}
+	tcfg, err := pki.ClientTLSConfig(p.Cert, p.Key, []string{p.CA}, u.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	tok := c.token
+	if c.tokenFile != "" {
+		b, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	jsonOut := c.output == "json" || (c.output == "auto" && !term.IsTerminal(int(os.Stdout.Fd())))
+	if c.output != "json" && c.output != "text" && c.output != "auto" {
+		return nil, fmt.Errorf("--output must be json, text or auto")
+	}
+	return &client{base: u, flags: c, token: tok, jsonOut: jsonOut,
+		http: &http.Client{Timeout: c.timeout, Transport: &http.Transport{TLSClientConfig: tcfg, ForceAttemptHTTP2: true}}}, nil
+}
+
+func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, http.Header, error) {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		u.Path = strings.TrimRight(c.base.Path, "/") + path[:i]
+		u.RawQuery = path[i+1:]
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for h, v := range map[string]string{"Liaison-Purpose": c.flags.purpose, "Liaison-Justification": c.flags.justification, "Liaison-Case": c.flags.caseRef} {
+		if v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	return resp.StatusCode, b, resp.Header, err
+}
+
+// problemError prints a problem+json answer readably and returns exit code 1.
+func (c *client) problemError(status int, body []byte) error {
+	var p struct {
+		Title, Detail string
+		RequestID     string `json:"request_id"`
+		Errors        []struct{ Pointer, Detail string }
+		Reasons       []struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(body, &p)
+	var t struct{ Title, Detail string }
+	_ = json.Unmarshal(body, &t)
+	if c.jsonOut {
+		os.Stdout.Write(body)
+	}
+	fmt.Fprintf(os.Stderr, "error: %d %s: %s\n", status, t.Title, t.Detail)
+	for _, e := range p.Errors {
+		ptr := e.Pointer
+		if ptr == "" {
+			ptr = "(body)"
+		}
+		fmt.Fprintf(os.Stderr, "  %s: %s\n", ptr, e.Detail)
+	}
+	for _, r := range p.Reasons {
+		fmt.Fprintf(os.Stderr, "  reason %s: %s\n", r.Code, r.Message)
+	}
+	if p.RequestID != "" {
+		fmt.Fprintf(os.Stderr, "  request id: %s\n", p.RequestID)
+	}
+	return exitError{code: 1}
+}
+
+func newRecordsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "records", Short: "Publish, read, list and recall records on a gateway"}
+	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newDecideCmd())
+	return cmd
+}
+
+func readInput(file string) ([]byte, error) {
+	if file == "" {
+		return nil, errors.New("--file is required ('-' reads standard input)")
+	}
+	if file == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(file)
+}
+
+func newPutCmd() *cobra.Command {
+	var cf clientFlags
+	var file string
+	cmd := &cobra.Command{
+		Use:   "put --file record.json",
+		Short: `Publish a record: {"meta": {...}, "content": {...}}`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			body, err := readInput(file)
+			if err != nil {
+				return err
+			}
+			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, "/v1/records", body)
+			if err != nil {
+				return err
+			}
+			if st != http.StatusCreated {
+				return c.problemError(st, resp)
+			}
+			if c.jsonOut {
+				os.Stdout.Write(resp)
+				return nil
+			}
+			var r struct{ ID, Digest string }
+			_ = json.Unmarshal(resp, &r)
+			fmt.Printf("published %s\n  digest %s\n", r.ID, r.Digest)
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	cmd.Flags().StringVarP(&file, "file", "f", "", "record JSON ('-' for standard input)")
+	return cmd
+}
+
+func newGetCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "get ID",
+		Short: "Read a record (metadata, content after obligations, handling banner)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			st, resp, _, err := c.do(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			if st != http.StatusOK {
+				return c.problemError(st, resp)
+			}
+			if c.jsonOut {
+				os.Stdout.Write(resp)
+				return nil
+			}
+			var r struct {
+				ID       string
+				Handling struct {
+					Banner     string
+					Conditions []string
+					Redacted   []string
+				}
+				Content json.RawMessage
+			}
+			_ = json.Unmarshal(resp, &r)
+			fmt.Printf("%s\n%s\n", r.Handling.Banner, r.ID)
+			if len(r.Handling.Conditions) > 0 {
+				fmt.Printf("conditions: %s\n", strings.Join(r.Handling.Conditions, ", "))
+			}
+			if len(r.Handling.Redacted) > 0 {
+				fmt.Printf("redacted:   %s\n", strings.Join(r.Handling.Redacted, ", "))
+			}
+			var pretty bytes.Buffer
+			_ = json.Indent(&pretty, r.Content, "", "  ")
+			fmt.Println(pretty.String())
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	return cmd
+}
+
+func newListCmd() *cobra.Command {
+	var cf clientFlags
+	var limit int
+	var cursor string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the records you may read",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			type item struct {
+				ID     string `json:"id"`
+				Banner string `json:"banner"`
+				Meta   struct {
+					Created    string   `json:"created"`
+					Recipients []string `json:"recipients"`
+					Originator struct {
+						OrgID string `json:"org_id"`
+					} `json:"originator"`
+				} `json:"meta"`
+			}
+			var items []json.RawMessage
+			var parsed []item
+			for {
+				q := url.Values{"limit": {fmt.Sprint(limit)}}
+				if cursor != "" {
+					q.Set("cursor", cursor)
+				}
+				st, resp, _, err := c.do(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil)
+				if err != nil {
+					return err
+				}
+				if st != http.StatusOK {
+					return c.problemError(st, resp)
+				}
+				var page struct {
+					Items      []json.RawMessage `json:"items"`
+					NextCursor string            `json:"next_cursor"`
+				}
+				if err := json.Unmarshal(resp, &page); err != nil {
+					return err
+				}
+				for _, raw := range page.Items {
+					var it item
+					_ = json.Unmarshal(raw, &it)
+					parsed = append(parsed, it)
+				}
+				items = append(items, page.Items...)
+				cursor = page.NextCursor
+				if !all || cursor == "" {
+					break
+				}
+			}
+			if c.jsonOut {
+				return json.NewEncoder(os.Stdout).Encode(map[string]any{"items": items, "next_cursor": cursor})
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tORIGINATOR\tCREATED\tHANDLING")
+			for _, it := range parsed {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.ID, it.Meta.Originator.OrgID, it.Meta.Created, it.Banner)
+			}
+			tw.Flush()
+			if cursor != "" {
+				fmt.Printf("more: --cursor %s\n", cursor)
+			}
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	cmd.Flags().IntVar(&limit, "limit", 50, "records per page")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
+	cmd.Flags().BoolVar(&all, "all", false, "follow the cursor to the end")
+	return cmd
+}
+
+func newRecallCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "recall ID",
+		Short: "Recall a record you originated: unreadable for everyone afterwards",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			st, resp, _, err := c.do(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil)
+			if err != nil {
+				return err
+			}
+			if st != http.StatusOK {
+				return c.problemError(st, resp)
+			}
+			if c.jsonOut {
+				os.Stdout.Write(resp)
+				return nil
+			}
+			fmt.Printf("recalled %s\n", args[0])
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	return cmd
+}
+
+func newDecideCmd() *cobra.Command {
+	var cf clientFlags
+	var file string
+	cmd := &cobra.Command{
+		Use:   "decide --file input.json",
+		Short: "Ask the gateway's policy what it would decide for an input (security officers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			in, err := readInput(file)
+			if err != nil {
+				return err
+			}
+			body, err := json.Marshal(map[string]json.RawMessage{"input": in})
+			if err != nil {
+				return fmt.Errorf("%s is not JSON: %w", file, err)
+			}
+			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, "/v1/decisions", body)
+			if err != nil {
+				return err
+			}
+			if st != http.StatusOK {
+				return c.problemError(st, resp)
+			}
+			var pretty bytes.Buffer
+			if json.Indent(&pretty, resp, "", "  ") == nil {
+				resp = pretty.Bytes()
+			}
+			fmt.Println(strings.TrimSpace(string(resp)))
+			return nil
+		},
+	}
+	cf.register(cmd, true)
+	cmd.Flags().StringVarP(&file, "file", "f", "", "policy input JSON ('-' for standard input)")
+	return cmd
+}

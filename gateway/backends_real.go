@@ -1,0 +1,37 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/liaison-project/liaison/connectors/minio"
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/connectors/vault"
+	"github.com/liaison-project/liaison/crypto/keys"
+)
+
+// VaultKeys is the keys.vault section of liaison.yaml.
+type VaultKeys = vault.Config
+
+// MinIOStore is the store.minio section of liaison.yaml.
+type MinIOStore = minio.Config
+
+func defaultMinIO() MinIOStore { return MinIOStore{} }
+
+func (b *backends) vaultProvider(ctx context.Context, cfg Config) (keys.Provider, error) {
+	p, err := vault.New(cfg.Keys.Vault, b.log.Named("vault"))
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, p.Close)
+	// Log in now: a refused login or a bad configuration stops the start.
+	// An unreachable Vault does not: requests fail closed (503) while the
+	// provider keeps trying. Token renewal runs as long as ctx.
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (b *backends) minioStore(ctx context.Context, cfg Config) (objstore.Store, error) {
+	return minio.New(ctx, cfg.Store.MinIO, b.log.Named("minio"))
+}

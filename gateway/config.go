@@ -1,0 +1,405 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the gateway's configuration as liaison.yaml spells it. Every
+// field can be overridden by an environment variable named after its path:
+// LIAISON_ + the yaml keys in upper case joined by '_' (for example
+// LIAISON_TLS_MIN_VERSION, LIAISON_STORE_FS_DIR). Lists take commas.
+type Config struct {
+	GatewayID   string `yaml:"gateway_id"`
+	TrustDomain string `yaml:"trust_domain"`
+	Listen      string `yaml:"listen"`
+	AdminListen string `yaml:"admin_listen"`
+
+	TLS      TLSConfig      `yaml:"tls"`
+	Officers OfficersConfig `yaml:"officers"`
+	Policy   PolicyConfig   `yaml:"policy"`
+	Keys     KeysConfig     `yaml:"keys"`
+	Store    StoreConfig    `yaml:"store"`
+	Audit    AuditConfig    `yaml:"audit"`
+	Signing  SigningConfig  `yaml:"signing"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// TLSConfig is the agency listener's mutual TLS.
+type TLSConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCAs is the federation trust bundle: one CA in dev, one per agency in production.
+	ClientCAs []string `yaml:"client_cas"`
+	CRLs      []string `yaml:"crls"`
+	// MinVersion is "1.3" (default) or "1.2".
+	MinVersion     string        `yaml:"min_version"`
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+}
+
+// OfficersConfig is how officer tokens (JWTs from each agency's identity provider) are checked.
+type OfficersConfig struct {
+	// JWKSDir holds <agency-id>.json, each agency's public key set.
+	JWKSDir string `yaml:"jwks_dir"`
+	// Audience officer tokens must name; default the gateway id.
+	Audience string `yaml:"audience"`
+	// RequireFor lists agencies whose every request must carry an officer
+	// token (the agency registry can also require it).
+	RequireFor []string `yaml:"require_for"`
+}
+
+// PolicyConfig locates the Rego policy and its data.
+type PolicyConfig struct {
+	// Dir holds *.rego and data/*.json; empty uses the bundled policies.
+	Dir string `yaml:"dir"`
+}
+
+// KeysConfig chooses the key provider.
+type KeysConfig struct {
+	Provider string         `yaml:"provider"` // local | vault
+	Local    LocalKeys      `yaml:"local"`
+	Vault    VaultKeys      `yaml:"vault"`
+	Cache    KeyCacheConfig `yaml:"cache"`
+	// NamePattern maps an originator agency to its key name; {agency} is replaced.
+	NamePattern string `yaml:"name_pattern"`
+}
+
+// LocalKeys configures the embedded file keyring (single node).
+type LocalKeys struct {
+	Keyring    string `yaml:"keyring"`
+	AutoCreate *bool  `yaml:"auto_create"`
+}
+
+// KeyCacheConfig bounds the data-key cache (see crypto/envelope).
+type KeyCacheConfig struct {
+	MaxAge           time.Duration `yaml:"max_age"`
+	MaxRecords       uint64        `yaml:"max_records"`
+	MaxBytes         uint64        `yaml:"max_bytes"`
+	UnwrapTTL        time.Duration `yaml:"unwrap_ttl"`
+	MaxUnwrapEntries int           `yaml:"max_unwrap_entries"`
+	Disabled         bool          `yaml:"disabled"`
+}
+
+// StoreConfig chooses the object store.
+type StoreConfig struct {
+	Backend string        `yaml:"backend"` // fs | minio
+	FS      FSStoreConfig `yaml:"fs"`
+	MinIO   MinIOStore    `yaml:"minio"`
+}
+
+// FSStoreConfig configures the embedded filesystem store.
+type FSStoreConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// AuditConfig locates the audit log.
+type AuditConfig struct {
+	Path string `yaml:"path"`
+}
+
+// SigningConfig locates the gateway's signing key (metadata JWS).
+type SigningConfig struct {
+	Key string `yaml:"key"`
+}
+
+// LimitsConfig bounds what one caller can make the gateway do.
+type LimitsConfig struct {
+	MaxBodyBytes   int64         `yaml:"max_body_bytes"`
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// RatePerAgency is requests per second per agency (0 = unlimited).
+	RatePerAgency float64 `yaml:"rate_per_agency"`
+	Burst         int     `yaml:"burst"`
+	MaxListLimit  int     `yaml:"max_list_limit"`
+}
+
+// LogConfig configures the process log (zap).
+type LogConfig struct {
+	Format string `yaml:"format"` // json | console
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// Defaults returns the configuration every field falls back to; dataDir
+// anchors the relative paths (keys, store, audit).
+func Defaults(dataDir string) Config {
+	j := func(p ...string) string { return filepath.Join(append([]string{dataDir}, p...)...) }
+	return Config{
+		GatewayID:   "gw-dev",
+		TrustDomain: "liaison.dev",
+		Listen:      "127.0.0.1:8443",
+		AdminListen: "127.0.0.1:9443",
+		TLS:         TLSConfig{MinVersion: "1.3", ReloadInterval: 30 * time.Second},
+		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
+			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
+		Store:   StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO()},
+		Audit:   AuditConfig{Path: j("audit", "audit.jsonl")},
+		Signing: SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
+		Limits:  LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
+		Log:     LogConfig{Format: "json", Level: "info"},
+	}
+}
+
+// LoadConfig reads path (if not empty) over Defaults(dataDir), then applies
+// LIAISON_* environment overrides from env, then validates.
+func LoadConfig(path, dataDir string, env []string) (Config, error) {
+	cfg := Defaults(dataDir)
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true) // a misspelt key is an error, not a silent default
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config: %s: %v", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	if cfg.Officers.Audience == "" {
+		cfg.Officers.Audience = cfg.GatewayID
+	}
+	return cfg, cfg.Validate()
+}
+
+// envNotConfig are LIAISON_* variables that are not configuration fields.
+var envNotConfig = []string{"LIAISON_TEST_", "LIAISON_DEVSTACK_", "LIAISON_INTEGRATION", "LIAISON_PROFILE", "LIAISON_DATA_DIR", "LIAISON_CONFIG", "LIAISON_BENCH_", "LIAISON_TOKEN"}
+
+// applyEnv sets fields from LIAISON_* variables; an unknown LIAISON_*
+// variable is an error, like an unknown key in the file.
+func applyEnv(cfg *Config, env []string) error {
+	fields := map[string]reflect.Value{}
+	collectEnvFields(reflect.ValueOf(cfg).Elem(), "LIAISON", fields)
+	var unknown []string
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "LIAISON_") {
+			continue
+		}
+		f, ok := fields[k]
+		if !ok {
+			skip := false
+			for _, p := range envNotConfig {
+				if strings.HasPrefix(k, p) {
+					skip = true
+				}
+			}
+			if !skip {
+				unknown = append(unknown, k)
+			}
+			continue
+		}
+		if err := setFromString(f, v); err != nil {
+			return fmt.Errorf("config: %s: %v", k, err)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config: unknown environment variable(s) %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			collectEnvFields(fv, name, out)
+			continue
+		}
+		out[name] = fv
+	}
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.Set(reflect.ValueOf(&b))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(n)
+	case reflect.Slice:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// Validate checks the configuration and returns every problem at once.
+func (c *Config) Validate() error {
+	var errs []string
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, "config: "+field+": "+fmt.Sprintf(format, a...))
+	}
+	if !validAgencyID(c.GatewayID) {
+		bad("gateway_id", "%q must be 1-63 of a-z, 0-9 and '-'", c.GatewayID)
+	}
+	if c.TrustDomain == "" || strings.ContainsAny(c.TrustDomain, "/: ") {
+		bad("trust_domain", "%q is not a trust domain name", c.TrustDomain)
+	}
+	for field, addr := range map[string]string{"listen": c.Listen, "admin_listen": c.AdminListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(field, "%q is not host:port", addr)
+		}
+	}
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		bad("admin_listen", "must differ from listen: the admin endpoints are never on the agency listener")
+	}
+	if c.TLS.Cert == "" || c.TLS.Key == "" {
+		bad("tls", "cert and key are required")
+	}
+	if len(c.TLS.ClientCAs) == 0 {
+		bad("tls.client_cas", "at least one CA file is required: every agency is known by its client certificate")
+	}
+	if c.TLS.MinVersion != "1.2" && c.TLS.MinVersion != "1.3" {
+		bad("tls.min_version", "%q must be 1.2 or 1.3", c.TLS.MinVersion)
+	}
+	switch c.Keys.Provider {
+	case "local":
+		if c.Keys.Local.Keyring == "" {
+			bad("keys.local.keyring", "required")
+		}
+	case "vault":
+		if c.Keys.Vault.Address == "" && os.Getenv("VAULT_ADDR") == "" {
+			bad("keys.vault.address", "required (or VAULT_ADDR)")
+		}
+	default:
+		bad("keys.provider", "%q must be local or vault", c.Keys.Provider)
+	}
+	if !strings.Contains(c.Keys.NamePattern, "{agency}") {
+		bad("keys.name_pattern", "%q must contain {agency}", c.Keys.NamePattern)
+	}
+	if c.Keys.Cache.MaxRecords > 1<<32 {
+		bad("keys.cache.max_records", "must not exceed 2^32 (AES-GCM random-nonce bound per key)")
+	}
+	switch c.Store.Backend {
+	case "fs":
+		if c.Store.FS.Dir == "" {
+			bad("store.fs.dir", "required")
+		}
+	case "minio":
+		if c.Store.MinIO.Endpoint == "" {
+			bad("store.minio.endpoint", "required")
+		}
+		if c.Store.MinIO.Bucket == "" {
+			bad("store.minio.bucket", "required")
+		}
+	default:
+		bad("store.backend", "%q must be fs or minio", c.Store.Backend)
+	}
+	if c.Audit.Path == "" {
+		bad("audit.path", "required")
+	}
+	if c.Signing.Key == "" {
+		bad("signing.key", "required")
+	}
+	if c.Limits.MaxBodyBytes < 1024 || c.Limits.MaxBodyBytes > 1<<30 {
+		bad("limits.max_body_bytes", "%d must be between 1 KiB and 1 GiB", c.Limits.MaxBodyBytes)
+	}
+	if c.Limits.RequestTimeout <= 0 {
+		bad("limits.request_timeout", "must be positive")
+	}
+	if c.Limits.RatePerAgency < 0 || (c.Limits.RatePerAgency > 0 && c.Limits.Burst < 1) {
+		bad("limits", "rate_per_agency must be >= 0 and burst >= 1 when rate is set")
+	}
+	if c.Limits.MaxListLimit < 1 || c.Limits.MaxListLimit > 1000 {
+		bad("limits.max_list_limit", "must be 1..1000")
+	}
+	for _, a := range c.Officers.RequireFor {
+		if !validAgencyID(a) {
+			bad("officers.require_for", "%q is not an agency id", a)
+		}
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", "%q must be json or console", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q must be debug, info, warn or error", c.Log.Level)
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+func validAgencyID(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (c == '-' && i > 0)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyEnv applies LIAISON_* overrides from env to cfg (see Config).
+func ApplyEnv(cfg *Config, env []string) error { return applyEnv(cfg, env) }

@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/policy"
+)
+
+// backendProblem maps a failure of the key service, the store, the audit
+// log or an integrity check to what the caller sees. All of them fail
+// closed: nothing stored, nothing disclosed.
+func backendProblem(err error) *Problem {
+	switch {
+	case errors.Is(err, errTampered):
+		return errIntegrity(err)
+	case errors.Is(err, keys.ErrUnavailable), errors.Is(err, keys.ErrPermissionDenied), errors.Is(err, keys.ErrNotFound):
+		return errUnavailable("the key service", err)
+	case errors.Is(err, objstore.ErrUnavailable):
+		return errUnavailable("the record store", err)
+	case errors.Is(err, audit.ErrUnavailable):
+		return errUnavailable("the audit log", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return errUnavailable("a backend", err)
+	default:
+		return errInternal(err)
+	}
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		if isMaxBytes(err) {
+			return nil, err
+		}
+		return nil, errBadRequest("could not read the request body")
+	}
+	return b, nil
+}
+
+// POST /v1/records
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := record.ParsePublish(body)
+	if err != nil {
+		var ve *record.ValidationError
+		if errors.As(err, &ve) {
+			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "the record failed validation; see errors")
+			p.Errors = ve.Fields
+			return p
+		}
+		return err
+	}
+	now := s.now().UTC()
+	meta := req.Meta
+	meta.RecordID = record.NewID(now)
+	meta.Version = 1
+	meta.Created = now.Format(time.RFC3339)
+	meta.Originator = record.Originator{OrgID: rc.agency}
+	if rc.officer != nil {
+		meta.Originator.OfficerRef = rc.officer.ID
+	}
+	if meta.Recipients == nil {
+		meta.Recipients = []string{}
+	}
+	rc.recordIDs, rc.originator, rc.recipients, rc.dsaIDs = []string{meta.RecordID}, rc.agency, meta.Recipients, meta.DSAIDs
+
+	d, err := s.decide(r.Context(), rc, "record.publish", &meta)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
+		p := denied(d)
+		if p.Status == http.StatusNotFound { // publishing reveals nothing: say why
+			p = denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
+		}
+		return p
+	}
+	pending, err := s.records.seal(r.Context(), meta, req.Content)
+	if err != nil {
+		return backendProblem(err)
+	}
+	if err := s.records.stage(r.Context(), pending); err != nil {
+		s.records.abort(r.Context(), pending)
+		return backendProblem(err)
+	}
+	// The entry is durable before the record exists; if it cannot be
+	// written the staged objects go and the caller gets 503.
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
+		s.records.abort(r.Context(), pending)
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	if err := s.records.commit(r.Context(), pending); err != nil {
+		s.records.abort(r.Context(), pending)
+		s.correct(r.Context(), rc, ev, err)
+		return backendProblem(err)
+	}
+	w.Header().Set("Location", "/v1/records/"+meta.RecordID)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": meta.RecordID, "version": meta.Version, "digest": pending.st.MetaDigest,
+		"decision_id": d.ID, "policy_revision": d.Revision,
+	})
+	return nil
+}
+
+// correct appends an entry saying that the action an earlier entry
+// recorded did not complete. Best effort: the original entry is already
+// durable and the caller is told the request failed.
+func (s *Server) correct(ctx context.Context, rc *reqCtx, orig *audit.Event, cause error) {
+	ev := &audit.Event{Operation: orig.Operation, Status: http.StatusServiceUnavailable, Corrects: orig.Seq, Error: "not completed: " + cause.Error()}
+	if err := s.writeAudit(ctx, rc, ev); err != nil {
+		s.log.Error("audit correction failed", zap.String(fRequestID, rc.id), zap.Error(err))
+	}
+}
+
+// loadForCaller loads a record, asks the policy, and returns 404 or 403
+// as the decision says. Recalled records are 410 for those who knew them.
+func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*storedRecord, *policy.Decision, error) {
+	id := r.PathValue("id")
+	if !record.ValidID(id) {
+		return nil, nil, errNotFound() // hostile or mistyped ids never reach storage
+	}
+	rc.recordIDs = []string{id}
+	st, err := s.records.load(r.Context(), id)
+	if errors.Is(err, errRecordNotFound) {
+		return nil, nil, errNotFound()
+	}
+	if err != nil {
+		if errors.Is(err, errTampered) {
+			s.metrics.integrityFailures.Inc()
+		}
+		return nil, nil, backendProblem(err)
+	}
+	rc.originator, rc.dsaIDs = st.Meta.Originator.OrgID, st.Meta.DSAIDs
+	d, err := s.decide(r.Context(), rc, action, &st.Meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !d.Visible {
+		return nil, nil, errNotFound()
+	}
+	if st.State == stateRecalled {
+		return nil, nil, problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record; it can no longer be read")
+	}
+	if !d.Allow {
+		return nil, nil, denied(d)
+	}
+	return st, d, nil
+}
+
+// GET /v1/records/{id}
+func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	st, d, err := s.loadForCaller(r, rc, "record.read")
+	if err != nil {
+		return err
+	}
+	content, err := s.records.open(r.Context(), st)
+	if err != nil {
+		if errors.Is(err, errTampered) {
+			s.metrics.integrityFailures.Inc()
+		}
+		return backendProblem(err)
+	}
+	// Zero the plaintext once it is written out (out may alias content).
+	defer clear(content)
+	redacted, out, err := redact(content, st.Meta.Originator.OrgID != rc.agency, d.Obligations.Redact)
+	if err != nil {
+		return errIntegrity(err)
+	}
+	op := audit.OpDisclosure
+	var recips []string
+	if st.Meta.Originator.OrgID == rc.agency {
+		op = audit.OpConsultation
+	} else {
+		recips = []string{rc.agency}
+	}
+	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: op, Status: http.StatusOK, Recipients: recips}); err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	handling := map[string]any{
+		"banner":                      d.Obligations.Banner,
+		"conditions":                  nonNil(d.Obligations.Conditions),
+		"originator_consent_required": d.Obligations.OriginatorConsentRequired,
+		"redacted":                    redacted,
+	}
+	if d.Obligations.AttachGrading {
+		handling["grading"] = st.Meta.Grading
+	}
+	w.Header().Set("Liaison-Handling", headerSafe(d.Obligations.Banner))
+	w.Header().Set("Liaison-Decision-Id", d.ID)
+	w.Header().Set("Liaison-Policy-Revision", d.Revision)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": st.Meta.RecordID, "version": st.Meta.Version, "meta": st.Meta,
+		"content": json.RawMessage(out), "handling": handling,
+		"decision_id": d.ID, "policy_revision": d.Revision,
+	})
+	return nil
+}
+
+// redact removes the top-level content fields an obligation lists. The
+// originator sees its own record whole.
+func redact(content []byte, apply bool, fields []string) ([]string, []byte, error) {
+	if !apply || len(fields) == 0 {
+		return []string{}, content, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(content, &obj); err != nil {
+		return nil, nil, fmt.Errorf("stored content is not a JSON object")
+	}
+	removed := []string{}
+	for _, f := range fields {
+		if _, ok := obj[f]; ok {
+			delete(obj, f)
+			removed = append(removed, f)
+		}
+	}
+	sort.Strings(removed)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		return nil, nil, err
+	}
+	return removed, bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// headerSafe keeps a banner to printable ASCII for an HTTP header.
+func headerSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// GET /v1/records?limit=&cursor=
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	q := r.URL.Query()
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.cfg.Limits.MaxListLimit {
+			return errBadRequest(fmt.Sprintf("limit must be 1..%d", s.cfg.Limits.MaxListLimit))
+		}
+		limit = n
+	}
+	cursor := q.Get("cursor")
+	if cursor != "" && !record.ValidID(cursor) {
+		return errBadRequest("cursor is not one this gateway issued")
+	}
+	for k := range q {
+		if k != "limit" && k != "cursor" {
+			return errBadRequest("unknown query parameter " + strconv.Quote(k))
+		}
+	}
+	type item struct {
+		ID      string      `json:"id"`
+		Version int         `json:"version"`
+		Meta    record.Meta `json:"meta"`
+		Banner  string      `json:"banner"`
+	}
+	items := []item{}
+	var listed []string
+	next := ""
+	after := cursor
+	// Scan at most a few index pages per request so that one call's cost is
+	// bounded even when most entries are filtered out; the cursor resumes.
+	for page := 0; page < 5 && len(items) < limit; page++ {
+		ids, err := s.records.listFor(r.Context(), rc.agency, after, limit)
+		if err != nil {
+			return backendProblem(err)
+		}
+		for _, id := range ids {
+			after = id
+			st, err := s.records.load(r.Context(), id)
+			if err != nil {
+				if errors.Is(err, errTampered) {
+					s.metrics.integrityFailures.Inc()
+					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, id), zap.Error(err))
+				} else if !errors.Is(err, errRecordNotFound) {
+					return backendProblem(err)
+				}
+				continue
+			}
+			if st.State != stateActive {
+				continue
+			}
+			d, err := s.policy.Decide(r.Context(), s.input(rc, "record.list", &st.Meta))
+			if err != nil {
+				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
+			}
+			if !d.Allow {
+				continue
+			}
+			items = append(items, item{ID: id, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
+			listed = append(listed, id)
+			if len(items) == limit {
+				break
+			}
+		}
+		if len(ids) < limit {
+			after = ""
+			break
+		}
+	}
+	next = after
+	rc.recordIDs = listed
+	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	return nil
+}
+
+// DELETE /v1/records/{id}
+func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	st, _, err := s.loadForCaller(r, rc, "record.recall")
+	if err != nil {
+		return err
+	}
+	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
+	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	if err := s.records.recall(r.Context(), st, rc.agency, officerID(rc), s.now()); err != nil {
+		// Recall is idempotent: the originator can repeat it to finish.
+		s.correct(r.Context(), rc, ev, err)
+		return backendProblem(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": st.Meta.RecordID, "state": stateRecalled})
+	return nil
+}
+
+func officerID(rc *reqCtx) string {
+	if rc.officer == nil {
+		return ""
+	}
+	return rc.officer.ID
+}
+
+// POST /v1/decisions {"input": {...}} — a security officer's dry run.
+func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	d, err := s.decide(r.Context(), rc, "policy.decide", nil)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
+		return denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Input json.RawMessage `json:"input"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return errBadRequest("body must be {\"input\": {...}}: " + err.Error())
+	}
+	if dec.More() {
+		return errBadRequest("unexpected data after the JSON body")
+	}
+	var input map[string]any
+	if err := json.Unmarshal(req.Input, &input); err != nil || input == nil {
+		return errBadRequest("input must be a JSON object (the policy input)")
+	}
+	result, evalErr := s.policy.Decide(r.Context(), input)
+	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	resp := map[string]any{"decision": result}
+	if evalErr != nil {
+		resp["evaluation_error"] = evalErr.Error()
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/crypto/keys"
+)
+
+// KeyOps runs key-lifecycle operations (rotation, rewrapping,
+// crypto-shredding) on the backends a gateway configuration names. It opens
+// them exactly as the gateway does.
+type KeyOps struct {
+	cfg Config
+	b   *backends
+	mgr keys.Manager
+	rs  *recordStore
+	log *zap.Logger
+}
+
+// OpenKeyOps opens the key provider, store and signer of cfg. The provider
+// must support key management (both the local keyring and Vault do).
+func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, error) {
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	mgr, ok := b.provider.(keys.Manager)
+	if !ok {
+		b.close()
+		return nil, fmt.Errorf("keys: provider %q does not support key management", cfg.Keys.Provider)
+	}
+	return &KeyOps{cfg: cfg, b: b, mgr: mgr, log: log.Named("keys"),
+		rs: &recordStore{store: b.store, signer: b.signer}}, nil
+}
+
+// Close releases the backends.
+func (k *KeyOps) Close() error { return k.b.close() }
+
+// KeyName is the key-encryption key of an originator agency.
+func (k *KeyOps) KeyName(agency string) string {
+	return strings.ReplaceAll(k.cfg.Keys.NamePattern, "{agency}", agency)
+}
+
+// Info describes an agency's key.
+func (k *KeyOps) Info(ctx context.Context, agency string) (keys.KeyInfo, error) {
+	return k.mgr.Info(ctx, k.KeyName(agency))
+}
+
+// Rotate adds a key version; new records are wrapped under it.
+func (k *KeyOps) Rotate(ctx context.Context, agency string) (keys.KeyInfo, error) {
+	if err := k.mgr.Rotate(ctx, k.KeyName(agency)); err != nil {
+		return keys.KeyInfo{}, err
+	}
+	k.log.Info("key rotated", zap.String("key", k.KeyName(agency)))
+	return k.Info(ctx, agency)
+}
+
+// Shred raises the minimum decryption version: every record of agency whose
+// data key is wrapped under an older version becomes permanently unreadable.
+// Running gateways may still hold unwrapped keys in their cache for up to
+// keys.cache.unwrap_ttl.
+func (k *KeyOps) Shred(ctx context.Context, agency string, minVersion int) error {
+	if err := k.mgr.SetMinDecryptionVersion(ctx, k.KeyName(agency), minVersion); err != nil {
+		return err
+	}
+	k.log.Warn("key versions shredded", zap.String("key", k.KeyName(agency)), zap.Int("min_decryption_version", minVersion))
+	return nil
+}
+
+// RewrapStats summarises a rewrap run.
+type RewrapStats struct {
+	Scanned   int            `json:"scanned"`
+	Rewrapped int            `json:"rewrapped"`
+	Current   int            `json:"already_current"`
+	Skipped   int            `json:"skipped"` // recalled, other agencies
+	Failed    int            `json:"failed"`
+	Versions  map[string]int `json:"latest_versions"`
+	Errors    []string       `json:"errors,omitempty"`
+}
+
+// batchRewrapper is implemented by providers with a batch endpoint (Vault).
+type batchRewrapper interface {
+	RewrapBatch(ctx context.Context, name string, wrapped [][]byte) ([][]byte, error)
+}
+
+// Rewrap re-wraps every stored data key (of agency, or of all agencies when
+// empty) under its key's newest version and re-signs the record metadata.
+// Each record is rewritten atomically, so the run can be interrupted and
+// started again: records already current are skipped. progress, if set, is
+// called with the records done and the total.
+func (k *KeyOps) Rewrap(ctx context.Context, agency string, progress func(done, total int)) (RewrapStats, error) {
+	st := RewrapStats{Versions: map[string]int{}}
+	var ids []string
+	after := ""
+	for {
+		page, err := k.b.store.List(ctx, "records/", after, 1000)
+		if err != nil {
+			return st, err
+		}
+		for _, key := range page {
+			if id, ok := strings.CutSuffix(strings.TrimPrefix(key, "records/"), "/meta"); ok {
+				ids = append(ids, id)
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	total := len(ids)
+	const batch = 100
+	for start := 0; start < total; start += batch {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		end := min(start+batch, total)
+		if err := k.rewrapBatch(ctx, ids[start:end], agency, &st); err != nil {
+			return st, err
+		}
+		if progress != nil {
+			progress(end, total)
+		}
+	}
+	return st, nil
+}
+
+func (k *KeyOps) rewrapBatch(ctx context.Context, ids []string, agency string, st *RewrapStats) error {
+	byKey := map[string][]*storedRecord{}
+	for _, id := range ids {
+		st.Scanned++
+		rec, err := k.rs.load(ctx, id)
+		if err != nil {
+			if errors.Is(err, errTampered) {
+				st.Failed++
+				st.Errors = append(st.Errors, id+": "+err.Error())
+				continue
+			}
+			if errors.Is(err, errRecordNotFound) {
+				st.Skipped++
+				continue
+			}
+			return err
+		}
+		if rec.State != stateActive || rec.Content == nil || (agency != "" && rec.Meta.Originator.OrgID != agency) {
+			st.Skipped++
+			continue
+		}
+		name := rec.Content.KeyName
+		latest, ok := st.Versions[name]
+		if !ok {
+			info, err := k.mgr.Info(ctx, name)
+			if err != nil {
+				return fmt.Errorf("key %s: %w", name, err)
+			}
+			latest = info.LatestVersion
+			st.Versions[name] = latest
+		}
+		if wv, ok := k.b.provider.(keys.WrappedVersion); ok {
+			if v, err := wv.WrappedVersion(rec.Content.WrappedKey); err == nil && v >= latest {
+				st.Current++
+				continue
+			}
+		}
+		byKey[name] = append(byKey[name], rec)
+	}
+	for name, recs := range byKey {
+		wrapped := make([][]byte, len(recs))
+		for i, r := range recs {
+			wrapped[i] = r.Content.WrappedKey
+		}
+		var out [][]byte
+		var err error
+		if br, ok := k.b.provider.(batchRewrapper); ok {
+			out, err = br.RewrapBatch(ctx, name, wrapped)
+		} else {
+			out = make([][]byte, len(wrapped))
+			for i, w := range wrapped {
+				out[i], err = k.mgr.Rewrap(ctx, name, w)
+				if errors.Is(err, keys.ErrInvalidCiphertext) {
+					out[i], err = nil, nil // this record is shredded; go on with the others
+				}
+				if err != nil {
+					break
+				}
+			}
+		}
+		if err != nil && !errors.Is(err, keys.ErrInvalidCiphertext) {
+			return fmt.Errorf("rewrap under %s: %w", name, err)
+		}
+		for i, r := range recs {
+			if i >= len(out) || len(out[i]) == 0 {
+				st.Failed++
+				st.Errors = append(st.Errors, r.Meta.RecordID+": data key cannot be rewrapped (shredded or corrupt)")
+				continue
+			}
+			r.Content.WrappedKey = out[i]
+			if err := k.rs.rewrite(ctx, r); err != nil {
+				return err
+			}
+			st.Rewrapped++
+		}
+	}
+	return nil
+}

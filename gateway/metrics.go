@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Process-log field names: stable, so operators can build alerts on them.
+const (
+	fRequestID = "request_id"
+	fAction    = "action"
+	fAgency    = "agency"
+	fOfficer   = "officer"
+	fRoute     = "route"
+	fStatus    = "status"
+	fDuration  = "duration_ms"
+	fProblem   = "problem"
+	fRecordID  = "record_id"
+)
+
+type metrics struct {
+	reg               *prometheus.Registry
+	requests          *prometheus.CounterVec
+	latency           *prometheus.HistogramVec
+	decisions         *prometheus.HistogramVec
+	auditLatency      prometheus.Histogram
+	auditFailures     prometheus.Counter
+	integrityFailures prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "liaison_http_requests_total", Help: "Agency API requests by route, method and status code.",
+	}, []string{"route", "method", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "liaison_http_request_duration_seconds", Help: "Agency API latency by route and outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route", "outcome"})
+	m.decisions = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "liaison_policy_decision_duration_seconds", Help: "Policy decision latency by result (allow, deny, error).",
+		Buckets: prometheus.ExponentialBuckets(0.00002, 2, 16),
+	}, []string{"result"})
+	m.auditLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "liaison_audit_append_duration_seconds", Help: "Time to append an audit entry durably.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_audit_append_failures_total", Help: "Audit appends that failed (requests answered 503)."})
+	m.integrityFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_integrity_failures_total", Help: "Stored records that failed signature, digest or decryption checks."})
+	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeDecision(d time.Duration, allow bool, err error) {
+	res := "deny"
+	switch {
+	case err != nil:
+		res = "error"
+	case allow:
+		res = "allow"
+	}
+	m.decisions.WithLabelValues(res).Observe(d.Seconds())
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// observe records metrics and one process-log line per request. It logs
+// ids and codes only: never headers, tokens, justifications or content.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		rc := fromContext(r.Context())
+		route := r.Pattern
+		if i := strings.IndexByte(route, ' '); i >= 0 {
+			route = route[i+1:]
+		}
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		rc.route = route
+		code := sw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		outcome := "ok"
+		switch {
+		case code >= 500:
+			outcome = "error"
+		case code >= 400:
+			outcome = "refused"
+		}
+		elapsed := time.Since(rc.start)
+		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		s.metrics.latency.WithLabelValues(route, outcome).Observe(elapsed.Seconds())
+		if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
+			fields := []zap.Field{zap.String(fRequestID, rc.id), zap.String(fAction, rc.action), zap.String(fRoute, route),
+				zap.Int(fStatus, code), zap.String(fAgency, rc.agency), zap.Float64(fDuration, float64(elapsed.Microseconds())/1000)}
+			if rc.officer != nil {
+				fields = append(fields, zap.String(fOfficer, rc.officer.ID))
+			}
+			ce.Write(fields...)
+		}
+	})
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + idEncoding.EncodeToString(b[:])
+}
+
+// AdminHandler serves /healthz, /readyz and /metrics on the admin listener,
+// never on the agency listener.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		checks := map[string]string{}
+		ok := true
+		for name, check := range s.readyChecks() {
+			if err := check(ctx); err != nil {
+				checks[name] = err.Error()
+				ok = false
+			} else {
+				checks[name] = "ok"
+			}
+		}
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ok, "checks": checks, "policy_revision": s.policy.Revision()})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *Server) readyChecks() map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{
+		"store": func(ctx context.Context) error {
+			if p, ok := s.records.store.(interface{ Ping(context.Context) error }); ok {
+				return p.Ping(ctx)
+			}
+			_, err := s.records.store.List(ctx, "records/", "", 1)
+			return err
+		},
+	}
+	for k, v := range s.ready {
+		checks[k] = v
+	}
+	return checks
+}
+
+// Registry exposes the metrics registry (for the policy engine's observer).
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }

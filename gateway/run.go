@@ -1,0 +1,291 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/connectors/fsstore"
+	"github.com/liaison-project/liaison/connectors/localkeys"
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/crypto/envelope"
+	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/policy"
+)
+
+// Gateway is a built gateway: the server and everything it runs.
+type Gateway struct {
+	*Server
+	cfg     Config
+	log     *zap.Logger
+	tls     *pki.ServerTLS
+	policy  *policy.Engine
+	off     *jose.OfficerVerifier
+	closers []func() error
+	starts  []func(context.Context) error
+	opts    buildOptions
+
+	keyCache *envelope.CachingKeys
+
+	// Addr and AdminAddr are the bound addresses once Run has started.
+	Addr, AdminAddr chan net.Addr
+}
+
+// Option adjusts Build; tests use them to move the clock and inject faults
+// through the same build path as production.
+type Option func(*buildOptions)
+
+type buildOptions struct {
+	now       func() time.Time
+	wrapAudit func(audit.Writer) audit.Writer
+	wrapStore func(objstore.Store) objstore.Store
+}
+
+// WithClock sets the clock that policy decisions and audit entries use.
+func WithClock(now func() time.Time) Option { return func(o *buildOptions) { o.now = now } }
+
+// WithAuditWrapper wraps the audit writer (fault injection in tests).
+func WithAuditWrapper(f func(audit.Writer) audit.Writer) Option {
+	return func(o *buildOptions) { o.wrapAudit = f }
+}
+
+// WithStoreWrapper wraps the object store (fault injection in tests).
+func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
+	return func(o *buildOptions) { o.wrapStore = f }
+}
+
+// Build constructs a gateway from cfg: backends chosen by one switch each,
+// then the server on top of the same interfaces whichever they are.
+func Build(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1)}
+	for _, o := range opts {
+		o(&g.opts)
+	}
+	srv, err := g.build(ctx, cfg, log)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.Server = srv
+	return g, nil
+}
+
+func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Server, error) {
+	var err error
+	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
+		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
+		MinVersion: cfg.TLS.MinVersion, ReloadInterval: cfg.TLS.ReloadInterval,
+	}, log.Named("tls"))
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	g.starts = append(g.starts, func(ctx context.Context) error { g.tls.Start(ctx); return nil })
+
+	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Logger: log.Named("policy")})
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if cfg.Officers.JWKSDir != "" {
+		g.off, err = jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience)
+		if err != nil {
+			return nil, fmt.Errorf("officers: %w", err)
+		}
+	}
+	b, err := openBackends(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, b.close)
+	provider, store, signer := b.provider, b.store, b.signer
+	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
+		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
+	if cfg.Keys.Cache.Disabled {
+		limits = envelope.CacheLimits{}
+	}
+	aw, err := audit.OpenFile(cfg.Audit.Path)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, aw.Close)
+
+	var off OfficerVerifier
+	if g.off != nil {
+		off = g.off
+	}
+	var aWriter audit.Writer = aw
+	if g.opts.wrapAudit != nil {
+		aWriter = g.opts.wrapAudit(aw)
+	}
+	if g.opts.wrapStore != nil {
+		store = g.opts.wrapStore(store)
+	}
+	g.keyCache = envelope.NewCachingKeys(provider, limits)
+	srv, err := NewServer(cfg, Deps{
+		Log: log, Policy: g.policy, Officers: off, Store: store,
+		Keys: g.keyCache, Signer: signer, Audit: aWriter,
+		Ready: map[string]func(context.Context) error{"audit": func(context.Context) error { return aw.Healthy() }},
+		Now:   g.opts.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// backends are the stateful services under the gateway: the key provider,
+// the object store and the metadata signer. The gateway and the key
+// lifecycle commands open them the same way.
+type backends struct {
+	provider keys.Provider
+	store    objstore.Store
+	signer   *jose.Signer
+	closers  []func() error
+	log      *zap.Logger
+}
+
+func openBackends(ctx context.Context, cfg Config, log *zap.Logger) (b *backends, err error) {
+	b = &backends{log: log}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.provider, err = b.keyProvider(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if b.store, err = b.objectStore(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if b.signer, err = jose.LoadOrCreateSigner(cfg.Signing.Key); err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	return b, nil
+}
+
+func (b *backends) close() error {
+	var errs []error
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		errs = append(errs, b.closers[i]())
+	}
+	b.closers = nil
+	return errors.Join(errs...)
+}
+
+// keyProvider is the one place that chooses the key backend.
+func (b *backends) keyProvider(ctx context.Context, cfg Config) (keys.Provider, error) {
+	switch cfg.Keys.Provider {
+	case "local":
+		auto := true
+		if cfg.Keys.Local.AutoCreate != nil {
+			auto = *cfg.Keys.Local.AutoCreate
+		}
+		kr, err := localkeys.Open(cfg.Keys.Local.Keyring, localkeys.Options{AutoCreate: auto})
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, kr.Close) // releases the keyring's lock
+		return kr, nil
+	case "vault":
+		return b.vaultProvider(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("unknown provider %q", cfg.Keys.Provider)
+	}
+}
+
+// objectStore is the one place that chooses the storage backend.
+func (b *backends) objectStore(ctx context.Context, cfg Config) (objstore.Store, error) {
+	switch cfg.Store.Backend {
+	case "fs":
+		st, err := fsstore.Open(cfg.Store.FS.Dir)
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, st.Close)
+		return st, nil
+	case "minio":
+		return b.minioStore(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("unknown backend %q", cfg.Store.Backend)
+	}
+}
+
+// Run serves the agency listener (mutual TLS) and the admin listener until
+// ctx ends, then shuts both down gracefully. Long-running helpers (TLS and
+// policy reloaders, token renewal) start and stop with it.
+func (g *Gateway) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, start := range g.starts {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", g.cfg.Listen, err)
+	}
+	aln, err := net.Listen("tcp", g.cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("admin listen %s: %w", g.cfg.AdminListen, err)
+	}
+	g.Addr <- ln.Addr()
+	g.AdminAddr <- aln.Addr()
+	errLog, _ := zap.NewStdLogAt(g.log.Named("http"), zap.WarnLevel)
+	api := &http.Server{
+		Handler:           g.Handler(),
+		TLSConfig:         g.tls.Config(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * g.cfg.Limits.RequestTimeout,
+		WriteTimeout:      2 * g.cfg.Limits.RequestTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog, // TLS handshake refusals (bad, expired, revoked certificates) land here
+	}
+	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+	errc := make(chan error, 2)
+	go func() { errc <- api.Serve(tls.NewListener(ln, api.TLSConfig)) }()
+	go func() { errc <- admin.Serve(aln) }()
+	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
+		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),
+		zap.String("keys", g.cfg.Keys.Provider), zap.String("store", g.cfg.Store.Backend))
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = api.Shutdown(sctx)
+	_ = admin.Shutdown(sctx)
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// KeyCacheStats reports data-key cache use (provider calls vs records).
+func (g *Gateway) KeyCacheStats() envelope.CacheStats { return g.keyCache.Stats() }
+
+// ReloadTLS re-reads the certificate, trust bundle and CRLs now (the
+// poller does it every tls.reload_interval).
+func (g *Gateway) ReloadTLS() error { return g.tls.Reload() }
+
+// Close releases what Build opened (the audit log last, after the listeners).
+func (g *Gateway) Close() error {
+	var errs []error
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		errs = append(errs, g.closers[i]())
+	}
+	g.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,477 @@
+// Package gateway is Liaison's request path: the mutual-TLS listener, caller
+// identity (agency from the client certificate, officer from a JWT), request
+// context and limits, the policy decision, the audit entry written before
+// anything is disclosed or changed, and the record operations on encrypted
+// storage. Errors are RFC 9457 problem+json, rendered in one place.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/policy"
+)
+
+// PolicyEngine is what the gateway needs from the policy layer.
+type PolicyEngine interface {
+	Decide(ctx context.Context, input any) (policy.Decision, error)
+	Agency(id string) (policy.Agency, bool)
+	Revision() string
+}
+
+// OfficerVerifier checks officer tokens (crypto/jose).
+type OfficerVerifier interface {
+	Verify(ctx context.Context, raw, agencyID, certThumbprint string, now time.Time) (jose.Officer, error)
+}
+
+// Deps are the gateway's collaborators, built by Build from a Config, or by tests.
+type Deps struct {
+	Log      *zap.Logger
+	Policy   PolicyEngine
+	Officers OfficerVerifier
+	Store    objstore.Store
+	Keys     DataKeys
+	Signer   Signer
+	Audit    audit.Writer
+	// Ready lists extra readiness checks for /readyz (audit writer, TLS reloader…).
+	Ready map[string]func(context.Context) error
+	Now   func() time.Time
+}
+
+// Server is a configured gateway.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	policy  PolicyEngine
+	off     OfficerVerifier
+	records *recordStore
+	audit   audit.Writer
+	metrics *metrics
+	ready   map[string]func(context.Context) error
+	now     func() time.Time
+
+	requireOfficer map[string]bool
+	limMu          sync.Mutex
+	limiters       map[string]*rate.Limiter
+}
+
+// NewServer wires a gateway from its configuration and collaborators.
+func NewServer(cfg Config, d Deps) (*Server, error) {
+	if d.Policy == nil || d.Store == nil || d.Keys == nil || d.Signer == nil || d.Audit == nil {
+		return nil, errors.New("gateway: policy, store, keys, signer and audit are required")
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit,
+		records: &recordStore{store: d.Store, keys: d.Keys, signer: d.Signer,
+			keyName: func(a string) string { return strings.ReplaceAll(cfg.Keys.NamePattern, "{agency}", a) }},
+		metrics: newMetrics(), ready: d.Ready, now: d.Now,
+		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
+	}
+	for _, a := range cfg.Officers.RequireFor {
+		s.requireOfficer[a] = true
+	}
+	return s, nil
+}
+
+// Handler is the agency API: every request passes through these layers,
+// outermost first, in exactly this order.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/records", s.endpoint("record.publish", s.publish))
+	mux.Handle("GET /v1/records", s.endpoint("record.list", s.list))
+	mux.Handle("GET /v1/records/{id}", s.endpoint("record.read", s.read))
+	mux.Handle("DELETE /v1/records/{id}", s.endpoint("record.recall", s.recall))
+	mux.Handle("POST /v1/decisions", s.endpoint("policy.decide", s.decisions))
+	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
+		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
+	}))
+	return chain(mux,
+		s.recoverPanics,  // a panic becomes a 500 problem, never a half-written response
+		s.requestContext, // request id, clock, deadline
+		s.observe,        // metrics and one process-log line per request
+	)
+}
+
+// endpoint runs the per-request steps that need to know the action, in
+// order: identity → rate limit → request context headers → body limit →
+// handler. Any failure is audited (once the client is known) and rendered.
+func (s *Server) endpoint(action string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := fromContext(r.Context())
+		rc.action = action
+		err := s.authenticate(r, rc)
+		if err == nil {
+			err = s.rateLimit(rc)
+		}
+		if err == nil {
+			err = readContextHeaders(r, rc)
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes)
+			err = h(w, r, rc)
+		}
+		if err != nil {
+			s.fail(w, r, rc, err)
+		}
+	})
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request, *reqCtx) error
+
+func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// reqCtx is the request-scoped state every step reads and adds to.
+type reqCtx struct {
+	id      string
+	start   time.Time
+	action  string
+	route   string
+	agency  string
+	officer *jose.Officer
+	certFP  string
+	thumb   string
+
+	purpose, justification, caseRef string
+
+	recordIDs  []string
+	originator string
+	recipients []string
+	dsaIDs     []string
+	decision   *policy.Decision
+	audited    bool
+}
+
+type ctxKey struct{}
+
+func fromContext(ctx context.Context) *reqCtx {
+	rc, _ := ctx.Value(ctxKey{}).(*reqCtx)
+	if rc == nil {
+		rc = &reqCtx{}
+	}
+	return rc
+}
+
+func (s *Server) requestContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := &reqCtx{id: newRequestID(), start: s.now()}
+		w.Header().Set("Liaison-Request-Id", rc.id)
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, rc)))
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				rc := fromContext(r.Context())
+				s.fail(w, r, rc, errInternal(fmt.Errorf("panic: %v", v)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate establishes who is calling: the agency named by the verified
+// client certificate (the TLS layer has already checked chain, usage and
+// revocation), known to the registry; and, when a token is presented or
+// required, the officer it names, who must belong to that same agency.
+func (s *Server) authenticate(r *http.Request, rc *reqCtx) error {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return problem(http.StatusUnauthorized, "no-client-certificate", "Client certificate required",
+			"connect with your agency's client certificate")
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	rc.certFP = pki.CertFingerprint(leaf)
+	rc.thumb = pki.CertThumbprintS256(leaf)
+	agency, err := pki.AgencyFromCert(leaf, s.cfg.TrustDomain)
+	if err != nil {
+		return problem(http.StatusForbidden, "unknown-agency", "Unknown agency",
+			"the client certificate does not name an agency of this federation").withCause(err)
+	}
+	rc.agency = agency
+	a, ok := s.policy.Agency(agency)
+	if !ok {
+		return problem(http.StatusForbidden, "unknown-agency", "Unknown agency",
+			"agency "+agency+" is not in this gateway's registry")
+	}
+	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		if s.requireOfficer[agency] || a.RequireOfficerToken {
+			return problem(http.StatusUnauthorized, "officer-token-required", "Officer token required",
+				"agency "+agency+" must identify the officer: send Authorization: Bearer <token>")
+		}
+		return nil
+	}
+	scheme, tok, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return problem(http.StatusUnauthorized, "invalid-officer-token", "Invalid officer token", "Authorization must be: Bearer <token>")
+	}
+	if s.off == nil {
+		return problem(http.StatusUnauthorized, "invalid-officer-token", "Invalid officer token", "this gateway accepts no officer tokens")
+	}
+	o, err := s.off.Verify(r.Context(), tok, agency, rc.thumb, s.now())
+	if err != nil {
+		// The verifier's message says what was wrong (expired, wrong agency,
+		// bad signature) and never echoes the token.
+		return problem(http.StatusUnauthorized, "invalid-officer-token", "Invalid officer token", err.Error()).withCause(err)
+	}
+	rc.officer = &o
+	return nil
+}
+
+func (s *Server) rateLimit(rc *reqCtx) error {
+	if s.cfg.Limits.RatePerAgency <= 0 {
+		return nil
+	}
+	s.limMu.Lock()
+	l, ok := s.limiters[rc.agency]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(s.cfg.Limits.RatePerAgency), s.cfg.Limits.Burst)
+		s.limiters[rc.agency] = l
+	}
+	s.limMu.Unlock()
+	if !l.Allow() {
+		p := problem(http.StatusTooManyRequests, "rate-limited", "Too many requests", "your agency's request rate limit was reached")
+		p.retryAfter = 1
+		return p
+	}
+	return nil
+}
+
+// Request-context headers. Their values reach the policy and the audit log,
+// so they are bounded and must be printable text.
+const (
+	headerPurpose       = "Liaison-Purpose"
+	headerJustification = "Liaison-Justification"
+	headerCase          = "Liaison-Case"
+	maxJustification    = 1024
+)
+
+func readContextHeaders(r *http.Request, rc *reqCtx) error {
+	rc.purpose = strings.TrimSpace(r.Header.Get(headerPurpose))
+	rc.justification = strings.TrimSpace(r.Header.Get(headerJustification))
+	rc.caseRef = strings.TrimSpace(r.Header.Get(headerCase))
+	if rc.purpose != "" && !isToken(rc.purpose, 64, "_") {
+		return errBadRequest(headerPurpose + " must be a purpose code such as investigation or prevention")
+	}
+	if len(rc.justification) > maxJustification || !printable(rc.justification) {
+		rc.justification = ""
+		return errBadRequest(fmt.Sprintf("%s must be printable text of at most %d bytes", headerJustification, maxJustification))
+	}
+	if rc.caseRef != "" && !isToken(strings.ToLower(rc.caseRef), 128, "-_./") {
+		rc.caseRef = ""
+		return errBadRequest(headerCase + " must be a case reference of letters, digits and -_./")
+	}
+	return nil
+}
+
+func isToken(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(extra, c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// fail renders err, after making sure the request has its audit entry. If
+// the entry cannot be written, the answer becomes 503: the caller must not
+// take an unaudited answer as final.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
+	p := asProblem(err)
+	if p.Status == http.StatusRequestEntityTooLarge || isMaxBytes(err) {
+		p = problem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+			fmt.Sprintf("the limit is %d bytes", s.cfg.Limits.MaxBodyBytes))
+	}
+	p.RequestID = rc.id
+	if !rc.audited {
+		op := audit.OpDenial
+		ev := &audit.Event{Operation: op, Status: p.Status, Error: errorText(p)}
+		if aerr := s.writeAudit(r.Context(), rc, ev); aerr != nil {
+			s.log.Error("audit write failed", zap.String(fRequestID, rc.id), zap.Error(aerr))
+			p = errUnavailable("the audit log", aerr)
+			p.RequestID = rc.id
+		}
+	}
+	if p.Status >= 500 {
+		s.log.Error("request failed", zap.String(fRequestID, rc.id), zap.String(fAction, rc.action),
+			zap.String(fAgency, rc.agency), zap.Int(fStatus, p.Status), zap.String(fProblem, p.Type), zap.Error(p.cause))
+	}
+	writeProblem(w, p)
+}
+
+func errorText(p *Problem) string {
+	if p.cause != nil {
+		return p.Type + ": " + p.cause.Error()
+	}
+	return p.Type + ": " + p.Detail
+}
+
+func isMaxBytes(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// writeAudit fills the request's common fields into ev and appends it
+// durably. It is not cancelled with the client: an entry for something
+// that happened must be written even if the caller has gone.
+func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) error {
+	ev.Time = s.now().UTC()
+	ev.Gateway = s.cfg.GatewayID
+	ev.RequestID = rc.id
+	ev.Action = rc.action
+	ev.Route = rc.route
+	ev.Agency = rc.agency
+	if rc.officer != nil {
+		ev.Officer = rc.officer.ID
+	}
+	ev.CertFingerprint = rc.certFP
+	ev.RecordIDs = rc.recordIDs
+	ev.Originator = rc.originator
+	if ev.Recipients == nil {
+		ev.Recipients = rc.recipients
+	}
+	ev.DSAIDs = rc.dsaIDs
+	ev.Purpose = rc.purpose
+	ev.Justification = rc.justification
+	ev.Case = rc.caseRef
+	if d := rc.decision; d != nil && ev.Decision == nil {
+		ev.Decision = auditDecision(d)
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rc.audited = true
+	start := time.Now()
+	err := s.audit.Append(actx, ev)
+	s.metrics.auditLatency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.auditFailures.Inc()
+	}
+	return err
+}
+
+func auditDecision(d *policy.Decision) *audit.Decision {
+	ad := &audit.Decision{ID: d.ID, Revision: d.Revision, Allow: d.Allow}
+	for _, r := range d.Reasons {
+		ad.Reasons = append(ad.Reasons, audit.Reason{Code: r.Code, Message: r.Message, Public: r.Public})
+	}
+	return ad
+}
+
+// Policy input, as documented in policies/README.md.
+type policyInput struct {
+	Action  string       `json:"action"`
+	Time    string       `json:"time"`
+	Subject inputSubject `json:"subject"`
+	Request inputRequest `json:"request"`
+	Record  *record.Meta `json:"record,omitempty"`
+}
+
+type inputSubject struct {
+	AgencyID        string        `json:"agency_id"`
+	Officer         *inputOfficer `json:"officer,omitempty"`
+	CertFingerprint string        `json:"cert_fingerprint,omitempty"`
+}
+
+type inputOfficer struct {
+	ID          string   `json:"id"`
+	Clearance   string   `json:"clearance,omitempty"`
+	Vetting     string   `json:"vetting,omitempty"`
+	Roles       []string `json:"roles"`
+	Nationality string   `json:"nationality,omitempty"`
+}
+
+type inputRequest struct {
+	Purpose       string `json:"purpose"`
+	Justification string `json:"justification"`
+	Case          string `json:"case"`
+}
+
+func (s *Server) input(rc *reqCtx, action string, m *record.Meta) policyInput {
+	in := policyInput{
+		Action:  action,
+		Time:    s.now().UTC().Format(time.RFC3339),
+		Subject: inputSubject{AgencyID: rc.agency, CertFingerprint: rc.certFP},
+		Request: inputRequest{Purpose: rc.purpose, Justification: rc.justification, Case: rc.caseRef},
+		Record:  m,
+	}
+	if o := rc.officer; o != nil {
+		roles := o.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		in.Subject.Officer = &inputOfficer{ID: o.ID, Clearance: o.Clearance, Vetting: o.Vetting, Roles: roles, Nationality: o.Nationality}
+	}
+	return in
+}
+
+// decide asks the policy. Any evaluation failure is a deny and a 500: the
+// gateway never proceeds without an explicit allow.
+func (s *Server) decide(ctx context.Context, rc *reqCtx, action string, m *record.Meta) (*policy.Decision, error) {
+	start := time.Now()
+	d, err := s.policy.Decide(ctx, s.input(rc, action, m))
+	s.metrics.observeDecision(time.Since(start), d.Allow, err)
+	if err != nil {
+		return nil, problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed",
+			"the request was denied because the policy could not be evaluated").withCause(err)
+	}
+	rc.decision = &d
+	return &d, nil
+}
+
+// denied renders a policy denial: 404 where the caller may not learn that
+// the record exists, else 403 with the reasons the policy marks public.
+func denied(d *policy.Decision) *Problem {
+	if !d.Visible {
+		return errNotFound()
+	}
+	p := problem(http.StatusForbidden, "denied", "Denied by policy", "the policy denied this request")
+	p.Reasons = d.PublicReasons()
+	p.DecisionID = d.ID
+	return p
+}
