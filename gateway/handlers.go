@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -97,16 +98,27 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if err != nil {
 		return backendProblem(err)
 	}
-	if err := s.records.stage(r.Context(), pending); err != nil {
-		s.records.abort(r.Context(), pending)
-		return backendProblem(err)
-	}
-	// The entry is durable before the record exists; if it cannot be
-	// written the staged objects go and the caller gets 503.
+	// Staging (invisible until commit) and the audit entry go in parallel;
+	// the entry is durable before the commit point, the signed metadata.
+	// If either fails, the staged objects go and the caller gets 503.
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
+	var stageErr, auditErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		stageErr = s.records.stage(r.Context(), pending)
+	}()
+	auditErr = s.writeAudit(r.Context(), rc, ev)
+	wg.Wait()
+	if auditErr != nil {
 		s.records.abort(r.Context(), pending)
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, auditErr))
+	}
+	if stageErr != nil {
+		s.records.abort(r.Context(), pending)
+		s.correct(r.Context(), rc, ev, stageErr)
+		return backendProblem(stageErr)
 	}
 	if err := s.records.commit(r.Context(), pending); err != nil {
 		s.records.abort(r.Context(), pending)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
 	"github.com/liaison-project/liaison/crypto/keys"
@@ -122,18 +124,26 @@ func (rs *recordStore) seal(ctx context.Context, meta record.Meta, content []byt
 	}, nil
 }
 
-// stage writes the ciphertext and the index entries. None of it is visible
-// as a record until commit writes the signed metadata.
+// stage writes the ciphertext and the index entries, concurrently: none of
+// it is visible as a record until commit writes the signed metadata, so
+// their order does not matter and a publish pays one store round trip here.
 func (rs *recordStore) stage(ctx context.Context, p *pendingRecord) error {
-	if err := rs.store.Put(ctx, p.st.Content.Object, p.sealed, objstore.PutOptions{IfAbsent: true, ContentType: "application/octet-stream"}); err != nil {
-		return fmt.Errorf("store content: %w", err)
-	}
-	for _, a := range p.readers {
-		if err := rs.store.Put(ctx, readerKey(a, p.st.Meta.RecordID), nil, objstore.PutOptions{}); err != nil {
-			return fmt.Errorf("store index: %w", err)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := rs.store.Put(gctx, p.st.Content.Object, p.sealed, objstore.PutOptions{IfAbsent: true, ContentType: "application/octet-stream"}); err != nil {
+			return fmt.Errorf("store content: %w", err)
 		}
+		return nil
+	})
+	for _, a := range p.readers {
+		g.Go(func() error {
+			if err := rs.store.Put(gctx, readerKey(a, p.st.Meta.RecordID), nil, objstore.PutOptions{}); err != nil {
+				return fmt.Errorf("store index: %w", err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // commit writes the signed metadata: from here the record exists.

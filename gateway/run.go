@@ -90,7 +90,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.starts = append(g.starts, func(ctx context.Context) error { g.tls.Start(ctx); return nil })
 
-	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Logger: log.Named("policy")})
+	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}

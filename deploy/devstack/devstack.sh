@@ -109,6 +109,10 @@ export LIAISON_TEST_VAULT_PID=$(cat "$state/vault.pid")
 export LIAISON_TEST_VAULT_BIN=$vault_bin
 export VAULT_ADDR=http://127.0.0.1:$vport
 export VAULT_TOKEN=$token
+export LIAISON_KEYS_VAULT_ADDRESS=http://127.0.0.1:$vport
+export LIAISON_STORE_MINIO_ENDPOINT=127.0.0.1:$mport
+export LIAISON_STORE_MINIO_CREDENTIALS_ACCESS_KEY=$user
+export LIAISON_STORE_MINIO_CREDENTIALS_SECRET_KEY=$pass
 ENV
   log "MinIO on 127.0.0.1:$mport, Vault on 127.0.0.1:$vport (state $state)"
   cat "$state/env"

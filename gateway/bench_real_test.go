@@ -1,0 +1,95 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	miniogo "github.com/minio/minio-go/v7"
+
+	"github.com/liaison-project/liaison/deploy/devstack"
+	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/gatewaytest"
+)
+
+// Benchmarks on the real dev stack (`make bench`, or with the stack's
+// environment exported):
+//
+//	go test -run '^$' -bench 'RealPublish|MinIODirectPut|VaultCalls' -benchtime 1000x ./gateway/
+//
+// RealPublish and MinIODirectPut write the same payloads to the same MinIO
+// in the same run; their records/s ratio is the gateway's cost.
+
+func BenchmarkRealPublish(b *testing.B) {
+	for _, conc := range []int{1, 8} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			use, _ := gatewaytest.UseDevStack(b)
+			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: use})
+			clients := make([]*gatewaytest.Client, conc)
+			for i := range clients {
+				clients[i] = env.Client("met-police")
+			}
+			body := benchPayload()
+			runConcurrent(b, conc, func(i int) error {
+				r, err := clients[i%conc].Do("POST", "/v1/records", body)
+				if err != nil {
+					return err
+				}
+				if r.Status != 201 {
+					return fmt.Errorf("publish: %d %s", r.Status, r.Body)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func BenchmarkMinIODirectPut(b *testing.B) {
+	for _, conc := range []int{1, 8} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			m := devstack.MinIO(b)
+			c := rawBucket(&testing.T{}, m.Endpoint, m.AccessKey, m.SecretKey)
+			bucket := "direct-" + gatewaytest.Unique(b)
+			ctx := context.Background()
+			if err := c.MakeBucket(ctx, bucket, miniogo.MakeBucketOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			body := benchPayload()
+			runConcurrent(b, conc, func(i int) error {
+				_, err := c.PutObject(ctx, bucket, fmt.Sprintf("records/r%09d/v1/content", i), bytes.NewReader(body), int64(len(body)),
+					miniogo.PutObjectOptions{ContentType: "application/octet-stream"})
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkVaultCallsPerRecord publishes b.N records and reports how many
+// records each Vault datakey call served, with the data-key cache on
+// (defaults) and off.
+func BenchmarkVaultCallsPerRecord(b *testing.B) {
+	for _, mode := range []string{"cache-on", "cache-off"} {
+		b.Run(mode, func(b *testing.B) {
+			use, _ := gatewaytest.UseDevStack(b)
+			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+				use(c)
+				c.Keys.Cache.Disabled = mode == "cache-off"
+			}})
+			clients := []*gatewaytest.Client{env.Client("met-police"), env.Client("met-police"), env.Client("met-police"), env.Client("met-police")}
+			body := benchPayload()
+			runConcurrent(b, len(clients), func(i int) error {
+				r, err := clients[i%len(clients)].Do("POST", "/v1/records", body)
+				if err != nil {
+					return err
+				}
+				if r.Status != 201 {
+					return fmt.Errorf("publish: %d %s", r.Status, r.Body)
+				}
+				return nil
+			})
+			st := env.GW.KeyCacheStats()
+			b.ReportMetric(float64(st.DataKeyRequests)/float64(max(st.DataKeyProviderCalls, 1)), "records/vault-call")
+		})
+	}
+}
