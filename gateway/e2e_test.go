@@ -625,6 +625,16 @@ func TestMutualTLSRefusals(t *testing.T) {
 		}
 		cl.CloseIdle()
 		handshakeFails(t, cl)
+		fp := pki.CertFingerprint(mustParse(t, c))
+		var audited bool
+		for _, e := range env.Audit() {
+			if e.Action == "tls.handshake" && e.CertFingerprint == fp && e.Agency == "met-police" && e.Operation == audit.OpDenial {
+				audited = true
+			}
+		}
+		if !audited {
+			t.Fatal("refused revoked certificate not audited")
+		}
 	})
 	t.Run("valid certificate of an unknown agency", func(t *testing.T) {
 		c, k := issue(t, "ghost-agency", pki.ClientCertOptions{})
@@ -653,6 +663,15 @@ func TestMutualTLSRefusals(t *testing.T) {
 			t.Fatalf("TLS 1.2 accepted: %d", r.Status)
 		}
 	})
+}
+
+func mustParse(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	c, err := pki.ParseCertPEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestRestartKeepsRecords(t *testing.T) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -84,6 +85,11 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
 		MinVersion: cfg.TLS.MinVersion, ReloadInterval: cfg.TLS.ReloadInterval,
+		OnReject: func(leaf *x509.Certificate, reason error) {
+			if g.Server != nil {
+				g.Server.auditTLSRefusal(leaf, reason)
+			}
+		},
 	}, log.Named("tls"))
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)

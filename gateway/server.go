@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -393,6 +394,18 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 		s.metrics.auditFailures.Inc()
 	}
 	return err
+}
+
+// auditTLSRefusal records a handshake the TLS layer refused although the
+// chain verified (a revoked certificate): the agency is genuinely known, so
+// the attempt belongs in the audit log, not only in the process log.
+func (s *Server) auditTLSRefusal(leaf *x509.Certificate, reason error) {
+	rc := &reqCtx{id: newRequestID(), action: "tls.handshake", certFP: pki.CertFingerprint(leaf)}
+	rc.agency, _ = pki.AgencyFromCert(leaf, s.cfg.TrustDomain)
+	ev := &audit.Event{Operation: audit.OpDenial, Status: http.StatusForbidden, Error: "tls: " + reason.Error()}
+	if err := s.writeAudit(context.Background(), rc, ev); err != nil {
+		s.log.Error("audit write failed for a refused handshake", zap.String(fAgency, rc.agency), zap.Error(err))
+	}
 }
 
 func auditDecision(d *policy.Decision) *audit.Decision {
