@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// sample is one expected decision from samples.json.
+type sample struct {
+	Name  string `json:"name"`
+	Input any    `json:"input"`
+	Want  struct {
+		Allow   *bool    `json:"allow"`
+		Visible *bool    `json:"visible"`
+		Codes   []string `json:"codes"`
+	} `json:"want"`
+}
+
+type samplesDoc struct {
+	Samples []sample `json:"samples"`
+}
+
+// invariants hold for any acceptable policy, whatever its data: garbage,
+// unknown actions and anonymous dry-runs are denied. They run before the
+// policy's own samples.
+var invariants = []struct {
+	name  string
+	input any
+}{
+	{"no input", nil},
+	{"empty object", map[string]any{}},
+	{"a string", "record.read"},
+	{"an array", []any{map[string]any{"action": "record.read"}}},
+	{"unknown action", map[string]any{
+		"action":  "record.delete-everything",
+		"time":    "2026-11-21T10:00:00Z",
+		"subject": map[string]any{"agency_id": "any-agency"},
+	}},
+	{"read without a record", map[string]any{
+		"action":  "record.read",
+		"time":    "2026-11-21T10:00:00Z",
+		"subject": map[string]any{"agency_id": "any-agency"},
+		"request": map[string]any{"purpose": "investigation", "justification": "sample check"},
+	}},
+	{"dry-run without an officer", map[string]any{
+		"action":  "policy.decide",
+		"time":    "2026-11-21T10:00:00Z",
+		"subject": map[string]any{"agency_id": "any-agency"},
+	}},
+}
+
+// checkSamples evaluates the invariants and the policy's samples and
+// returns how many were checked. Every mismatch is reported.
+func (s *state) checkSamples(ctx context.Context, raw []byte) (int, error) {
+	var errs []error
+	for _, inv := range invariants {
+		d, err := s.decide(ctx, inv.input)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("invariant %q: %w", inv.name, err))
+		case d.Allow:
+			errs = append(errs, fmt.Errorf("invariant %q: allowed, want deny", inv.name))
+		}
+	}
+	n := len(invariants)
+	if raw != nil {
+		var doc samplesDoc
+		if err := util.UnmarshalJSON(raw, &doc); err != nil {
+			return 0, fmt.Errorf("%w: %s: %w", ErrLoad, samplesFile, err)
+		}
+		for i, smp := range doc.Samples {
+			if smp.Name == "" || smp.Want.Allow == nil {
+				return 0, fmt.Errorf("%w: %s: samples[%d] needs a name and want.allow", ErrLoad, samplesFile, i)
+			}
+			d, err := s.decide(ctx, smp.Input)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sample %q: %w", smp.Name, err))
+				continue
+			}
+			if mismatch := compare(d, smp); mismatch != "" {
+				errs = append(errs, fmt.Errorf("sample %q: %s", smp.Name, mismatch))
+			}
+		}
+		n += len(doc.Samples)
+	}
+	if len(errs) > 0 {
+		return 0, fmt.Errorf("%w: %w", ErrSample, errors.Join(errs...))
+	}
+	return n, nil
+}
+
+func compare(d Decision, smp sample) string {
+	if d.Allow != *smp.Want.Allow {
+		return fmt.Sprintf("allow = %t, want %t (codes %v)", d.Allow, *smp.Want.Allow, d.Codes())
+	}
+	if smp.Want.Visible != nil && d.Visible != *smp.Want.Visible {
+		return fmt.Sprintf("visible = %t, want %t", d.Visible, *smp.Want.Visible)
+	}
+	if smp.Want.Codes != nil {
+		got := uniqueSorted(d.Codes())
+		want := uniqueSorted(smp.Want.Codes)
+		if !slices.Equal(got, want) {
+			return fmt.Sprintf("codes = %v, want %v", got, want)
+		}
+	}
+	return ""
+}
+
+func uniqueSorted(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
