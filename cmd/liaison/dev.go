@@ -163,8 +163,10 @@ Try it (from the repository root, in another terminal):
   # publish as the Metropolitan Police, shared with the North West ROCU
   go run ./cmd/liaison records put%s --profile met-police --file deploy/examples/record.json
 
-  # read it as the ROCU (purpose and justification reach the policy and the audit log)
-  go run ./cmd/liaison records get%s --profile rocu-nw --purpose investigation --justification "OP-NIGHTJAR tasking" <id>
+  # read it as an officer of the ROCU (OFFICIAL-SENSITIVE: need-to-know needs a named officer;
+  # purpose and justification reach the policy and the audit log)
+  TOKEN=$(go run ./cmd/liaison dev token%s --profile rocu-nw --officer ds-101 --clearance SC)
+  go run ./cmd/liaison records get%s --profile rocu-nw --token "$TOKEN" --purpose investigation --justification "OP-NIGHTJAR tasking" <id>
 
   # HMRC is not a recipient: 404, the record's existence is not revealed
   go run ./cmd/liaison records get%s --profile hmrc --purpose investigation --justification "check" <id>
@@ -180,13 +182,13 @@ The same with curl:
 
   curl --cacert %s --cert %s/cert.pem --key %s/key.pem \
        -H 'Content-Type: application/json' --data @deploy/examples/record.json %s/v1/records
-  curl --cacert %s --cert %s/cert.pem --key %s/key.pem \
+  curl --cacert %s --cert %s/cert.pem --key %s/key.pem -H "Authorization: Bearer $TOKEN" \
        -H 'Liaison-Purpose: investigation' -H 'Liaison-Justification: OP-NIGHTJAR tasking' %s/v1/records/<id>
 
 Stop with Ctrl-C; start again with the same command to keep the records.
 `, url, admin.String(), abs, fed.CAFile, strings.Join(agencies, ", "), filepath.Join(fed.Dir, "agencies"),
 		filepath.Join(abs, "profiles"), filepath.Join(abs, "audit", "audit.jsonl"),
-		pflag, pflag, pflag, pflag, pflag, pflag, pflag,
+		pflag, pflag, pflag, pflag, pflag, pflag, pflag, pflag,
 		fed.CAFile, ag("met-police"), ag("met-police"), url,
 		fed.CAFile, ag("rocu-nw"), ag("rocu-nw"), url)
 }
