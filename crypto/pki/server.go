@@ -263,7 +263,10 @@ func (s *ServerTLS) load() (*tlsState, map[string][32]byte, error) {
 			return nil, digests, &loadError{p, err}
 		}
 		for _, l := range lists {
-			lc, ok := s.acceptCRL(st, p, l, cas)
+			lc, ok, err := s.acceptCRL(st, p, l, cas)
+			if err != nil {
+				return nil, digests, &loadError{p, err}
+			}
 			if ok {
 				st.crls[string(l.RawIssuer)] = append(st.crls[string(l.RawIssuer)], lc)
 			}
@@ -286,7 +289,7 @@ func (s *ServerTLS) load() (*tlsState, map[string][32]byte, error) {
 // verify against it or it is ignored (logged). A CRL whose issuer is not in
 // the bundle may belong to an intermediate that clients present; it is kept
 // and its signature is checked against that intermediate at handshake.
-func (s *ServerTLS) acceptCRL(st *tlsState, file string, l *x509.RevocationList, cas []*x509.Certificate) (*loadedCRL, bool) {
+func (s *ServerTLS) acceptCRL(st *tlsState, file string, l *x509.RevocationList, cas []*x509.Certificate) (*loadedCRL, bool, error) {
 	lc := &loadedCRL{list: l, file: file, digest: sha256.Sum256(l.Raw), revoked: make(map[string]struct{}, len(l.RevokedCertificateEntries))}
 	for _, e := range l.RevokedCertificateEntries {
 		lc.revoked[e.SerialNumber.Text(16)] = struct{}{}
@@ -304,9 +307,11 @@ func (s *ServerTLS) acceptCRL(st *tlsState, file string, l *x509.RevocationList,
 	}
 	switch {
 	case sameName && !verified:
-		s.log.Error("CRL signature does not verify against its issuer in the trust bundle; ignoring it",
+		// Fail closed: ignoring it would silently drop the revocations of
+		// the CRL it replaces. The reload fails and the previous state stays.
+		s.log.Error("CRL signature does not verify against its issuer in the trust bundle; keeping the previous CRLs",
 			zap.String(logFile, file))
-		return nil, false
+		return nil, false, errors.New("CRL signature does not verify against its issuer in the trust bundle")
 	case !sameName:
 		s.log.Warn("CRL issuer is not in the trust bundle; it will apply only to chains through a matching intermediate",
 			zap.String(logFile, file))
@@ -315,7 +320,7 @@ func (s *ServerTLS) acceptCRL(st *tlsState, file string, l *x509.RevocationList,
 		s.log.Warn("CRL is past its next update; applying it anyway",
 			zap.String(logFile, file), zap.Time("next_update", l.NextUpdate))
 	}
-	return lc, true
+	return lc, true, nil
 }
 
 func sigKey(lc *loadedCRL, issuer *x509.Certificate) [64]byte {

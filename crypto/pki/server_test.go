@@ -346,9 +346,21 @@ func TestServerTLSCRLSignatureChecked(t *testing.T) {
 	f := newFixture(t, nil)
 	certPEM, keyPEM := f.issue(t, "hmrc", ClientCertOptions{})
 	serial, _ := SerialFromPEM(certPEM)
+	revokedPEM, revokedKey := f.issue(t, "nca", ClientCertOptions{})
+	revokedSerial, _ := SerialFromPEM(revokedPEM)
+	if err := f.fed.Revoke(revokedSerial); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ts.mustReject(t, f.client(t, revokedPEM, revokedKey)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("server err = %v, want ErrRevoked", err)
+	}
 
-	// An impostor CA with the dev CA's exact name signs a CRL revoking a
-	// good certificate: the CRL must be ignored (and logged), not applied.
+	// An impostor CA with the dev CA's exact name signs a CRL that revokes a
+	// good certificate and omits the genuinely revoked one. The reload must
+	// fail and the previous CRL stay in force: neither applied nor ignored.
 	impostor, err := newRootCA(f.fed.CA().Certificate().Subject.CommonName, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -364,10 +376,13 @@ func TestServerTLSCRLSignatureChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.logs.TakeAll()
-	if err := f.srv.Reload(); err != nil {
-		t.Fatal(err)
+	if err := f.srv.Reload(); err == nil {
+		t.Fatal("reload accepted a CRL with a bad signature")
 	}
 	f.ts.mustAccept(t, f.client(t, certPEM, keyPEM), "hmrc")
+	if err := f.ts.mustReject(t, f.client(t, revokedPEM, revokedKey)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("a forged CRL lifted a revocation: server err = %v", err)
+	}
 	if n := f.logs.FilterMessageSnippet("does not verify").FilterField(zap.String("file", f.fed.CRLFile)).Len(); n != 1 {
 		t.Fatalf("%d log entries about the forged CRL", n)
 	}
