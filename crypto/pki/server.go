@@ -286,7 +286,7 @@ func (s *ServerTLS) load() (*tlsState, map[string][32]byte, error) {
 }
 
 // acceptCRL checks one CRL at load. A CRL whose issuer is a bundle CA must
-// verify against it or it is ignored (logged). A CRL whose issuer is not in
+// verify against it, or the whole load fails (the previous state stays). A CRL whose issuer is not in
 // the bundle may belong to an intermediate that clients present; it is kept
 // and its signature is checked against that intermediate at handshake.
 func (s *ServerTLS) acceptCRL(st *tlsState, file string, l *x509.RevocationList, cas []*x509.Certificate) (*loadedCRL, bool, error) {
