@@ -25,22 +25,7 @@ func BenchmarkRealPublish(b *testing.B) {
 	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
 			use, _ := gatewaytest.UseDevStack(b)
-			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: use})
-			clients := make([]*gatewaytest.Client, conc)
-			for i := range clients {
-				clients[i] = env.Client("met-police")
-			}
-			body := benchPayload()
-			runConcurrent(b, conc, func(i int) error {
-				r, err := clients[i%conc].Do("POST", "/v1/records", body)
-				if err != nil {
-					return err
-				}
-				if r.Status != 201 {
-					return fmt.Errorf("publish: %d %s", r.Status, r.Body)
-				}
-				return nil
-			})
+			publishLoop(b, gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: use}), conc)
 		})
 	}
 }
@@ -76,18 +61,7 @@ func BenchmarkVaultCallsPerRecord(b *testing.B) {
 				use(c)
 				c.Keys.Cache.Disabled = mode == "cache-off"
 			}})
-			clients := []*gatewaytest.Client{env.Client("met-police"), env.Client("met-police"), env.Client("met-police"), env.Client("met-police")}
-			body := benchPayload()
-			runConcurrent(b, len(clients), func(i int) error {
-				r, err := clients[i%len(clients)].Do("POST", "/v1/records", body)
-				if err != nil {
-					return err
-				}
-				if r.Status != 201 {
-					return fmt.Errorf("publish: %d %s", r.Status, r.Body)
-				}
-				return nil
-			})
+			publishLoop(b, env, 4)
 			st := env.GW.KeyCacheStats()
 			b.ReportMetric(float64(st.DataKeyRequests)/float64(max(st.DataKeyProviderCalls, 1)), "records/vault-call")
 		})

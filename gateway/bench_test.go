@@ -58,25 +58,29 @@ func benchPayload() []byte {
 	return b
 }
 
+// publishLoop publishes b.N records as met-police from conc clients.
+func publishLoop(b *testing.B, env *gatewaytest.Env, conc int) {
+	clients := make([]*gatewaytest.Client, conc)
+	for i := range clients {
+		clients[i] = env.Client("met-police")
+	}
+	body := benchPayload()
+	runConcurrent(b, conc, func(i int) error {
+		r, err := clients[i%conc].Do("POST", "/v1/records", body)
+		if err != nil {
+			return err
+		}
+		if r.Status != 201 {
+			return fmt.Errorf("publish: %d %s", r.Status, r.Body)
+		}
+		return nil
+	})
+}
+
 func BenchmarkPublish(b *testing.B) {
 	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
-			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true})
-			clients := make([]*gatewaytest.Client, conc)
-			for i := range clients {
-				clients[i] = env.Client("met-police")
-			}
-			body := benchPayload()
-			runConcurrent(b, conc, func(i int) error {
-				r, err := clients[i%conc].Do("POST", "/v1/records", body)
-				if err != nil {
-					return err
-				}
-				if r.Status != 201 {
-					return fmt.Errorf("publish: %d %s", r.Status, r.Body)
-				}
-				return nil
-			})
+			publishLoop(b, gatewaytest.Start(b, gatewaytest.Options{Quiet: true}), conc)
 		})
 	}
 }

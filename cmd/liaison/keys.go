@@ -47,6 +47,24 @@ func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
 	return gateway.OpenKeyOps(cmd.Context(), cfg, log)
 }
 
+// run opens the key operations, runs op and prints its result.
+func (f *keyFlags) run(cmd *cobra.Command, needAgency bool, op func(*gateway.KeyOps) (any, string, error)) error {
+	if needAgency && f.agency == "" {
+		return fmt.Errorf("--agency is required")
+	}
+	k, err := f.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	v, text, err := op(k)
+	if err != nil {
+		return err
+	}
+	printResult(f.json(), v, text)
+	return nil
+}
+
 func (f *keyFlags) json() bool {
 	return f.output == "json" || (f.output == "auto" && !term.IsTerminal(int(os.Stdout.Fd())))
 }
@@ -78,20 +96,10 @@ func newKeysInfoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "info --agency ID", Short: "Show an agency key's versions", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.agency == "" {
-				return fmt.Errorf("--agency is required")
-			}
-			k, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer k.Close()
-			info, err := k.Info(cmd.Context(), f.agency)
-			if err != nil {
-				return err
-			}
-			printResult(f.json(), info, fmt.Sprintf("%s: latest version %d, min decryption version %d", info.Name, info.LatestVersion, info.MinDecryptionVersion))
-			return nil
+			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
+				info, err := k.Info(cmd.Context(), f.agency)
+				return info, fmt.Sprintf("%s: latest version %d, min decryption version %d", info.Name, info.LatestVersion, info.MinDecryptionVersion), err
+			})
 		},
 	}
 	f.register(cmd, true)
@@ -103,20 +111,10 @@ func newKeysRotateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "rotate --agency ID", Short: "Add a key version; new records use it (then run rewrap)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.agency == "" {
-				return fmt.Errorf("--agency is required")
-			}
-			k, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer k.Close()
-			info, err := k.Rotate(cmd.Context(), f.agency)
-			if err != nil {
-				return err
-			}
-			printResult(f.json(), info, fmt.Sprintf("rotated %s: latest version %d", info.Name, info.LatestVersion))
-			return nil
+			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
+				info, err := k.Rotate(cmd.Context(), f.agency)
+				return info, fmt.Sprintf("rotated %s: latest version %d", info.Name, info.LatestVersion), err
+			})
 		},
 	}
 	f.register(cmd, true)
@@ -180,20 +178,13 @@ func newKeysShredCmd() *cobra.Command {
 			if !yes {
 				return fmt.Errorf("this cannot be undone: add --yes")
 			}
-			k, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer k.Close()
-			if err := k.Shred(cmd.Context(), f.agency, minVersion); err != nil {
-				return err
-			}
-			info, err := k.Info(cmd.Context(), f.agency)
-			if err != nil {
-				return err
-			}
-			printResult(f.json(), info, fmt.Sprintf("%s: versions below %d destroyed", info.Name, info.MinDecryptionVersion))
-			return nil
+			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
+				if err := k.Shred(cmd.Context(), f.agency, minVersion); err != nil {
+					return nil, "", err
+				}
+				info, err := k.Info(cmd.Context(), f.agency)
+				return info, fmt.Sprintf("%s: versions below %d destroyed", info.Name, info.MinDecryptionVersion), err
+			})
 		},
 	}
 	f.register(cmd, true)

@@ -187,6 +187,19 @@ func (c *client) problemError(status int, body []byte) error {
 	return exitError{code: 1}
 }
 
+// call sends a request and returns the body when the status is want; any
+// other status is printed as a problem and becomes exit code 1.
+func (c *client) call(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
+	st, resp, _, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	if st != want {
+		return nil, c.problemError(st, resp)
+	}
+	return resp, nil
+}
+
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Publish, read, list and recall records on a gateway"}
 	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newDecideCmd())
@@ -219,12 +232,9 @@ func newPutCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, "/v1/records", body)
+			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/records", body, http.StatusCreated)
 			if err != nil {
 				return err
-			}
-			if st != http.StatusCreated {
-				return c.problemError(st, resp)
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
@@ -252,12 +262,9 @@ func newGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, resp, _, err := c.do(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil)
+			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK)
 			if err != nil {
 				return err
-			}
-			if st != http.StatusOK {
-				return c.problemError(st, resp)
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
@@ -322,12 +329,9 @@ func newListCmd() *cobra.Command {
 				if cursor != "" {
 					q.Set("cursor", cursor)
 				}
-				st, resp, _, err := c.do(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil)
+				resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil, http.StatusOK)
 				if err != nil {
 					return err
-				}
-				if st != http.StatusOK {
-					return c.problemError(st, resp)
 				}
 				var page struct {
 					Items      []json.RawMessage `json:"items"`
@@ -380,12 +384,9 @@ func newRecallCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, resp, _, err := c.do(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil)
+			resp, err := c.call(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK)
 			if err != nil {
 				return err
-			}
-			if st != http.StatusOK {
-				return c.problemError(st, resp)
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
@@ -419,12 +420,9 @@ func newDecideCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s is not JSON: %w", file, err)
 			}
-			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, "/v1/decisions", body)
+			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/decisions", body, http.StatusOK)
 			if err != nil {
 				return err
-			}
-			if st != http.StatusOK {
-				return c.problemError(st, resp)
 			}
 			var pretty bytes.Buffer
 			if json.Indent(&pretty, resp, "", "  ") == nil {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/gateway/gatewaytest"
+)
+
+// runCLI runs the real command tree with args and returns what it printed
+// on stdout (commands write there directly or through cobra).
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	root := newRoot()
+	root.SetOut(w)
+	root.SetArgs(args)
+	runErr := root.Execute()
+	w.Close()
+	os.Stdout = old
+	out, _ := io.ReadAll(r)
+	return string(out), runErr
+}
+
+// profileFor writes a CLI profile for agency of env into dir.
+func profileFor(t *testing.T, env *gatewaytest.Env, dir, agency string) string {
+	t.Helper()
+	p := profile{Endpoint: env.URL, Agency: agency, Cert: env.Fed.AgencyCertFile(agency), Key: env.Fed.AgencyKeyFile(agency),
+		CA: env.Fed.CAFile, OfficerKey: env.Fed.OfficerKeyFile(agency), Audience: env.Cfg.Officers.Audience}
+	b, _ := yaml.Marshal(p)
+	path := filepath.Join(dir, agency+".yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRecordsCLI(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	dir := t.TempDir()
+	met, rocu, hmrc := profileFor(t, env, dir, "met-police"), profileFor(t, env, dir, "rocu-nw"), profileFor(t, env, dir, "hmrc")
+	example := filepath.Join("..", "..", "deploy", "examples", "record.json")
+
+	out, err := runCLI(t, "records", "put", "--profile", met, "--file", example, "-o", "json")
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	var put struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &put); err != nil || !strings.HasPrefix(put.ID, "rec_") {
+		t.Fatalf("put output %q: %v", out, err)
+	}
+
+	token, err := runCLI(t, "dev", "token", "--profile", rocu, "--officer", "ds-101", "--clearance", "SC")
+	if err != nil || strings.Count(strings.TrimSpace(token), ".") != 2 {
+		t.Fatalf("dev token: %q %v", token, err)
+	}
+	out, err = runCLI(t, "records", "get", "--profile", rocu, "--token", strings.TrimSpace(token),
+		"--purpose", "investigation", "--justification", "OP-NIGHTJAR tasking", put.ID, "-o", "json")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if !strings.Contains(out, "Salford") || strings.Contains(out, "Handler notes") {
+		t.Fatalf("get output lacks content or leaks the protected field: %s", out)
+	}
+
+	// A refusal exits non-zero and prints the problem for machines.
+	out, err = runCLI(t, "records", "get", "--profile", hmrc, "--purpose", "investigation", "--justification", "a check", put.ID, "-o", "json")
+	if _, ok := err.(exitError); !ok || !strings.Contains(out, `"status":404`) {
+		t.Fatalf("hmrc get: err=%v out=%s", err, out)
+	}
+
+	out, err = runCLI(t, "records", "list", "--profile", rocu, "-o", "json")
+	if err != nil || !strings.Contains(out, put.ID) {
+		t.Fatalf("list: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "records", "recall", "--profile", met, put.ID, "-o", "json"); err != nil {
+		t.Fatalf("recall: %v", err)
+	}
+	out, err = runCLI(t, "records", "get", "--profile", met, put.ID, "-o", "json")
+	if err == nil || !strings.Contains(out, `"status":410`) {
+		t.Fatalf("get after recall: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "records", "put", "--profile", filepath.Join(dir, "nobody.yaml"), "--file", example); err == nil ||
+		!strings.Contains(err.Error(), "liaison dev") {
+		t.Fatalf("missing profile must say how to make one: %v", err)
+	}
+}
+
+func TestKeysCLI(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	met := profileFor(t, env, t.TempDir(), "met-police")
+	if _, err := runCLI(t, "records", "put", "--profile", met, "--file", filepath.Join("..", "..", "deploy", "examples", "record.json"), "-o", "json"); err != nil {
+		t.Fatal(err)
+	}
+	// The local keyring is locked while a gateway holds it: stop it, as the docs say.
+	env.Stop()
+	cfgPath := filepath.Join(t.TempDir(), "liaison.yaml")
+	b, _ := yaml.Marshal(env.Cfg)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "keys", "rotate", "--config", cfgPath, "--agency", "met-police", "-o", "json")
+	if err != nil || !strings.Contains(out, `"latest_version": 2`) {
+		t.Fatalf("rotate: %v %s", err, out)
+	}
+	out, err = runCLI(t, "keys", "rewrap", "--config", cfgPath, "-o", "json")
+	if err != nil || !strings.Contains(out, `"rewrapped": 1`) {
+		t.Fatalf("rewrap: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "keys", "shred", "--config", cfgPath, "--agency", "met-police", "--min-version", "2"); err == nil {
+		t.Fatal("shred without --yes must refuse")
+	}
+}
