@@ -12,6 +12,8 @@ import (
 
 	"github.com/liaison-project/liaison/connectors/fsstore"
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/policy"
 )
@@ -164,4 +166,24 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// discardAudit acknowledges without writing: the "audit off" baseline.
+type discardAudit struct{}
+
+func (discardAudit) Append(context.Context, *audit.Event) error { return nil }
+
+// BenchmarkPublishAuditOverhead compares publish throughput with the real
+// audit log (group-committed, fsynced, Merkle tree) against no audit at all,
+// in the same run (target: on >= 0.9 x off).
+func BenchmarkPublishAuditOverhead(b *testing.B) {
+	for _, mode := range []string{"audit-on", "audit-off"} {
+		b.Run(mode+"/c8", func(b *testing.B) {
+			var opts []gateway.Option
+			if mode == "audit-off" {
+				opts = append(opts, gateway.WithAuditWrapper(func(audit.Writer) audit.Writer { return discardAudit{} }))
+			}
+			publishLoop(b, gatewaytest.Start(b, gatewaytest.Options{Quiet: true, BuildOptions: opts}), 8)
+		})
+	}
 }

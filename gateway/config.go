@@ -105,9 +105,30 @@ type FSStoreConfig struct {
 	Dir string `yaml:"dir"`
 }
 
-// AuditConfig locates the audit log.
+// AuditConfig configures the audit log (gateway/audit).
 type AuditConfig struct {
+	// Path is the log directory of this gateway node (segments, signed
+	// checkpoints, public keys). A path to a .jsonl file means its directory.
 	Path string `yaml:"path"`
+	// SigningKey is the audit key (Ed25519 JWK) that signs checkpoints,
+	// apart from the metadata signing key; created if absent.
+	SigningKey string `yaml:"signing_key"`
+	// WriteTimeout: an append not durable within it fails (503) and the
+	// gateway reports unready until the write completes.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// SegmentMaxEntries and SegmentMaxBytes seal a segment for shipping.
+	SegmentMaxEntries int   `yaml:"segment_max_entries"`
+	SegmentMaxBytes   int64 `yaml:"segment_max_bytes"`
+	// CheckpointEvery entries and CheckpointInterval: when checkpoints are signed.
+	CheckpointEvery    int           `yaml:"checkpoint_every"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// HMACFields are stored as HMAC-SHA-256 with the key in HMACKey
+	// (justification, case, purpose, officer, error).
+	HMACFields []string `yaml:"hmac_fields"`
+	HMACKey    string   `yaml:"hmac_key"`
+	// ShipInterval is how often sealed segments and checkpoints are copied
+	// to the object store under audit/<gateway_id>/; 0 disables shipping.
+	ShipInterval time.Duration `yaml:"ship_interval"`
 }
 
 // SigningConfig locates the gateway's signing key (metadata JWS).
@@ -144,7 +165,7 @@ func Defaults(dataDir string) Config {
 		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
 			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
 		Store:   StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO()},
-		Audit:   AuditConfig{Path: j("audit", "audit.jsonl")},
+		Audit:   defaultAudit(dataDir),
 		Signing: SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
 		Limits:  LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
 		Log:     LogConfig{Format: "json", Level: "info"},
@@ -353,6 +374,26 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.Path == "" {
 		bad("audit.path", "required")
+	}
+	if c.Audit.SigningKey == "" {
+		bad("audit.signing_key", "required: checkpoints are signed")
+	}
+	if c.Audit.WriteTimeout <= 0 {
+		bad("audit.write_timeout", "must be positive")
+	}
+	if c.Audit.SegmentMaxEntries < 1 || c.Audit.SegmentMaxBytes < 1<<20 {
+		bad("audit", "segment_max_entries must be >= 1 and segment_max_bytes >= 1 MiB")
+	}
+	if c.Audit.CheckpointEvery < 1 || c.Audit.CheckpointInterval < 0 || c.Audit.ShipInterval < 0 {
+		bad("audit", "checkpoint_every must be >= 1; checkpoint_interval and ship_interval must not be negative")
+	}
+	for _, f := range c.Audit.HMACFields {
+		if !auditHMACField(f) {
+			bad("audit.hmac_fields", "%q must be one of %s", f, auditHMACFieldList())
+		}
+	}
+	if len(c.Audit.HMACFields) > 0 && c.Audit.HMACKey == "" {
+		bad("audit.hmac_key", "required with hmac_fields")
 	}
 	if c.Signing.Key == "" {
 		bad("signing.key", "required")

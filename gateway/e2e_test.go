@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -707,5 +708,71 @@ func TestAdminEndpoints(t *testing.T) {
 	// The agency listener does not serve admin endpoints.
 	if r := env.Client("met-police").MustDo("GET", "/metrics", nil); r.Status != 404 {
 		t.Fatalf("/metrics on the agency listener: %d", r.Status)
+	}
+}
+
+// TestAuditDiskFaultsFailClosed injects ENOSPC on write and EIO on fsync
+// into the real audit log: nothing is acknowledged or disclosed without a
+// durable entry, the gateway reports unready, and recovers by itself.
+func TestAuditDiskFaultsFailClosed(t *testing.T) {
+	var mode atomic.Int32 // 0 ok, 1 ENOSPC on write, 2 EIO on fsync
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+		gateway.WithAuditOptions(func(o *audit.Options) {
+			o.WriteFn = func(f *os.File, b []byte) (int, error) {
+				if mode.Load() == 1 {
+					n, _ := f.Write(b[:len(b)/2]) // a partial write, then the disk is full
+					return n, syscall.ENOSPC
+				}
+				return f.Write(b)
+			}
+			o.SyncFn = func(f *os.File) error {
+				if mode.Load() == 2 {
+					return syscall.EIO
+				}
+				return f.Sync()
+			}
+		}),
+	}})
+	met := env.Client("met-police")
+	id := publish(t, met, recordBody())
+	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	ready := func() int {
+		resp, err := http.Get(env.AdminURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, m := range []struct {
+		name string
+		v    int32
+	}{{"ENOSPC on write", 1}, {"EIO on fsync", 2}} {
+		t.Run(m.name, func(t *testing.T) {
+			before := storeFiles(t, env)
+			mode.Store(m.v)
+			if r := met.MustDo("POST", "/v1/records", recordBody()); r.Status != 503 {
+				t.Fatalf("publish: %d %s", r.Status, r.Body)
+			}
+			if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 503 || bytes.Contains(r.Body, []byte("Salford")) {
+				t.Fatalf("read disclosed without audit: %d %s", r.Status, r.Body)
+			}
+			if ready() != 503 {
+				t.Fatal("gateway ready while its audit log cannot be written")
+			}
+			if after := storeFiles(t, env); len(after) != len(before) {
+				t.Fatalf("store changed: %d -> %d objects", len(before), len(after))
+			}
+			mode.Store(0)
+			if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+				t.Fatalf("no recovery: %d %s", r.Status, r.Body)
+			}
+			if ready() != 200 {
+				t.Fatal("not ready after recovery")
+			}
+		})
+	}
+	if _, err := audit.VerifyFile(env.Cfg.Audit.Path); err != nil {
+		t.Fatalf("log does not verify after the faults: %v", err)
 	}
 }

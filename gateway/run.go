@@ -47,12 +47,18 @@ type Option func(*buildOptions)
 
 type buildOptions struct {
 	now       func() time.Time
+	auditOpts func(*audit.Options)
 	wrapAudit func(audit.Writer) audit.Writer
 	wrapStore func(objstore.Store) objstore.Store
 }
 
 // WithClock sets the clock that policy decisions and audit entries use.
 func WithClock(now func() time.Time) Option { return func(o *buildOptions) { o.now = now } }
+
+// WithAuditOptions adjusts the audit log's options (fault-injection hooks in tests).
+func WithAuditOptions(f func(*audit.Options)) Option {
+	return func(o *buildOptions) { o.auditOpts = f }
+}
 
 // WithAuditWrapper wraps the audit writer (fault injection in tests).
 func WithAuditWrapper(f func(audit.Writer) audit.Writer) Option {
@@ -117,9 +123,21 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	if cfg.Keys.Cache.Disabled {
 		limits = envelope.CacheLimits{}
 	}
-	aw, err := audit.OpenFile(cfg.Audit.Path)
+	aopts := AuditOptions(cfg)
+	if g.opts.auditOpts != nil {
+		g.opts.auditOpts(&aopts)
+	}
+	aw, err := audit.Open(cfg.Audit.Path, aopts)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Audit.ShipInterval > 0 {
+		// Closers run last-in first-out: the log closes (and signs its last
+		// checkpoint) before the shipper's final pass copies it.
+		sh := audit.NewShipper(store, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval,
+			OnError: func(err error) { log.Warn("audit shipping failed", zap.Error(err)) }})
+		g.starts = append(g.starts, sh.Start)
+		g.closers = append(g.closers, sh.Close)
 	}
 	g.closers = append(g.closers, aw.Close)
 

@@ -103,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/records/{id}", s.endpoint("record.read", s.read))
 	mux.Handle("DELETE /v1/records/{id}", s.endpoint("record.recall", s.recall))
 	mux.Handle("POST /v1/decisions", s.endpoint("policy.decide", s.decisions))
+	mux.Handle("GET /v1/audit", s.endpoint("audit.query", s.auditQuery))
 	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))

@@ -156,7 +156,7 @@ Liaison dev gateway is running.
   agencies                 %s
   client certificates      %s/<agency>/{cert.pem,key.pem}
   CLI profiles             %s/<agency>.yaml
-  audit log                %s
+  audit log                %s  (liaison audit verify --dir …)
 
 Try it (from the repository root, in another terminal):
 
@@ -187,7 +187,7 @@ The same with curl:
 
 Stop with Ctrl-C; start again with the same command to keep the records.
 `, url, admin.String(), abs, fed.CAFile, strings.Join(agencies, ", "), filepath.Join(fed.Dir, "agencies"),
-		filepath.Join(abs, "profiles"), filepath.Join(abs, "audit", "audit.jsonl"),
+		filepath.Join(abs, "profiles"), filepath.Join(abs, "audit"),
 		pflag, pflag, pflag, pflag, pflag, pflag, pflag, pflag,
 		fed.CAFile, ag("met-police"), ag("met-police"), url,
 		fed.CAFile, ag("rocu-nw"), ag("rocu-nw"), url)

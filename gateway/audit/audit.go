@@ -1,12 +1,24 @@
-// Package audit records what the gateway did for whom: one entry per
-// request, written durably before the response is sent (DPA 2018 s.62
-// logging of collection, consultation, disclosure and erasure). The writer
-// sits behind the Writer interface so that the tamper-evident Merkle log can
-// replace the hash-chained JSON-lines file without touching the request path.
+// Package audit is the gateway's compliance log (DPA 2018 s.62): one entry
+// per request, durable before the response is sent, tamper-evident and
+// verifiable offline.
+//
+// Entries are JSON lines in numbered segment files in one directory per
+// gateway node. Each line is a leaf of an RFC 6962 Merkle tree (hashing from
+// github.com/transparency-dev/merkle), and the writer periodically signs a
+// checkpoint — gateway, tree size, root hash, time — with the node's audit key
+// (an Ed25519 JWS). Each entry also carries the SHA-256 of its own bytes and
+// of its predecessor, so that a verifier can name the first altered entry
+// exactly instead of only saying that a root no longer matches.
+//
+// The package holds the writer (Log: group commit, fsync before
+// acknowledgement, fail-closed on I/O errors and stalls), the verifier, the
+// inclusion proofs and evidence packs auditors take away, queries, and the
+// shipper that copies sealed segments and checkpoints to the object store.
 package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -18,10 +30,15 @@ const (
 	OpDisclosure   = "disclosure"   // record content was given to another agency
 	OpErasure      = "erasure"      // a record was recalled
 	OpAlteration   = "alteration"   // a record or its sharing was changed
+	OpCombination  = "combination"  // records were combined (s.62(1)(e))
 	OpDenial       = "denial"       // refused by policy or at authentication
 )
 
 // Event is one audit entry. Field names are stable: auditors query them.
+//
+// Prev and Hash must stay the last two fields: the writer and the verifier
+// rely on the canonical line ending with the hash, so that the entry's own
+// hash is computed over its bytes with that value emptied.
 type Event struct {
 	Seq       uint64    `json:"seq"`
 	Time      time.Time `json:"time"`
@@ -36,6 +53,11 @@ type Event struct {
 	Agency          string `json:"agency,omitempty"`
 	Officer         string `json:"officer,omitempty"`
 	CertFingerprint string `json:"cert_fingerprint,omitempty"`
+	// PeerGateway is the gateway that relayed a federated request.
+	PeerGateway string `json:"peer_gateway,omitempty"`
+	// ControllerID is the controller accountable for the records (s.62 good
+	// practice; the originating agency unless a DSA says otherwise).
+	ControllerID string `json:"controller_id,omitempty"`
 
 	RecordIDs     []string `json:"record_ids,omitempty"`
 	Originator    string   `json:"originator,omitempty"`
@@ -44,6 +66,9 @@ type Event struct {
 	Purpose       string   `json:"purpose,omitempty"`
 	Justification string   `json:"justification,omitempty"`
 	Case          string   `json:"case,omitempty"`
+	// Handling is the record's handling codes at the time (classification,
+	// TLP, caveats), as the policy saw them. Never content.
+	Handling json.RawMessage `json:"handling_snapshot,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -51,6 +76,9 @@ type Event struct {
 	// Corrects is the seq of an earlier entry whose outcome this entry
 	// corrects (the action failed after its entry was written).
 	Corrects uint64 `json:"corrects,omitempty"`
+	// HMACFields names the fields whose values are stored as
+	// "hmac-sha256:<hex>" instead of in clear (see `liaison audit hmac`).
+	HMACFields []string `json:"hmac_fields,omitempty"`
 
 	Prev string `json:"prev"`
 	Hash string `json:"hash"`
@@ -73,10 +101,21 @@ type Reason struct {
 
 // Writer appends events durably. Append returns only after the event is on
 // stable storage; an error means the event may not be, and the caller must
-// not disclose or change anything on the strength of it.
+// not disclose or change anything on the strength of it. On success the
+// writer has set e.Seq.
 type Writer interface {
 	Append(ctx context.Context, e *Event) error
 }
 
-// ErrUnavailable: the audit log cannot be written. The gateway answers 503.
-var ErrUnavailable = errors.New("audit: log unavailable")
+var (
+	// ErrUnavailable: the audit log cannot be written. The gateway answers 503.
+	ErrUnavailable = errors.New("audit: log unavailable")
+	// ErrTampered: the log, a checkpoint or a proof does not verify.
+	ErrTampered = errors.New("audit: verification failed")
+	// ErrCorrupt: the log on disk cannot be opened for writing because it is
+	// not a valid log (altered, or acknowledged entries are missing).
+	ErrCorrupt = errors.New("audit: log is not valid")
+)
+
+// Now is the clock used for entries (UTC, to the microsecond).
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,148 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Scan calls fn with every entry of the log in dir (see LogDir), in seq
+// order, with the entry's line. It does not verify (see Verify): it stops
+// at the first line that is not an entry, or when fn returns an error, and
+// skips an incomplete last line (an append in progress).
+func Scan(dir string, fn func(ev *Event, line []byte) error) error {
+	dir = LogDir(dir)
+	segs, err := listSegments(dir)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	for i, s := range segs {
+		data, err := os.ReadFile(filepath.Join(dir, s.name))
+		if err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		line := 0
+		for off := 0; off < len(data); {
+			line++
+			nl := bytes.IndexByte(data[off:], '\n')
+			if nl < 0 {
+				if i == len(segs)-1 {
+					break // an append in progress (or torn): not an entry yet
+				}
+				return fmt.Errorf("audit: %s line %d: incomplete line", s.name, line)
+			}
+			raw := data[off : off+nl]
+			off += nl + 1
+			var ev Event
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return fmt.Errorf("audit: %s line %d: %v", s.name, line, err)
+			}
+			if err := fn(&ev, raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ReadFile returns every entry of the log at path (its directory, or a
+// file in it), for tests and small logs.
+func ReadFile(path string) ([]Event, error) {
+	var out []Event
+	err := Scan(path, func(ev *Event, _ []byte) error {
+		out = append(out, *ev)
+		return nil
+	})
+	return out, err
+}
+
+// Filter selects entries. Empty fields match everything.
+type Filter struct {
+	RecordID  string    `json:"record,omitempty"`
+	Agency    string    `json:"agency,omitempty"`    // the agency that acted
+	Recipient string    `json:"recipient,omitempty"` // an agency something was disclosed to
+	Officer   string    `json:"officer,omitempty"`
+	DSA       string    `json:"dsa,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	Action    string    `json:"action,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	Gateway   string    `json:"gateway,omitempty"`
+	From      time.Time `json:"from,omitzero"` // inclusive
+	To        time.Time `json:"to,omitzero"`   // exclusive
+	// AfterSeq skips entries up to this seq (paging within one gateway).
+	AfterSeq uint64 `json:"after_seq,omitempty"`
+	// HMACKey lets Officer match entries where the officer is HMACed.
+	HMACKey []byte `json:"-"`
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Match reports whether ev passes every condition of f.
+func (f *Filter) Match(ev *Event) bool {
+	switch {
+	case ev.Seq <= f.AfterSeq && f.AfterSeq > 0,
+		f.RecordID != "" && !contains(ev.RecordIDs, f.RecordID),
+		f.Agency != "" && ev.Agency != f.Agency,
+		f.Recipient != "" && !contains(ev.Recipients, f.Recipient),
+		f.Officer != "" && !matchValue(ev.Officer, f.Officer, f.HMACKey),
+		f.DSA != "" && !contains(ev.DSAIDs, f.DSA),
+		f.Operation != "" && ev.Operation != f.Operation,
+		f.Action != "" && ev.Action != f.Action,
+		f.RequestID != "" && ev.RequestID != f.RequestID,
+		f.Gateway != "" && ev.Gateway != f.Gateway,
+		!f.From.IsZero() && ev.Time.Before(f.From),
+		!f.To.IsZero() && !ev.Time.Before(f.To):
+		return false
+	}
+	return true
+}
+
+// Query returns the entries of the logs in dirs (one per gateway node) that
+// match f, at most limit (0: all). One log's entries come in seq order;
+// several logs are merged by time, then gateway, then seq.
+func Query(dirs []string, f Filter, limit int) ([]Event, error) {
+	var out []Event
+	errStop := fmt.Errorf("stop")
+	for _, d := range dirs {
+		err := Scan(d, func(ev *Event, _ []byte) error {
+			if !f.Match(ev) {
+				return nil
+			}
+			out = append(out, *ev)
+			if len(dirs) == 1 && limit > 0 && len(out) >= limit {
+				return errStop
+			}
+			return nil
+		})
+		if err != nil && err != errStop {
+			return nil, err
+		}
+	}
+	if len(dirs) > 1 {
+		sort.SliceStable(out, func(i, j int) bool {
+			a, b := &out[i], &out[j]
+			if !a.Time.Equal(b.Time) {
+				return a.Time.Before(b.Time)
+			}
+			if a.Gateway != b.Gateway {
+				return a.Gateway < b.Gateway
+			}
+			return a.Seq < b.Seq
+		})
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/policy"
+)
+
+// defaultAudit is the audit section of Defaults.
+func defaultAudit(dataDir string) AuditConfig {
+	return AuditConfig{
+		Path:         filepath.Join(dataDir, "audit"),
+		SigningKey:   filepath.Join(dataDir, "keys", "audit-signing.jwk.json"),
+		HMACKey:      filepath.Join(dataDir, "keys", "audit-hmac.key"),
+		WriteTimeout: audit.DefaultWriteTimeout, SegmentMaxEntries: audit.DefaultSegmentMaxEntries, SegmentMaxBytes: audit.DefaultSegmentMaxBytes,
+		CheckpointEvery: audit.DefaultCheckpointEvery, CheckpointInterval: audit.DefaultCheckpointInterval, ShipInterval: time.Minute,
+	}
+}
+
+func auditHMACField(f string) bool { return audit.ValidHMACField(f) }
+func auditHMACFieldList() string   { return strings.Join(audit.HMACFieldNames, ", ") }
+
+// AuditOptions are the audit writer's options from the configuration.
+func AuditOptions(cfg Config) audit.Options {
+	a := cfg.Audit
+	return audit.Options{
+		Gateway: cfg.GatewayID, SigningKeyFile: a.SigningKey, HMACFields: a.HMACFields, HMACKeyFile: a.HMACKey,
+		SegmentMaxEntries: a.SegmentMaxEntries, SegmentMaxBytes: a.SegmentMaxBytes, WriteTimeout: a.WriteTimeout,
+		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval,
+	}
+}
+
+// OpenStore opens the configured object store alone, for tools that read
+// what the gateway shipped there (`liaison audit verify --store`). Close
+// it with the returned function.
+func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (objstore.Store, func() error, error) {
+	b := &backends{log: log}
+	st, err := b.objectStore(ctx, cfg)
+	if err != nil {
+		b.close()
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	return st, b.close, nil
+}
+
+// GET /v1/audit — entries of this gateway node's log for callers the
+// policy grants audit.query (officers with an auditor role). Entries hold
+// who did what to which record under which agreement, never record content.
+//
+// Query parameters: record, agency, recipient, officer, dsa, operation,
+// action, request_id, from, to (RFC 3339), after (a seq: the next page),
+// limit (1..limits.max_list_limit).
+func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	d, err := s.decide(r.Context(), rc, "audit.query", nil)
+	if err != nil {
+		return err
+	}
+	if !d.Allow {
+		// Auditing is no secret: say why, as for the policy dry run.
+		return denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
+	}
+	f, limit, err := parseAuditQuery(r.URL.Query(), s.cfg.Limits.MaxListLimit)
+	if err != nil {
+		return err
+	}
+	if f.Officer != "" && len(s.cfg.Audit.HMACFields) > 0 {
+		if f.HMACKey, err = audit.LoadHMACKey(s.cfg.Audit.HMACKey); err != nil {
+			return errInternal(err)
+		}
+	}
+	evs, err := audit.Query([]string{s.cfg.Audit.Path}, f, limit)
+	if err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	// Reading the audit log is itself a consultation, logged before the answer.
+	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	next := ""
+	if len(evs) == limit {
+		next = strconv.FormatUint(evs[len(evs)-1].Seq, 10)
+	}
+	if evs == nil {
+		evs = []audit.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"gateway": s.cfg.GatewayID, "items": evs, "next_after": next})
+	return nil
+}
+
+// parseAuditQuery turns query parameters into a filter. Unknown parameters
+// are an error, so that a misspelt filter never silently widens a query.
+func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
+	var f audit.Filter
+	limit := maxLimit
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return f, 0, errBadRequest("query parameter " + k + " must be given once")
+		}
+		v := vs[0]
+		if len(v) > 256 || !printable(v) {
+			return f, 0, errBadRequest("query parameter " + k + " must be printable text of at most 256 bytes")
+		}
+		var err error
+		switch k {
+		case "record":
+			f.RecordID = v
+		case "agency":
+			f.Agency = v
+		case "recipient":
+			f.Recipient = v
+		case "officer":
+			f.Officer = v
+		case "dsa":
+			f.DSA = v
+		case "operation":
+			f.Operation = v
+		case "action":
+			f.Action = v
+		case "request_id":
+			f.RequestID = v
+		case "from", "to":
+			var t time.Time
+			if t, err = time.Parse(time.RFC3339, v); err != nil {
+				return f, 0, errBadRequest(k + " must be an RFC 3339 time such as 2026-01-31T00:00:00Z")
+			}
+			if k == "from" {
+				f.From = t
+			} else {
+				f.To = t
+			}
+		case "after":
+			if f.AfterSeq, err = strconv.ParseUint(v, 10, 64); err != nil {
+				return f, 0, errBadRequest("after must be the seq of the last entry of the previous page")
+			}
+		case "limit":
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxLimit {
+				return f, 0, errBadRequest(fmt.Sprintf("limit must be 1..%d", maxLimit))
+			}
+		default:
+			return f, 0, errBadRequest("unknown query parameter " + k)
+		}
+	}
+	return f, limit, nil
+}
