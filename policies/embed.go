@@ -1,9 +1,11 @@
 // Package policies holds Liaison's bundled Rego policy library and its data:
 // the authorization entrypoint (liaison/authz.rego), one package per marking
-// scheme (liaison/schemes: GSCP, TLP 2.0, 3x5x2, DSAs), their unit tests, the
-// demo federation's agencies and DSAs, scheme tables and settings (data/),
-// and the sample decisions every policy must reproduce before it is loaded
-// (samples.json).
+// scheme (liaison/schemes: GSCP, TLP 2.0, 3x5x2, Europol, legacy 5x5x5,
+// police vetting, SELEC, DSAs), their unit tests, the demo federation's
+// agencies and DSAs, scheme tables, the legacy cross-walk, explanation texts
+// and settings (data/), the JSON Schemas agencies and DSAs must match
+// (schemas/), and the sample decisions every policy must reproduce before it
+// is loaded (samples.json).
 //
 // It is embedded so that a gateway always has a tested policy, even with no
 // policy directory on disk; security officers work on a copy of this
@@ -18,9 +20,9 @@ import (
 // files holds the policy tree. Test modules are embedded too so that the
 // bundled policy can be tested from the binary (`liaison policy test`).
 //
-//go:embed liaison data samples.json
+//go:embed liaison data schemas samples.json
 var files embed.FS
 
 // FS returns the embedded policy tree, rooted at this directory: liaison/…
-// (*.rego, *_test.rego), data/*.json and samples.json.
+// (*.rego, *_test.rego), data/*.json, schemas/*.json and samples.json.
 func FS() fs.FS { return files }

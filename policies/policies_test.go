@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"regexp"
@@ -67,7 +68,16 @@ func TestFSLayout(t *testing.T) {
 		"liaison/schemes/tlp.rego",
 		"liaison/schemes/grading3x5x2.rego",
 		"liaison/schemes/dsa.rego",
+		"liaison/schemes/europol.rego",
+		"liaison/schemes/legacy5x5x5.rego",
+		"liaison/schemes/vetting.rego",
+		"liaison/schemes/selec.rego",
+		"liaison/test_fixtures_test.rego",
 		"data/agencies.json",
+		"data/crosswalk.json",
+		"data/explain.json",
+		"schemas/dsa.schema.json",
+		"schemas/agency.schema.json",
 		"data/dsas.json",
 		"data/schemes.json",
 		"data/settings.json",
@@ -84,11 +94,11 @@ func TestFSLayout(t *testing.T) {
 	}
 }
 
-// TestReasonCodesDocumented keeps the reason-code table in README.md in step
-// with the codes the Rego emits.
-func TestReasonCodesDocumented(t *testing.T) {
+// emittedCodes returns every reason code the Rego (tests excluded) emits.
+func emittedCodes(t *testing.T) map[string]bool {
+	t.Helper()
 	emitted := map[string]bool{}
-	emit := regexp.MustCompile(`(?:reason|private_reason)\("([a-z_]+)"|"code": "([a-z_]+)"`)
+	emit := regexp.MustCompile(`(?:reason|private_reason)\("([a-z_0-9]+)"|"code": "([a-z_0-9]+)"`)
 	err := fs.WalkDir(policies.FS(), "liaison", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") {
 			return err
@@ -105,12 +115,22 @@ func TestReasonCodesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(emitted) < 30 {
+		t.Fatalf("found only %d reason codes; the pattern no longer matches the Rego", len(emitted))
+	}
+	return emitted
+}
+
+// TestReasonCodesDocumented keeps the reason-code table in README.md in step
+// with the codes the Rego emits.
+func TestReasonCodesDocumented(t *testing.T) {
+	emitted := emittedCodes(t)
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_0-9]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
 		documented[m[1]] = true
 	}
 	var missing, stale []string
@@ -129,8 +149,44 @@ func TestReasonCodesDocumented(t *testing.T) {
 	if len(missing) > 0 || len(stale) > 0 {
 		t.Fatalf("README reason table: undocumented codes %v, documented but never emitted %v", missing, stale)
 	}
-	if len(emitted) < 30 {
-		t.Fatalf("found only %d reason codes; the pattern no longer matches the Rego", len(emitted))
+}
+
+// TestExplainCatalogCoversCodes: every code the Rego emits belongs to a
+// check of data/explain.json, so that explanations file each reason under
+// the rule it comes from, and the catalog names no code that does not exist.
+func TestExplainCatalogCoversCodes(t *testing.T) {
+	emitted := emittedCodes(t)
+	raw, err := fs.ReadFile(policies.FS(), "data/explain.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Explain struct {
+			Checks []struct {
+				ID    string   `json:"id"`
+				Codes []string `json:"codes"`
+			} `json:"checks"`
+		} `json:"explain"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]string{}
+	for _, c := range doc.Explain.Checks {
+		for _, code := range c.Codes {
+			if prev, dup := owner[code]; dup {
+				t.Errorf("code %s is listed by checks %s and %s", code, prev, c.ID)
+			}
+			owner[code] = c.ID
+			if !emitted[code] {
+				t.Errorf("check %s lists %s, which the Rego never emits", c.ID, code)
+			}
+		}
+	}
+	for code := range emitted {
+		if _, ok := owner[code]; !ok {
+			t.Errorf("code %s is in no check of data/explain.json", code)
+		}
 	}
 }
 

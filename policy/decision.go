@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Decision is the outcome of one policy evaluation.
@@ -26,6 +28,9 @@ type Decision struct {
 	// DSAID names the agreement a recipient's read or list was granted under
 	// (for the DPA 2018 s.62 log); empty for other decisions.
 	DSAID string `json:"dsa_id,omitempty"`
+	// Explanation puts the decision in words (Engine.Explain); set only on
+	// request: the dry-run and `liaison policy eval`, never on the hot path.
+	Explanation *Explanation `json:"explanation,omitempty"`
 }
 
 // Reason explains a denial with a stable snake_case code (see
@@ -50,6 +55,10 @@ type Obligations struct {
 	// OriginatorConsentRequired: the record carries free-text handling
 	// instructions; any use beyond reading needs the originator's consent.
 	OriginatorConsentRequired bool `json:"originator_consent_required"`
+	// ForbidEvidentialUse: the record may not be used as evidence or in
+	// judicial proceedings (3x5x2 A2, Europol H1, no_judicial_use,
+	// intelligence_use_only); the gateway says so with the disclosure.
+	ForbidEvidentialUse bool `json:"forbid_evidential_use"`
 }
 
 // PublicReasons returns the reasons that may be shown to the caller: none
@@ -96,11 +105,13 @@ func newID() string {
 }
 
 // parseDecision checks the shape of the policy's result strictly: a policy
-// that returns anything else is treated as broken, never as an allow.
-func parseDecision(v any, d *Decision) error {
-	obj, ok := v.(map[string]any)
+// that returns anything else is treated as broken, never as an allow. It
+// reads the AST value the evaluation produced, without converting it to Go
+// maps first.
+func parseDecision(v ast.Value, d *Decision) error {
+	obj, ok := v.(ast.Object)
 	if !ok {
-		return fmt.Errorf("%w: decision is %T, not an object", ErrMalformedDecision, v)
+		return fmt.Errorf("%w: decision is %s, not an object", ErrMalformedDecision, ast.ValueName(v))
 	}
 	allow, err := boolField(obj, "allow")
 	if err != nil {
@@ -113,13 +124,13 @@ func parseDecision(v any, d *Decision) error {
 	if allow && !visible {
 		return fmt.Errorf("%w: allowed but not visible", ErrMalformedDecision)
 	}
-	rawReasons, ok := obj["reasons"].([]any)
+	rawReasons, ok := field(obj, "reasons").(*ast.Array)
 	if !ok {
 		return fmt.Errorf("%w: reasons must be an array", ErrMalformedDecision)
 	}
-	reasons := make([]Reason, 0, len(rawReasons))
-	for i, rr := range rawReasons {
-		ro, ok := rr.(map[string]any)
+	reasons := make([]Reason, 0, rawReasons.Len())
+	for i := range rawReasons.Len() {
+		ro, ok := rawReasons.Elem(i).Value.(ast.Object)
 		if !ok {
 			return fmt.Errorf("%w: reasons[%d] must be an object", ErrMalformedDecision, i)
 		}
@@ -142,7 +153,7 @@ func parseDecision(v any, d *Decision) error {
 		return fmt.Errorf("%w: denied without a reason", ErrMalformedDecision)
 	}
 
-	ob, ok := obj["obligations"].(map[string]any)
+	ob, ok := field(obj, "obligations").(ast.Object)
 	if !ok {
 		return fmt.Errorf("%w: obligations must be an object", ErrMalformedDecision)
 	}
@@ -162,48 +173,64 @@ func parseDecision(v any, d *Decision) error {
 	if o.OriginatorConsentRequired, err = boolField(ob, "originator_consent_required"); err != nil {
 		return err
 	}
+	// Optional, so that a policy written before the field existed (a shadow
+	// candidate, a deployment's own) still loads; absent means false.
+	if field(ob, "forbid_evidential_use") != nil {
+		if o.ForbidEvidentialUse, err = boolField(ob, "forbid_evidential_use"); err != nil {
+			return err
+		}
+	}
 
 	dsaID := ""
-	if raw, present := obj["dsa_id"]; present {
-		s, ok := raw.(string)
+	if raw := field(obj, "dsa_id"); raw != nil {
+		s, ok := raw.(ast.String)
 		if !ok {
 			return fmt.Errorf("%w: dsa_id must be a string", ErrMalformedDecision)
 		}
-		dsaID = s
+		dsaID = string(s)
 	}
 
 	d.Allow, d.Visible, d.Reasons, d.Obligations, d.DSAID = allow, visible, reasons, o, dsaID
 	return nil
 }
 
-func boolField(obj map[string]any, k string) (bool, error) {
-	b, ok := obj[k].(bool)
+// field returns obj[k], or nil if absent.
+func field(obj ast.Object, k string) ast.Value {
+	t := obj.Get(ast.InternedTerm(k))
+	if t == nil {
+		return nil
+	}
+	return t.Value
+}
+
+func boolField(obj ast.Object, k string) (bool, error) {
+	b, ok := field(obj, k).(ast.Boolean)
 	if !ok {
 		return false, fmt.Errorf("%w: %s must be a boolean", ErrMalformedDecision, k)
 	}
-	return b, nil
+	return bool(b), nil
 }
 
-func stringField(obj map[string]any, k string) (string, error) {
-	s, ok := obj[k].(string)
+func stringField(obj ast.Object, k string) (string, error) {
+	s, ok := field(obj, k).(ast.String)
 	if !ok {
 		return "", fmt.Errorf("%w: %s must be a string", ErrMalformedDecision, k)
 	}
-	return s, nil
+	return string(s), nil
 }
 
-func stringsField(obj map[string]any, k string) ([]string, error) {
-	arr, ok := obj[k].([]any)
+func stringsField(obj ast.Object, k string) ([]string, error) {
+	arr, ok := field(obj, k).(*ast.Array)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s must be an array", ErrMalformedDecision, k)
 	}
-	out := make([]string, 0, len(arr))
-	for i, v := range arr {
-		s, ok := v.(string)
+	out := make([]string, 0, arr.Len())
+	for i := range arr.Len() {
+		s, ok := arr.Elem(i).Value.(ast.String)
 		if !ok {
 			return nil, fmt.Errorf("%w: %s[%d] must be a string", ErrMalformedDecision, k, i)
 		}
-		out = append(out, s)
+		out = append(out, string(s))
 	}
 	return out, nil
 }

@@ -6,8 +6,15 @@
 //
 // The engine fails closed: an evaluation error, a panic, or a result that is
 // not a well-formed decision yields a deny Decision together with a non-nil
-// error, so a caller that ignores the error still denies. Reload swaps in a
-// new policy atomically, and only if it compiles and passes its samples.
+// error, so a caller that ignores the error still denies.
+//
+// Security officers' workflow: RunTests and Check back `liaison policy test`
+// and `check`; Explain puts a decision in words; Start watches the policy
+// directory (or signed bundle) and swaps in a change atomically, only if it
+// compiles, its data matches the schemas, and it passes its samples and its
+// Rego tests; Shadow runs a candidate policy beside the live one and
+// records every decision that would change; Sign and signed sources make
+// bundles that load only with enough trusted signatures.
 package policy
 
 import (
@@ -21,6 +28,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"go.uber.org/zap"
 )
@@ -36,6 +44,11 @@ var (
 	// ErrMalformedDecision: the policy returned something other than a
 	// well-formed decision (including no decision at all).
 	ErrMalformedDecision = errors.New("policy: malformed decision")
+	// ErrTest: the policy loaded but one of its Rego tests failed.
+	ErrTest = errors.New("policy: Rego test failed")
+	// ErrBundle: a policy bundle is malformed, altered, or not signed by
+	// enough trusted keys.
+	ErrBundle = errors.New("policy: bundle not trusted")
 )
 
 // Actions the policy decides on (input.action).
@@ -55,14 +68,32 @@ const (
 	fieldSource      = "policy_source"
 	fieldModules     = "policy_modules"
 	fieldSamples     = "policy_samples"
+	fieldTests       = "policy_tests"
+	fieldCandidate   = "policy_candidate_revision"
+	fieldTrigger     = "policy_reload_trigger"
 )
 
 // Options configure an Engine.
 type Options struct {
 	// Dir is a policy directory with the layout of package policies
-	// (*.rego anywhere, data/*.json, optional samples.json). Empty means the
-	// embedded bundle.
+	// (*.rego anywhere, data/*.json, schemas/*.json, optional samples.json).
+	// Empty (and no Bundle) means the embedded library.
 	Dir string
+	// Bundle is a signed policy bundle (see Sign); it excludes Dir. Only a
+	// bundle signed by RequiredSignatures distinct keys of TrustedKeys loads.
+	Bundle string
+	// TrustedKeys is a JWKS file of the security officers' public keys,
+	// required with Bundle.
+	TrustedKeys string
+	// RequiredSignatures is how many distinct trusted keys must have signed
+	// a bundle (default 1; production may ask for 2).
+	RequiredSignatures int
+	// ReloadInterval is how often Start's watcher looks for a changed Dir or
+	// Bundle (default 5s; negative disables watching).
+	ReloadInterval time.Duration
+	// OnReload, if set, is called after every reload attempt, applied or
+	// rejected (the gateway audits it). It must not block for long.
+	OnReload func(ReloadEvent)
 	// Logger receives load, reload and evaluation-failure events; never
 	// inputs or record content. Nil means no logging.
 	Logger *zap.Logger
@@ -91,80 +122,224 @@ type state struct {
 	reg      *registry
 	modules  int
 	samples  int
+	tests    int
+	// fingerprint identifies the source content that produced this state.
+	fingerprint string
+	// compiler and store serve the optional queries (explanations).
+	compiler *ast.Compiler
+	store    storage.Store
+	catalog  []checkSpec
+	// queries holds extra prepared queries (explanations, the cross-walk)
+	// by query text, prepared on first use.
+	queries  sync.Map
+	manifest *Manifest
+	signers  []string
 }
 
 // Engine evaluates decisions. It is safe for concurrent use.
 type Engine struct {
 	opts     Options
+	src      source
 	log      *zap.Logger
 	cur      atomic.Pointer[state]
 	reloadMu sync.Mutex
+	watch    struct {
+		once   sync.Once
+		cancel context.CancelFunc
+		done   chan struct{}
+		last   string // fingerprint of the last content tried
+	}
 }
 
 // New loads, compiles and checks the policy, and returns an engine ready to
-// decide. It fails if the policy does not compile or does not reproduce its
-// sample decisions.
+// decide. It fails if the policy does not compile, if its data does not
+// match the schemas, if it does not reproduce its sample decisions or, for
+// a directory or bundle, if its Rego tests fail.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
-	e := &Engine{opts: opts, log: log.Named("policy")}
+	src, err := opts.source()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, src: src, log: log.Named("policy")}
 	st, err := e.load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	e.cur.Store(st)
+	e.watch.last = st.fingerprint
 	e.log.Info("policy loaded",
-		zap.String(fieldSource, e.sourceName()),
+		zap.String(fieldSource, src.String()),
 		zap.String(fieldRevision, st.revision),
 		zap.Int(fieldModules, st.modules),
-		zap.Int(fieldSamples, st.samples))
+		zap.Int(fieldSamples, st.samples),
+		zap.Int(fieldTests, st.tests))
 	return e, nil
 }
 
+func (o Options) source() (source, error) {
+	switch {
+	case o.Bundle != "" && o.Dir != "":
+		return nil, fmt.Errorf("%w: a policy directory and a bundle are exclusive", ErrLoad)
+	case o.Bundle != "":
+		return newSignedSource(o.Bundle, o.TrustedKeys, o.RequiredSignatures)
+	case o.TrustedKeys != "" || o.RequiredSignatures != 0:
+		return nil, fmt.Errorf("%w: trusted keys and required signatures apply to a bundle only", ErrLoad)
+	default:
+		return dirSource(o.Dir), nil
+	}
+}
+
 // Reload rebuilds the policy from the same source and swaps it in
-// atomically. If the new policy fails to load or to reproduce its samples,
-// the current one stays in force and the error is returned.
+// atomically. If the new policy fails to load, to reproduce its samples or
+// to pass its Rego tests, the current one stays in force and the error is
+// returned. Decisions in flight finish on the policy they started with.
 func (e *Engine) Reload(ctx context.Context) error {
+	return e.reload(ctx, "manual", false)
+}
+
+// reload loads the source; with onlyIfChanged it does nothing when the
+// source content is the content last tried (applied or rejected), so that
+// a broken change is reported once, not on every poll.
+func (e *Engine) reload(ctx context.Context, trigger string, onlyIfChanged bool) error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	st, err := e.load(ctx)
+	b, fp, err := e.src.load()
+	if onlyIfChanged && fp != "" && fp == e.watch.last {
+		return nil
+	}
+	if fp != "" {
+		e.watch.last = fp
+	}
+	old := e.cur.Load()
+	ev := ReloadEvent{Time: time.Now().UTC(), Trigger: trigger, Source: e.src.String(), OldRevision: old.revision}
+	var st *state
+	if err == nil {
+		ev.NewRevision = b.revision()
+		st, err = e.check(ctx, b, fp)
+	}
 	if err != nil {
-		e.log.Error("policy reload rejected; keeping the current policy",
-			zap.String(fieldRevision, e.cur.Load().revision), zap.Error(err))
+		ev.Err, ev.Problems = err, ProblemsOf(err)
+		fields := []zap.Field{zap.String(fieldSource, ev.Source), zap.String(fieldRevision, old.revision),
+			zap.String(fieldCandidate, ev.NewRevision), zap.String(fieldTrigger, trigger)}
+		for i, p := range ev.Problems {
+			if i == maxLoggedProblems {
+				fields = append(fields, zap.Int("policy_more_problems", len(ev.Problems)-i))
+				break
+			}
+			fields = append(fields, zap.String(fmt.Sprintf("problem_%d", i+1), p.String()))
+		}
+		e.log.Error("policy reload rejected; keeping the current policy", fields...)
+		e.notify(ev)
 		return err
 	}
-	old := e.cur.Swap(st)
+	e.cur.Store(st)
+	ev.Applied = true
+	ev.NewRevision = st.revision
 	e.log.Info("policy reloaded",
+		zap.String(fieldSource, ev.Source),
 		zap.String(fieldOldRevision, old.revision),
-		zap.String(fieldRevision, st.revision))
+		zap.String(fieldRevision, st.revision),
+		zap.String(fieldTrigger, trigger),
+		zap.Int(fieldSamples, st.samples),
+		zap.Int(fieldTests, st.tests))
+	e.notify(ev)
 	return nil
 }
 
-func (e *Engine) sourceName() string {
-	if e.opts.Dir == "" {
-		return "embedded"
+const maxLoggedProblems = 20
+
+func (e *Engine) notify(ev ReloadEvent) {
+	if e.opts.OnReload == nil {
+		return
 	}
-	return e.opts.Dir
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("policy reload callback panicked")
+		}
+	}()
+	e.opts.OnReload(ev)
 }
 
 func (e *Engine) load(ctx context.Context) (*state, error) {
-	b, err := readBundle(sourceFS(e.opts.Dir))
+	b, fp, err := e.src.load()
 	if err != nil {
 		return nil, err
 	}
+	return e.check(ctx, b, fp)
+}
+
+// check builds a bundle and runs its samples and, unless it is the
+// embedded library (tested when the binary is built), its Rego tests.
+func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error) {
 	st, err := build(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	st.modules = len(b.modules)
-	n, err := st.checkSamples(ctx, b.samples)
+	st.fingerprint = fp
+	st.manifest, st.signers = b.manifest, b.signers
+	n, err := st.checkSamples(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	st.samples = n
+	if b.origin != "" && len(b.tests) > 0 {
+		digest := b.digest()
+		if n, ok := passedTests.get(digest); ok {
+			st.tests = n
+			return st, nil
+		}
+		results, err := runTests(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if err := testsFailed(b, results); err != nil {
+			return nil, err
+		}
+		st.tests = len(results)
+		passedTests.put(digest, len(results))
+	}
 	return st, nil
+}
+
+// passedTests remembers, by digest of every file, the policy contents
+// whose Rego tests passed in this process, so that loading the same files
+// again (a restart of the engine, a reload that changed nothing, another
+// engine on a copy) does not run them again. Tests are deterministic given
+// the same files: they see only the modules and data.
+var passedTests = &testCache{m: map[string]int{}}
+
+type testCache struct {
+	mu    sync.Mutex
+	m     map[string]int
+	order []string
+}
+
+const testCacheSize = 32
+
+func (c *testCache) get(digest string) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.m[digest]
+	return n, ok
+}
+
+func (c *testCache) put(digest string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[digest]; ok {
+		return
+	}
+	if len(c.order) == testCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[digest] = n
+	c.order = append(c.order, digest)
 }
 
 // Revision identifies the policy currently in force.
@@ -198,23 +373,31 @@ func (s *state) decide(ctx context.Context, input any) (d Decision, err error) {
 	}()
 	// Convert here rather than in OPA so that a conversion failure is
 	// reported as such, without the value.
-	v, err := ast.InterfaceToValue(input)
+	v, err := toValue(input)
 	if err != nil {
 		return deny(id, s.revision), fmt.Errorf("%w: input of type %T is not JSON-compatible", ErrEvaluation, input)
 	}
-	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(v))
+	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(v), rego.EvalGenerateJSON(keepAST))
 	if err != nil {
 		return deny(id, s.revision), evalError(ctx, err)
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
 		return deny(id, s.revision), fmt.Errorf("%w: %s is undefined", ErrMalformedDecision, Query)
 	}
+	result, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return deny(id, s.revision), fmt.Errorf("%w: unexpected result type", ErrMalformedDecision)
+	}
 	d = Decision{ID: id, Revision: s.revision}
-	if err := parseDecision(rs[0].Expressions[0].Value, &d); err != nil {
+	if err := parseDecision(result, &d); err != nil {
 		return deny(id, s.revision), err
 	}
 	return d, nil
 }
+
+// keepAST hands the result over as OPA's AST value: parseDecision reads it
+// directly, instead of OPA converting the whole decision to Go maps first.
+func keepAST(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
 
 // evalError keeps what identifies the failure (OPA error code and policy
 // location, context cancellation) and drops OPA's message, which may quote

@@ -280,6 +280,7 @@ func TestDecideObligations(t *testing.T) {
 					"tlp_amber_organisation_and_clients_need_to_know",
 				},
 				OriginatorConsentRequired: true,
+				ForbidEvidentialUse:       true,
 			},
 			dsa: "dsa-selec-ops",
 		},
@@ -388,7 +389,7 @@ func TestRegistry(t *testing.T) {
 	}{
 		{"met-police", policy.Agency{ID: "met-police", Name: "Metropolitan Police Service", OrgType: "uk_police", Country: "GBR", IsCompetentAuthority: true, SystemClearance: "BPSS", TLPOrg: "met-police"}},
 		{"hmrc", policy.Agency{ID: "hmrc", Name: "HM Revenue and Customs (customs and excise)", OrgType: "hmrc", Country: "GBR", IsCompetentAuthority: true, SystemClearance: "BPSS", TLPOrg: "hmrc"}},
-		{"selec", policy.Agency{ID: "selec", Name: "Southeast European Law Enforcement Center", OrgType: "selec", Country: "ROU", SystemClearance: "BPSS", TLPOrg: "selec"}},
+		{"selec", policy.Agency{ID: "selec", Name: "Southeast European Law Enforcement Center", OrgType: "selec", Country: "ROU", SystemClearance: "BPSS", SELECStatus: "operational_partner", TLPOrg: "selec"}},
 		{"border-force", policy.Agency{ID: "border-force", Name: "Border Force", OrgType: "border_force", Country: "GBR", IsCompetentAuthority: true, SystemClearance: "BPSS", RequireOfficerToken: true, TLPOrg: "border-force"}},
 	}
 	for _, tc := range tests {
@@ -564,12 +565,10 @@ decision := {"allow": true, "visible": true, "reasons": [], "obligations": {"red
 			write(t, dir, "liaison/authz.rego", "package liaison.authz\n\nsomething_else := true\n")
 		}, policy.ErrLoad},
 		{"allow-all policy fails the invariants", func(t *testing.T, dir string) {
-			write(t, dir, "liaison/authz.rego", allowAll)
-			_ = os.Remove(filepath.Join(dir, "liaison", "authz_test.rego"))
+			onlyModule(t, dir, allowAll)
 		}, policy.ErrSample},
 		{"undefined decision fails the invariants", func(t *testing.T, dir string) {
-			write(t, dir, "liaison/authz.rego", "package liaison.authz\n\ndecision := {\"allow\": false} if input.never\n")
-			_ = os.Remove(filepath.Join(dir, "liaison", "authz_test.rego"))
+			onlyModule(t, dir, "package liaison.authz\n\ndecision := {\"allow\": false} if input.never\n")
 		}, policy.ErrSample},
 		{"sample mismatch", func(t *testing.T, dir string) {
 			// Suspending the DSA turns the first sample's allow into a deny.
@@ -610,6 +609,15 @@ decision := {"allow": true, "visible": true, "reasons": [], "obligations": {"red
 	}
 }
 
+// onlyModule replaces every module of the bundle in dir with one authz.rego.
+func onlyModule(t *testing.T, dir, src string) {
+	t.Helper()
+	if err := os.RemoveAll(filepath.Join(dir, "liaison")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "liaison/authz.rego", src)
+}
+
 func TestReloadKeepsWorkingPolicy(t *testing.T) {
 	dir := copyBundle(t)
 	ctx := context.Background()
@@ -618,7 +626,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := input(t, baseRead, nil)
-	stranger := input(t, baseRead, map[string]any{"subject.agency_id": "gmp"})
+	stranger := input(t, baseRead, map[string]any{"subject.agency_id": "lancs-police"})
 	rev := e.Revision()
 	authz, err := os.ReadFile(filepath.Join(dir, "liaison", "authz.rego"))
 	if err != nil {
@@ -661,7 +669,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 		if err := json.Unmarshal(agencies, &doc); err != nil {
 			t.Fatal(err)
 		}
-		doc["agencies"]["gmp"] = map[string]any{"name": "Greater Manchester Police", "org_type": "uk_police", "country": "GBR", "is_competent_authority": true, "system_clearance": "BPSS", "require_officer_token": false}
+		doc["agencies"]["lancs-police"] = map[string]any{"name": "Lancashire Constabulary", "org_type": "uk_police", "country": "GBR", "is_competent_authority": true, "system_clearance": "BPSS", "require_officer_token": false}
 		bs, _ := json.Marshal(doc)
 		write(t, dir, "data/agencies.json", string(bs))
 
@@ -672,7 +680,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 		if e.Revision() == rev {
 			t.Fatal("revision unchanged after a data change")
 		}
-		if _, ok := e.Agency("gmp"); !ok {
+		if _, ok := e.Agency("lancs-police"); !ok {
 			t.Fatal("new agency not in the registry after reload")
 		}
 		after, _ := e.Decide(ctx, stranger)

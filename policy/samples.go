@@ -2,9 +2,9 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/open-policy-agent/opa/v1/util"
 )
@@ -54,41 +54,49 @@ var invariants = []struct {
 }
 
 // checkSamples evaluates the invariants and the policy's samples and
-// returns how many were checked. Every mismatch is reported.
-func (s *state) checkSamples(ctx context.Context, raw []byte) (int, error) {
-	var errs []error
+// returns how many were checked. Every mismatch is reported, located in
+// samples.json.
+func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
+	var problems []Problem
 	for _, inv := range invariants {
 		d, err := s.decide(ctx, inv.input)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("invariant %q: %w", inv.name, err))
+			problems = append(problems, Problem{Kind: "sample", Message: fmt.Sprintf("invariant %q: %v", inv.name, err)})
 		case d.Allow:
-			errs = append(errs, fmt.Errorf("invariant %q: allowed, want deny", inv.name))
+			problems = append(problems, Problem{Kind: "sample", Message: fmt.Sprintf("invariant %q: allowed, want deny", inv.name)})
 		}
 	}
 	n := len(invariants)
-	if raw != nil {
+	if raw := b.samples; raw != nil {
+		file := b.display(samplesFile)
 		var doc samplesDoc
 		if err := util.UnmarshalJSON(raw, &doc); err != nil {
-			return 0, fmt.Errorf("%w: %s: %w", ErrLoad, samplesFile, err)
+			p := jsonSyntaxProblem(file, raw, err)
+			p.Kind = "sample"
+			return 0, &ProblemsError{Kind: ErrLoad, Problems: []Problem{p}}
 		}
 		for i, smp := range doc.Samples {
+			at := func(msg string) Problem {
+				line, col := locate(raw, []string{"samples", strconv.Itoa(i)})
+				return Problem{File: file, Line: line, Col: col, Kind: "sample", Message: msg}
+			}
 			if smp.Name == "" || smp.Want.Allow == nil {
-				return 0, fmt.Errorf("%w: %s: samples[%d] needs a name and want.allow", ErrLoad, samplesFile, i)
+				return 0, &ProblemsError{Kind: ErrLoad, Problems: []Problem{at(fmt.Sprintf("samples[%d] needs a name and want.allow", i))}}
 			}
 			d, err := s.decide(ctx, smp.Input)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("sample %q: %w", smp.Name, err))
+				problems = append(problems, at(fmt.Sprintf("sample %q: %v", smp.Name, err)))
 				continue
 			}
 			if mismatch := compare(d, smp); mismatch != "" {
-				errs = append(errs, fmt.Errorf("sample %q: %s", smp.Name, mismatch))
+				problems = append(problems, at(fmt.Sprintf("sample %q: %s", smp.Name, mismatch)))
 			}
 		}
 		n += len(doc.Samples)
 	}
-	if len(errs) > 0 {
-		return 0, fmt.Errorf("%w: %w", ErrSample, errors.Join(errs...))
+	if len(problems) > 0 {
+		return 0, &ProblemsError{Kind: ErrSample, Problems: problems}
 	}
 	return n, nil
 }

@@ -17,15 +17,19 @@
 package liaison.authz
 
 import data.liaison.schemes.dsa
+import data.liaison.schemes.europol
 import data.liaison.schemes.grading3x5x2 as grading
 import data.liaison.schemes.gsc
+import data.liaison.schemes.legacy5x5x5 as legacy
+import data.liaison.schemes.selec
 import data.liaison.schemes.tlp
+import data.liaison.schemes.vetting
 
 record_actions := {"record.publish", "record.read", "record.list", "record.recall"}
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := record_actions | {"policy.decide"}
+known_actions := record_actions | {"policy.decide", "record.share", "audit.query"}
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -170,6 +174,36 @@ originator_country := c if {
 }
 
 is_originator if originator_id == caller
+
+originator_type := t if {
+	t := data.agencies[originator_id].org_type
+	is_string(t)
+} else := ""
+
+# Police vetting of the caller: the officer's own with an officer token,
+# otherwise the agency's system_vetting; "" (none) if not given.
+vetting_level := v if {
+	officer
+	v := officer.vetting
+	is_string(v)
+} else := v if {
+	not officer
+	v := agency.system_vetting
+	is_string(v)
+} else := ""
+
+# Europol handling applies to Europol material; its context names the
+# purpose and whether the originator is Europol itself.
+europol_ctx := {"purpose": purpose_or_empty, "originator_type": originator_type}
+
+# europol_codes: the Europol codes that apply, computed once per decision.
+europol_codes := europol.codes(handling, grading_block, europol_ctx)
+
+# legacy_handling: the 3x5x2 handling implied by a legacy 5x5x5 grade,
+# applied on top of the record's own (most restrictive wins).
+has_legacy if legacy.present(grading_block)
+
+legacy_handling := legacy.implied_handling(grading_block)
 
 recipients := {x | some x in record.recipients}
 
@@ -318,6 +352,10 @@ publish_reasons contains reason("grading_invalid", "the record's 3x5x2 grading i
 
 publish_reasons contains x if some x in handling_publish_reasons
 
+publish_reasons contains x if some x in europol.publish_violations(handling, grading_block, europol_codes, allowed_purposes)
+
+publish_reasons contains x if some x in legacy.publish_violations(grading_block)
+
 handling_publish_reasons := v if {
 	v := grading.publish_violations(handling)
 } else := {reason("handling_unverifiable", "the record's handling block could not be evaluated")}
@@ -437,6 +475,22 @@ dsa_violations contains [id, reason("transfer_not_permitted", sprintf("DSA %s do
 	not dsa_transfer_ok(id)
 }
 
+dsa_violations contains [id, reason("vetting_insufficient", sprintf("DSA %s requires police vetting %v", [id, data.dsas[id].police_vetting]))] if {
+	some id in candidate_dsas
+	not dsa_vetting_ok(id)
+}
+
+dsa_vetting_ok(id) if dsa.vetting_ok(id, vetting_level)
+
+# SELEC: a participant receives operational data only as an operational
+# partner (its status under the agreement, else in the registry).
+dsa_violations contains [id, reason("selec_status_insufficient", sprintf("under DSA %s, %s receives operational data only as a SELEC operational partner", [id, caller]))] if {
+	some id in candidate_dsas
+	not selec_ok(id)
+}
+
+selec_ok(id) if selec.ok(id, caller, record)
+
 # DPA 2018 s.62 / LED Art. 25: a consultation of content must be justified.
 # Listing discloses metadata only, so it needs no justification.
 dsa_violations contains [id, reason("justification_required", sprintf("DSA %s requires a justification of at least %d characters", [id, min_justification_length]))] if {
@@ -446,12 +500,38 @@ dsa_violations contains [id, reason("justification_required", sprintf("DSA %s re
 	not justification_ok
 }
 
-violating_dsas := {id | some [id, _] in dsa_violations}
-
 # granting_dsas: agreements under which the consultation is lawful. If there
 # are several, all of them apply (their redactions are combined) and the
 # smallest id is reported as the basis.
-granting_dsas := candidate_dsas - violating_dsas
+granting_dsas := {id | some id in candidate_dsas; dsa_grants(id)}
+
+# dsa_grants: the agreement passes every per-DSA check above. These are the
+# checks of dsa_violations written positively, so that an allowed
+# consultation (the common case) stops at the first failing check and never
+# builds the violations and their messages; dsa_violations are evaluated
+# only to explain a denial. test_dsa_grants_match_violations
+# (schemes_authz_test.rego) holds the two together on every test case.
+dsa_grants(id) if {
+	dsa.in_force(id, now_ns)
+	dsa_purpose_ok(id)
+	dsa.classification_ok(id, classification)
+	dsa.tlp_ok(id, tlp_label)
+	dsa_min_clearance_ok(id)
+	dsa_transfer_ok(id)
+	dsa_vetting_ok(id)
+	selec_ok(id)
+	dsa_justification_ok(id)
+}
+
+dsa_purpose_ok(_) if not purpose
+
+dsa_purpose_ok(id) if dsa.purpose_ok(id, purpose)
+
+dsa_justification_ok(_) if action != "record.read"
+
+dsa_justification_ok(id) if not dsa.requires_justification(id)
+
+dsa_justification_ok(_) if justification_ok
 
 chosen_dsa := min(granting_dsas) if count(granting_dsas) > 0
 
@@ -528,6 +608,28 @@ recipient_reasons contains reason("tlp_red_requires_officer", "a TLP:RED record 
 }
 
 recipient_reasons contains x if some x in handling_read_reasons
+
+# Police vetting the record demands: MV for CHIS-derived and C/A1
+# intelligence, including A1 implied by a legacy 5x5x5 grade.
+recipient_reasons contains reason("vetting_insufficient", sprintf("the record requires police vetting %s", [concat(", ", sort(required_vetting))])) if not record_vetting_ok
+
+required_vetting := vetting.required_for(record) | legacy_required_vetting
+
+legacy_required_vetting := vetting.required_for_handling(legacy_handling) if {
+	legacy_handling
+} else := set()
+
+record_vetting_ok if vetting.met(vetting_level, required_vetting)
+
+recipient_reasons contains x if some x in europol.read_violations(handling, europol_codes, purpose_or_empty)
+
+recipient_reasons contains x if some x in legacy_read_reasons
+
+legacy_read_reasons := set() if {
+	not has_legacy
+} else := v if {
+	v := grading.read_violations(legacy_handling, handling_ctx)
+} else := {reason("legacy_grading_invalid", "the record's legacy 5x5x5 grading could not be read through the cross-walk")}
 
 handling_ctx := {
 	"agency_id": caller,
@@ -680,6 +782,7 @@ empty_obligations := {
 	"attach_grading": false,
 	"conditions": [],
 	"originator_consent_required": false,
+	"forbid_evidential_use": false,
 }
 
 recipient_consult if {
@@ -693,6 +796,7 @@ default obligations := {
 	"attach_grading": false,
 	"conditions": [],
 	"originator_consent_required": false,
+	"forbid_evidential_use": false,
 }
 
 # A recipient gets the content redacted, the banner, the grading (DPA 2018
@@ -703,6 +807,7 @@ obligations := {
 	"attach_grading": true,
 	"conditions": sort(condition_codes),
 	"originator_consent_required": consent_required,
+	"forbid_evidential_use": forbid_evidential_use,
 } if {
 	allow
 	recipient_consult
@@ -720,7 +825,13 @@ redact_fields := {f | some f in record.protected_fields; is_string(f)} | {f |
 	some f in dsa.redact_fields(id)
 }
 
-condition_codes := ((grading.condition_codes(handling) | tlp.conditions(tlp_label)) | dsa_conditions) | transfer_conditions
+# Every scheme on the record adds its conditions; none removes another's
+# (most restrictive wins).
+condition_codes := ((((grading.condition_codes(handling) | tlp.conditions(tlp_label)) | dsa_conditions) | transfer_conditions) | europol.conditions(europol_codes)) | legacy_conditions
+
+legacy_conditions := grading.condition_codes(legacy_handling) | legacy.obligation_conditions(grading_block) if {
+	legacy_handling
+} else := set()
 
 dsa_conditions := {"onward_sharing_requires_originator_authorisation" |
 	some id in granting_dsas
@@ -738,37 +849,63 @@ default consent_required := false
 
 consent_required if grading.consent_required(handling)
 
-# Banner: classification | TLP | grading and handling | caveats |
-# descriptors and handling instructions | handling conditions.
+consent_required if grading.consent_required(legacy_handling)
+
+consent_required if europol.consent_required(europol_codes)
+
+# forbid_evidential_use: 3x5x2 A1/A2, no_judicial_use, intelligence use
+# only, Europol H1, on the record or implied by its legacy grade.
+default forbid_evidential_use := false
+
+forbid_evidential_use if grading.forbids_evidential_use(handling)
+
+forbid_evidential_use if grading.forbids_evidential_use(legacy_handling)
+
+forbid_evidential_use if europol.forbids_evidential_use(europol_codes)
+
+# Banner: classification | TLP | grading and handling (with a legacy grade)
+# | Europol codes | caveats | descriptors and handling instructions |
+# handling conditions.
 banner := concat(" | ", [p |
-	some part in [marking_part, tlp_part, grading_part, caveat_part, descriptor_part, condition_part]
+	some part in [marking_part, tlp_part, grading_part, europol_part, caveat_part, descriptor_part, condition_part]
 	some p in part
 	is_string(p)
 ])
 
-marking_part := [gsc.marking(classification)] if {
-	gsc.marking(classification)
+# Each part calls its scheme once: functions are evaluated at every call.
+marking_part := [m] if {
+	m := gsc.marking(classification)
 } else := ["UNMARKED"]
 
 tlp_part := [tlp.banner(tlp_label)] if {
 	tlp_marked
 } else := []
 
-grading_part := [grading.banner(grading_block, handling)] if {
-	grading.banner(grading_block, handling)
+grading_part := [concat(" ", [g, l])] if {
+	g := grading.banner(grading_block, handling)
+	l := legacy.banner(grading_block)
+} else := [g] if {
+	g := grading.banner(grading_block, handling)
 } else := []
 
-caveat_part := gsc.caveat_parts(classification) if {
-	gsc.caveat_parts(classification)
+europol_part := [b] if {
+	b := europol.banner(europol_codes, grading_block)
 } else := []
 
-descriptor_part := gsc.descriptor_parts(classification) if {
-	gsc.descriptor_parts(classification)
+caveat_part := p if {
+	p := gsc.caveat_parts(classification)
 } else := []
 
-condition_part := grading.condition_labels(handling) if {
-	grading.condition_labels(handling)
+descriptor_part := p if {
+	p := gsc.descriptor_parts(classification)
 } else := []
+
+# condition_part labels every condition that has a banner label, whichever
+# scheme it comes from.
+condition_part := [data.schemes.condition_labels[c] |
+	some c in sort(condition_codes)
+	is_string(data.schemes.condition_labels[c])
+]
 
 default decision := {
 	"allow": false,
@@ -784,6 +921,7 @@ default decision := {
 		"attach_grading": false,
 		"conditions": [],
 		"originator_consent_required": false,
+		"forbid_evidential_use": false,
 	},
 	"dsa_id": "",
 }
@@ -802,3 +940,51 @@ dsa_id := chosen_dsa if {
 	allow
 	recipient_consult
 } else := ""
+
+# ---------------------------------------------------------------------------
+# Explanation (liaison policy eval, POST /v1/decisions): facts established on
+# the way to the decision, in words. Not part of the decision; the gateway
+# does not evaluate it on the request path.
+# ---------------------------------------------------------------------------
+
+explain := {"facts": [f | some f in explain_parts; is_string(f)]}
+
+explain_parts := [role_fact, dsa_fact, clearance_fact, handling_fact]
+
+role_fact := sprintf("%s is the record's originator", [caller]) if {
+	has_record
+	is_originator
+} else := sprintf("%s is a named recipient of the record (originator %s)", [caller, originator_id]) if {
+	has_record
+	is_recipient
+} else := sprintf("%s is neither the originator nor a named recipient of the record", [caller]) if {
+	has_record
+} else := null
+
+dsa_fact := sprintf("agreements on the record naming %s as recipient: %s; of these, granting this request: %s", [
+	caller,
+	list_or_none(candidate_dsas),
+	list_or_none(granting_dsas),
+]) if {
+	recipient_consult
+	is_recipient
+} else := null
+
+clearance_fact := sprintf("clearance used: %s (officer %s's own)", [clearance, officer.id]) if {
+	recipient_consult
+	officer
+	is_string(clearance)
+} else := sprintf("clearance used: %s (the agency's system clearance; no officer token)", [clearance]) if {
+	recipient_consult
+	not officer
+	is_string(clearance)
+} else := null
+
+handling_fact := sprintf("handling conditions binding the recipient: %s", [list_or_none(condition_codes)]) if {
+	recipient_consult
+	is_recipient
+} else := null
+
+list_or_none(s) := "none" if {
+	count(s) == 0
+} else := concat(", ", sort(s))

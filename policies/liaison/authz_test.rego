@@ -1,11 +1,12 @@
-# Table-driven tests for data.liaison.authz.decision against the bundled
-# demo federation (policies/data). Each case patches a base input
+# Table-driven tests for data.liaison.authz.decision against the demo
+# federation frozen in test_fixtures_test.rego (not the live data/). Each case patches a base input
 # (object.union deep-merges; "remove" lists JSON paths to delete) and may
 # patch data.agencies / data.dsas, then asserts allow, visible and the exact
 # set of reason codes.
 package liaison.authz_test
 
 import data.liaison.authz
+import data.liaison.test_fixtures as fx
 
 now := "2026-11-21T10:00:00Z"
 
@@ -97,9 +98,9 @@ eu_record := {
 
 run(base, tc) := d if {
 	inp := json.remove(object.union(base, object.get(tc, "patch", {})), object.get(tc, "remove", []))
-	agencies := object.union(data.agencies, object.get(tc, "agencies", {}))
-	dsas := object.union(data.dsas, object.get(tc, "dsas", {}))
-	d := authz.decision with input as inp with data.agencies as agencies with data.dsas as dsas
+	agencies := object.union(fx.agencies, object.get(tc, "agencies", {}))
+	dsas := object.union(fx.dsas, object.get(tc, "dsas", {}))
+	d := authz.decision with input as inp with data.agencies as agencies with data.dsas as dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 }
 
 codes(d) := {r.code | some r in d.reasons}
@@ -656,20 +657,20 @@ test_garbage_denied[name] if {
 		"handling not an object": object.union(read_input, {"record": {"handling": "P"}}),
 		"eyes_only not an array": object.union(read_input, {"record": {"classification": {"eyes_only": "GBR"}}}),
 	}
-	d := authz.decision with input as inp
+	d := authz.decision with input as inp with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.allow == false
 	count(d.reasons) > 0
 	not "policy_default_deny" in codes(d)
 }
 
 test_unknown_action_reason if {
-	d := authz.decision with input as object.union(read_input, {"action": "record.delete"})
+	d := authz.decision with input as object.union(read_input, {"action": "record.delete"}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	"unknown_action" in codes(d)
 	d.visible == false
 }
 
 test_invisible_reasons_are_private if {
-	d := authz.decision with input as object.union(read_input, {"subject": {"agency_id": "nca"}})
+	d := authz.decision with input as object.union(read_input, {"subject": {"agency_id": "nca"}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.visible == false
 	every r in d.reasons {
 		r.public == false
@@ -677,13 +678,13 @@ test_invisible_reasons_are_private if {
 }
 
 test_visible_reasons_are_public if {
-	d := authz.decision with input as object.union(read_input, {"request": {"purpose": ""}})
+	d := authz.decision with input as object.union(read_input, {"request": {"purpose": ""}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.visible == true
 	d.reasons == [{"code": "purpose_required", "message": "a purpose is required (Liaison-Purpose)", "public": true}]
 }
 
 test_recipient_obligations if {
-	d := authz.decision with input as read_input
+	d := authz.decision with input as read_input with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.allow
 	d.dsa_id == "dsa-uk-soc"
 	d.obligations == {
@@ -692,11 +693,12 @@ test_recipient_obligations if {
 		"attach_grading": true,
 		"conditions": ["onward_sharing_requires_originator_authorisation", "tlp_amber_organisation_and_clients_need_to_know"],
 		"originator_consent_required": false,
+		"forbid_evidential_use": false,
 	}
 }
 
 test_selec_obligations_combine_redactions_and_transfer_condition if {
-	d := authz.decision with input as object.union(read_input, {"subject": selec_subject, "record": selec_record})
+	d := authz.decision with input as object.union(read_input, {"subject": selec_subject, "record": selec_record}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.allow
 	d.dsa_id == "dsa-selec-ops"
 	d.obligations.redact == ["officer_contact", "source_details"]
@@ -704,7 +706,7 @@ test_selec_obligations_combine_redactions_and_transfer_condition if {
 }
 
 test_originator_gets_banner_only if {
-	d := authz.decision with input as object.union(read_input, {"subject": {"agency_id": "met-police"}})
+	d := authz.decision with input as object.union(read_input, {"subject": {"agency_id": "met-police"}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.allow
 	d.dsa_id == ""
 	d.obligations == {
@@ -713,6 +715,7 @@ test_originator_gets_banner_only if {
 		"attach_grading": false,
 		"conditions": [],
 		"originator_consent_required": false,
+		"forbid_evidential_use": false,
 	}
 }
 
@@ -723,7 +726,7 @@ test_handling_c_banner_and_conditions if {
 		"classification": {"uk_prefix": true, "eyes_only": ["UK"], "handling_instructions": ["RECIPIENTS ONLY"]},
 		"grading": {"source": "2", "intelligence": "C"},
 	})
-	d := authz.decision with input as object.union(read_input, {"record": rec})
+	d := authz.decision with input as object.union(read_input, {"record": rec}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.allow
 	d.obligations.banner == "UK OFFICIAL-SENSITIVE | TLP:AMBER | 3x5x2 2C C A2 S2 | UK EYES ONLY | PERSONAL DATA | RECIPIENTS ONLY | NO JUDICIAL USE | ORIGINATOR CONSENT REQUIRED"
 	d.obligations.originator_consent_required == true
@@ -739,7 +742,7 @@ test_handling_c_banner_and_conditions if {
 }
 
 test_denied_decision_has_no_obligations if {
-	d := authz.decision with input as object.union(read_input, {"request": {"purpose": ""}})
+	d := authz.decision with input as object.union(read_input, {"request": {"purpose": ""}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	not d.allow
 	d.obligations.redact == []
 	d.obligations.banner == ""
@@ -747,7 +750,7 @@ test_denied_decision_has_no_obligations if {
 }
 
 test_reason_messages_carry_no_free_text if {
-	d := authz.decision with input as object.union(read_input, {"request": {"purpose": "SECRET-NAME-OF-INFORMANT"}})
+	d := authz.decision with input as object.union(read_input, {"request": {"purpose": "SECRET-NAME-OF-INFORMANT"}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	not d.allow
 	every r in d.reasons {
 		not contains(r.message, "INFORMANT")
@@ -755,7 +758,7 @@ test_reason_messages_carry_no_free_text if {
 }
 
 test_malformed_ids_are_not_echoed if {
-	d := authz.decision with input as object.union(publish_input, {"record": {"dsa_ids": ["<b>secret</b>"], "recipients": []}})
+	d := authz.decision with input as object.union(publish_input, {"record": {"dsa_ids": ["<b>secret</b>"], "recipients": []}}) with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	d.reasons == [{"code": "dsa_unknown", "message": "DSA (malformed id) is not known", "public": true}]
 }
 
@@ -765,20 +768,20 @@ test_settings_defaults[name] if {
 		"8 characters are enough": {"justification": "12345678", "allow": true},
 	}
 	inp := object.union(read_input, {"request": {"justification": tc.justification}})
-	d := authz.decision with input as inp with data.settings as {"policy_admin_roles": ["security_officer"]}
+	d := authz.decision with input as inp with data.settings as {"policy_admin_roles": ["security_officer"]} with data.crosswalk as fx.crosswalk with data.agencies as fx.agencies with data.dsas as fx.dsas
 	d.allow == tc.allow
 }
 
 test_need_to_know_default_threshold if {
 	inp := json.remove(read_input, ["subject/officer"])
-	d := authz.decision with input as inp with data.settings as {}
+	d := authz.decision with input as inp with data.settings as {} with data.crosswalk as fx.crosswalk with data.agencies as fx.agencies with data.dsas as fx.dsas
 	codes(d) == {"need_to_know_requires_officer"}
 }
 
 # If no check fails but no rule grants (a policy bug), the decision still
 # denies, with a reason for the audit log only.
 test_no_grant_without_reason_denies if {
-	d := authz.decision with input as read_input with authz.granted as false
+	d := authz.decision with input as read_input with authz.granted as false with data.agencies as fx.agencies with data.dsas as fx.dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
 	not d.allow
 	d.reasons == [{"code": "not_permitted", "message": "no policy rule grants this action", "public": false}]
 }

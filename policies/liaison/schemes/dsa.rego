@@ -13,6 +13,7 @@ package liaison.schemes.dsa
 
 import data.liaison.schemes.gsc
 import data.liaison.schemes.tlp
+import data.liaison.schemes.vetting
 
 day_ns := ((24 * 60) * 60) * 1000000000
 
@@ -83,6 +84,15 @@ min_clearance_ok(id, _) if {
 }
 
 min_clearance_ok(id, clearance) if gsc.clearance_at_least(clearance, data.dsas[id].min_clearance)
+
+# vetting_ok: the reader's police vetting reaches the agreement's
+# police_vetting, if it sets one.
+vetting_ok(id, _) if {
+	is_object(data.dsas[id])
+	object.get(data.dsas[id], "police_vetting", null) == null
+}
+
+vetting_ok(id, v) if vetting.at_least(v, data.dsas[id].police_vetting)
 
 # requires_justification defaults to true: DPA 2018 s.62 and LED Art. 25 log
 # the justification of every consultation and disclosure.

@@ -1,12 +1,13 @@
 package liaison.schemes.dsa_test
 
 import data.liaison.schemes.dsa
+import data.liaison.test_fixtures as fx
 
 ns(t) := time.parse_rfc3339_ns(t)
 
 # variant is dsa-uk-soc with some fields replaced, installed under the id
 # "variant" with `with data.dsas as variants(patch)`.
-variants(patch) := object.union(data.dsas, {"variant": object.union(data.dsas["dsa-uk-soc"], patch)})
+variants(patch) := object.union(fx.dsas, {"variant": object.union(fx.dsas["dsa-uk-soc"], patch)})
 
 test_roles[name] if {
 	some name, tc in {
@@ -16,8 +17,8 @@ test_roles[name] if {
 		"nca not a party of selec-ops": {"dsa": "dsa-selec-ops", "org": "nca", "provider": false, "recipient": false},
 		"unknown DSA": {"dsa": "dsa-nope", "org": "nca", "provider": false, "recipient": false},
 	}
-	{true | dsa.provider(tc.dsa, tc.org)} == {true | tc.provider}
-	{true | dsa.recipient(tc.dsa, tc.org)} == {true | tc.recipient}
+	{true | dsa.provider(tc.dsa, tc.org)} == {true | tc.provider} with data.dsas as fx.dsas
+	{true | dsa.recipient(tc.dsa, tc.org)} == {true | tc.recipient} with data.dsas as fx.dsas
 }
 
 test_in_force[name] if {
@@ -48,13 +49,13 @@ test_ceilings[name] if {
 		"uk-soc takes SECRET and RED": {"dsa": "dsa-uk-soc", "c": {"tier": "SECRET"}, "tlp": "RED", "want": true},
 		"unknown DSA takes nothing": {"dsa": "dsa-nope", "c": {"tier": "OFFICIAL"}, "tlp": "CLEAR", "want": false},
 	}
-	got := {true | dsa.classification_ok(tc.dsa, tc.c); dsa.tlp_ok(tc.dsa, tc.tlp)}
+	got := {true | dsa.classification_ok(tc.dsa, tc.c); dsa.tlp_ok(tc.dsa, tc.tlp)} with data.dsas as fx.dsas
 	got == {true | tc.want}
 }
 
 test_max_tlp_defaults_to_settings if {
-	got := dsa.max_tlp("variant") with data.dsas as variants({"max_tlp": null})
-	got == data.settings.default_dsa_max_tlp
+	got := dsa.max_tlp("variant") with data.dsas as variants({"max_tlp": null}) with data.settings as fx.settings
+	got == fx.settings.default_dsa_max_tlp
 }
 
 test_justification_default[name] if {
@@ -90,7 +91,7 @@ test_min_clearance[name] if {
 }
 
 test_redact_and_onward if {
-	dsa.redact_fields("dsa-selec-ops") == {"officer_contact"}
-	dsa.onward_restricted("dsa-uk-soc")
+	dsa.redact_fields("dsa-selec-ops") == {"officer_contact"} with data.dsas as fx.dsas
+	dsa.onward_restricted("dsa-uk-soc") with data.dsas as fx.dsas
 	not dsa.onward_restricted("variant") with data.dsas as variants({"onward_sharing": {"allowed": true, "requires_originator_authorisation": false}})
 }

@@ -137,6 +137,15 @@ action_violations(h, ctx) := {reason("action_code_forbids_use", sprintf("action 
 # beyond reading needs the originator's consent.
 consent_required(h) if trim_space(conditions_of(h).free_text) != ""
 
+# forbids_evidential_use: the recipient may not use the record as evidence
+# or in judicial proceedings (A1 and A2 by data, no_judicial_use, and the
+# NCA's intelligence_use_only caveat).
+forbids_evidential_use(h) if data.schemes.action_codes[h.action_code].forbid_evidential_use == true
+
+forbids_evidential_use(h) if conditions_of(h).no_judicial_use == true
+
+forbids_evidential_use(h) if conditions_of(h).intelligence_use_only == true
+
 # condition_codes lists every handling condition that binds the recipient.
 condition_codes(h) := ((boolean_conditions(h) | action_conditions(h)) | sanitisation_conditions(h)) | consent_conditions(h)
 

@@ -1,0 +1,45 @@
+# METADATA
+# title: SELEC participation status
+# description: |
+#   SELEC (Southeast European Law Enforcement Center, DOMAIN.md §4.2) has
+#   member, operational partner and observer statuses. An agency taking part
+#   through SELEC (org_type selec, or a selec_status on its DSA party entry
+#   or registry entry) receives operational data only as an operational
+#   partner. Operational data is anything about persons: every record
+#   except those whose data_subject_category is strategic ("none") and that
+#   carry no PERSONAL_DATA descriptor; a record that does not say is
+#   treated as operational (fail closed).
+package liaison.schemes.selec
+
+# status of org under DSA id: the DSA's party entry wins over the registry.
+status(id, org) := s if {
+	some p in data.dsas[id].parties
+	p.org_id == org
+	s := p.selec_status
+	is_string(s)
+} else := s if {
+	s := data.agencies[org].selec_status
+	is_string(s)
+}
+
+participant(_, org) if data.agencies[org].org_type == "selec"
+
+participant(id, org) if status(id, org)
+
+personal_data(rec) if "PERSONAL_DATA" in rec.classification.descriptors
+
+strategic(rec) if {
+	rec.data_subject_category in data.schemes.selec.strategic_subject_categories
+	not personal_data(rec)
+}
+
+operational(rec) if not strategic(rec)
+
+operational_partner(id, org) if status(id, org) == data.schemes.selec.operational_status
+
+# ok: org may receive rec under DSA id as far as SELEC status goes.
+ok(id, org, _) if not participant(id, org)
+
+ok(_, _, rec) if not operational(rec)
+
+ok(id, org, _) if operational_partner(id, org)

@@ -1,0 +1,222 @@
+package policy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// maxReplayLine bounds one recorded input (record metadata is small).
+const maxReplayLine = 16 << 20
+
+// ReplayReport says which recorded decisions a candidate policy would
+// change, and how: per action, per reason code, and each change.
+type ReplayReport struct {
+	LiveRevision      string `json:"live_revision"`
+	CandidateRevision string `json:"candidate_revision"`
+	Inputs            int    `json:"inputs"`
+	Changed           int    `json:"changed"`
+	// Malformed lists input lines that could not be read (skipped).
+	Malformed []Problem       `json:"malformed,omitempty"`
+	ByAction  []ActionChanges `json:"by_action"`
+	ByCode    []CodeChanges   `json:"by_code"`
+	Changes   []Change        `json:"changes"`
+}
+
+// ActionChanges counts the replayed decisions of one action.
+type ActionChanges struct {
+	Action      string `json:"action"`
+	Inputs      int    `json:"inputs"`
+	Changed     int    `json:"changed"`
+	AllowToDeny int    `json:"allow_to_deny"`
+	DenyToAllow int    `json:"deny_to_allow"`
+	// Other: the outcome stayed but reasons, obligations or the DSA changed.
+	Other int `json:"other"`
+}
+
+// CodeChanges counts the decisions in which a reason code appeared or
+// disappeared.
+type CodeChanges struct {
+	Code    string `json:"code"`
+	Added   int    `json:"added"`
+	Removed int    `json:"removed"`
+}
+
+// Replay decides every recorded input with the live and the candidate
+// policy and reports the differences. Inputs are JSON lines, each either a
+// policy input or {"input": …} (the body of POST /v1/decisions, and what
+// ShadowOptions.Inputs records); blank lines are skipped. Recorded inputs
+// carry their own time, so a replay is repeatable.
+func Replay(ctx context.Context, live, candidate *Engine, inputs io.Reader, name string) (*ReplayReport, error) {
+	r := &ReplayReport{LiveRevision: live.Revision(), CandidateRevision: candidate.Revision(), Changes: []Change{}}
+	actions := map[string]*ActionChanges{}
+	codes := map[string]*CodeChanges{}
+	sc := bufio.NewScanner(inputs)
+	sc.Buffer(make([]byte, 64<<10), maxReplayLine)
+	for line := 1; sc.Scan(); line++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		in, err := replayInput(raw)
+		if err != nil {
+			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: err.Error()})
+			continue
+		}
+		c, err := Compare(ctx, live, candidate, in)
+		if err != nil {
+			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: "not a JSON-compatible input"})
+			continue
+		}
+		r.Inputs++
+		action := actionOf(in)
+		a := actions[action]
+		if a == nil {
+			a = &ActionChanges{Action: action}
+			actions[action] = a
+		}
+		a.Inputs++
+		if c == nil {
+			continue
+		}
+		c.Line = line
+		r.Changed++
+		a.Changed++
+		switch c.Transition() {
+		case "allow→deny":
+			a.AllowToDeny++
+		case "deny→allow":
+			a.DenyToAllow++
+		default:
+			a.Other++
+		}
+		for _, code := range c.CodesAdded {
+			codeStats(codes, code).Added++
+		}
+		for _, code := range c.CodesRemoved {
+			codeStats(codes, code).Removed++
+		}
+		r.Changes = append(r.Changes, *c)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	for _, k := range sortedKeys(actions) {
+		r.ByAction = append(r.ByAction, *actions[k])
+	}
+	for _, k := range sortedKeys(codes) {
+		r.ByCode = append(r.ByCode, *codes[k])
+	}
+	// Most affected codes first.
+	sort.SliceStable(r.ByCode, func(i, j int) bool {
+		return r.ByCode[i].Added+r.ByCode[i].Removed > r.ByCode[j].Added+r.ByCode[j].Removed
+	})
+	return r, nil
+}
+
+func codeStats(m map[string]*CodeChanges, code string) *CodeChanges {
+	c := m[code]
+	if c == nil {
+		c = &CodeChanges{Code: code}
+		m[code] = c
+	}
+	return c
+}
+
+func replayInput(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("more than one JSON value on the line")
+	}
+	if m, ok := doc.(map[string]any); ok {
+		if in, ok := m["input"]; ok {
+			if _, hasAction := m["action"]; !hasAction {
+				return in, nil
+			}
+		}
+	}
+	return doc, nil
+}
+
+func actionOf(in any) string {
+	m, _ := in.(map[string]any)
+	a, _ := m["action"].(string)
+	if a = safeID(a); a == "" {
+		return "(none)"
+	}
+	return a
+}
+
+// Text renders the report for a terminal: the summary, the tables by
+// action and by reason code, then up to limit changes (all if limit <= 0).
+func (r *ReplayReport) Text(limit int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Replayed %d inputs: live %s, candidate %s\n", r.Inputs, r.LiveRevision, r.CandidateRevision)
+	if r.Changed == 0 {
+		b.WriteString("No decision would change.\n")
+	} else {
+		fmt.Fprintf(&b, "%d decision(s) would change (%.1f%%).\n", r.Changed, 100*float64(r.Changed)/float64(max(r.Inputs, 1)))
+	}
+	if len(r.Malformed) > 0 {
+		fmt.Fprintf(&b, "%d input line(s) skipped as malformed.\n", len(r.Malformed))
+	}
+	b.WriteString("\nBy action:\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  action\tinputs\tchanged\tallow→deny\tdeny→allow\tother\t")
+	for _, a := range r.ByAction {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t\n", a.Action, a.Inputs, a.Changed, a.AllowToDeny, a.DenyToAllow, a.Other)
+	}
+	_ = tw.Flush()
+	if len(r.ByCode) > 0 {
+		b.WriteString("\nBy reason code (decisions where it appears or disappears):\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  code\tadded\tremoved\t")
+		for _, c := range r.ByCode {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t\n", c.Code, c.Added, c.Removed)
+		}
+		_ = tw.Flush()
+	}
+	if len(r.Changes) > 0 {
+		b.WriteString("\nChanges:\n")
+		for i, c := range r.Changes {
+			if limit > 0 && i == limit {
+				fmt.Fprintf(&b, "  … and %d more (use -o json or --report for all)\n", len(r.Changes)-i)
+				break
+			}
+			fmt.Fprintf(&b, "  line %d: %s by %s", c.Line, c.Action, orPlaceholder(c.Agency, "?"))
+			if c.RecordID != "" {
+				fmt.Fprintf(&b, " on %s", c.RecordID)
+			}
+			fmt.Fprintf(&b, ": %s [%s]", outcome(c.Live.Allow)+"→"+outcome(c.Candidate.Allow), strings.Join(c.Kinds, ", "))
+			for _, code := range c.CodesAdded {
+				b.WriteString(" +" + code)
+			}
+			for _, code := range c.CodesRemoved {
+				b.WriteString(" -" + code)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func outcome(allow bool) string {
+	if allow {
+		return "allow"
+	}
+	return "deny"
+}

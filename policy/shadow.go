@@ -1,0 +1,334 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"go.uber.org/zap"
+)
+
+// Change is one decision a candidate policy would make differently from the
+// live one, for the same input. It names the request by ids and a digest
+// of the input, never by its content (purpose and justification text,
+// record metadata), so that the report can be shared with whoever reviews
+// the policy change.
+type Change struct {
+	Time time.Time `json:"time"`
+	// Line is the input's line in a replayed file (0 in shadow mode).
+	Line int `json:"line,omitempty"`
+	// InputDigest is "sha256:" over the input's canonical JSON: the same
+	// input always has the same digest, so repeated requests group.
+	InputDigest string `json:"input_digest"`
+	Action      string `json:"action"`
+	Agency      string `json:"agency,omitempty"`
+	RecordID    string `json:"record_id,omitempty"`
+	// Kinds lists what changed: allow, visible, reasons, obligations,
+	// dsa_id, error.
+	Kinds        []string        `json:"changes"`
+	CodesAdded   []string        `json:"codes_added,omitempty"`
+	CodesRemoved []string        `json:"codes_removed,omitempty"`
+	Live         DecisionSummary `json:"live"`
+	Candidate    DecisionSummary `json:"candidate"`
+}
+
+// DecisionSummary is a decision as a Change reports it.
+type DecisionSummary struct {
+	ID          string      `json:"id"`
+	Revision    string      `json:"revision"`
+	Allow       bool        `json:"allow"`
+	Visible     bool        `json:"visible"`
+	Codes       []string    `json:"codes"`
+	Obligations Obligations `json:"obligations"`
+	DSAID       string      `json:"dsa_id,omitempty"`
+	Error       string      `json:"error,omitempty"`
+}
+
+// Transition names how the outcome moved: "allow→deny", "deny→allow", or
+// "same" when only reasons, obligations or the DSA changed.
+func (c *Change) Transition() string {
+	switch {
+	case c.Live.Allow && !c.Candidate.Allow:
+		return "allow→deny"
+	case !c.Live.Allow && c.Candidate.Allow:
+		return "deny→allow"
+	default:
+		return "same"
+	}
+}
+
+func summarize(d Decision, err error) DecisionSummary {
+	s := DecisionSummary{ID: d.ID, Revision: d.Revision, Allow: d.Allow, Visible: d.Visible,
+		Codes: uniqueSorted(d.Codes()), Obligations: d.Obligations, DSAID: d.DSAID}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// compareDecisions returns the change between two decisions for one input,
+// or nil if the candidate decides the same (decision ids aside).
+func compareDecisions(v ast.Value, live, cand DecisionSummary) *Change {
+	var kinds []string
+	if live.Allow != cand.Allow {
+		kinds = append(kinds, "allow")
+	}
+	if live.Visible != cand.Visible {
+		kinds = append(kinds, "visible")
+	}
+	if !slices.Equal(live.Codes, cand.Codes) {
+		kinds = append(kinds, "reasons")
+	}
+	lo, _ := json.Marshal(live.Obligations)
+	co, _ := json.Marshal(cand.Obligations)
+	if string(lo) != string(co) {
+		kinds = append(kinds, "obligations")
+	}
+	if live.DSAID != cand.DSAID {
+		kinds = append(kinds, "dsa_id")
+	}
+	if (live.Error == "") != (cand.Error == "") {
+		kinds = append(kinds, "error")
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	c := &Change{Time: time.Now().UTC(), Kinds: kinds, Live: live, Candidate: cand,
+		CodesAdded: setDiff(cand.Codes, live.Codes), CodesRemoved: setDiff(live.Codes, cand.Codes)}
+	c.InputDigest, c.Action, c.Agency, c.RecordID = describeInput(v)
+	return c
+}
+
+// setDiff returns the elements of a (sorted, unique) not in b.
+func setDiff(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// describeInput returns the digest and the identifiers of an input.
+func describeInput(v ast.Value) (digest, action, agency, record string) {
+	g, err := ast.JSON(v)
+	if err != nil {
+		return "", "", "", ""
+	}
+	canon, _ := json.Marshal(g) // map keys sorted: canonical enough to group
+	sum := sha256.Sum256(canon)
+	digest = "sha256:" + hex.EncodeToString(sum[:])
+	m, _ := g.(map[string]any)
+	action, _ = m["action"].(string)
+	agency, _ = asMap(m["subject"])["agency_id"].(string)
+	record, _ = asMap(m["record"])["record_id"].(string)
+	return digest, safeID(action), safeID(agency), safeID(record)
+}
+
+// safeID keeps an identifier only if it looks like one, so that a report
+// never carries free text from an input.
+func safeID(s string) string {
+	if len(s) > 128 {
+		return ""
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
+			return ""
+		}
+	}
+	return s
+}
+
+// Compare decides input with both engines and returns the change, or nil if
+// the candidate decides the same.
+func Compare(ctx context.Context, live, candidate *Engine, input any) (*Change, error) {
+	v, err := toValue(input)
+	if err != nil {
+		return nil, ErrEvaluation
+	}
+	ld, lerr := live.Decide(ctx, v)
+	cd, cerr := candidate.Decide(ctx, v)
+	return compareDecisions(v, summarize(ld, lerr), summarize(cd, cerr)), nil
+}
+
+// ShadowOptions configure a Shadow.
+type ShadowOptions struct {
+	// Report receives one JSON line (a Change) per decision the candidate
+	// would make differently. Writes are serialised.
+	Report io.Writer
+	// Inputs, if set, receives every compared input as one JSON line
+	// ({"input": …}) so that later candidates can be replayed against real
+	// traffic (`liaison policy replay`). Inputs hold record metadata and
+	// justifications: keep the file as you keep the audit log.
+	Inputs io.Writer
+	// QueueSize bounds the decisions waiting for the candidate (default
+	// 1024). When it is full a comparison is dropped and counted; the live
+	// decision is never delayed.
+	QueueSize int
+	// Timeout bounds one candidate evaluation (default 5s).
+	Timeout time.Duration
+	// Logger receives dropped-comparison and write-failure events.
+	Logger *zap.Logger
+}
+
+// ShadowStats counts a Shadow's work.
+type ShadowStats struct {
+	Compared uint64 `json:"compared"`
+	Changed  uint64 `json:"changed"`
+	// Dropped comparisons: the queue was full, or the input could not be
+	// converted.
+	Dropped uint64 `json:"dropped"`
+}
+
+// Shadow runs a candidate policy beside the live one on real traffic. It
+// answers every call with the live engine, so it can stand in for the
+// engine in the gateway (Decide, Agency, Revision, Explain), and compares
+// the candidate's decision for the same input off the request path,
+// reporting every difference.
+type Shadow struct {
+	live, candidate *Engine
+	opts            ShadowOptions
+	log             *zap.Logger
+	jobs            chan shadowJob
+	done            chan struct{}
+	closeOnce       sync.Once
+	// sendMu orders queueing against Close: Decide sends under the read
+	// lock, Close closes the queue under the write lock.
+	sendMu   sync.RWMutex
+	closed   bool
+	writeMu  sync.Mutex
+	compared atomic.Uint64
+	changed  atomic.Uint64
+	dropped  atomic.Uint64
+}
+
+// NewShadow starts a shadow of candidate beside live. Close it to flush the
+// comparisons still queued.
+func NewShadow(live, candidate *Engine, opts ShadowOptions) *Shadow {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Shadow{live: live, candidate: candidate, opts: opts, log: log.Named("policy.shadow"),
+		jobs: make(chan shadowJob, opts.QueueSize), done: make(chan struct{})}
+	go s.work()
+	return s
+}
+
+// Decide returns the live engine's decision and queues the comparison.
+func (s *Shadow) Decide(ctx context.Context, input any) (Decision, error) {
+	v, err := toValue(input)
+	if err != nil {
+		s.dropped.Add(1)
+		return s.live.Decide(ctx, input)
+	}
+	d, err := s.live.Decide(ctx, v)
+	s.sendMu.RLock()
+	defer s.sendMu.RUnlock()
+	if s.closed {
+		return d, err
+	}
+	select {
+	case s.jobs <- shadowJob{v: v, live: summarize(d, err)}:
+	default:
+		if n := s.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8… drops
+			s.log.Warn("shadow comparison queue full; comparisons dropped", zap.Uint64("dropped", n))
+		}
+	}
+	return d, err
+}
+
+// shadowJob is a live decision waiting for the candidate's. The input value
+// is immutable, so the caller may reuse its own input at once.
+type shadowJob struct {
+	v    ast.Value
+	live DecisionSummary
+}
+
+// Agency answers from the live policy.
+func (s *Shadow) Agency(id string) (Agency, bool) { return s.live.Agency(id) }
+
+// Revision is the live policy's.
+func (s *Shadow) Revision() string { return s.live.Revision() }
+
+// CandidateRevision is the candidate policy's.
+func (s *Shadow) CandidateRevision() string { return s.candidate.Revision() }
+
+// Explain explains a live decision.
+func (s *Shadow) Explain(ctx context.Context, d Decision, input any) *Explanation {
+	return s.live.Explain(ctx, d, input)
+}
+
+// Stats returns the counters so far.
+func (s *Shadow) Stats() ShadowStats {
+	return ShadowStats{Compared: s.compared.Load(), Changed: s.changed.Load(), Dropped: s.dropped.Load()}
+}
+
+// Close stops accepting comparisons, finishes the queued ones and returns.
+// Decide keeps answering from the live engine afterwards, without
+// comparing.
+func (s *Shadow) Close() error {
+	s.closeOnce.Do(func() {
+		s.sendMu.Lock()
+		s.closed = true
+		close(s.jobs)
+		s.sendMu.Unlock()
+		<-s.done
+	})
+	return nil
+}
+
+func (s *Shadow) work() {
+	defer close(s.done)
+	for job := range s.jobs {
+		s.compare(job)
+	}
+}
+
+func (s *Shadow) compare(job shadowJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	v := job.v
+	cd, cerr := s.candidate.Decide(ctx, v)
+	s.compared.Add(1)
+	if s.opts.Inputs != nil {
+		if g, err := ast.JSON(v); err == nil {
+			s.write(s.opts.Inputs, map[string]any{"input": g})
+		}
+	}
+	c := compareDecisions(v, job.live, summarize(cd, cerr))
+	if c == nil {
+		return
+	}
+	s.changed.Add(1)
+	if s.opts.Report != nil {
+		s.write(s.opts.Report, c)
+	}
+}
+
+func (s *Shadow) write(w io.Writer, v any) {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if _, err := w.Write(append(line, '\n')); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		s.log.Error("shadow report write failed", zap.Error(err))
+	}
+}

@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultReloadInterval is how often the watcher looks at the policy source
+// when Options.ReloadInterval is zero.
+const DefaultReloadInterval = 5 * time.Second
+
+// ReloadEvent reports one reload attempt, applied or rejected. The gateway
+// writes it to the audit log: a policy change is a change to who may see
+// what, so it is evidence like any disclosure.
+type ReloadEvent struct {
+	Time time.Time `json:"time"`
+	// Trigger is "watch" (the watcher saw a change) or "manual" (Reload).
+	Trigger string `json:"trigger"`
+	// Source is the directory or bundle file.
+	Source string `json:"source"`
+	// OldRevision was in force before the attempt; it still is if Applied
+	// is false.
+	OldRevision string `json:"old_revision"`
+	// NewRevision is the revision of the candidate, empty if it could not
+	// even be read.
+	NewRevision string `json:"new_revision,omitempty"`
+	Applied     bool   `json:"applied"`
+	// Err is why the candidate was rejected; Problems locates it
+	// (file:line) where possible.
+	Err      error     `json:"-"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Start watches the policy source (Dir or Bundle) and reloads it when its
+// content changes, until ctx ends or Close is called. The embedded library
+// never changes, so there is nothing to watch; neither is there with a
+// negative ReloadInterval. Start returns at once; calling it again does
+// nothing.
+//
+// Watching polls a digest of every policy file rather than using file
+// system notifications: polling sees every way a policy is deployed —
+// editors that write a temporary file and rename it, `git checkout`,
+// Kubernetes ConfigMaps that swap a symlink, network file systems, a
+// bundle copied over — where inotify watches miss renames of watched
+// directories and do not work on NFS. A policy tree is small, so reading
+// it every few seconds costs little, and comparing content (not mtimes)
+// never misses a change written within the same second.
+func (e *Engine) Start(ctx context.Context) error {
+	if e.opts.Dir == "" && e.opts.Bundle == "" || e.opts.ReloadInterval < 0 {
+		return nil
+	}
+	e.watch.once.Do(func() {
+		interval := e.opts.ReloadInterval
+		if interval == 0 {
+			interval = DefaultReloadInterval
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		e.watch.cancel = cancel
+		e.watch.done = make(chan struct{})
+		go func() {
+			defer close(e.watch.done)
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					// The error is logged and reported through OnReload.
+					_ = e.reload(ctx, "watch", true)
+				}
+			}
+		}()
+	})
+	return nil
+}
+
+// Close stops the watcher and waits for a reload in progress to finish.
+// The engine still decides with the policy in force.
+func (e *Engine) Close() error {
+	e.watch.once.Do(func() {}) // a later Start does nothing
+	if e.watch.cancel != nil {
+		e.watch.cancel()
+		<-e.watch.done
+	}
+	return nil
+}
