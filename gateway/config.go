@@ -35,7 +35,14 @@ type Config struct {
 	Audit    AuditConfig    `yaml:"audit"`
 	Signing  SigningConfig  `yaml:"signing"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Consents ConsentsConfig `yaml:"consents"`
 	Log      LogConfig      `yaml:"log"`
+}
+
+// ConsentsConfig governs onward-sharing consent requests.
+type ConsentsConfig struct {
+	// TTL is how long a request waits for the originator before it expires.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // TLSConfig is the agency listener's mutual TLS.
@@ -64,7 +71,22 @@ type OfficersConfig struct {
 // PolicyConfig locates the Rego policy and its data.
 type PolicyConfig struct {
 	// Dir holds *.rego and data/*.json; empty uses the bundled policies.
+	// It is watched: a change goes live only after it compiles and its
+	// samples and Rego tests pass.
 	Dir string `yaml:"dir"`
+	// Bundle is a signed policy bundle (`liaison policy sign`); excludes Dir.
+	Bundle string `yaml:"bundle"`
+	// TrustedKeys is the JWKS of the security officers whose signatures count.
+	TrustedKeys string `yaml:"trusted_keys"`
+	// RequiredSignatures is how many distinct trusted signatures a bundle needs (default 1).
+	RequiredSignatures int `yaml:"required_signatures"`
+	// ReloadInterval is how often Dir or Bundle is checked for changes
+	// (default 5s; negative disables watching).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// ShadowDir is a candidate policy evaluated beside the live one on real
+	// traffic; every decision it would change goes to ShadowReport (JSONL).
+	ShadowDir    string `yaml:"shadow_dir"`
+	ShadowReport string `yaml:"shadow_report"`
 }
 
 // KeysConfig chooses the key provider.
@@ -164,11 +186,12 @@ func Defaults(dataDir string) Config {
 		TLS:         TLSConfig{MinVersion: "1.3", ReloadInterval: 30 * time.Second},
 		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
 			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
-		Store:   StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO()},
-		Audit:   defaultAudit(dataDir),
-		Signing: SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
-		Limits:  LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
-		Log:     LogConfig{Format: "json", Level: "info"},
+		Store:    StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO()},
+		Audit:    defaultAudit(dataDir),
+		Signing:  SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
+		Limits:   LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
+		Consents: ConsentsConfig{TTL: 7 * 24 * time.Hour},
+		Log:      LogConfig{Format: "json", Level: "info"},
 	}
 }
 
@@ -414,6 +437,21 @@ func (c *Config) Validate() error {
 		if !validAgencyID(a) {
 			bad("officers.require_for", "%q is not an agency id", a)
 		}
+	}
+	if c.Policy.Dir != "" && c.Policy.Bundle != "" {
+		bad("policy", "dir and bundle exclude each other")
+	}
+	if c.Policy.Bundle != "" && c.Policy.TrustedKeys == "" {
+		bad("policy.trusted_keys", "required with policy.bundle: only bundles signed by listed keys load")
+	}
+	if c.Policy.RequiredSignatures < 0 {
+		bad("policy.required_signatures", "must be >= 0")
+	}
+	if c.Policy.ShadowDir != "" && c.Policy.ShadowReport == "" {
+		bad("policy.shadow_report", "required with policy.shadow_dir: where changed decisions are written")
+	}
+	if c.Consents.TTL < time.Minute {
+		bad("consents.ttl", "must be at least 1m")
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		bad("log.format", "%q must be json or console", c.Log.Format)

@@ -353,6 +353,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 
 // DELETE /v1/records/{id}
 func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if record.ValidID(r.PathValue("id")) {
+		defer s.recordLocks.lock(r.PathValue("id"))()
+	}
 	st, _, err := s.loadForCaller(r, rc, "record.recall")
 	if err != nil {
 		return err
@@ -406,6 +409,9 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		return errBadRequest("input must be a JSON object (the policy input)")
 	}
 	result, evalErr := s.policy.Decide(r.Context(), input)
+	if ex, ok := s.policy.(policy.Explainer); ok && evalErr == nil {
+		result.Explanation = ex.Explain(r.Context(), result, input)
+	}
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}

@@ -133,6 +133,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
+func fieldRecord(id string) zap.Field { return zap.String(fRecordID, id) }
+func fieldErr(err error) zap.Field    { return zap.Error(err) }
+
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 func newRequestID() string {

@@ -239,10 +239,8 @@ func (rs *recordStore) open(ctx context.Context, st *storedRecord) ([]byte, erro
 // dropped from the metadata, which becomes a signed tombstone, and the
 // index entries go.
 func (rs *recordStore) recall(ctx context.Context, st *storedRecord, agency, officer string, now time.Time) error {
-	if st.Content != nil {
-		if err := rs.store.Delete(ctx, st.Content.Object); err != nil {
-			return fmt.Errorf("delete content: %w", err)
-		}
+	if err := rs.deleteContent(ctx, st.Meta.RecordID, ""); err != nil {
+		return err
 	}
 	tomb := *st
 	tomb.State = stateRecalled
@@ -260,6 +258,56 @@ func (rs *recordStore) recall(ctx context.Context, st *storedRecord, agency, off
 			return fmt.Errorf("delete index: %w", err)
 		}
 	}
+	return nil
+}
+
+// deleteContent removes every content version of a record except keep
+// (all of them when keep is empty): an earlier version left behind by an
+// interrupted share must not survive a recall.
+func (rs *recordStore) deleteContent(ctx context.Context, id, keep string) error {
+	for {
+		ks, err := rs.store.List(ctx, "records/"+id+"/", "", 100)
+		if err != nil {
+			return fmt.Errorf("list content: %w", err)
+		}
+		deleted := 0
+		for _, k := range ks {
+			if k == metaKey(id) || k == keep || !strings.HasSuffix(k, "/content") {
+				continue
+			}
+			if err := rs.store.Delete(ctx, k); err != nil {
+				return fmt.Errorf("delete content: %w", err)
+			}
+			deleted++
+		}
+		if len(ks) < 100 || deleted == 0 {
+			return nil
+		}
+	}
+}
+
+// reseal prepares a new version of a record whose metadata changed: the
+// content is decrypted and sealed again, because its AAD binds the version
+// and the metadata digest.
+func (rs *recordStore) reseal(ctx context.Context, st *storedRecord, meta record.Meta) (*pendingRecord, error) {
+	content, err := rs.open(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(content)
+	meta.Version = st.Meta.Version + 1
+	return rs.seal(ctx, meta, content)
+}
+
+// commitVersion replaces the signed metadata with a new version (the commit
+// point of a share), then drops the older content.
+func (rs *recordStore) commitVersion(ctx context.Context, p *pendingRecord) error {
+	if err := rs.rewrite(ctx, &p.st); err != nil {
+		return err
+	}
+	// Best effort: a leftover older version is unreadable (its metadata is
+	// gone) and recall removes every version anyway.
+	_ = rs.deleteContent(context.WithoutCancel(ctx), p.st.Meta.RecordID, p.st.Content.Object)
 	return nil
 }
 

@@ -102,9 +102,18 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.starts = append(g.starts, func(ctx context.Context) error { g.tls.Start(ctx); return nil })
 
-	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Logger: log})
+	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Bundle: cfg.Policy.Bundle, TrustedKeys: cfg.Policy.TrustedKeys,
+		RequiredSignatures: cfg.Policy.RequiredSignatures, ReloadInterval: cfg.Policy.ReloadInterval, Logger: log, OnReload: g.AuditPolicyReload})
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
+	}
+	g.starts = append(g.starts, g.policy.Start)
+	g.closers = append(g.closers, g.policy.Close)
+	var pe PolicyEngine = g.policy
+	if cfg.Policy.ShadowDir != "" {
+		if pe, err = g.shadowPolicy(ctx, cfg.Policy.ShadowDir, cfg.Policy.ShadowReport, cfg.Policy.ReloadInterval, log); err != nil {
+			return nil, fmt.Errorf("policy shadow: %w", err)
+		}
 	}
 	if cfg.Officers.JWKSDir != "" {
 		g.off, err = jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience)
@@ -154,7 +163,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.keyCache = envelope.NewCachingKeys(provider, limits)
 	srv, err := NewServer(cfg, Deps{
-		Log: log, Policy: g.policy, Officers: off, Store: store,
+		Log: log, Policy: pe, Officers: off, Store: store,
 		Keys: g.keyCache, Signer: signer, Audit: aWriter,
 		Ready: map[string]func(context.Context) error{"audit": func(context.Context) error { return aw.Healthy() }},
 		Now:   g.opts.now,

@@ -68,6 +68,44 @@ type Server struct {
 	requireOfficer map[string]bool
 	limMu          sync.Mutex
 	limiters       map[string]*rate.Limiter
+
+	// recordLocks serialise changes to one record (share, recall, consent)
+	// within this process.
+	recordLocks keyedMutex
+}
+
+// keyedMutex is a set of mutexes by key, created on demand and dropped when free.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -104,6 +142,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/records/{id}", s.endpoint("record.recall", s.recall))
 	mux.Handle("POST /v1/decisions", s.endpoint("policy.decide", s.decisions))
 	mux.Handle("GET /v1/audit", s.endpoint("audit.query", s.auditQuery))
+	mux.Handle("POST /v1/records/{id}/shares", s.endpoint("record.share", s.share))
+	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
+	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
+	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))
 	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))
@@ -424,6 +466,21 @@ type policyInput struct {
 	Subject inputSubject `json:"subject"`
 	Request inputRequest `json:"request"`
 	Record  *record.Meta `json:"record,omitempty"`
+	// Share is the onward share asked for (record.share).
+	Share *inputShare `json:"share,omitempty"`
+	// Consent is the originator's approval being executed (record.share).
+	Consent *inputConsent `json:"consent,omitempty"`
+}
+
+type inputShare struct {
+	Recipients []string `json:"recipients"`
+}
+
+type inputConsent struct {
+	ID          string   `json:"id"`
+	RequestedBy string   `json:"requested_by"`
+	ApprovedBy  string   `json:"approved_by"`
+	Recipients  []string `json:"recipients"`
 }
 
 type inputSubject struct {
@@ -467,8 +524,12 @@ func (s *Server) input(rc *reqCtx, action string, m *record.Meta) policyInput {
 // decide asks the policy. Any evaluation failure is a deny and a 500: the
 // gateway never proceeds without an explicit allow.
 func (s *Server) decide(ctx context.Context, rc *reqCtx, action string, m *record.Meta) (*policy.Decision, error) {
+	return s.decideInput(ctx, rc, s.input(rc, action, m))
+}
+
+func (s *Server) decideInput(ctx context.Context, rc *reqCtx, in policyInput) (*policy.Decision, error) {
 	start := time.Now()
-	d, err := s.policy.Decide(ctx, s.input(rc, action, m))
+	d, err := s.policy.Decide(ctx, in)
 	s.metrics.observeDecision(time.Since(start), d.Allow, err)
 	if err != nil {
 		return nil, problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed",

@@ -80,6 +80,20 @@ func TestRecordsCLI(t *testing.T) {
 		t.Fatalf("hmrc get: err=%v out=%s", err, out)
 	}
 
+	out, err = runCLI(t, "records", "share", "--profile", rocu, put.ID, "--to", "nca", "--note", "NCA leads", "-o", "json")
+	var share struct {
+		ConsentID string `json:"consent_id"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &share) != nil || !strings.HasPrefix(share.ConsentID, "con_") {
+		t.Fatalf("share: %v %s", err, out)
+	}
+	if out, err = runCLI(t, "consents", "list", "--profile", met, "-o", "json"); err != nil || !strings.Contains(out, share.ConsentID) {
+		t.Fatalf("consents list: %v %s", err, out)
+	}
+	if out, err = runCLI(t, "consents", "approve", "--profile", met, share.ConsentID, "-o", "json"); err != nil || !strings.Contains(out, `"approved"`) {
+		t.Fatalf("consents approve: %v %s", err, out)
+	}
+
 	out, err = runCLI(t, "records", "list", "--profile", rocu, "-o", "json")
 	if err != nil || !strings.Contains(out, put.ID) {
 		t.Fatalf("list: %v %s", err, out)

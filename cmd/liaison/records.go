@@ -202,7 +202,7 @@ func (c *client) call(ctx context.Context, method, path string, body []byte, wan
 
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Publish, read, list and recall records on a gateway"}
-	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newDecideCmd())
+	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newShareCmd(), newDecideCmd())
 	return cmd
 }
 

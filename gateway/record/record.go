@@ -47,6 +47,19 @@ type Meta struct {
 	ProtectedFields     []string        `json:"protected_fields,omitempty"`
 	ReviewDue           string          `json:"review_due"`
 	Tags                json.RawMessage `json:"tags,omitempty"`
+	// Consents are the originator's approvals of onward sharing, each with
+	// the digest of its signed receipt (server-set; later decisions check them).
+	Consents []ConsentRef `json:"consents,omitempty"`
+}
+
+// ConsentRef records one approved onward share in the metadata.
+type ConsentRef struct {
+	ID            string   `json:"id"`
+	RequestedBy   string   `json:"requested_by"`
+	Recipients    []string `json:"recipients"`
+	ApprovedBy    string   `json:"approved_by"`
+	ApprovedAt    string   `json:"approved_at"`
+	ReceiptDigest string   `json:"receipt_digest"`
 }
 
 // Originator is the agency (and officer, when one was identified) that published the record.
@@ -257,10 +270,21 @@ const idAlphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 // IDPrefix starts every record id.
 const IDPrefix = "rec_"
 
+// ConsentPrefix starts every consent request id.
+const ConsentPrefix = "con_"
+
 // NewID returns a fresh record id: "rec_" + 26 base32 characters (48 bits
 // of milliseconds then 80 random bits), so ids sort by creation time and
 // cursor paging over them is stable.
-func NewID(now time.Time) string {
+func NewID(now time.Time) string { return IDPrefix + timeOrderedID(now) }
+
+// NewConsentID returns a fresh consent request id, shaped like a record id.
+func NewConsentID(now time.Time) string { return ConsentPrefix + timeOrderedID(now) }
+
+// ValidConsentID reports whether s is a well-formed consent request id.
+func ValidConsentID(s string) bool { return validPrefixed(s, ConsentPrefix) }
+
+func timeOrderedID(now time.Time) string {
 	var b [16]byte
 	ms := uint64(now.UnixMilli())
 	for i := 5; i >= 0; i-- {
@@ -281,16 +305,18 @@ func NewID(now time.Time) string {
 		lo = lo>>5 | hi<<59
 		hi >>= 5
 	}
-	return IDPrefix + string(out[:])
+	return string(out[:])
 }
 
 // ValidID reports whether s is a well-formed record id. Anything else in a
 // URL (path tricks, other encodings) is answered 404 without touching storage.
-func ValidID(s string) bool {
-	if len(s) != len(IDPrefix)+26 || !strings.HasPrefix(s, IDPrefix) {
+func ValidID(s string) bool { return validPrefixed(s, IDPrefix) }
+
+func validPrefixed(s, prefix string) bool {
+	if len(s) != len(prefix)+26 || !strings.HasPrefix(s, prefix) {
 		return false
 	}
-	for i := len(IDPrefix); i < len(s); i++ {
+	for i := len(prefix); i < len(s); i++ {
 		if strings.IndexByte(idAlphabet, s[i]) < 0 {
 			return false
 		}
