@@ -476,9 +476,23 @@ func write(t testing.TB, dir, name, content string) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Files copied from an embed.FS are read-only; replace, don't truncate.
-	_ = os.Remove(p)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	// Replace atomically (temp file + rename), as deployment tools do: a
+	// watcher polling meanwhile must never see the file missing or half
+	// written. Rename also replaces files copied read-only from an embed.FS.
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".write-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
 		t.Fatal(err)
 	}
 }
