@@ -71,6 +71,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	}
 	now := s.now().UTC()
 	meta := req.Meta
+	if err := s.importLegacy(r.Context(), &meta); err != nil {
+		return err
+	}
 	meta.RecordID = record.NewID(now)
 	meta.Version = 1
 	meta.Created = now.Format(time.RFC3339)
@@ -130,6 +133,43 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		"id": meta.RecordID, "version": meta.Version, "digest": pending.st.MetaDigest,
 		"decision_id": d.ID, "policy_revision": d.Revision,
 	})
+	return nil
+}
+
+// crosswalker is implemented by policy engines that can read a legacy
+// 5x5x5 grade through the policy's cross-walk (data, not Go).
+type crosswalker interface {
+	Crosswalk(ctx context.Context, legacy string) (policy.Crosswalk, error)
+}
+
+// importLegacy completes a record graded only in the legacy 5x5x5 scheme:
+// source and intelligence (and handling, if the publisher gave none) come
+// from the policy's cross-walk; the original grade stays in the metadata.
+func (s *Server) importLegacy(ctx context.Context, m *record.Meta) error {
+	if m.Grading.Source != "" || m.Grading.Legacy5x5x5 == "" {
+		return nil
+	}
+	cw, ok := s.policy.(crosswalker)
+	if !ok {
+		return errBadRequest("this gateway's policy has no 5x5x5 cross-walk: give grading.source and grading.intelligence")
+	}
+	x, err := cw.Crosswalk(ctx, m.Grading.Legacy5x5x5)
+	if err != nil {
+		p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "the legacy grade cannot be cross-walked")
+		p.Errors = []record.FieldError{{Pointer: "/meta/grading/legacy_5x5x5", Detail: err.Error()}}
+		return p
+	}
+	m.Grading.Source, _ = x.Grading["source"].(string)
+	m.Grading.Intelligence, _ = x.Grading["intelligence"].(string)
+	if m.Handling.Code == "" {
+		b, err := json.Marshal(x.Handling)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &m.Handling); err != nil {
+			return errInternal(fmt.Errorf("cross-walk handling: %w", err))
+		}
+	}
 	return nil
 }
 

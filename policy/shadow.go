@@ -266,6 +266,11 @@ func (s *Shadow) Agency(id string) (Agency, bool) { return s.live.Agency(id) }
 // Revision is the live policy's.
 func (s *Shadow) Revision() string { return s.live.Revision() }
 
+// Crosswalk reads a legacy grade through the live policy's cross-walk.
+func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (Crosswalk, error) {
+	return s.live.Crosswalk(ctx, legacy)
+}
+
 // CandidateRevision is the candidate policy's.
 func (s *Shadow) CandidateRevision() string { return s.candidate.Revision() }
 

@@ -23,6 +23,17 @@ share_consented if {
 	count(share_recipients - consent_recipients) == 0
 }
 
+# An approval recorded earlier in the record's metadata (meta.consents, each
+# with the digest of the originator's signed receipt; the metadata itself is
+# signed by the gateway): the same requester may share again with agencies
+# the originator already approved for it, and with no others.
+share_consented if {
+	some c in record.consents
+	c.approved_by == originator_id
+	c.requested_by == caller
+	count(share_recipients - {r | some r in c.recipients}) == 0
+}
+
 visible if {
 	action == "record.share"
 	visible_record

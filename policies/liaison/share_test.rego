@@ -68,6 +68,18 @@ share_cases := {
 		"patch": {"share": {"recipients": ["nca", "rocu-nw"]}, "consent": {"id": "con_x", "approved_by": "met-police", "recipients": ["nca"]}},
 		"allow": false, "codes": {"originator_consent_required"},
 	},
+	"an approval recorded in the metadata is honoured later": {
+		"patch": {"record": {"consents": [{"id": "con_y", "requested_by": "rocu-nw", "recipients": ["nca"], "approved_by": "met-police", "approved_at": now, "receipt_digest": "sha256:00"}]}},
+		"allow": true,
+	},
+	"a recorded approval covers only its requester": {
+		"patch": {"subject": {"agency_id": "hmrc"}, "record": {"consents": [{"id": "con_y", "requested_by": "rocu-nw", "recipients": ["nca"], "approved_by": "met-police", "approved_at": now, "receipt_digest": "sha256:00"}]}},
+		"allow": false, "codes": {"originator_consent_required"},
+	},
+	"a recorded approval does not stretch to other agencies": {
+		"patch": {"share": {"recipients": ["nca", "rocu-nw"]}, "record": {"consents": [{"id": "con_y", "requested_by": "rocu-nw", "recipients": ["nca"], "approved_by": "met-police", "approved_at": now, "receipt_digest": "sha256:00"}]}},
+		"allow": false, "codes": {"originator_consent_required"},
+	},
 	"originating-agency-only records stay home": {
 		"patch": {"subject": {"agency_id": "met-police"}, "record": {"handling": {"code": "C", "action_code": "A1", "sanitisation_code": "S2", "conditions": {"originating_agency_only": true}}}},
 		"allow": false, "codes": {"originating_agency_only"},
