@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/liaison-project/liaison/connectors/minio"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -46,7 +47,7 @@ func AuditOptions(cfg Config) audit.Options {
 // it with the returned function.
 func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (objstore.Store, func() error, error) {
 	b := &backends{log: log}
-	st, err := b.objectStore(ctx, cfg)
+	st, err := b.auditStore(ctx, cfg, nil)
 	if err != nil {
 		b.close()
 		return nil, nil, fmt.Errorf("store: %w", err)
@@ -152,4 +153,16 @@ func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 		}
 	}
 	return f, limit, nil
+}
+
+// auditStore is where audit segments are shipped: audit.store when its
+// endpoint is set, else the records store (records; opened when nil).
+func (b *backends) auditStore(ctx context.Context, cfg Config, records objstore.Store) (objstore.Store, error) {
+	if cfg.Audit.Store.Endpoint != "" {
+		return minio.New(ctx, cfg.Audit.Store, b.log.Named("audit-store"))
+	}
+	if records != nil {
+		return records, nil
+	}
+	return b.objectStore(ctx, cfg)
 }

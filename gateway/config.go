@@ -151,6 +151,11 @@ type AuditConfig struct {
 	// ShipInterval is how often sealed segments and checkpoints are copied
 	// to the object store under audit/<gateway_id>/; 0 disables shipping.
 	ShipInterval time.Duration `yaml:"ship_interval"`
+	// Store, when its endpoint is set, is where segments and checkpoints are
+	// shipped instead of the records store: typically a bucket created with
+	// object_lock and a retention, so that shipped evidence is WORM while
+	// record content stays deletable (recall needs that).
+	Store MinIOStore `yaml:"store"`
 }
 
 // SigningConfig locates the gateway's signing key (metadata JWS).

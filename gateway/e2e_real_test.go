@@ -15,6 +15,7 @@ import (
 
 	"github.com/liaison-project/liaison/deploy/devstack"
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -283,5 +284,66 @@ func TestRotateRewrapShred(t *testing.T) {
 	st, err = ops.Rewrap(ctx, "met-police", nil)
 	if err != nil || st.Failed != 3 || st.Current != 1 {
 		t.Fatalf("rewrap after shred must report the shredded records: %+v %v", st, err)
+	}
+}
+
+// TestAuditShippedToWORMBucket ships audit segments to an object-locked
+// bucket (audit.store) while records live in an ordinary bucket: shipped
+// evidence cannot be deleted, records can still be recalled, and the
+// shipped copy verifies on its own.
+func TestAuditShippedToWORMBucket(t *testing.T) {
+	use, _ := gatewaytest.UseDevStack(t)
+	m := devstack.MinIO(t)
+	auditBucket := "liaison-audit-" + gatewaytest.Unique(t)
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+		use(c)
+		c.Audit.ShipInterval = 200 * time.Millisecond
+		c.Audit.SegmentMaxEntries = 5
+		c.Audit.Store = c.Store.MinIO
+		c.Audit.Store.Bucket = auditBucket
+		c.Audit.Store.ObjectLock = true
+		c.Audit.Store.Retention.Mode = "GOVERNANCE"
+		c.Audit.Store.Retention.Days = 1
+	}})
+	met := env.Client("met-police")
+	var ids []string
+	for i := 0; i < 12; i++ {
+		ids = append(ids, publish(t, met, recordBody()))
+	}
+	raw := rawBucket(t, m.Endpoint, m.AccessKey, m.SecretKey)
+	ctx := context.Background()
+	var shipped miniogo.ObjectInfo
+	deadline := time.Now().Add(20 * time.Second)
+	for shipped.Key == "" {
+		for o := range raw.ListObjects(ctx, auditBucket, miniogo.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+			if o.Err == nil && strings.Contains(o.Key, "segment-") {
+				shipped = o
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no audit segment shipped")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	err := raw.RemoveObject(ctx, auditBucket, shipped.Key, miniogo.RemoveObjectOptions{VersionID: shipped.VersionID})
+	if err == nil {
+		t.Fatalf("a shipped audit segment (%s) could be deleted: the bucket is not WORM", shipped.Key)
+	}
+	// Records are in their own bucket: recall still deletes content.
+	if r := met.MustDo("DELETE", "/v1/records/"+ids[0], nil); r.Status != 200 {
+		t.Fatalf("recall next to a WORM audit bucket: %d %s", r.Status, r.Body)
+	}
+	env.Stop() // the shipper's final pass copies the last segment and checkpoint
+	st, closeStore, err := gateway.OpenStore(ctx, env.Cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	rep, err := audit.VerifyStore(ctx, st, env.Cfg.GatewayID, audit.VerifyOptions{})
+	// Only sealed segments are shipped: 12 publishes in 5-entry segments
+	// leave two sealed (10 entries) and the third still open.
+	if err != nil || !rep.OK || rep.Entries < 10 || rep.Segments < 2 {
+		t.Fatalf("shipped audit copy: %v ok=%v entries=%d segments=%d failure=%v", err, rep.OK, rep.Entries, rep.Segments, rep.Failure)
 	}
 }

@@ -776,3 +776,26 @@ func TestAuditDiskFaultsFailClosed(t *testing.T) {
 		t.Fatalf("log does not verify after the faults: %v", err)
 	}
 }
+
+func TestAuditAPIForAuditorsOnly(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	met := env.Client("met-police")
+	id := publish(t, met, recordBody())
+	env.Client("hmrc").With(hPurpose, "investigation", hJust, "customs check 9").MustDo("GET", "/v1/records/"+id, nil)
+	dpo := env.OfficerToken("met-police", jose.Officer{ID: "dpo-1", Clearance: "SC", Roles: []string{"dpo"}}, time.Hour)
+	r := met.WithToken(dpo).MustDo("GET", "/v1/audit?record="+id, nil)
+	if r.Status != 200 || !bytes.Contains(r.Body, []byte(`"collection"`)) || !bytes.Contains(r.Body, []byte(`"hmrc"`)) {
+		t.Fatalf("DPO query: %d %s", r.Status, r.Body)
+	}
+	if bytes.Contains(r.Body, []byte("Salford")) {
+		t.Fatal("audit entries carry record content")
+	}
+	analyst := env.OfficerToken("met-police", jose.Officer{ID: "an-1", Clearance: "SC", Roles: []string{"analyst"}}, time.Hour)
+	wantReason(t, met.WithToken(analyst).MustDo("GET", "/v1/audit", nil), 403, "auditor_required")
+	if r := met.MustDo("GET", "/v1/audit", nil); r.Status != 403 {
+		t.Fatalf("agency system without an officer: %d", r.Status)
+	}
+	if r := met.WithToken(dpo).MustDo("GET", "/v1/audit?colour=red", nil); r.Status != 400 {
+		t.Fatalf("unknown query parameter: %d", r.Status)
+	}
+}

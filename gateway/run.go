@@ -141,9 +141,13 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 		return nil, err
 	}
 	if cfg.Audit.ShipInterval > 0 {
+		shipTo, err := b.auditStore(ctx, cfg, store)
+		if err != nil {
+			return nil, fmt.Errorf("audit store: %w", err)
+		}
 		// Closers run last-in first-out: the log closes (and signs its last
 		// checkpoint) before the shipper's final pass copies it.
-		sh := audit.NewShipper(store, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval,
+		sh := audit.NewShipper(shipTo, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval,
 			OnError: func(err error) { log.Warn("audit shipping failed", zap.Error(err)) }})
 		g.starts = append(g.starts, sh.Start)
 		g.closers = append(g.closers, sh.Close)
