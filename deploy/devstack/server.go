@@ -83,6 +83,29 @@ func (p *process) signal(t testing.TB, sig syscall.Signal) {
 		t.Fatalf("devstack: signal %v: %v", sig, err)
 	}
 	p.frozen = sig == syscall.SIGSTOP
+	if p.frozen {
+		// kill(2) returns before the kernel has stopped every thread; on a
+		// loaded machine a "frozen" server could still answer one request.
+		waitStopped(t, p.cmd.Process.Pid)
+	}
+}
+
+// waitStopped waits until /proc reports the process stopped (state T).
+func waitStopped(t testing.TB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // no /proc: nothing better to wait on
+		}
+		// The state follows the parenthesised command name.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("devstack: process %d did not stop", pid)
 }
 
 func (p *process) pid() int {
