@@ -393,13 +393,22 @@ func (k *Keyring) commitLocked(name string, e *kek) error {
 }
 
 // wrapLocked wraps dk under the latest version of name. k.mu is held.
-func (k *Keyring) wrapLocked(name string, dk []byte) ([]byte, error) {
+// lookupLocked finds a KEK; the caller holds k.mu (read or write).
+func (k *Keyring) lookupLocked(name string) (*kek, error) {
 	if k.keks == nil {
 		return nil, ErrClosed
 	}
 	e, ok := k.keks[name]
 	if !ok {
 		return nil, notFound(name)
+	}
+	return e, nil
+}
+
+func (k *Keyring) wrapLocked(name string, dk []byte) ([]byte, error) {
+	e, err := k.lookupLocked(name)
+	if err != nil {
+		return nil, err
 	}
 	aead, err := newAEAD(e.Versions[e.Latest])
 	if err != nil {
@@ -471,12 +480,9 @@ func (k *Keyring) UnwrapDataKey(ctx context.Context, name string, wrapped []byte
 }
 
 func (k *Keyring) unwrapLocked(name string, wrapped []byte) ([]byte, error) {
-	if k.keks == nil {
-		return nil, ErrClosed
-	}
-	e, ok := k.keks[name]
-	if !ok {
-		return nil, notFound(name)
+	e, err := k.lookupLocked(name)
+	if err != nil {
+		return nil, err
 	}
 	v, sealed, ok := parseWrapped(wrapped)
 	if !ok {
@@ -509,12 +515,9 @@ func (k *Keyring) Rotate(ctx context.Context, name string) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.keks == nil {
-		return ErrClosed
-	}
-	e, ok := k.keks[name]
-	if !ok {
-		return notFound(name)
+	e, err := k.lookupLocked(name)
+	if err != nil {
+		return err
 	}
 	material, err := newKEK()
 	if err != nil {
@@ -549,12 +552,9 @@ func (k *Keyring) Info(ctx context.Context, name string) (keys.KeyInfo, error) {
 	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	if k.keks == nil {
-		return keys.KeyInfo{}, ErrClosed
-	}
-	e, ok := k.keks[name]
-	if !ok {
-		return keys.KeyInfo{}, notFound(name)
+	e, err := k.lookupLocked(name)
+	if err != nil {
+		return keys.KeyInfo{}, err
 	}
 	return keys.KeyInfo{Name: name, LatestVersion: e.Latest, MinDecryptionVersion: e.MinDecryption}, nil
 }
@@ -569,12 +569,9 @@ func (k *Keyring) SetMinDecryptionVersion(ctx context.Context, name string, vers
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.keks == nil {
-		return ErrClosed
-	}
-	e, ok := k.keks[name]
-	if !ok {
-		return notFound(name)
+	e, err := k.lookupLocked(name)
+	if err != nil {
+		return err
 	}
 	switch {
 	case version == e.MinDecryption:
