@@ -120,6 +120,12 @@ type StoreConfig struct {
 	Backend string        `yaml:"backend"` // fs | minio
 	FS      FSStoreConfig `yaml:"fs"`
 	MinIO   MinIOStore    `yaml:"minio"`
+	// IndexFlushInterval is how long listing-index entries may wait to be
+	// written together (0: every publish waits for its own, group-committed
+	// write). Waiting entries are recovered from the audit log after a
+	// crash; a listing on the same gateway flushes them first, and other
+	// replicas see them within this interval.
+	IndexFlushInterval time.Duration `yaml:"index_flush_interval"`
 }
 
 // FSStoreConfig configures the embedded filesystem store.
@@ -191,7 +197,7 @@ func Defaults(dataDir string) Config {
 		TLS:         TLSConfig{MinVersion: "1.3", ReloadInterval: 30 * time.Second},
 		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
 			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
-		Store:    StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO()},
+		Store:    StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO(), IndexFlushInterval: 100 * time.Millisecond},
 		Audit:    defaultAudit(dataDir),
 		Signing:  SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
 		Limits:   LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
@@ -454,6 +460,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Policy.ShadowDir != "" && c.Policy.ShadowReport == "" {
 		bad("policy.shadow_report", "required with policy.shadow_dir: where changed decisions are written")
+	}
+	if c.Store.IndexFlushInterval < 0 || c.Store.IndexFlushInterval > 10*time.Second {
+		bad("store.index_flush_interval", "must be between 0 and 10s")
 	}
 	if c.Consents.TTL < time.Minute {
 		bad("consents.ttl", "must be at least 1m")

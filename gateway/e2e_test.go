@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -104,6 +107,26 @@ func storeFiles(t *testing.T, env *gatewaytest.Env) []string {
 		return nil
 	})
 	return out
+}
+
+// splitRecordObject parses a stored record object ("LSR2", the length of
+// the signed metadata, the metadata JWS, the sealed content) the way an
+// attacker holding the store would.
+func splitRecordObject(t *testing.T, b []byte) (jws, sealed []byte) {
+	t.Helper()
+	if len(b) < 8 || string(b[:4]) != "LSR2" {
+		t.Fatalf("not a record object: %.16q", b)
+	}
+	n := binary.BigEndian.Uint32(b[4:8])
+	if int(n) > len(b)-8 {
+		t.Fatalf("record object frame: length %d > %d", n, len(b)-8)
+	}
+	return b[8 : 8+n], b[8+n:]
+}
+
+func joinRecordObject(jws, sealed []byte) []byte {
+	out := append([]byte("LSR2"), binary.BigEndian.AppendUint32(nil, uint32(len(jws)))...)
+	return append(append(out, jws...), sealed...)
 }
 
 func TestEndToEndRecordLifecycle(t *testing.T) {
@@ -393,46 +416,66 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 }
 
+// TestListPaging pages through a listing with both ways of writing the
+// listing index: every publish waiting for its own group-committed batch
+// (index_flush_interval 0: one id per batch here) and the default, where
+// entries linger and share batches. Records published while a client pages
+// show up in its later pages.
 func TestListPaging(t *testing.T) {
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
-	met := env.Client("met-police")
-	want := map[string]bool{}
-	for i := 0; i < 7; i++ {
-		want[publish(t, met, recordBody())] = true
-	}
-	// One record rocu-nw may not see (not a recipient).
-	publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []any{"nca"} }))
-	rocu := env.Client("rocu-nw")
-	got := map[string]bool{}
-	cursor := ""
-	for pages := 0; pages < 20; pages++ {
-		path := "/v1/records?limit=3"
-		if cursor != "" {
-			path += "&cursor=" + cursor
-		}
-		r := rocu.MustDo("GET", path, nil)
-		if r.Status != 200 {
-			t.Fatalf("list: %d %s", r.Status, r.Body)
-		}
-		for _, it := range r.JSON["items"].([]any) {
-			id := it.(map[string]any)["id"].(string)
-			if got[id] {
-				t.Fatalf("%s listed twice", id)
+	for _, tc := range []struct {
+		name  string
+		flush time.Duration
+	}{{"group-committed", 0}, {"lingering", 100 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = tc.flush }})
+			met := env.Client("met-police")
+			want := map[string]bool{}
+			for i := 0; i < 7; i++ {
+				want[publish(t, met, recordBody())] = true
 			}
-			got[id] = true
-		}
-		cursor, _ = r.JSON["next_cursor"].(string)
-		if cursor == "" {
-			break
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("paged %d records, want %d", len(got), len(want))
-	}
-	for id := range got {
-		if !want[id] {
-			t.Fatalf("listed a record not shared with rocu-nw: %s", id)
-		}
+			// One record rocu-nw may not see (not a recipient).
+			publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []any{"nca"} }))
+			rocu := env.Client("rocu-nw")
+			got := map[string]bool{}
+			cursor := ""
+			for pages := 0; pages < 20; pages++ {
+				path := "/v1/records?limit=3"
+				if cursor != "" {
+					path += "&cursor=" + url.QueryEscape(cursor)
+				}
+				r := rocu.MustDo("GET", path, nil)
+				if r.Status != 200 {
+					t.Fatalf("list: %d %s", r.Status, r.Body)
+				}
+				for _, it := range r.JSON["items"].([]any) {
+					id := it.(map[string]any)["id"].(string)
+					if got[id] {
+						t.Fatalf("%s listed twice", id)
+					}
+					got[id] = true
+				}
+				if pages == 0 {
+					for i := 0; i < 2; i++ {
+						want[publish(t, met, recordBody())] = true
+					}
+				}
+				cursor, _ = r.JSON["next_cursor"].(string)
+				if cursor == "" {
+					break
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("paged %d records, want %d", len(got), len(want))
+			}
+			for id := range got {
+				if !want[id] {
+					t.Fatalf("listed a record not shared with rocu-nw: %s", id)
+				}
+			}
+			if r := rocu.MustDo("GET", "/v1/records?cursor=rec_01m80fb6hjjarwtr6pn7ztztn7", nil); r.Status != 400 {
+				t.Fatalf("a cursor this gateway never issued: %d", r.Status)
+			}
+		})
 	}
 }
 
@@ -441,8 +484,19 @@ func TestStorageTamperDetected(t *testing.T) {
 	met := env.Client("met-police")
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
 	root := env.Cfg.Store.FS.Dir
-	content := func(id string) string { return filepath.Join(root, "records", id, "v1", "content") }
-	metaPath := func(id string) string { return filepath.Join(root, "records", id, "meta") }
+	path := func(id string) string { return filepath.Join(root, "records", id) }
+	parts := func(t *testing.T, id string) (jws, sealed []byte) {
+		b, err := os.ReadFile(path(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return splitRecordObject(t, b)
+	}
+	write := func(id string, jws, sealed []byte) {
+		if err := os.WriteFile(path(id), joinRecordObject(jws, sealed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	integrity := func(t *testing.T, id string) {
 		t.Helper()
 		r := rocu.MustDo("GET", "/v1/records/"+id, nil)
@@ -452,28 +506,40 @@ func TestStorageTamperDetected(t *testing.T) {
 	}
 	t.Run("flipped ciphertext byte", func(t *testing.T) {
 		id := publish(t, met, recordBody())
-		b, _ := os.ReadFile(content(id))
-		b[len(b)/2] ^= 0x01
-		os.WriteFile(content(id), b, 0o600)
+		jws, sealed := parts(t, id)
+		sealed[len(sealed)/2] ^= 0x01
+		write(id, jws, sealed)
 		integrity(t, id)
 	})
 	t.Run("swapped ciphertexts", func(t *testing.T) {
 		a, b := publish(t, met, recordBody()), publish(t, met, recordBody())
-		ca, _ := os.ReadFile(content(a))
-		cb, _ := os.ReadFile(content(b))
-		os.WriteFile(content(a), cb, 0o600)
-		os.WriteFile(content(b), ca, 0o600)
+		ja, ca := parts(t, a)
+		jb, cb := parts(t, b)
+		write(a, ja, cb)
+		write(b, jb, ca)
 		integrity(t, a)
 		integrity(t, b)
 	})
+	t.Run("content removed", func(t *testing.T) {
+		id := publish(t, met, recordBody())
+		jws, _ := parts(t, id)
+		write(id, jws, nil)
+		integrity(t, id)
+	})
+	t.Run("truncated frame", func(t *testing.T) {
+		id := publish(t, met, recordBody())
+		b, _ := os.ReadFile(path(id))
+		os.WriteFile(path(id), b[:len(b)/3], 0o600)
+		integrity(t, id)
+	})
 	t.Run("edited metadata", func(t *testing.T) {
 		id := publish(t, met, recordBody())
-		b, _ := os.ReadFile(metaPath(id))
-		parts := strings.Split(string(b), ".")
-		if len(parts) != 3 {
+		jws, sealed := parts(t, id)
+		segs := strings.Split(string(jws), ".")
+		if len(segs) != 3 {
 			t.Fatalf("metadata is not a compact JWS")
 		}
-		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		payload, err := base64.RawURLEncoding.DecodeString(segs[1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,14 +547,14 @@ func TestStorageTamperDetected(t *testing.T) {
 		if bytes.Equal(edited, payload) {
 			t.Fatal("edit did not apply")
 		}
-		parts[1] = base64.RawURLEncoding.EncodeToString(edited)
-		os.WriteFile(metaPath(id), []byte(strings.Join(parts, ".")), 0o600)
+		segs[1] = base64.RawURLEncoding.EncodeToString(edited)
+		write(id, []byte(strings.Join(segs, ".")), sealed)
 		integrity(t, id)
 	})
-	t.Run("metadata of another record copied over", func(t *testing.T) {
+	t.Run("record of another record copied over", func(t *testing.T) {
 		a, b := publish(t, met, recordBody()), publish(t, met, recordBody())
-		mb, _ := os.ReadFile(metaPath(b))
-		os.WriteFile(metaPath(a), mb, 0o600)
+		ob, _ := os.ReadFile(path(b))
+		os.WriteFile(path(a), ob, 0o600)
 		integrity(t, a)
 	})
 }
@@ -553,6 +619,67 @@ func (f *failingStore) Get(ctx context.Context, k string) ([]byte, error) {
 		return nil, objstore.ErrUnavailable
 	}
 	return f.Store.Get(ctx, k)
+}
+
+// indexFailingStore fails only writes of listing-index batches while on.
+type indexFailingStore struct {
+	objstore.Store
+	on atomic.Bool
+}
+
+func (f *indexFailingStore) Put(ctx context.Context, k string, d []byte, o objstore.PutOptions) error {
+	if f.on.Load() && strings.HasPrefix(k, "index/") {
+		return objstore.ErrUnavailable
+	}
+	return f.Store.Put(ctx, k, d, o)
+}
+
+// TestIndexWriteFailure: with lingering index writes, a publish does not
+// wait for its index entries, so a failing index write cannot undo it; the
+// entries are kept and retried. Meanwhile a listing, which must show the
+// caller's records, answers 503 rather than an incomplete page; once the
+// store takes writes again the record is listed. With group-committed
+// writes the publish itself fails closed and leaves no record.
+func TestIndexWriteFailure(t *testing.T) {
+	t.Run("lingering", func(t *testing.T) {
+		fs := &indexFailingStore{}
+		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
+		}, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = 20 * time.Millisecond }})
+		met := env.Client("met-police")
+		fs.on.Store(true)
+		id := publish(t, met, recordBody())
+		if r := met.MustDo("GET", "/v1/records", nil); r.Status != 503 {
+			t.Fatalf("listing with the index unwritable: %d %s", r.Status, r.Body)
+		}
+		fs.on.Store(false)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r := met.MustDo("GET", "/v1/records", nil)
+			if r.Status == 200 && strings.Contains(string(r.Body), id) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("record never listed after the store recovered: %d %s", r.Status, r.Body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("group-committed", func(t *testing.T) {
+		fs := &indexFailingStore{}
+		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
+		}, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = 0 }})
+		met := env.Client("met-police")
+		before := storeFiles(t, env)
+		fs.on.Store(true)
+		if r := met.MustDo("POST", "/v1/records", recordBody()); r.Status != 503 {
+			t.Fatalf("publish with the index unwritable: %d %s", r.Status, r.Body)
+		}
+		if after := storeFiles(t, env); !slices.Equal(before, after) {
+			t.Fatalf("a failed publish left objects behind: %v → %v", before, after)
+		}
+	})
 }
 
 func TestStoreFailureIs503(t *testing.T) {

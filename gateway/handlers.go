@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -101,32 +100,34 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if err != nil {
 		return backendProblem(err)
 	}
-	// Staging (invisible until commit) and the audit entry go in parallel;
-	// the entry is durable before the commit point, the signed metadata.
-	// If either fails, the staged objects go and the caller gets 503.
+	// One store round trip: the record object (its conditional PUT is the
+	// commit point) goes in parallel with the audit entry. Until the index
+	// entries exist, which are written only once the audit entry is durable,
+	// the record is reachable by nobody: its id is unguessable and given out
+	// only in the 201 below. A publish that fails in any step is undone
+	// (and corrected in the audit log) before the caller gets its 503.
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
-	var stageErr, auditErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		stageErr = s.records.stage(r.Context(), pending)
-	}()
-	auditErr = s.writeAudit(r.Context(), rc, ev)
-	wg.Wait()
-	if auditErr != nil {
-		s.records.abort(r.Context(), pending)
+	created := make(chan error, 1)
+	go func() { created <- s.records.create(r.Context(), pending) }()
+	auditErr := s.writeAudit(r.Context(), rc, ev)
+	var indexErr error
+	if auditErr == nil {
+		indexErr = s.records.index.add(r.Context(), meta.RecordID, pending.readers)
+	}
+	createErr := <-created
+	switch {
+	case auditErr != nil:
+		if createErr == nil {
+			s.records.remove(r.Context(), meta.RecordID)
+		}
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, auditErr))
-	}
-	if stageErr != nil {
-		s.records.abort(r.Context(), pending)
-		s.correct(r.Context(), rc, ev, stageErr)
-		return backendProblem(stageErr)
-	}
-	if err := s.records.commit(r.Context(), pending); err != nil {
-		s.records.abort(r.Context(), pending)
-		s.correct(r.Context(), rc, ev, err)
-		return backendProblem(err)
+	case createErr != nil:
+		s.correct(r.Context(), rc, ev, createErr)
+		return backendProblem(createErr)
+	case indexErr != nil:
+		s.records.remove(r.Context(), meta.RecordID)
+		s.correct(r.Context(), rc, ev, indexErr)
+		return backendProblem(indexErr)
 	}
 	w.Header().Set("Location", "/v1/records/"+meta.RecordID)
 	writeJSON(w, http.StatusCreated, map[string]any{
@@ -323,8 +324,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		}
 		limit = n
 	}
-	cursor := q.Get("cursor")
-	if cursor != "" && !record.ValidID(cursor) {
+	cursor, ok := parseListCursor(q.Get("cursor"))
+	if !ok {
 		return errBadRequest("cursor is not one this gateway issued")
 	}
 	for k := range q {
@@ -339,23 +340,36 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		Banner  string      `json:"banner"`
 	}
 	items := []item{}
+	// Read your writes: entries this gateway still holds for the caller are
+	// written before the scan.
+	if s.records.index.pendingFor(rc.agency) {
+		if err := s.records.index.flush(r.Context()); err != nil {
+			return backendProblem(err)
+		}
+	}
 	var listed []string
-	next := ""
-	after := cursor
-	// Scan at most a few index pages per request so that one call's cost is
-	// bounded even when most entries are filtered out; the cursor resumes.
+	seen := map[string]bool{}
+	after, exhausted := cursor, false
+	// Consider at most a few pages of index entries per request so that one
+	// call's cost is bounded even when most are filtered out; the cursor
+	// resumes.
+scan:
 	for page := 0; page < 5 && len(items) < limit; page++ {
-		ids, err := s.records.listFor(r.Context(), rc.agency, after, limit)
+		cands, more, err := s.records.index.scan(r.Context(), rc.agency, after, limit-len(items))
 		if err != nil {
 			return backendProblem(err)
 		}
-		for _, id := range ids {
-			after = id
-			st, err := s.records.load(r.Context(), id)
+		for i, c := range cands {
+			after = c.cursor
+			if seen[c.id] {
+				continue
+			}
+			seen[c.id] = true
+			st, err := s.records.load(r.Context(), c.id)
 			if err != nil {
 				if errors.Is(err, errTampered) {
 					s.metrics.integrityFailures.Inc()
-					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, id), zap.Error(err))
+					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.id), zap.Error(err))
 				} else if !errors.Is(err, errRecordNotFound) {
 					return backendProblem(err)
 				}
@@ -371,18 +385,22 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 			if !d.Allow {
 				continue
 			}
-			items = append(items, item{ID: id, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
-			listed = append(listed, id)
+			items = append(items, item{ID: c.id, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
+			listed = append(listed, c.id)
 			if len(items) == limit {
-				break
+				exhausted = !more && i == len(cands)-1
+				break scan
 			}
 		}
-		if len(ids) < limit {
-			after = ""
+		if !more {
+			exhausted = true
 			break
 		}
 	}
-	next = after
+	next := after.String()
+	if exhausted {
+		next = ""
+	}
 	rc.recordIDs = listed
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/gateway/record"
 )
 
 // KeyOps runs key-lifecycle operations (rotation, rewrapping,
@@ -98,12 +99,12 @@ func (k *KeyOps) Rewrap(ctx context.Context, agency string, progress func(done, 
 	var ids []string
 	after := ""
 	for {
-		page, err := k.b.store.List(ctx, "records/", after, 1000)
+		page, err := k.b.store.List(ctx, recordPrefix, after, 1000)
 		if err != nil {
 			return st, err
 		}
 		for _, key := range page {
-			if id, ok := strings.CutSuffix(strings.TrimPrefix(key, "records/"), "/meta"); ok {
+			if id := strings.TrimPrefix(key, recordPrefix); record.ValidID(id) {
 				ids = append(ids, id)
 			}
 		}

@@ -175,7 +175,46 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
+		return nil, err
+	}
 	return srv, nil
+}
+
+// recoverIndex wires the listing index's recovery state (beside this
+// node's audit log), re-adds what a crash may have lost before the gateway
+// serves, and on close writes what is pending and marks the state clean.
+func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log *zap.Logger) error {
+	dir := audit.LogDir(cfg.Audit.Path)
+	ix := srv.records.index
+	// Saved at most once a second: recovery re-reads 30 s of the audit log
+	// before the saved point anyway, so a fresher point buys nothing.
+	var saved time.Time
+	ix.onFlushed = func(through time.Time) { // called by one writer at a time
+		if time.Since(saved) < time.Second {
+			return
+		}
+		saved = time.Now()
+		if err := writeIndexState(dir, indexState{Through: through}); err != nil {
+			log.Warn("listing index state not saved", zap.Error(err))
+		}
+	}
+	n, err := ix.recoverFromAudit(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("listing index recovered from the audit log", zap.Int("records", n))
+	}
+	g.closers = append(g.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ix.flush(ctx); err != nil {
+			return fmt.Errorf("listing index: %w", err)
+		}
+		return writeIndexState(dir, indexState{Through: ix.now(), Clean: true})
+	})
+	return nil
 }
 
 // backends are the stateful services under the gateway: the key provider,

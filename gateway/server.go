@@ -122,7 +122,8 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit,
 		records: &recordStore{store: d.Store, keys: d.Keys, signer: d.Signer,
-			keyName: func(a string) string { return strings.ReplaceAll(cfg.Keys.NamePattern, "{agency}", a) }},
+			keyName: func(a string) string { return strings.ReplaceAll(cfg.Keys.NamePattern, "{agency}", a) },
+			index:   newReaderIndex(d.Store, d.Now, cfg.Store.IndexFlushInterval, d.Log.Named("index"))},
 		metrics: newMetrics(), ready: d.Ready, now: d.Now,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}

@@ -185,27 +185,18 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord,
 	if err != nil {
 		return nil, backendProblem(err)
 	}
-	p.readers = added // the others already have their index entries
+	// In order: the audit entry (durable), the index entries of the new
+	// recipients (only candidates until the record names them), then the
+	// new version, which is the commit point and drops the older versions.
 	ev := &audit.Event{Operation: audit.OpDisclosure, Status: http.StatusOK, Recipients: added}
-	var stageErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		stageErr = s.records.stage(ctx, p)
-	}()
-	auditErr := s.writeAudit(ctx, rc, ev)
-	<-done
-	if auditErr != nil {
-		s.records.abort(ctx, p)
-		return nil, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, auditErr))
+	if err := s.writeAudit(ctx, rc, ev); err != nil {
+		return nil, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	if stageErr != nil {
-		s.records.abort(ctx, p)
-		s.correct(ctx, rc, ev, stageErr)
-		return nil, backendProblem(stageErr)
+	if err := s.records.index.add(ctx, meta.RecordID, added); err != nil {
+		s.correct(ctx, rc, ev, err)
+		return nil, backendProblem(err)
 	}
-	if err := s.records.commitVersion(ctx, p); err != nil {
-		s.records.abort(ctx, p)
+	if err := s.records.replace(ctx, meta.RecordID, p.object); err != nil {
 		s.correct(ctx, rc, ev, err)
 		return nil, backendProblem(err)
 	}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +21,13 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 	hmrc := env.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
 	id := publish(t, met, recordBody())
 
+	objPath := filepath.Join(env.Cfg.Store.FS.Dir, "records", id)
 	t.Run("originator adds a recipient directly", func(t *testing.T) {
+		v1, err := os.ReadFile(objPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sealedV1 := splitRecordObject(t, v1)
 		if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 404 {
 			t.Fatalf("before the share: %d", r.Status)
 		}
@@ -34,9 +41,13 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 		if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
 			t.Fatalf("existing recipient after the share: %d", r.Status)
 		}
-		// The superseded version's ciphertext is gone.
-		if _, err := os.Stat(filepath.Join(env.Cfg.Store.FS.Dir, "records", id, "v1", "content")); !os.IsNotExist(err) {
-			t.Fatalf("version 1 content survives: %v", err)
+		// The superseded version's ciphertext is gone: the object now holds
+		// version 2, sealed afresh (its AAD binds the new metadata).
+		for _, f := range storeFiles(t, env) {
+			b, _ := os.ReadFile(filepath.Join(env.Cfg.Store.FS.Dir, f))
+			if bytes.Contains(b, sealedV1) {
+				t.Fatalf("version 1 ciphertext survives in %s", f)
+			}
 		}
 	})
 
@@ -128,10 +139,12 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 		if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 200 {
 			t.Fatalf("recall: %d", r.Status)
 		}
-		for _, f := range storeFiles(t, env) {
-			if strings.Contains(f, id) && strings.HasSuffix(f, "content") {
-				t.Fatalf("content survives recall: %s", f)
-			}
+		b, err := os.ReadFile(objPath)
+		if err != nil {
+			t.Fatalf("the signed tombstone must stay: %v", err)
+		}
+		if _, sealed := splitRecordObject(t, b); len(sealed) != 0 {
+			t.Fatalf("%d bytes of content survive recall", len(sealed))
 		}
 	})
 	var disclosed bool

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +83,41 @@ func TestCrashKeepsEveryAcknowledgedEntry(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Fatalf("acknowledged record %s lost after crashes: %d", id, resp.StatusCode)
+		}
+	}
+	// Every acknowledged record is also listable: listing-index entries that
+	// were still waiting to be written when the process died are recovered
+	// from the audit log at start.
+	listed := map[string]bool{}
+	for cursor, pages := "", 0; ; pages++ {
+		if pages > len(acked) {
+			t.Fatal("listing does not terminate")
+		}
+		resp, err := client.Get(g.url + "/v1/records?limit=100&cursor=" + url.QueryEscape(cursor))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+			Next string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("list: %d %v", resp.StatusCode, err)
+		}
+		for _, it := range page.Items {
+			listed[it.ID] = true
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	for id := range acked {
+		if !listed[id] {
+			t.Fatalf("acknowledged record %s is readable but not listed after crashes", id)
 		}
 	}
 	g.term(t)

@@ -211,9 +211,32 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, opts objstore.
 		po.SetMatchETagExcept("*") // If-None-Match: *
 	}
 	// A bytes.Reader is seekable, so minio-go can resend the body on retry.
-	_, err := s.client.PutObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, bytes.NewReader(data), int64(len(data)), po)
+	info, err := s.client.PutObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, bytes.NewReader(data), int64(len(data)), po)
 	if err != nil {
 		return s.mapErr(ctx, "put", key, err)
+	}
+	if opts.DropOlderVersions && s.versioned.Load() {
+		return s.dropVersionsExcept(ctx, key, info.VersionID)
+	}
+	return nil
+}
+
+// dropVersionsExcept removes every version of key but keep: the content a
+// replacing write superseded must not stay readable in the version history.
+func (s *Store) dropVersionsExcept(ctx context.Context, key, keep string) error {
+	full := s.cfg.Prefix + key
+	versions, err := s.versionsOf(ctx, full)
+	if err != nil {
+		return s.mapErr(ctx, "list versions", key, err)
+	}
+	for _, v := range versions {
+		if v == keep || keep == "" {
+			continue
+		}
+		err := s.client.RemoveObject(ctx, s.cfg.Bucket, full, miniogo.RemoveObjectOptions{VersionID: v})
+		if err != nil && !errors.Is(s.mapErr(ctx, "delete", key, err), objstore.ErrNotFound) {
+			return s.mapErr(ctx, "delete version", key, err)
+		}
 	}
 	return nil
 }

@@ -181,6 +181,34 @@ func TestVersionedDeleteRemovesEveryVersion(t *testing.T) {
 	}
 }
 
+func TestPutDropOlderVersions(t *testing.T) {
+	e := devstack.MinIO(t)
+	cfg := baseConfig(e, "liaison-test-versioned")
+	cfg.Versioning = true
+	cfg.Prefix = "vdrop-" + randHex(t, 4)
+	s := openStore(t, cfg)
+	ctx := t.Context()
+	key := "records/r1"
+	full := cfg.Prefix + "/" + key
+	for _, body := range []string{"v1 secret", "v2 secret"} {
+		if err := s.Put(ctx, key, []byte(body), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := versionCount(t, s.client, cfg.Bucket, full); n != 2 {
+		t.Fatalf("versions after two plain Puts = %d, want 2", n)
+	}
+	if err := s.Put(ctx, key, []byte("tombstone"), objstore.PutOptions{DropOlderVersions: true}); err != nil {
+		t.Fatalf("Put DropOlderVersions: %v", err)
+	}
+	if n := versionCount(t, s.client, cfg.Bucket, full); n != 1 {
+		t.Fatalf("versions after DropOlderVersions = %d, want 1 (superseded content recoverable)", n)
+	}
+	if got, err := s.Get(ctx, key); err != nil || string(got) != "tombstone" {
+		t.Fatalf("Get = %q, %v; want the new object", got, err)
+	}
+}
+
 func TestPrefixIsolation(t *testing.T) {
 	e := devstack.MinIO(t)
 	run := "iso-" + randHex(t, 4)

@@ -37,6 +37,13 @@ type PutOptions struct {
 	IfAbsent bool
 	// ContentType is advisory metadata for backends that keep it.
 	ContentType string
+	// DropOlderVersions makes a replacing Put also remove every earlier
+	// version of key that the backend retains (S3 versioning), so that what
+	// the new object replaces is as unrecoverable as after Delete. Backends
+	// that keep no versions have nothing more to do. If the new object is
+	// written but an older version cannot be removed, Put returns an error
+	// and the new object stays in place (callers retry or report it).
+	DropOlderVersions bool
 }
 
 var (

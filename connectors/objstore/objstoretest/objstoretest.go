@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 	}{
 		{"round_trip", testRoundTrip},
 		{"overwrite", testOverwrite},
+		{"overwrite_drop_older", testOverwriteDropOlder},
 		{"if_absent", testIfAbsent},
 		{"get_missing", testGetMissing},
 		{"delete", testDelete},
@@ -219,6 +220,22 @@ func testOverwrite(t *testing.T, s objstore.Store, prefix string) {
 	if keys := list(t, s, prefix, "", 10); !slices.Equal(keys, []string{key}) {
 		t.Fatalf("List = %q, want exactly [%q]", keys, key)
 	}
+}
+
+// testOverwriteDropOlder: a replacing write that drops older versions
+// leaves exactly the new object (the MinIO suite also counts versions).
+func testOverwriteDropOlder(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "obj"
+	put(t, s, key, []byte("old secret"))
+	if err := s.Put(t.Context(), key, []byte("new"), objstore.PutOptions{DropOlderVersions: true}); err != nil {
+		t.Fatalf("Put DropOlderVersions: %v", err)
+	}
+	mustEqual(t, s, key, []byte("new"))
+	// On a missing key it is a plain write.
+	if err := s.Put(t.Context(), prefix+"fresh", []byte("x"), objstore.PutOptions{DropOlderVersions: true}); err != nil {
+		t.Fatalf("Put DropOlderVersions on a new key: %v", err)
+	}
+	mustEqual(t, s, prefix+"fresh", []byte("x"))
 }
 
 func testIfAbsent(t *testing.T, s objstore.Store, prefix string) {
