@@ -226,6 +226,21 @@ func (ix *readerIndex) flushLoop() {
 		for _, w := range waiters {
 			w <- err
 		}
+		if ix.linger > 0 {
+			// Lingering: what arrived during this write waits for the timer
+			// (or for a flush that someone waits on), so that under load
+			// entries share batches instead of being written back to back.
+			ix.mu.Lock()
+			if len(ix.waiters) == 0 {
+				if len(ix.pending) > 0 && ix.timer == nil {
+					ix.timer = time.AfterFunc(ix.linger, ix.kick)
+				}
+				ix.running = false
+				ix.mu.Unlock()
+				return
+			}
+			ix.mu.Unlock()
+		}
 	}
 }
 
