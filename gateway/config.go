@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/liaison-project/liaison/crypto/keys"
 	"io"
 	"net"
 	"os"
@@ -95,7 +96,10 @@ type KeysConfig struct {
 	Local    LocalKeys      `yaml:"local"`
 	Vault    VaultKeys      `yaml:"vault"`
 	Cache    KeyCacheConfig `yaml:"cache"`
-	// NamePattern maps an originator agency to its key name; {agency} is replaced.
+	// NamePattern names the key-encryption key of a record: {agency} is
+	// replaced by its originator and, if present, {dsa} by the first DSA it
+	// is shared under (per-DSA keys, so that destroying one DSA's key
+	// crypto-shreds exactly the records shared under it).
 	NamePattern string `yaml:"name_pattern"`
 }
 
@@ -387,6 +391,8 @@ func (c *Config) Validate() error {
 	}
 	if !strings.Contains(c.Keys.NamePattern, "{agency}") {
 		bad("keys.name_pattern", "%q must contain {agency}", c.Keys.NamePattern)
+	} else if probe := KeyName(c.Keys.NamePattern, "agency-x", "dsa-x"); !keys.ValidName(probe) || strings.ContainsAny(probe, "{}") {
+		bad("keys.name_pattern", "%q must give key names of [a-z0-9-] (placeholders: {agency}, {dsa})", c.Keys.NamePattern)
 	}
 	if c.Keys.Cache.MaxRecords > 1<<32 {
 		bad("keys.cache.max_records", "must not exceed 2^32 (AES-GCM random-nonce bound per key)")
@@ -496,3 +502,12 @@ func validAgencyID(s string) bool {
 
 // ApplyEnv applies LIAISON_* overrides from env to cfg (see Config).
 func ApplyEnv(cfg *Config, env []string) error { return applyEnv(cfg, env) }
+
+// KeyName is the key-encryption key of a record of agency shared under dsa
+// (the first of its DSAs), as pattern names it.
+func KeyName(pattern, agency, dsa string) string {
+	return strings.NewReplacer("{agency}", agency, "{dsa}", dsa).Replace(pattern)
+}
+
+// PerDSAKeys reports whether pattern gives each DSA its own key.
+func PerDSAKeys(pattern string) bool { return strings.Contains(pattern, "{dsa}") }

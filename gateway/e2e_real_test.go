@@ -245,7 +245,7 @@ func TestRotateRewrapShred(t *testing.T) {
 
 	a1, a2 := publish(t, met, recordBody()), publish(t, met, recordBody())
 	b1 := publish(t, hmrc, recordBody()) // hmrc's own key
-	info, err := ops.Rotate(ctx, "met-police")
+	info, err := ops.Rotate(ctx, "met-police", "")
 	if err != nil || info.LatestVersion != 2 {
 		t.Fatalf("rotate: %+v %v", info, err)
 	}
@@ -271,17 +271,17 @@ func TestRotateRewrapShred(t *testing.T) {
 
 	// Crypto-shredding: rotate again, publish one record under v3, and
 	// destroy versions below 3. Exactly met-police's older records go.
-	if _, err := ops.Rotate(ctx, "met-police"); err != nil {
+	if _, err := ops.Rotate(ctx, "met-police", ""); err != nil {
 		t.Fatal(err)
 	}
 	a4 := publish(t, met, recordBody())
-	if err := ops.Shred(ctx, "met-police", 3); err != nil {
+	if err := ops.Shred(ctx, "met-police", "", 3); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{a1, a2, a3} {
 		r := hmrcReader.MustDo("GET", "/v1/records/"+id, nil)
-		if r.Status == 200 || bytes.Contains(r.Body, []byte("Salford")) {
-			t.Fatalf("shredded record %s still readable: %d", id, r.Status)
+		if r.Status != http.StatusGone || !bytes.Contains(r.Body, []byte("shredded")) || bytes.Contains(r.Body, []byte("Salford")) {
+			t.Fatalf("shredded record %s: %d %s, want 410 shredded", id, r.Status, r.Body)
 		}
 	}
 	for _, id := range []string{a4, b1} {
@@ -292,6 +292,57 @@ func TestRotateRewrapShred(t *testing.T) {
 	st, err = ops.Rewrap(ctx, "met-police", nil)
 	if err != nil || st.Failed != 3 || st.Current != 1 {
 		t.Fatalf("rewrap after shred must report the shredded records: %+v %v", st, err)
+	}
+}
+
+// TestPerDSAKeysDestroy: with {dsa} in keys.name_pattern each originator
+// has one Vault key per DSA, and destroying one makes exactly the records
+// shared under that DSA unreadable (410 shredded): the same originator's
+// records under another DSA, and another originator's under the same DSA,
+// stay readable.
+func TestPerDSAKeysDestroy(t *testing.T) {
+	use, _ := gatewaytest.UseDevStack(t)
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+		use(c)
+		c.Keys.NamePattern = "agency-{agency}-{dsa}"
+		c.Keys.Cache.Disabled = true // every read unwraps at Vault
+	}})
+	met, hmrc := env.Client("met-police"), env.Client("hmrc")
+	toHMRC := func(dsa string) map[string]any {
+		return recordBody(func(m map[string]any) { m["dsa_ids"] = []any{dsa}; m["recipients"] = []any{"hmrc"} })
+	}
+	soc := publish(t, met, toHMRC("dsa-uk-soc"))
+	selecOps := publish(t, met, toHMRC("dsa-selec-ops"))
+	hmrcOwn := publish(t, hmrc, recordBody(func(m map[string]any) { m["dsa_ids"] = []any{"dsa-uk-soc"} }))
+
+	ctx := context.Background()
+	ops, err := gateway.OpenKeyOps(ctx, env.Cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ops.Close()
+	for _, k := range [][2]string{{"met-police", "dsa-uk-soc"}, {"met-police", "dsa-selec-ops"}, {"hmrc", "dsa-uk-soc"}} {
+		if _, err := ops.Info(ctx, k[0], k[1]); err != nil {
+			t.Fatalf("key of %s under %s: %v", k[0], k[1], err)
+		}
+	}
+	if _, err := ops.Info(ctx, "met-police", ""); err == nil {
+		t.Fatal("with per-DSA keys, a key without a DSA must be refused")
+	}
+	if _, err := ops.Destroy(ctx, "met-police", "dsa-typo"); err == nil {
+		t.Fatal("destroying a key that does not exist must fail, not look done")
+	}
+	if _, err := ops.Destroy(ctx, "met-police", "dsa-selec-ops"); err != nil {
+		t.Fatal(err)
+	}
+	reader := hmrc.With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	if r := reader.MustDo("GET", "/v1/records/"+selecOps, nil); r.Status != http.StatusGone || !bytes.Contains(r.Body, []byte("shredded")) {
+		t.Fatalf("record under the destroyed DSA key: %d %s, want 410 shredded", r.Status, r.Body)
+	}
+	for _, id := range []string{soc, hmrcOwn} {
+		if r := reader.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 || !bytes.Contains(r.Body, []byte("Salford")) {
+			t.Fatalf("record %s must survive another DSA key's destruction: %d %s", id, r.Status, r.Body)
+		}
 	}
 }
 

@@ -28,6 +28,9 @@ func backendProblem(err error) *Problem {
 	switch {
 	case errors.Is(err, errTampered):
 		return errIntegrity(err)
+	case errors.Is(err, errShredded):
+		return problem(http.StatusGone, "shredded", "Shredded",
+			"this record's key has been destroyed (crypto-shredded): its content cannot be recovered").withCause(err)
 	case errors.Is(err, keys.ErrUnavailable), errors.Is(err, keys.ErrPermissionDenied), errors.Is(err, keys.ErrNotFound):
 		return errUnavailable("the key service", err)
 	case errors.Is(err, objstore.ErrUnavailable):

@@ -42,35 +42,78 @@ func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, erro
 // Close releases the backends.
 func (k *KeyOps) Close() error { return k.b.close() }
 
-// KeyName is the key-encryption key of an originator agency.
-func (k *KeyOps) KeyName(agency string) string {
-	return strings.ReplaceAll(k.cfg.Keys.NamePattern, "{agency}", agency)
+// KeyName is the key-encryption key of originator agency's records, and
+// with per-DSA keys ({dsa} in keys.name_pattern) of those shared under dsa.
+func (k *KeyOps) KeyName(agency, dsa string) (string, error) {
+	switch perDSA := PerDSAKeys(k.cfg.Keys.NamePattern); {
+	case agency == "":
+		return "", fmt.Errorf("an agency is required")
+	case perDSA && dsa == "":
+		return "", fmt.Errorf("keys.name_pattern %q gives each DSA its own key: name the DSA", k.cfg.Keys.NamePattern)
+	case !perDSA && dsa != "":
+		return "", fmt.Errorf("keys.name_pattern %q has no {dsa}: keys are per agency, not per DSA", k.cfg.Keys.NamePattern)
+	}
+	name := KeyName(k.cfg.Keys.NamePattern, agency, dsa)
+	if !keys.ValidName(name) {
+		return "", fmt.Errorf("%q is not a valid key name", name)
+	}
+	return name, nil
 }
 
-// Info describes an agency's key.
-func (k *KeyOps) Info(ctx context.Context, agency string) (keys.KeyInfo, error) {
-	return k.mgr.Info(ctx, k.KeyName(agency))
+// Info describes a key.
+func (k *KeyOps) Info(ctx context.Context, agency, dsa string) (keys.KeyInfo, error) {
+	name, err := k.KeyName(agency, dsa)
+	if err != nil {
+		return keys.KeyInfo{}, err
+	}
+	return k.mgr.Info(ctx, name)
 }
 
 // Rotate adds a key version; new records are wrapped under it.
-func (k *KeyOps) Rotate(ctx context.Context, agency string) (keys.KeyInfo, error) {
-	if err := k.mgr.Rotate(ctx, k.KeyName(agency)); err != nil {
+func (k *KeyOps) Rotate(ctx context.Context, agency, dsa string) (keys.KeyInfo, error) {
+	name, err := k.KeyName(agency, dsa)
+	if err != nil {
 		return keys.KeyInfo{}, err
 	}
-	k.log.Info("key rotated", zap.String("key", k.KeyName(agency)))
-	return k.Info(ctx, agency)
+	if err := k.mgr.Rotate(ctx, name); err != nil {
+		return keys.KeyInfo{}, err
+	}
+	k.log.Info("key rotated", zap.String("key", name))
+	return k.mgr.Info(ctx, name)
 }
 
-// Shred raises the minimum decryption version: every record of agency whose
-// data key is wrapped under an older version becomes permanently unreadable.
-// Running gateways may still hold unwrapped keys in their cache for up to
-// keys.cache.unwrap_ttl.
-func (k *KeyOps) Shred(ctx context.Context, agency string, minVersion int) error {
-	if err := k.mgr.SetMinDecryptionVersion(ctx, k.KeyName(agency), minVersion); err != nil {
+// Shred raises the minimum decryption version: every record under the key
+// whose data key is wrapped under an older version becomes permanently
+// unreadable. Running gateways may still hold unwrapped keys in their
+// cache for up to keys.cache.unwrap_ttl.
+func (k *KeyOps) Shred(ctx context.Context, agency, dsa string, minVersion int) error {
+	name, err := k.KeyName(agency, dsa)
+	if err != nil {
 		return err
 	}
-	k.log.Warn("key versions shredded", zap.String("key", k.KeyName(agency)), zap.Int("min_decryption_version", minVersion))
+	if err := k.mgr.SetMinDecryptionVersion(ctx, name, minVersion); err != nil {
+		return err
+	}
+	k.log.Warn("key versions shredded", zap.String("key", name), zap.Int("min_decryption_version", minVersion))
 	return nil
+}
+
+// Destroy deletes the key: every record under it becomes permanently
+// unreadable (with per-DSA keys, exactly agency's records shared under dsa).
+// The same unwrap-cache caveat as Shred applies.
+func (k *KeyOps) Destroy(ctx context.Context, agency, dsa string) (string, error) {
+	name, err := k.KeyName(agency, dsa)
+	if err != nil {
+		return "", err
+	}
+	if _, err := k.mgr.Info(ctx, name); err != nil {
+		return name, err // a typo must not look like a successful destruction
+	}
+	if err := k.mgr.Delete(ctx, name); err != nil {
+		return name, err
+	}
+	k.log.Warn("key destroyed", zap.String("key", name))
+	return name, nil
 }
 
 // RewrapStats summarises a rewrap run.

@@ -83,13 +83,14 @@ type recallEvent struct {
 var (
 	errRecordNotFound = errors.New("record not found")
 	errTampered       = errors.New("stored record failed integrity checks")
+	errShredded       = errors.New("record content crypto-shredded")
 )
 
 type recordStore struct {
 	store   objstore.Store
 	keys    DataKeys
 	signer  Signer
-	keyName func(agency string) string
+	keyName func(*record.Meta) string
 	index   *readerIndex
 }
 
@@ -118,7 +119,7 @@ func (rs *recordStore) seal(ctx context.Context, meta record.Meta, content []byt
 	if err != nil {
 		return nil, err
 	}
-	name := rs.keyName(meta.Originator.OrgID)
+	name := rs.keyName(&meta)
 	dk, err := rs.keys.DataKeyFor(ctx, name, len(content))
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
@@ -231,6 +232,10 @@ func (rs *recordStore) open(ctx context.Context, st *storedRecord) ([]byte, erro
 		return nil, fmt.Errorf("%w: content missing", errTampered)
 	}
 	dk, err := rs.keys.Unwrap(ctx, st.Content.KeyName, st.Content.WrappedKey)
+	if errors.Is(err, keys.ErrShredded) || errors.Is(err, keys.ErrNotFound) {
+		// The key version was retired or the key destroyed on purpose.
+		return nil, fmt.Errorf("%w: %v", errShredded, err)
+	}
 	if errors.Is(err, keys.ErrInvalidCiphertext) {
 		return nil, fmt.Errorf("%w: data key: %v", errTampered, err)
 	}

@@ -122,7 +122,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit,
 		records: &recordStore{store: d.Store, keys: d.Keys, signer: d.Signer,
-			keyName: func(a string) string { return strings.ReplaceAll(cfg.Keys.NamePattern, "{agency}", a) },
+			keyName: func(m *record.Meta) string { return KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m)) },
 			index:   newReaderIndex(d.Store, d.Now, cfg.Store.IndexFlushInterval, d.Log.Named("index"))},
 		metrics: newMetrics(), ready: d.Ready, now: d.Now,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
@@ -550,4 +550,13 @@ func denied(d *policy.Decision) *Problem {
 	p.Reasons = d.PublicReasons()
 	p.DecisionID = d.ID
 	return p
+}
+
+// firstDSA is the DSA whose key protects a record under per-DSA keys: the
+// first it names (the schema requires at least one).
+func firstDSA(m *record.Meta) string {
+	if len(m.DSAIDs) == 0 {
+		return ""
+	}
+	return m.DSAIDs[0]
 }

@@ -135,4 +135,22 @@ func TestKeysCLI(t *testing.T) {
 	if _, err := runCLI(t, "keys", "shred", "--config", cfgPath, "--agency", "met-police", "--min-version", "2"); err == nil {
 		t.Fatal("shred without --yes must refuse")
 	}
+	if _, err := runCLI(t, "keys", "destroy", "--config", cfgPath, "--agency", "met-police"); err == nil {
+		t.Fatal("destroy without --yes must refuse")
+	}
+	if _, err := runCLI(t, "keys", "destroy", "--config", cfgPath, "--agency", "met-police", "--dsa", "dsa-uk-soc", "--yes"); err == nil ||
+		!strings.Contains(err.Error(), "no {dsa}") {
+		t.Fatalf("--dsa with per-agency keys must be refused, saying why: %v", err)
+	}
+	out, err = runCLI(t, "keys", "destroy", "--config", cfgPath, "--agency", "hmrc", "--yes", "-o", "json")
+	if err == nil {
+		t.Fatalf("destroying a key that was never created must fail: %s", out)
+	}
+	out, err = runCLI(t, "keys", "destroy", "--config", cfgPath, "--agency", "met-police", "--yes", "-o", "json")
+	if err != nil || !strings.Contains(out, `"destroyed": true`) {
+		t.Fatalf("destroy: %v %s", err, out)
+	}
+	if out, err := runCLI(t, "keys", "info", "--config", cfgPath, "--agency", "met-police", "-o", "json"); err == nil {
+		t.Fatalf("info after destroy must fail: %s", out)
+	}
 }

@@ -15,7 +15,7 @@ import (
 // keyFlags locate the configuration whose key provider and store the key
 // commands act on: the same file `liaison serve` runs.
 type keyFlags struct {
-	config, dataDir, agency, output string
+	config, dataDir, agency, dsa, output string
 }
 
 func (f *keyFlags) register(cmd *cobra.Command, needAgency bool) {
@@ -26,6 +26,9 @@ func (f *keyFlags) register(cmd *cobra.Command, needAgency bool) {
 		usage += " (default: all agencies)"
 	}
 	cmd.Flags().StringVar(&f.agency, "agency", "", usage)
+	if needAgency {
+		cmd.Flags().StringVar(&f.dsa, "dsa", "", "with per-DSA keys ({dsa} in keys.name_pattern): the DSA whose key to act on")
+	}
 	cmd.Flags().StringVarP(&f.output, "output", "o", "auto", "json, text, or auto")
 }
 
@@ -82,12 +85,12 @@ func printResult(asJSON bool, v any, text string) {
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Key lifecycle: info, rotate, rewrap, shred (acts on the configured Vault or local keyring)",
+		Short: "Key lifecycle: info, rotate, rewrap, shred, destroy (acts on the configured Vault or local keyring)",
 		Long: `Key lifecycle commands act directly on the key provider and store named by
 the gateway's configuration. With the local keyring, stop the dev gateway
 first: the keyring file is locked while a gateway has it open.`,
 	}
-	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd())
+	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd())
 	return cmd
 }
 
@@ -97,7 +100,7 @@ func newKeysInfoCmd() *cobra.Command {
 		Use: "info --agency ID", Short: "Show an agency key's versions", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
-				info, err := k.Info(cmd.Context(), f.agency)
+				info, err := k.Info(cmd.Context(), f.agency, f.dsa)
 				return info, fmt.Sprintf("%s: latest version %d, min decryption version %d", info.Name, info.LatestVersion, info.MinDecryptionVersion), err
 			})
 		},
@@ -112,7 +115,7 @@ func newKeysRotateCmd() *cobra.Command {
 		Use: "rotate --agency ID", Short: "Add a key version; new records use it (then run rewrap)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
-				info, err := k.Rotate(cmd.Context(), f.agency)
+				info, err := k.Rotate(cmd.Context(), f.agency, f.dsa)
 				return info, fmt.Sprintf("rotated %s: latest version %d", info.Name, info.LatestVersion), err
 			})
 		},
@@ -179,10 +182,10 @@ func newKeysShredCmd() *cobra.Command {
 				return fmt.Errorf("this cannot be undone: add --yes")
 			}
 			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
-				if err := k.Shred(cmd.Context(), f.agency, minVersion); err != nil {
+				if err := k.Shred(cmd.Context(), f.agency, f.dsa, minVersion); err != nil {
 					return nil, "", err
 				}
-				info, err := k.Info(cmd.Context(), f.agency)
+				info, err := k.Info(cmd.Context(), f.agency, f.dsa)
 				return info, fmt.Sprintf("%s: versions below %d destroyed", info.Name, info.MinDecryptionVersion), err
 			})
 		},
@@ -190,5 +193,30 @@ func newKeysShredCmd() *cobra.Command {
 	f.register(cmd, true)
 	cmd.Flags().IntVar(&minVersion, "min-version", 0, "lowest key version that may still decrypt")
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: destroyed versions cannot be restored")
+	return cmd
+}
+
+func newKeysDestroyCmd() *cobra.Command {
+	var f keyFlags
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "destroy --agency ID [--dsa ID] --yes",
+		Short: "Crypto-shred by deleting a key: every record under it becomes permanently unreadable (with per-DSA keys, exactly the agency's records shared under that DSA)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes {
+				return fmt.Errorf("this cannot be undone: add --yes")
+			}
+			return f.run(cmd, true, func(k *gateway.KeyOps) (any, string, error) {
+				name, err := k.Destroy(cmd.Context(), f.agency, f.dsa)
+				if err != nil {
+					return nil, "", err
+				}
+				return map[string]any{"key": name, "destroyed": true}, name + ": destroyed; records under it can no longer be read", nil
+			})
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: a destroyed key cannot be restored")
 	return cmd
 }

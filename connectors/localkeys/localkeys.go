@@ -488,8 +488,11 @@ func (k *Keyring) unwrapLocked(name string, wrapped []byte) ([]byte, error) {
 	if !ok {
 		return nil, invalidCiphertext(name)
 	}
-	// Versions below the minimum are destroyed (absent), so this one check
-	// covers shredded, future and unknown versions alike.
+	// Versions below the minimum are destroyed (absent): say so, so that a
+	// reader learns the record is gone rather than corrupt.
+	if v >= 1 && v < e.MinDecryption {
+		return nil, fmt.Errorf("localkeys: key %s: %w", name, keys.ErrShredded)
+	}
 	material, ok := e.Versions[v]
 	if !ok {
 		return nil, invalidCiphertext(name)

@@ -253,6 +253,11 @@ func (p *Provider) UnwrapDataKey(ctx context.Context, name string, wrapped []byt
 func asInvalidCiphertext(err error) error {
 	var oe *opError
 	if errors.As(err, &oe) {
+		// Vault's wording for a version below min_decryption_version: the
+		// key is not corrupt, it has been shredded.
+		if strings.Contains(oe.msg, "disallowed by policy") || strings.Contains(oe.msg, "too old") {
+			return fmt.Errorf("%w: %s", keys.ErrShredded, oe.msg)
+		}
 		return fmt.Errorf("%w: %s", keys.ErrInvalidCiphertext, oe.msg)
 	}
 	return err

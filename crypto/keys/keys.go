@@ -10,6 +10,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Provider generates and unwraps data keys under named key-encryption keys.
@@ -73,6 +74,11 @@ var (
 	// ErrInvalidCiphertext: the wrapped key is corrupt, belongs to another
 	// KEK, or its KEK version may no longer decrypt (shredded).
 	ErrInvalidCiphertext = errors.New("keys: wrapped key cannot be unwrapped")
+	// ErrShredded: the wrapped key is well-formed but its KEK version is
+	// below the minimum decryption version (crypto-shredded). It wraps
+	// ErrInvalidCiphertext, so callers that only ask for that still match;
+	// callers that can tell the user "gone for good" ask for this one.
+	ErrShredded = fmt.Errorf("%w: its key version has been shredded", ErrInvalidCiphertext)
 	// ErrPermissionDenied: the provider refused the operation for lack of a
 	// capability; the error text names what is missing.
 	ErrPermissionDenied = errors.New("keys: permission denied")

@@ -645,7 +645,8 @@ func testMinDecryptionVersion(t *testing.T, p keys.Provider, m keys.Manager) {
 	if ki.MinDecryptionVersion != 2 || ki.LatestVersion != 3 {
 		t.Fatalf("Info = %+v, want min 2, latest 3", ki)
 	}
-	unwrapFails(t, p, name, dk1.Wrapped, keys.ErrInvalidCiphertext)
+	// Shredded, not corrupt: readers are told the record is gone for good.
+	unwrapFails(t, p, name, dk1.Wrapped, keys.ErrShredded)
 	if _, err := m.Rewrap(t.Context(), name, dk1.Wrapped); !errors.Is(err, keys.ErrInvalidCiphertext) {
 		t.Fatalf("Rewrap of a shredded version: err = %v, want ErrInvalidCiphertext", err)
 	}
