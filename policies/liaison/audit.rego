@@ -8,14 +8,14 @@ auditor if {
 	r in data.settings.auditor_roles
 }
 
-visible if action == "audit.query"
+visible if input.action == "audit.query"
 
 deny_reasons contains reason("auditor_required", "the audit log is for officers with an auditor role") if {
-	action == "audit.query"
+	input.action == "audit.query"
 	not auditor
 }
 
 granted if {
-	action == "audit.query"
+	input.action == "audit.query"
 	auditor
 }

@@ -215,6 +215,24 @@ visible_record if is_recipient
 
 record_dsa_ids := {id | some id in record.dsa_ids; is_string(id)}
 
+# record_dsa_parties: [DSA id, agency id, role] for every party of every
+# agreement the record lists, read once per decision. dsa_provider and
+# dsa_recipient below are dsa.provider and dsa.recipient for those
+# agreements as set lookups: functions are evaluated at every call, and
+# publication asks them once per agreement and per recipient.
+record_dsa_parties := {[id, p.org_id, p.role] |
+	some id in record_dsa_ids
+	some p in data.dsas[id].parties
+}
+
+dsa_provider(id, org) if [id, org, "provider"] in record_dsa_parties
+
+dsa_provider(id, org) if [id, org, "both"] in record_dsa_parties
+
+dsa_recipient(id, org) if [id, org, "recipient"] in record_dsa_parties
+
+dsa_recipient(id, org) if [id, org, "both"] in record_dsa_parties
+
 allowed_purposes := {p | some p in record.allowed_purposes; is_string(p)}
 
 # Wrappers for negated checks. OPA evaluates `not f(x)` as undefined, not
@@ -234,6 +252,14 @@ dsa_unexpired(id) if dsa.unexpired(id, now_ns)
 dsa_min_clearance_ok(id) if dsa.min_clearance_ok(id, clearance)
 
 dsa_transfer_ok(id) if dsa.transfer_ok(id, originator_country, caller_country)
+
+# The record's marking facts that several checks read, computed once per
+# decision (a rule is evaluated once, a function at every call).
+classification_level := gsc.level(classification)
+
+classification_restricted if gsc.restricted(classification)
+
+tlp_valid if tlp.valid(tlp_label)
 
 caveat_met_by_agency if gsc.caveat_met(classification, caller_country)
 
@@ -316,7 +342,7 @@ publish_reasons contains reason("not_dsa_provider", sprintf("agency %s is not a 
 	some id in record_dsa_ids
 	known_dsa(id)
 	caller
-	not dsa.provider(id, caller)
+	not dsa_provider(id, caller)
 }
 
 publish_reasons contains reason("classification_exceeds_dsa", sprintf("the record's classification exceeds the ceiling of DSA %s", [id])) if {
@@ -344,9 +370,9 @@ publish_reasons contains reason("purpose_not_permitted", "the record lists a pur
 	not known_purpose(p)
 }
 
-publish_reasons contains reason("classification_invalid", "the record's classification tier is missing or unknown") if not gsc.level(classification)
+publish_reasons contains reason("classification_invalid", "the record's classification tier is missing or unknown") if not classification_level
 
-publish_reasons contains reason("tlp_invalid", "the record's TLP label is not a TLP 2.0 label") if not tlp.valid(tlp_label)
+publish_reasons contains reason("tlp_invalid", "the record's TLP label is not a TLP 2.0 label") if not tlp_valid
 
 publish_reasons contains reason("grading_invalid", "the record's 3x5x2 grading is missing or invalid") if not grading.valid_grading(grading_block)
 
@@ -368,12 +394,11 @@ publish_reasons contains reason("recipient_unknown", sprintf("recipient %s is no
 publish_reasons contains reason("recipient_not_party", sprintf("recipient %s is not a recipient party of any DSA listed on the record", [rc])) if {
 	some rc in recipients
 	is_object(data.agencies[rc])
-	not recipient_party(rc)
+	not rc in party_recipients
 }
 
 publish_reasons contains reason("transfer_not_permitted", sprintf("no DSA listed on the record permits transfer to recipient %s in another country", [rc])) if {
-	some rc in recipients
-	recipient_party(rc)
+	some rc in party_recipients
 	not recipient_transfer_ok(rc)
 }
 
@@ -388,27 +413,30 @@ publish_reasons contains reason("tlp_red_requires_recipients", "a TLP:RED record
 	count(recipients) == 0
 }
 
-recipient_party(rc) if {
+# party_recipients: the record's recipients that are a recipient party of
+# at least one DSA listed on the record.
+party_recipients := {rc |
+	some rc in recipients
 	some id in record_dsa_ids
-	dsa.recipient(id, rc)
+	dsa_recipient(id, rc)
 }
 
 recipient_transfer_ok(rc) if {
 	some id in record_dsa_ids
-	dsa.recipient(id, rc)
+	dsa_recipient(id, rc)
 	dsa.transfer_ok(id, originator_country, data.agencies[rc].country)
 }
 
 publish_granted if {
 	is_originator
 	agency
-	gsc.level(classification)
+	classification_level
 	every id in record_dsa_ids {
 		dsa.in_force(id, now_ns)
-		dsa.provider(id, caller)
+		dsa_provider(id, caller)
 	}
 	every rc in recipients {
-		recipient_party(rc)
+		rc in party_recipients
 	}
 }
 
@@ -442,7 +470,7 @@ consult_reasons contains x if {
 }
 
 # Agreements on the record that name the caller as a recipient.
-candidate_dsas := {id | some id in record_dsa_ids; dsa.recipient(id, caller)}
+candidate_dsas := {id | some id in record_dsa_ids; dsa_recipient(id, caller)}
 
 dsa_violations contains [id, x] if {
 	some id in candidate_dsas
@@ -561,7 +589,7 @@ recipient_reasons contains reason("purpose_not_permitted", "the purpose is not a
 	not known_purpose(purpose)
 }
 
-recipient_reasons contains reason("classification_invalid", "the record's classification tier is missing or unknown") if not gsc.level(classification)
+recipient_reasons contains reason("classification_invalid", "the record's classification tier is missing or unknown") if not classification_level
 
 recipient_reasons contains reason("clearance_insufficient", "the caller's clearance does not reach the record's classification tier") if not clearance_ok
 
@@ -578,7 +606,7 @@ recipient_reasons contains reason("need_to_know_requires_officer", "reading a re
 
 need_to_know_ok if officer
 
-need_to_know_ok if gsc.level_rank(gsc.level(classification)) < gsc.level_rank(need_to_know_threshold)
+need_to_know_ok if gsc.level_rank(classification_level) < gsc.level_rank(need_to_know_threshold)
 
 need_to_know_threshold := t if {
 	t := data.settings.need_to_know_min_level
@@ -589,17 +617,17 @@ need_to_know_threshold := t if {
 # the officer's nationality must be listed (most restrictive wins: the data
 # would otherwise rest in a system of a country the caveat excludes).
 recipient_reasons contains reason("caveat_not_met", "the record carries a national caveat that the caller's agency country does not meet") if {
-	gsc.restricted(classification)
+	classification_restricted
 	not caveat_met_by_agency
 }
 
 recipient_reasons contains reason("caveat_not_met", "the record carries a national caveat that the officer's nationality does not meet") if {
-	gsc.restricted(classification)
+	classification_restricted
 	officer
 	not caveat_met_by_officer
 }
 
-recipient_reasons contains reason("tlp_invalid", "the record's TLP label is not a TLP 2.0 label") if not tlp.valid(tlp_label)
+recipient_reasons contains reason("tlp_invalid", "the record's TLP label is not a TLP 2.0 label") if not tlp_valid
 
 # TLP:RED is for the eyes and ears of individual recipients only.
 recipient_reasons contains reason("tlp_red_requires_officer", "a TLP:RED record may only be consulted by a named officer") if {
@@ -649,7 +677,7 @@ consult_granted if {
 	consult_purpose_ok
 	clearance_ok
 	caveat_met_by_agency
-	tlp.valid(tlp_label)
+	tlp_valid
 }
 
 # A listing without a purpose is the index of what the caller may read for
@@ -685,12 +713,16 @@ decide_reasons contains reason("policy_admin_required", "the policy dry-run requ
 
 # ---------------------------------------------------------------------------
 # Decision
+#
+# Rules for one action test input.action (equal to `action` whenever it is a
+# string) rather than `action`: OPA indexes rules on input values, so a
+# decision skips the rules of the other actions without evaluating them.
 # ---------------------------------------------------------------------------
 
 deny_reasons contains x if some x in input_reasons
 
 deny_reasons contains x if {
-	action == "record.publish"
+	input.action == "record.publish"
 	some x in publish_reasons
 }
 
@@ -700,17 +732,17 @@ deny_reasons contains x if {
 }
 
 deny_reasons contains x if {
-	action == "record.recall"
+	input.action == "record.recall"
 	some x in recall_reasons
 }
 
 deny_reasons contains x if {
-	action == "policy.decide"
+	input.action == "policy.decide"
 	some x in decide_reasons
 }
 
 granted if {
-	action == "record.publish"
+	input.action == "record.publish"
 	publish_granted
 }
 
@@ -725,12 +757,12 @@ granted if {
 }
 
 granted if {
-	action == "record.recall"
+	input.action == "record.recall"
 	is_originator
 }
 
 granted if {
-	action == "policy.decide"
+	input.action == "policy.decide"
 	policy_admin
 }
 
@@ -751,16 +783,15 @@ visible if {
 	visible_record
 }
 
-final_reasons := deny_reasons if count(deny_reasons) > 0
-
-# Should never happen: no check failed but no rule grants. Deny, and say so
-# in the audit log only.
-final_reasons := {private_reason("not_permitted", "no policy rule grants this action")} if {
-	count(deny_reasons) == 0
-	not granted
-}
-
-final_reasons := set() if allow
+# An allowed decision has no reasons; a denied one its deny reasons or, if
+# none (should never happen: no check failed but no rule grants), a reason
+# saying so in the audit log only. An else chain, so that an allowed
+# decision stops at its first branch.
+final_reasons := set() if {
+	allow
+} else := deny_reasons if {
+	count(deny_reasons) > 0
+} else := {private_reason("not_permitted", "no policy rule grants this action")}
 
 # Reasons about a record the caller may not know exists are never public.
 default shown(_) := false
@@ -811,13 +842,10 @@ obligations := {
 } if {
 	allow
 	recipient_consult
-}
-
-# The originator and the other record actions carry the banner only.
-obligations := object.union(empty_obligations, {"banner": banner}) if {
+} else := object.union(empty_obligations, {"banner": banner}) if {
+	# The originator and the other record actions carry the banner only.
 	allow
 	action in record_actions
-	not recipient_consult
 }
 
 redact_fields := {f | some f in record.protected_fields; is_string(f)} | {f |
@@ -866,11 +894,14 @@ forbid_evidential_use if europol.forbids_evidential_use(europol_codes)
 # Banner: classification | TLP | grading and handling (with a legacy grade)
 # | Europol codes | caveats | descriptors and handling instructions |
 # handling conditions.
-banner := concat(" | ", [p |
-	some part in [marking_part, tlp_part, grading_part, europol_part, caveat_part, descriptor_part, condition_part]
-	some p in part
-	is_string(p)
-])
+#
+# Every part is an array of strings (each scheme function builds its
+# elements with concat or sprintf, and the parts that take strings from the
+# record filter them), so the parts are joined as they are, in this order.
+banner := concat(" | ", array.concat(
+	array.concat(array.concat(marking_part, tlp_part), array.concat(grading_part, europol_part)),
+	array.concat(array.concat(caveat_part, descriptor_part), condition_part),
+))
 
 # Each part calls its scheme once: functions are evaluated at every call.
 marking_part := [m] if {
@@ -882,11 +913,13 @@ tlp_part := [tlp.banner(tlp_label)] if {
 } else := []
 
 grading_part := [concat(" ", [g, l])] if {
-	g := grading.banner(grading_block, handling)
+	g := grading_banner
 	l := legacy.banner(grading_block)
 } else := [g] if {
-	g := grading.banner(grading_block, handling)
+	g := grading_banner
 } else := []
+
+grading_banner := grading.banner(grading_block, handling)
 
 europol_part := [b] if {
 	b := europol.banner(europol_codes, grading_block)

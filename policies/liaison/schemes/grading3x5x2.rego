@@ -78,16 +78,30 @@ expiry_well_formed(c) if time.parse_rfc3339_ns(c.expires)
 # ctx: {"agency_id", "org_types" (array), "purpose" ("" if none), "now_ns"}
 # ---------------------------------------------------------------------------
 
-read_violations(h, ctx) := ((((((code_violations(h) | c_violations(h)) | org_violations(h, ctx)) | type_violations(h, ctx)) | own_agency_violations(h)) | expiry_violations(h, ctx)) | judicial_violations(h, ctx)) | action_violations(h, ctx)
+read_violations(h, ctx) := (handling_code_violations(h) | condition_violations(conditions_of(h), ctx)) | action_violations(h, ctx)
 
-org_violations(h, ctx) := {reason("handling_condition_not_met", "caller agency is not among the recipient organisations the handling conditions allow")} if {
-	allowed := object.get(conditions_of(h), "allowed_recipient_orgs", [])
+# handling_code_violations are code_violations and c_violations: a valid
+# code other than C has neither, so the common P record stops here.
+handling_code_violations(h) := set() if {
+	valid_code(h)
+	h.code != "C"
+} else := code_violations(h) | c_violations(h)
+
+# condition_violations: the structured conditions c (conditions_of(h),
+# computed once by the caller) that the caller does not meet. Without
+# conditions none of the checks can fail.
+condition_violations(c, ctx) := set() if {
+	c == {}
+} else := (((org_violations(c, ctx) | type_violations(c, ctx)) | own_agency_violations(c)) | expiry_violations(c, ctx)) | judicial_violations(c, ctx)
+
+org_violations(c, ctx) := {reason("handling_condition_not_met", "caller agency is not among the recipient organisations the handling conditions allow")} if {
+	allowed := object.get(c, "allowed_recipient_orgs", [])
 	allowed != []
 	not ctx.agency_id in allowed
 } else := set()
 
-type_violations(h, ctx) := {reason("handling_condition_not_met", "caller agency type is not among the recipient types the handling conditions allow")} if {
-	allowed := object.get(conditions_of(h), "allowed_recipient_types", [])
+type_violations(c, ctx) := {reason("handling_condition_not_met", "caller agency type is not among the recipient types the handling conditions allow")} if {
+	allowed := object.get(c, "allowed_recipient_types", [])
 	allowed != []
 	not any_type_allowed(allowed, ctx.org_types)
 } else := set()
@@ -99,12 +113,12 @@ any_type_allowed(allowed, types) if {
 
 # Reached only for callers other than the originator (authz grants the
 # originator before handling is checked).
-own_agency_violations(h) := {reason("originating_agency_only", "handling conditions restrict the record to the originating agency")} if {
-	conditions_of(h).originating_agency_only == true
+own_agency_violations(c) := {reason("originating_agency_only", "handling conditions restrict the record to the originating agency")} if {
+	c.originating_agency_only == true
 } else := set()
 
-expiry_violations(h, ctx) := {reason("handling_expired", "the handling conditions permitting this sharing have expired")} if {
-	not unexpired(conditions_of(h), ctx.now_ns)
+expiry_violations(c, ctx) := {reason("handling_expired", "the handling conditions permitting this sharing have expired")} if {
+	not unexpired(c, ctx.now_ns)
 } else := set()
 
 unexpired(c, _) if object.get(c, "expires", null) == null
@@ -114,8 +128,7 @@ unexpired(c, now) if time.parse_rfc3339_ns(c.expires) > now
 # no_judicial_use and intelligence_use_only both bar judicial purposes
 # (prosecution, execution of penalties): the NCA caveat reads "strictly for
 # intelligence use only … must not be disclosed in criminal proceedings".
-judicial_violations(h, ctx) := {reason("judicial_use_forbidden", sprintf("handling conditions forbid use for purpose %s", [ctx.purpose]))} if {
-	c := conditions_of(h)
+judicial_violations(c, ctx) := {reason("judicial_use_forbidden", sprintf("handling conditions forbid use for purpose %s", [ctx.purpose]))} if {
 	some flag in ["no_judicial_use", "intelligence_use_only"]
 	c[flag] == true
 	ctx.purpose in data.schemes.purpose_classes.judicial
@@ -135,7 +148,9 @@ action_violations(h, ctx) := {reason("action_code_forbids_use", sprintf("action 
 # consent_required: free-text conditions cannot be evaluated by a machine, so
 # the read is allowed but the gateway must tell the recipient that any use
 # beyond reading needs the originator's consent.
-consent_required(h) if trim_space(conditions_of(h).free_text) != ""
+consent_required(h) if free_text(conditions_of(h))
+
+free_text(c) if trim_space(c.free_text) != ""
 
 # forbids_evidential_use: the recipient may not use the record as evidence
 # or in judicial proceedings (A1 and A2 by data, no_judicial_use, and the
@@ -147,19 +162,25 @@ forbids_evidential_use(h) if conditions_of(h).no_judicial_use == true
 forbids_evidential_use(h) if conditions_of(h).intelligence_use_only == true
 
 # condition_codes lists every handling condition that binds the recipient.
-condition_codes(h) := ((boolean_conditions(h) | action_conditions(h)) | sanitisation_conditions(h)) | consent_conditions(h)
+# The conditions block is read once (functions are evaluated at every call).
+condition_codes(h) := ((boolean_conditions(c) | action_conditions(h)) | sanitisation_conditions(h)) | consent_conditions(c) if {
+	c := conditions_of(h)
+}
 
-boolean_conditions(h) := {k |
+# boolean_conditions: the flags set in the conditions block c.
+boolean_conditions(c) := set() if {
+	c == {}
+} else := {k |
 	some k in ["no_onward_dissemination", "no_judicial_use", "originating_agency_only", "intelligence_use_only"]
-	conditions_of(h)[k] == true
+	c[k] == true
 }
 
 action_conditions(h) := {c | some c in data.schemes.action_codes[h.action_code].conditions}
 
 sanitisation_conditions(h) := {c | some c in data.schemes.sanitisation_codes[h.sanitisation_code].conditions}
 
-consent_conditions(h) := {"originator_consent_required"} if {
-	consent_required(h)
+consent_conditions(c) := {"originator_consent_required"} if {
+	free_text(c)
 } else := set()
 
 # banner is the grading element, e.g. "3x5x2 1B P" or "3x5x2 2C C A2 S2".
@@ -177,6 +198,6 @@ handling_codes(h) := [h.code, h.action_code, h.sanitisation_code] if {
 
 # condition_labels are the banner elements for the boolean conditions.
 condition_labels(h) := [data.schemes.condition_labels[k] |
-	some k in sort(boolean_conditions(h) | consent_conditions(h))
+	some k in sort(boolean_conditions(conditions_of(h)) | consent_conditions(conditions_of(h)))
 	is_string(data.schemes.condition_labels[k])
 ]
