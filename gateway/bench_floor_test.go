@@ -25,53 +25,55 @@ import (
 // in the same run, with MinIODirectPut (no hop) and RealPublish (the
 // gateway: policy, envelope encryption, signing, audit, index).
 func BenchmarkProxyFloor(b *testing.B) {
-	for _, conc := range []int{1, 8} {
-		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
-			use, _ := gatewaytest.UseDevStack(b)
-			var cfg gateway.Config
-			use(&cfg)
-			ctx := context.Background()
-			st, err := minio.New(ctx, cfg.Store.MinIO, zap.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := st.Init(ctx); err != nil {
-				b.Fatal(err)
-			}
-			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true})
-			stls, err := pki.NewServerTLS(env.Fed.ServerTLSOptions(), zap.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			var n atomic.Int64
-			srv := &http.Server{TLSConfig: stls.Config(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				body, _ := io.ReadAll(r.Body)
-				k := fmt.Sprintf("records/r%09d", n.Add(1))
-				if err := st.Put(r.Context(), k, body, objstore.PutOptions{IfAbsent: true}); err != nil {
-					http.Error(w, err.Error(), 503)
-					return
-				}
-				w.WriteHeader(201)
-			})}
-			go srv.ServeTLS(ln, "", "")
-			defer srv.Close()
-			env.URL = "https://" + ln.Addr().String()
-			cl := make([]*gatewaytest.Client, conc)
-			for i := range cl {
-				cl[i] = env.Client("met-police")
-			}
-			body := benchPayload()
-			runConcurrent(b, conc, func(i int) error {
-				r, err := cl[i%conc].Do("POST", "/v1/records", body)
+	for _, sz := range benchSizes {
+		for _, conc := range []int{1, 8} {
+			b.Run(fmt.Sprintf("size=%s/c%d", sz.name, conc), func(b *testing.B) {
+				use, _ := gatewaytest.UseDevStack(b)
+				var cfg gateway.Config
+				use(&cfg)
+				ctx := context.Background()
+				st, err := minio.New(ctx, cfg.Store.MinIO, zap.NewNop())
 				if err != nil {
-					return err
+					b.Fatal(err)
 				}
-				if r.Status != 201 {
-					return fmt.Errorf("%d %s", r.Status, r.Body)
+				if err := st.Init(ctx); err != nil {
+					b.Fatal(err)
 				}
-				return nil
+				env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true})
+				stls, err := pki.NewServerTLS(env.Fed.ServerTLSOptions(), zap.NewNop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				ln, _ := net.Listen("tcp", "127.0.0.1:0")
+				var n atomic.Int64
+				srv := &http.Server{TLSConfig: stls.Config(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					body, _ := io.ReadAll(r.Body)
+					k := fmt.Sprintf("records/r%09d", n.Add(1))
+					if err := st.Put(r.Context(), k, body, objstore.PutOptions{IfAbsent: true}); err != nil {
+						http.Error(w, err.Error(), 503)
+						return
+					}
+					w.WriteHeader(201)
+				})}
+				go srv.ServeTLS(ln, "", "")
+				defer srv.Close()
+				env.URL = "https://" + ln.Addr().String()
+				cl := make([]*gatewaytest.Client, conc)
+				for i := range cl {
+					cl[i] = env.Client("met-police")
+				}
+				body := benchPayloadOf(sz.size)
+				runConcurrent(b, conc, func(i int) error {
+					r, err := cl[i%conc].Do("POST", "/v1/records", body)
+					if err != nil {
+						return err
+					}
+					if r.Status != 201 {
+						return fmt.Errorf("%d %s", r.Status, r.Body)
+					}
+					return nil
+				})
 			})
-		})
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,18 +56,31 @@ func runConcurrent(b *testing.B, conc int, op func(i int) error) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
-func benchPayload() []byte {
-	b, _ := json.Marshal(recordBody())
+func benchPayload() []byte { return benchPayloadOf(0) }
+
+// benchPayloadOf is the benchmark record with its summary padded so that
+// the whole request body is about size bytes (0: the ~0.6 KB test record).
+func benchPayloadOf(size int) []byte {
+	body := recordBody()
+	b, _ := json.Marshal(body)
+	if pad := size - len(b); pad > 0 {
+		c := body["content"].(map[string]any)
+		c["summary"] = c["summary"].(string) + " " + strings.Repeat("x", pad)
+		b, _ = json.Marshal(body)
+	}
 	return b
 }
 
 // publishLoop publishes b.N records as met-police from conc clients.
 func publishLoop(b *testing.B, env *gatewaytest.Env, conc int) {
+	publishLoopOf(b, env, conc, benchPayload())
+}
+
+func publishLoopOf(b *testing.B, env *gatewaytest.Env, conc int, body []byte) {
 	clients := make([]*gatewaytest.Client, conc)
 	for i := range clients {
 		clients[i] = env.Client("met-police")
 	}
-	body := benchPayload()
 	runConcurrent(b, conc, func(i int) error {
 		r, err := clients[i%conc].Do("POST", "/v1/records", body)
 		if err != nil {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,11 @@ func TestParsePublishRejects(t *testing.T) {
 		{name: "hostile recipient id", mutate: func(b map[string]any) { b["meta"].(map[string]any)["recipients"] = []any{"../etc"} }, pointers: []string{"/meta/recipients/0"}},
 		{name: "empty content", mutate: func(b map[string]any) { b["content"] = map[string]any{} }, pointers: []string{"/content"}},
 		{name: "content not an object", mutate: func(b map[string]any) { b["content"] = "text" }, pointers: []string{"/content"}},
+		{name: "content an array", mutate: func(b map[string]any) { b["content"] = []any{1} }, pointers: []string{"/content"}},
+		{name: "content null", mutate: func(b map[string]any) { b["content"] = nil }, pointers: []string{"/content"}},
+		{name: "top-level array", raw: `[1]`, pointers: []string{""}},
+		{name: "top-level null", raw: `null`, pointers: []string{""}},
+		{name: "content given twice, the last empty", raw: strings.TrimSuffix(string(mustJSON(t, validBody())), "}") + `,"content":{}}`, pointers: []string{"/content"}},
 		{name: "missing meta", mutate: func(b map[string]any) { delete(b, "meta") }, pointers: []string{""}},
 		{name: "missing required meta fields", mutate: func(b map[string]any) {
 			m := b["meta"].(map[string]any)
@@ -94,6 +100,11 @@ func TestParsePublishRejects(t *testing.T) {
 				body = mustJSON(t, b)
 			}
 			_, err := ParsePublish(body)
+			// The fast path must answer exactly as the full decode does.
+			_, slowErr := parsePublishSlow(body)
+			if !reflect.DeepEqual(err, slowErr) {
+				t.Errorf("ParsePublish = %v, the full decode says %v", err, slowErr)
+			}
 			ve, ok := err.(*ValidationError)
 			if !ok {
 				t.Fatalf("want *ValidationError, got %T %v", err, err)
@@ -110,6 +121,50 @@ func TestParsePublishRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestContentSchemaIsWhatParsePublishChecks: ParsePublish checks the
+// content's schema rules itself, on the compact form, without decoding
+// it; if the schema's content rules change, that check must change too.
+func TestContentSchemaIsWhatParsePublishChecks(t *testing.T) {
+	var s struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	if err := json.Unmarshal(PublishSchema(), &s); err != nil {
+		t.Fatal(err)
+	}
+	var content map[string]any
+	if err := json.Unmarshal(s.Properties["content"], &content); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"type": "object", "minProperties": float64(1)}; !reflect.DeepEqual(content, want) {
+		t.Fatalf("content schema = %v; ParsePublish only checks %v: update it with the schema", content, want)
+	}
+}
+
+// TestParsePublishFastPathMatchesSlow: valid bodies of several shapes
+// parse to the same request through both paths.
+func TestParsePublishFastPathMatchesSlow(t *testing.T) {
+	for _, content := range []string{
+		`{"summary":"x"}`,
+		`{ "summary" : "x" , "nested": {"a": [1, 2, {"b": null}]} }`,
+		`{"big":"` + strings.Repeat("y", 100000) + `"}`,
+		`{"summary":"\u00e9\n"}`,
+	} {
+		meta := mustJSON(t, validBody()["meta"])
+		body := []byte(`{"meta":` + string(meta) + `,"content":` + content + `}`)
+		fast, err := ParsePublish(body)
+		if err != nil {
+			t.Fatalf("%.40s: %v", content, err)
+		}
+		slow, err := parsePublishSlow(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%.40s: fast %+v, slow %+v", content, fast, slow)
+		}
 	}
 }
 
