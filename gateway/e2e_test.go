@@ -664,6 +664,18 @@ func TestIndexWriteFailure(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		resp, err := http.Get(env.AdminURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m bytes.Buffer
+		m.ReadFrom(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`liaison_index_writes_total{result="error"}`, `liaison_index_writes_total{result="ok"}`} {
+			if !strings.Contains(m.String(), want) {
+				t.Fatalf("metrics lack %s", want)
+			}
+		}
 	})
 	t.Run("group-committed", func(t *testing.T) {
 		fs := &indexFailingStore{}

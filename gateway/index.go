@@ -49,7 +49,9 @@ type readerIndex struct {
 	// onFlushed is told, after each successful write, a time before which
 	// every entry added is durable (the recovery state).
 	onFlushed func(through time.Time)
-	log       *zap.Logger
+	// observe is told the result of each write and how many entries it held.
+	observe func(entries int, err error)
+	log     *zap.Logger
 
 	mu      sync.Mutex
 	pending map[string][]string // agency → record ids
@@ -203,6 +205,13 @@ func (ix *readerIndex) flushLoop() {
 		ix.mu.Unlock()
 
 		err := ix.write(pending, ids)
+		if ix.observe != nil {
+			n := 0
+			for _, l := range pending {
+				n += len(l)
+			}
+			ix.observe(n, err)
+		}
 		if err != nil && ix.linger > 0 {
 			// Nobody waits for these entries: keep them and try again later.
 			ix.mu.Lock()

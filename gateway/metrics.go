@@ -37,6 +37,8 @@ type metrics struct {
 	auditLatency      prometheus.Histogram
 	auditFailures     prometheus.Counter
 	integrityFailures prometheus.Counter
+	indexWrites       *prometheus.CounterVec
+	indexEntries      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -58,7 +60,11 @@ func newMetrics() *metrics {
 	})
 	m.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_audit_append_failures_total", Help: "Audit appends that failed (requests answered 503)."})
 	m.integrityFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_integrity_failures_total", Help: "Stored records that failed signature, digest or decryption checks."})
-	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures,
+	m.indexWrites = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_index_writes_total",
+		Help: "Listing-index batch writes by result (ok, error); failed entries are kept and retried."}, []string{"result"})
+	m.indexEntries = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_index_entries_written_total",
+		Help: "Listing-index entries (record, agency) written; entries per write shows how well batching works."})
+	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -127,6 +128,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.closers = append(g.closers, b.close)
 	provider, store, signer := b.provider, b.store, b.signer
+	warnOldLayout(ctx, store, log)
 	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
 		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
 	if cfg.Keys.Cache.Disabled {
@@ -364,4 +366,21 @@ func (g *Gateway) Close() error {
 	}
 	g.closers = nil
 	return errors.Join(errs...)
+}
+
+// warnOldLayout says so when the store holds records in the layout of
+// earlier development builds (records/<id>/meta and …/v<n>/content), which
+// this version does not read: such records would otherwise just seem gone.
+func warnOldLayout(ctx context.Context, store objstore.Store, log *zap.Logger) {
+	keys, err := store.List(ctx, recordPrefix, "", 100)
+	if err != nil {
+		return // the store's health is checked and reported elsewhere
+	}
+	for _, k := range keys {
+		if strings.Contains(strings.TrimPrefix(k, recordPrefix), "/") {
+			log.Warn("the store holds records in an older layout that this version does not read; "+
+				"re-create the development data directory (or migrate)", zap.String("example_key", k))
+			return
+		}
+	}
 }

@@ -130,6 +130,14 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
+	s.records.index.observe = func(entries int, err error) {
+		if err != nil {
+			s.metrics.indexWrites.WithLabelValues("error").Inc()
+			return
+		}
+		s.metrics.indexWrites.WithLabelValues("ok").Inc()
+		s.metrics.indexEntries.Add(float64(entries))
+	}
 	return s, nil
 }
 
