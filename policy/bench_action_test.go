@@ -47,3 +47,32 @@ func BenchmarkDecideAction(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecideFreshGoroutine decides each time on a new goroutine, as a
+// server does for every request (net/http runs each on its own), against
+// deciding on one goroutine, in the same run.
+func BenchmarkDecideFreshGoroutine(b *testing.B) {
+	var in map[string]any
+	if err := json.Unmarshal([]byte(gatewayRead), &in); err != nil {
+		b.Fatal(err)
+	}
+	e := engine(b)
+	ctx := context.Background()
+	decide := func() {
+		if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
+			b.Fatalf("Decide = %v %v", d.Allow, err)
+		}
+	}
+	b.Run("same-goroutine", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			decide()
+		}
+	})
+	b.Run("fresh-goroutine", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			done := make(chan struct{})
+			go func() { defer close(done); decide() }()
+			<-done
+		}
+	})
+}

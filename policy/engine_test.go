@@ -761,6 +761,31 @@ decision := {"allow": false, "visible": true, "reasons": [], "obligations": empt
 	}
 }
 
+// TestDecideCancelledDenies: a decision asked for with a context already
+// done is a deny (with an id, for the audit log), whether it is refused
+// before a worker takes it or stopped by OPA.
+func TestDecideCancelledDenies(t *testing.T) {
+	e := engine(t)
+	var in map[string]any
+	if err := json.Unmarshal([]byte(baseRead), &in); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := e.Decide(context.Background(), in); err != nil || !d.Allow {
+		t.Fatalf("control: %+v %v", d, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 {
+		d, err := e.Decide(ctx, in)
+		if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want ErrEvaluation wrapping context.Canceled", err)
+		}
+		if d.Allow || !idPattern.MatchString(d.ID) {
+			t.Fatalf("decision = %+v; want a deny with an id", d)
+		}
+	}
+}
+
 // panicky panics when OPA converts it to JSON.
 type panicky struct{}
 
