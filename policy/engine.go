@@ -505,13 +505,17 @@ func (p *evalPool) decide(ctx context.Context, st *state, input any) (Decision, 
 			}()
 		}
 	})
+	// A request already abandoned is not evaluated: deny, as any evaluation
+	// failure does (OPA itself may finish a short evaluation before it
+	// notices the cancellation).
+	if err := ctx.Err(); err != nil {
+		return deny(newID(), st.revision), fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
 	done := make(chan evalResult, 1)
 	select {
 	case p.jobs <- evalJob{ctx: ctx, st: st, input: input, done: done}:
 	case <-ctx.Done():
-		// Not evaluated: deny, as any evaluation failure does.
-		id := newID()
-		return deny(id, st.revision), fmt.Errorf("%w: %w", ErrEvaluation, ctx.Err())
+		return deny(newID(), st.revision), fmt.Errorf("%w: %w", ErrEvaluation, ctx.Err())
 	}
 	r := <-done
 	return r.d, r.err
