@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -224,14 +225,17 @@ func TestEndToEndRecordLifecycle(t *testing.T) {
 		if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 404 {
 			t.Fatalf("non-recipient after recall: %d", r.Status)
 		}
-		for _, f := range storeFiles(t, env) {
-			if strings.Contains(f, id) && strings.HasSuffix(f, "content") {
-				t.Fatalf("content object survives recall: %s", f)
-			}
+		obj, err := os.ReadFile(filepath.Join(env.Cfg.Store.FS.Dir, "records", id))
+		if err != nil {
+			t.Fatalf("the signed tombstone must stay: %v", err)
 		}
-		meta, _ := os.ReadFile(filepath.Join(env.Cfg.Store.FS.Dir, "records", id, "meta"))
-		if bytes.Contains(meta, []byte("wrapped_key")) {
-			t.Fatalf("tombstone still carries the wrapped data key")
+		jws, sealed := splitRecordObject(t, obj)
+		if len(sealed) != 0 {
+			t.Fatalf("%d bytes of content survive recall", len(sealed))
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(string(jws), ".")[1])
+		if err != nil || !bytes.Contains(payload, []byte(`"state":"recalled"`)) || bytes.Contains(payload, []byte("wrapped_key")) {
+			t.Fatalf("tombstone: %v %s", err, payload)
 		}
 	})
 
@@ -692,6 +696,74 @@ func TestIndexWriteFailure(t *testing.T) {
 			t.Fatalf("a failed publish left objects behind: %v → %v", before, after)
 		}
 	})
+}
+
+// dropFailingStore writes a replacing object but then fails, once, to drop
+// the versions it supersedes: a recall stopped half-way.
+type dropFailingStore struct {
+	objstore.Store
+	failNext atomic.Bool
+}
+
+func (f *dropFailingStore) Put(ctx context.Context, k string, d []byte, o objstore.PutOptions) error {
+	if err := f.Store.Put(ctx, k, d, o); err != nil {
+		return err
+	}
+	if o.DropOlderVersions && f.failNext.CompareAndSwap(true, false) {
+		return fmt.Errorf("%w: delete version", objstore.ErrUnavailable)
+	}
+	return nil
+}
+
+// TestRecallIsIdempotent: a recall that stopped after its tombstone but
+// before older versions were dropped answers 503 (and is corrected in the
+// audit log); the originator repeats it to finish, and a repeat of a
+// finished recall is 200 too, keeping the first recall's record.
+func TestRecallIsIdempotent(t *testing.T) {
+	ds := &dropFailingStore{}
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+		gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { ds.Store = s; return ds }),
+	}})
+	met := env.Client("met-police")
+	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	id := publish(t, met, recordBody())
+	ds.failNext.Store(true)
+	if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 503 {
+		t.Fatalf("recall with a failing version drop: %d %s", r.Status, r.Body)
+	}
+	if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != http.StatusGone {
+		t.Fatalf("read after a half-done recall: %d %s", r.Status, r.Body)
+	}
+	tombstone := func() []byte {
+		b, err := os.ReadFile(filepath.Join(env.Cfg.Store.FS.Dir, "records", id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, _ := splitRecordObject(t, b)
+		p, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(jws), ".")[1])
+		return p
+	}
+	first := tombstone()
+	for i := 0; i < 2; i++ {
+		if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 200 {
+			t.Fatalf("repeat %d of the recall: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if !bytes.Equal(first, tombstone()) {
+		t.Fatalf("a repeat changed the tombstone:\n%s\n%s", first, tombstone())
+	}
+	if r := rocu.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != http.StatusGone {
+		t.Fatalf("a recipient's recall of a recalled record: %d", r.Status)
+	}
+	corrected := false
+	for _, e := range env.Audit() {
+		if e.Operation == audit.OpErasure && e.Corrects != 0 {
+			corrected = true
+		}
+	}
+	if !corrected {
+		t.Fatal("the half-done recall has no correcting audit entry")
+	}
 }
 
 func TestStoreFailureIs503(t *testing.T) {

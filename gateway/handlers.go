@@ -240,7 +240,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*sto
 	if !d.Visible {
 		return nil, nil, errNotFound()
 	}
-	if st.State == stateRecalled {
+	if st.State == stateRecalled && (action != "record.recall" || !d.Allow) {
 		return nil, nil, problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record; it can no longer be read")
 	}
 	if !d.Allow {
@@ -452,8 +452,10 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
+	// Recall is idempotent: repeating it on a recalled record writes the
+	// same tombstone again, which finishes dropping older versions if an
+	// earlier attempt stopped half-way.
 	if err := s.records.recall(r.Context(), st, rc.agency, officerID(rc), s.now()); err != nil {
-		// Recall is idempotent: the originator can repeat it to finish.
 		s.correct(r.Context(), rc, ev, err)
 		return backendProblem(err)
 	}

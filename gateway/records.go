@@ -259,7 +259,9 @@ func (rs *recordStore) recall(ctx context.Context, st *storedRecord, agency, off
 	tomb.State = stateRecalled
 	tomb.Content = nil
 	tomb.sealed = nil
-	tomb.Recalled = &recallEvent{At: now.UTC().Format(time.RFC3339), By: agency, ByOff: officer}
+	if tomb.Recalled == nil { // a repeat keeps the first recall's time and author
+		tomb.Recalled = &recallEvent{At: now.UTC().Format(time.RFC3339), By: agency, ByOff: officer}
+	}
 	obj, err := rs.encode(&tomb)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -191,8 +192,12 @@ func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log
 	ix := srv.records.index
 	// Saved at most once a second: recovery re-reads 30 s of the audit log
 	// before the saved point anyway, so a fresher point buys nothing.
+	// mu: the writer saves progress while Close may save the clean state.
+	var mu sync.Mutex
 	var saved time.Time
-	ix.onFlushed = func(through time.Time) { // called by one writer at a time
+	ix.onFlushed = func(through time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(saved) < time.Second {
 			return
 		}
@@ -214,6 +219,9 @@ func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log
 		if err := ix.flush(ctx); err != nil {
 			return fmt.Errorf("listing index: %w", err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		saved = time.Now().Add(time.Hour) // nothing after this may overwrite the clean state
 		return writeIndexState(dir, indexState{Through: ix.now(), Clean: true})
 	})
 	return nil
