@@ -204,7 +204,7 @@ func (ix *readerIndex) flushLoop() {
 		through := ix.now()
 		ix.mu.Unlock()
 
-		err := ix.write(pending, ids)
+		failed, err := ix.write(pending, ids)
 		if ix.observe != nil {
 			n := 0
 			for _, l := range pending {
@@ -213,9 +213,10 @@ func (ix *readerIndex) flushLoop() {
 			ix.observe(n, err)
 		}
 		if err != nil && ix.linger > 0 {
-			// Nobody waits for these entries: keep them and try again later.
+			// Nobody waits for these entries: keep the failed ones and try
+			// again later.
 			ix.mu.Lock()
-			for a, l := range pending {
+			for a, l := range failed {
 				ix.pending[a] = append(l, ix.pending[a]...)
 			}
 			if ix.timer == nil {
@@ -259,11 +260,15 @@ type indexBatch struct {
 }
 
 // write stores one batch per agency, concurrently. Each object is written
-// once under a fresh name (IfAbsent): batches are never rewritten.
-func (ix *readerIndex) write(pending map[string][]string, batchIDs map[string]string) error {
+// once under a fresh name (IfAbsent): batches are never rewritten. It
+// returns the entries of the agencies whose batch failed, so that a retry
+// does not write the others again.
+func (ix *readerIndex) write(pending map[string][]string, batchIDs map[string]string) (failed map[string][]string, err error) {
 	// Not tied to any one request: a batch serves every waiter. The store's
 	// own per-call timeout bounds it.
-	g, ctx := errgroup.WithContext(context.Background())
+	ctx := context.Background()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for agency, added := range pending {
 		// Sorted on a copy: a failed write puts pending back as it was.
 		ids := slices.Compact(slices.Sorted(slices.Values(added)))
@@ -275,19 +280,26 @@ func (ix *readerIndex) write(pending map[string][]string, batchIDs map[string]st
 				key = indexAgencyPrefix(agency) + ix.nextBatchID()
 				ix.mu.Unlock()
 			}
-			g.Go(func() error {
-				b, err := json.Marshal(indexBatch{Format: indexFormat, IDs: chunk})
-				if err != nil {
-					return err
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, perr := json.Marshal(indexBatch{Format: indexFormat, IDs: chunk})
+				if perr == nil {
+					perr = ix.store.Put(ctx, key, b, objstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
 				}
-				if err := ix.store.Put(ctx, key, b, objstore.PutOptions{IfAbsent: true, ContentType: "application/json"}); err != nil {
-					return fmt.Errorf("store index: %w", err)
+				if perr != nil {
+					mu.Lock()
+					defer mu.Unlock()
+					if failed == nil {
+						failed, err = map[string][]string{}, fmt.Errorf("store index: %w", perr)
+					}
+					failed[agency] = append(failed[agency], chunk...)
 				}
-				return nil
-			})
+			}()
 		}
 	}
-	return g.Wait()
+	wg.Wait()
+	return failed, err
 }
 
 // listCursor is where a listing resumes: after record id in batch.
