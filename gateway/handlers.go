@@ -113,7 +113,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	if meta.Recipients == nil {
 		meta.Recipients = []string{}
 	}
-	rc.recordIDs, rc.originator, rc.recipients, rc.dsaIDs = []string{meta.RecordID}, rc.agency, meta.Recipients, meta.DSAIDs
+	rc.recordIDs, rc.recipients = []string{meta.RecordID}, meta.Recipients
+	rc.setRecord(&meta)
 
 	d, err := s.decide(r.Context(), rc, "record.publish", &meta)
 	if err != nil {
@@ -232,7 +233,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*sto
 		}
 		return nil, nil, backendProblem(err)
 	}
-	rc.originator, rc.dsaIDs = st.Meta.Originator.OrgID, st.Meta.DSAIDs
+	rc.setRecord(&st.Meta)
 	d, err := s.decide(r.Context(), rc, action, &st.Meta)
 	if err != nil {
 		return nil, nil, err

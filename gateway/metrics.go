@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,14 +105,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		rc := fromContext(r.Context())
-		route := r.Pattern
-		if i := strings.IndexByte(route, ' '); i >= 0 {
-			route = route[i+1:]
+		route := rc.route
+		if route == "" {
+			route = routeOf(r.Pattern)
 		}
-		if route == "" || route == "/" {
-			route = "other"
-		}
-		rc.route = route
 		code := sw.status
 		if code == 0 {
 			code = http.StatusOK

@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -172,6 +174,9 @@ func (s *Server) endpoint(action string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := fromContext(r.Context())
 		rc.action = action
+		// Route and method belong to every entry this request writes,
+		// refusals included, so they are set before anything can fail.
+		rc.method, rc.route = r.Method, routeOf(r.Pattern)
 		err := s.authenticate(r, rc)
 		if err == nil {
 			err = s.rateLimit(rc)
@@ -191,6 +196,20 @@ func (s *Server) endpoint(action string, h handlerFunc) http.Handler {
 
 type handlerFunc func(http.ResponseWriter, *http.Request, *reqCtx) error
 
+// routeOf is the path part of a ServeMux pattern ("GET /v1/records/{id}" →
+// "/v1/records/{id}"): a bounded label for metrics and the audit log, never
+// the request's own path, which may carry identifiers. The catch-all
+// pattern and requests that matched none are "other".
+func routeOf(pattern string) string {
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		pattern = pattern[i+1:]
+	}
+	if pattern == "" || pattern == "/" {
+		return "other"
+	}
+	return pattern
+}
+
 func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
 	for i := len(mw) - 1; i >= 0; i-- {
 		h = mw[i](h)
@@ -203,6 +222,7 @@ type reqCtx struct {
 	id      string
 	start   time.Time
 	action  string
+	method  string
 	route   string
 	agency  string
 	officer *jose.Officer
@@ -213,6 +233,11 @@ type reqCtx struct {
 
 	recordIDs  []string
 	originator string
+	// controller is the controller accountable for the record (DPA 2018
+	// s.62 good practice): its originating agency.
+	controller string
+	// handling is the record's handling codes as the policy saw them.
+	handling json.RawMessage
 	recipients []string
 	dsaIDs     []string
 	decision   *policy.Decision
@@ -335,10 +360,14 @@ func readContextHeaders(r *http.Request, rc *reqCtx) error {
 	rc.justification = strings.TrimSpace(r.Header.Get(headerJustification))
 	rc.caseRef = strings.TrimSpace(r.Header.Get(headerCase))
 	if rc.purpose != "" && !isToken(rc.purpose, 64, "_") {
+		// Blank every context field on rejection: an invalid value must not
+		// reach the audit entry of its own refusal (a 60 KB header would
+		// make a 60 KB entry, and it may be a forgery attempt).
+		rc.purpose, rc.justification, rc.caseRef = "", "", ""
 		return errBadRequest(headerPurpose + " must be a purpose code such as investigation or prevention")
 	}
 	if len(rc.justification) > maxJustification || !printable(rc.justification) {
-		rc.justification = ""
+		rc.justification, rc.caseRef = "", ""
 		return errBadRequest(fmt.Sprintf("%s must be printable text of at most %d bytes", headerJustification, maxJustification))
 	}
 	if rc.caseRef != "" && !isToken(strings.ToLower(rc.caseRef), 128, "-_./") {
@@ -360,12 +389,24 @@ func isToken(s string, max int, extra string) bool {
 	return true
 }
 
+// printable reports whether s is valid UTF-8 free of characters that can
+// forge or disguise a log line when it is displayed: C0 and C1 controls
+// (U+0085 NEL is a line break to many viewers), the Unicode line and
+// paragraph separators (U+2028, U+2029) and format characters, among them
+// the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+// that reorder what an auditor sees. Zero-width joiner and non-joiner are
+// kept: scripts such as Persian and the Indic ones need them in names.
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return false
+		case c < 0x80:
+		case c == 0x200c || c == 0x200d:
+		case unicode.IsControl(c) || unicode.In(c, unicode.Cf, unicode.Zl, unicode.Zp):
 			return false
 		}
 	}
@@ -418,6 +459,7 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 	ev.Gateway = s.cfg.GatewayID
 	ev.RequestID = rc.id
 	ev.Action = rc.action
+	ev.Method = rc.method
 	ev.Route = rc.route
 	ev.Agency = rc.agency
 	if rc.officer != nil {
@@ -426,6 +468,10 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 	ev.CertFingerprint = rc.certFP
 	ev.RecordIDs = rc.recordIDs
 	ev.Originator = rc.originator
+	ev.ControllerID = rc.controller
+	if ev.Handling == nil {
+		ev.Handling = rc.handling
+	}
 	if ev.Recipients == nil {
 		ev.Recipients = rc.recipients
 	}
@@ -567,4 +613,23 @@ func firstDSA(m *record.Meta) string {
 		return ""
 	}
 	return m.DSAIDs[0]
+}
+
+// handlingSnapshot is the part of a record's metadata that says how it must
+// be handled — what the audit entry keeps of the record, never content.
+type handlingSnapshot struct {
+	Classification record.Classification `json:"classification"`
+	TLP            string                `json:"tlp,omitempty"`
+	Grading        record.Grading        `json:"grading"`
+	Handling       record.Handling       `json:"handling"`
+}
+
+// setRecord notes the record a request acts on: its originator (also the
+// accountable controller), its DSAs and its handling codes at this moment,
+// for every audit entry the request writes from here on.
+func (rc *reqCtx) setRecord(m *record.Meta) {
+	rc.originator, rc.controller, rc.dsaIDs = m.Originator.OrgID, m.Originator.OrgID, m.DSAIDs
+	if b, err := json.Marshal(handlingSnapshot{Classification: m.Classification, TLP: m.TLP, Grading: m.Grading, Handling: m.Handling}); err == nil {
+		rc.handling = b
+	}
 }

@@ -136,7 +136,7 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if err != nil {
 		return backendProblem(err)
 	}
-	rc.originator, rc.dsaIDs = st.Meta.Originator.OrgID, st.Meta.DSAIDs
+	rc.setRecord(&st.Meta)
 	in := s.input(rc, "record.share", &st.Meta)
 	in.Share = &inputShare{Recipients: req.Recipients}
 	d, err := s.decideInput(r.Context(), rc, in)
@@ -314,7 +314,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	if st.State != stateActive {
 		return problem(http.StatusGone, "recalled", "Recalled", "the record was recalled")
 	}
-	rc.dsaIDs = st.Meta.DSAIDs
+	rc.setRecord(&st.Meta)
 	now := s.now().UTC()
 	receipt, err := json.Marshal(map[string]any{"type": "liaison.consent-receipt/v1", "consent_id": cr.ID, "record_id": cr.RecordID,
 		"requested_by": cr.RequestedBy, "recipients": cr.Recipients, "approved_by": rc.agency,

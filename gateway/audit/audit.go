@@ -46,15 +46,16 @@ type Event struct {
 	RequestID string    `json:"request_id"`
 	Operation string    `json:"operation"`
 	Action    string    `json:"action"`
-	Method    string    `json:"method,omitempty"`
-	Route     string    `json:"route,omitempty"`
-	Status    int       `json:"status"`
+	// Method and Route are the HTTP method and the route pattern (never
+	// the path itself, which carries identifiers); "other" for a path that
+	// matched no route.
+	Method string `json:"method,omitempty"`
+	Route  string `json:"route,omitempty"`
+	Status int    `json:"status"`
 
 	Agency          string `json:"agency,omitempty"`
 	Officer         string `json:"officer,omitempty"`
 	CertFingerprint string `json:"cert_fingerprint,omitempty"`
-	// PeerGateway is the gateway that relayed a federated request.
-	PeerGateway string `json:"peer_gateway,omitempty"`
 	// ControllerID is the controller accountable for the records (s.62 good
 	// practice; the originating agency unless a DSA says otherwise).
 	ControllerID string `json:"controller_id,omitempty"`
