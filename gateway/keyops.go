@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/crypto/keys"
-	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/audit"
 )
 
 // KeyOps runs key-lifecycle operations (rotation, rewrapping,
@@ -21,6 +20,11 @@ type KeyOps struct {
 	mgr keys.Manager
 	rs  *recordStore
 	log *zap.Logger
+
+	// audit is the gateway's audit log, opened by the first custody
+	// operation (custody.go); custodian and reason go into its entries.
+	audit             *audit.Log
+	custodian, reason string
 }
 
 // OpenKeyOps opens the key provider, store and signer of cfg. The provider
@@ -75,7 +79,13 @@ func (k *KeyOps) Rotate(ctx context.Context, agency, dsa string) (keys.KeyInfo, 
 	if err != nil {
 		return keys.KeyInfo{}, err
 	}
+	c := &audit.Custody{Key: name, Scope: custodyScope(agency, dsa)}
+	ev, err := k.custodyEntry(ctx, "", "keys.rotate", audit.OpAlteration, agency, dsa, c)
+	if err != nil {
+		return keys.KeyInfo{}, err
+	}
 	if err := k.mgr.Rotate(ctx, name); err != nil {
+		k.custodyFailed(ctx, ev, err)
 		return keys.KeyInfo{}, err
 	}
 	k.log.Info("key rotated", zap.String("key", name))
@@ -91,7 +101,20 @@ func (k *KeyOps) Shred(ctx context.Context, agency, dsa string, minVersion int) 
 	if err != nil {
 		return err
 	}
+	if _, err := k.mgr.Info(ctx, name); err != nil {
+		return err
+	}
+	n, err := k.countUnder(ctx, name, minVersion)
+	if err != nil {
+		return fmt.Errorf("counting the records under %s: %w (nothing was changed)", name, err)
+	}
+	c := &audit.Custody{Key: name, Scope: custodyScope(agency, dsa), RecordsAffected: n, MinDecryptionVersion: minVersion}
+	ev, err := k.custodyEntry(ctx, "", "keys.shred", audit.OpErasure, agency, dsa, c)
+	if err != nil {
+		return err
+	}
 	if err := k.mgr.SetMinDecryptionVersion(ctx, name, minVersion); err != nil {
+		k.custodyFailed(ctx, ev, err)
 		return err
 	}
 	k.log.Warn("key versions shredded", zap.String("key", name), zap.Int("min_decryption_version", minVersion))
@@ -109,7 +132,17 @@ func (k *KeyOps) Destroy(ctx context.Context, agency, dsa string) (string, error
 	if _, err := k.mgr.Info(ctx, name); err != nil {
 		return name, err // a typo must not look like a successful destruction
 	}
+	n, err := k.countUnder(ctx, name, 0)
+	if err != nil {
+		return name, fmt.Errorf("counting the records under %s: %w (nothing was changed)", name, err)
+	}
+	c := &audit.Custody{Key: name, Scope: custodyScope(agency, dsa), RecordsAffected: n}
+	ev, err := k.custodyEntry(ctx, "", "keys.destroy", audit.OpErasure, agency, dsa, c)
+	if err != nil {
+		return name, err
+	}
 	if err := k.mgr.Delete(ctx, name); err != nil {
+		k.custodyFailed(ctx, ev, err)
 		return name, err
 	}
 	k.log.Warn("key destroyed", zap.String("key", name))
@@ -139,38 +172,36 @@ type batchRewrapper interface {
 // called with the records done and the total.
 func (k *KeyOps) Rewrap(ctx context.Context, agency string, progress func(done, total int)) (RewrapStats, error) {
 	st := RewrapStats{Versions: map[string]int{}}
-	var ids []string
-	after := ""
-	for {
-		page, err := k.b.store.List(ctx, recordPrefix, after, 1000)
-		if err != nil {
-			return st, err
-		}
-		for _, key := range page {
-			if id := strings.TrimPrefix(key, recordPrefix); record.ValidID(id) {
-				ids = append(ids, id)
-			}
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1]
+	ids, err := k.recordIDs(ctx)
+	if err != nil {
+		return st, err
+	}
+	// A rewrap discloses nothing and keeps every record readable, so one
+	// entry says it started and another what it changed; a run that stops
+	// half-way leaves its start entry and a correction.
+	scope := custodyScope(agency, "")
+	start, err := k.custodyEntry(ctx, "", "keys.rewrap", audit.OpAlteration, agency, "", &audit.Custody{Scope: scope})
+	if err != nil {
+		return st, err
 	}
 	total := len(ids)
 	const batch = 100
-	for start := 0; start < total; start += batch {
-		if err := ctx.Err(); err != nil {
-			return st, err
+	for from := 0; from < total; from += batch {
+		err := ctx.Err()
+		if err == nil {
+			err = k.rewrapBatch(ctx, ids[from:min(from+batch, total)], agency, &st)
 		}
-		end := min(start+batch, total)
-		if err := k.rewrapBatch(ctx, ids[start:end], agency, &st); err != nil {
+		if err != nil {
+			start.Custody = &audit.Custody{Scope: scope, RecordsAffected: st.Rewrapped}
+			k.custodyFailed(ctx, start, err)
 			return st, err
 		}
 		if progress != nil {
-			progress(end, total)
+			progress(min(from+batch, total), total)
 		}
 	}
-	return st, nil
+	_, err = k.custodyEntry(ctx, start.RequestID, "keys.rewrap", audit.OpAlteration, agency, "", &audit.Custody{Scope: scope, RecordsAffected: st.Rewrapped})
+	return st, err
 }
 
 func (k *KeyOps) rewrapBatch(ctx context.Context, ids []string, agency string, st *RewrapStats) error {

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -152,5 +153,100 @@ func TestKeysCLI(t *testing.T) {
 	}
 	if out, err := runCLI(t, "keys", "info", "--config", cfgPath, "--agency", "met-police", "-o", "json"); err == nil {
 		t.Fatalf("info after destroy must fail: %s", out)
+	}
+}
+
+// TestKeyCustodyIsAudited: rotate, rewrap, shred and destroy each leave an
+// audit entry naming the custodian, the reason, the key, the scope and the
+// records affected, and a custody operation whose entry cannot be written
+// does nothing (issue 9, item 5: they left no entry at all).
+func TestKeyCustodyIsAudited(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	met := profileFor(t, env, t.TempDir(), "met-police")
+	for range 2 {
+		if _, err := runCLI(t, "records", "put", "--profile", met, "--file", filepath.Join("..", "..", "deploy", "examples", "record.json"), "-o", "json"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Stop()
+	cfgPath := filepath.Join(t.TempDir(), "liaison.yaml")
+	b, _ := yaml.Marshal(env.Cfg)
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An audit log that cannot be opened: the destruction must not happen.
+	broken := env.Cfg
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken.Audit.Path = filepath.Join(blocker, "audit")
+	brokenPath := filepath.Join(t.TempDir(), "broken.yaml")
+	b, _ = yaml.Marshal(broken)
+	if err := os.WriteFile(brokenPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, "keys", "destroy", "--config", brokenPath, "--agency", "met-police", "--yes", "-o", "json"); err == nil ||
+		!strings.Contains(err.Error(), "audit") {
+		t.Fatalf("destroy without an audit log must fail, saying why: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "keys", "info", "--config", cfgPath, "--agency", "met-police", "-o", "json"); err != nil {
+		t.Fatalf("the key was destroyed although its destruction could not be audited: %v", err)
+	}
+
+	custody := []string{"--custodian", "kc-007", "--reason", "CHG-1234 annual rotation"}
+	steps := [][]string{
+		{"keys", "rotate", "--agency", "met-police"},
+		{"keys", "rewrap"},
+		{"keys", "rotate", "--agency", "met-police"},
+		{"keys", "shred", "--agency", "met-police", "--min-version", "3", "--yes"},
+		{"keys", "destroy", "--agency", "met-police", "--yes"},
+	}
+	for _, s := range steps {
+		args := append(append(append([]string{}, s...), "--config", cfgPath, "-o", "json"), custody...)
+		if out, err := runCLI(t, args...); err != nil {
+			t.Fatalf("%v: %v %s", s, err, out)
+		}
+	}
+	var got []audit.Event
+	for _, e := range env.Audit() {
+		if strings.HasPrefix(e.Action, "keys.") {
+			got = append(got, e)
+		}
+	}
+	want := []struct {
+		action, op string
+		affected   int
+	}{
+		{"keys.rotate", audit.OpAlteration, 0},
+		{"keys.rewrap", audit.OpAlteration, 0}, // the start of the run
+		{"keys.rewrap", audit.OpAlteration, 2}, // what it did
+		{"keys.rotate", audit.OpAlteration, 0},
+		{"keys.shred", audit.OpErasure, 2}, // both records are under version 2
+		{"keys.destroy", audit.OpErasure, 2},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d custody entries, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		e := got[i]
+		if e.Action != w.action || e.Operation != w.op || e.Custody == nil || e.Custody.RecordsAffected != w.affected {
+			t.Fatalf("entry %d: %s %s %+v, want %s %s affected %d", i, e.Action, e.Operation, e.Custody, w.action, w.op, w.affected)
+		}
+		if e.Officer != "kc-007" || e.Justification != "CHG-1234 annual rotation" || e.Status != 200 || e.Corrects != 0 {
+			t.Fatalf("entry %d lacks the custodian, reason or outcome: %+v", i, e)
+		}
+		if w.action != "keys.rewrap" && (e.Originator != "met-police" || e.Custody.Key == "" || e.Custody.Scope != "agency met-police") {
+			t.Fatalf("entry %d lacks the key or scope: %+v %+v", i, e, e.Custody)
+		}
+	}
+	if got[4].Custody.MinDecryptionVersion != 3 {
+		t.Fatalf("shred entry: %+v", got[4].Custody)
+	}
+	if _, err := audit.VerifyFile(env.Cfg.Audit.Path); err != nil {
+		t.Fatalf("the log with custody entries does not verify: %v", err)
+	}
+	if out, err := runCLI(t, "keys", "rotate", "--config", cfgPath, "--agency", "met-police", "--custodian", "kc\u202e1"); err == nil {
+		t.Fatalf("a custodian id with a bidi override must be refused: %s", out)
 	}
 }

@@ -16,6 +16,8 @@ import (
 // commands act on: the same file `liaison serve` runs.
 type keyFlags struct {
 	config, dataDir, agency, dsa, output string
+	// custodian and reason go into the audit entry of each operation.
+	custodian, reason string
 }
 
 func (f *keyFlags) register(cmd *cobra.Command, needAgency bool) {
@@ -30,6 +32,9 @@ func (f *keyFlags) register(cmd *cobra.Command, needAgency bool) {
 		cmd.Flags().StringVar(&f.dsa, "dsa", "", "with per-DSA keys ({dsa} in keys.name_pattern): the DSA whose key to act on")
 	}
 	cmd.Flags().StringVarP(&f.output, "output", "o", "auto", "json, text, or auto")
+	cmd.Flags().StringVar(&f.custodian, "custodian", os.Getenv("LIAISON_CUSTODIAN"),
+		"who runs the operation, for its audit entry (default $LIAISON_CUSTODIAN, else os:<user>@<host>)")
+	cmd.Flags().StringVar(&f.reason, "reason", "", "why, for the audit entry (e.g. a change ticket)")
 }
 
 func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
@@ -47,7 +52,15 @@ func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	return gateway.OpenKeyOps(cmd.Context(), cfg, log)
+	k, err := gateway.OpenKeyOps(cmd.Context(), cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.SetCustodian(f.custodian, f.reason); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
 }
 
 // run opens the key operations, runs op and prints its result.
@@ -88,7 +101,13 @@ func newKeysCmd() *cobra.Command {
 		Short: "Key lifecycle: info, rotate, rewrap, shred, destroy (acts on the configured Vault or local keyring)",
 		Long: `Key lifecycle commands act directly on the key provider and store named by
 the gateway's configuration. With the local keyring, stop the dev gateway
-first: the keyring file is locked while a gateway has it open.`,
+first: the keyring file is locked while a gateway has it open.
+
+rotate, rewrap, shred and destroy are key custody operations: each writes an
+entry to the gateway's audit log before it acts — the custodian (--custodian,
+else the operating-system user), the reason (--reason), the key, the scope and
+the number of records affected — and does nothing if it cannot. The audit log
+has one writer: run them where no gateway node holds the log.`,
 	}
 	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd())
 	return cmd

@@ -71,6 +71,9 @@ type Event struct {
 	// TLP, caveats), as the policy saw them. Never content.
 	Handling json.RawMessage `json:"handling_snapshot,omitempty"`
 
+	// Custody describes a key-custody operation (`liaison keys`).
+	Custody *Custody `json:"custody,omitempty"`
+
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
 	Error string `json:"error,omitempty"`
@@ -83,6 +86,21 @@ type Event struct {
 
 	Prev string `json:"prev"`
 	Hash string `json:"hash"`
+}
+
+// Custody is what a key-custody entry records: the key acted on (its
+// name, never key material), the scope, and how many stored records the
+// operation changed or made unreadable.
+type Custody struct {
+	Key   string `json:"key,omitempty"`
+	Scope string `json:"scope"`
+	// RecordsAffected counts the records rewrapped (rewrap) or made
+	// permanently unreadable (shred, destroy); a rotation changes none.
+	RecordsAffected int `json:"records_affected"`
+	// LatestVersion and MinDecryptionVersion are the key's versions after
+	// the operation, where it sets them.
+	LatestVersion        int `json:"latest_version,omitempty"`
+	MinDecryptionVersion int `json:"min_decryption_version,omitempty"`
 }
 
 // Decision is the policy decision as the audit log keeps it: every reason, public or not.

@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/record"
+)
+
+// Key custody operations change what can ever be read again, so each one
+// leaves an entry in the gateway's own audit log, written durably before
+// the operation starts (and corrected if it then fails), naming the
+// custodian, the key and the records affected. A custody command that
+// cannot write its entry does nothing.
+
+const maxCustodianLen = 128
+
+// SetCustodian names who runs the key operations and why; both go into the
+// audit entry of each operation. An empty id is the operating-system user
+// and host ("os:alice@host"), so that an entry never lacks an identity.
+func (k *KeyOps) SetCustodian(id, reason string) error {
+	id, reason = strings.TrimSpace(id), strings.TrimSpace(reason)
+	if id == "" {
+		id = osIdentity()
+	}
+	if len(id) > maxCustodianLen || !printable(id) {
+		return fmt.Errorf("custodian must be printable text of at most %d bytes", maxCustodianLen)
+	}
+	if len(reason) > maxJustification || !printable(reason) {
+		return fmt.Errorf("reason must be printable text of at most %d bytes", maxJustification)
+	}
+	k.custodian, k.reason = id, reason
+	return nil
+}
+
+func osIdentity() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	return "os:" + name + "@" + host
+}
+
+// custodyLog is the gateway's audit log, opened on first use. The log is
+// single-writer: while a gateway node holds it, opening fails and the
+// operation is not done.
+func (k *KeyOps) custodyLog() (*audit.Log, error) {
+	if k.audit != nil {
+		return k.audit, nil
+	}
+	l, err := audit.Open(k.cfg.Audit.Path, AuditOptions(k.cfg))
+	if err != nil {
+		return nil, fmt.Errorf("audit log %s: %w (key custody operations are audited: stop the gateway node that holds this log, or run the command where the log is not in use)", k.cfg.Audit.Path, err)
+	}
+	k.audit = l
+	k.b.closers = append(k.b.closers, l.Close)
+	return l, nil
+}
+
+// custodyEntry appends the entry for one operation before it runs (or,
+// with the id of the run it belongs to, the entry saying what it did).
+func (k *KeyOps) custodyEntry(ctx context.Context, requestID, action, op, agency, dsa string, c *audit.Custody) (*audit.Event, error) {
+	l, err := k.custodyLog()
+	if err != nil {
+		return nil, err
+	}
+	if k.custodian == "" {
+		if err := k.SetCustodian("", ""); err != nil {
+			return nil, err
+		}
+	}
+	if requestID == "" {
+		requestID = newRequestID()
+	}
+	ev := &audit.Event{
+		Time: audit.Now(), Gateway: k.cfg.GatewayID, RequestID: requestID, Operation: op, Action: action,
+		Status: http.StatusOK, Officer: k.custodian, Originator: agency, ControllerID: agency,
+		Justification: k.reason, Custody: c,
+	}
+	if dsa != "" {
+		ev.DSAIDs = []string{dsa}
+	}
+	if err := l.Append(ctx, ev); err != nil {
+		return nil, fmt.Errorf("audit: %w (nothing was changed)", err)
+	}
+	return ev, nil
+}
+
+// custodyFailed corrects the entry of an operation that did not complete.
+// The correction is best effort: the operation's own error is what the
+// custodian is shown.
+func (k *KeyOps) custodyFailed(ctx context.Context, orig *audit.Event, cause error) {
+	ev := &audit.Event{
+		Time: audit.Now(), Gateway: orig.Gateway, RequestID: orig.RequestID, Operation: orig.Operation, Action: orig.Action,
+		Status: http.StatusInternalServerError, Officer: orig.Officer, Originator: orig.Originator, ControllerID: orig.ControllerID,
+		DSAIDs: orig.DSAIDs, Custody: orig.Custody, Corrects: orig.Seq, Error: "not completed: " + cause.Error(),
+	}
+	if err := k.audit.Append(context.WithoutCancel(ctx), ev); err != nil {
+		k.log.Error("audit correction of a key operation failed")
+	}
+}
+
+func custodyScope(agency, dsa string) string {
+	switch {
+	case agency == "":
+		return "all agencies"
+	case dsa == "":
+		return "agency " + agency
+	default:
+		return "agency " + agency + ", dsa " + dsa
+	}
+}
+
+// recordIDs lists every record id in the store.
+func (k *KeyOps) recordIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	after := ""
+	for {
+		page, err := k.b.store.List(ctx, recordPrefix, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range page {
+			if id := strings.TrimPrefix(key, recordPrefix); record.ValidID(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(page) < 1000 {
+			return ids, nil
+		}
+		after = page[len(page)-1]
+	}
+}
+
+// countUnder counts the readable records whose data key is wrapped under
+// key name with a version below below (0: any version) — the records a
+// shred or a destruction makes permanently unreadable. A record that does
+// not verify is not counted: it is unreadable already.
+func (k *KeyOps) countUnder(ctx context.Context, name string, below int) (int, error) {
+	ids, err := k.recordIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		rec, err := k.rs.load(ctx, id)
+		if errors.Is(err, errRecordNotFound) || errors.Is(err, errTampered) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("record %s: %w", id, err)
+		}
+		if rec.State != stateActive || rec.Content == nil || rec.Content.KeyName != name {
+			continue
+		}
+		if below > 0 {
+			if wv, ok := k.b.provider.(keys.WrappedVersion); ok {
+				if v, err := wv.WrappedVersion(rec.Content.WrappedKey); err == nil && v >= below {
+					continue
+				}
+			}
+		}
+		n++
+	}
+	return n, nil
+}
