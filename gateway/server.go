@@ -7,8 +7,8 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -237,7 +237,7 @@ type reqCtx struct {
 	// s.62 good practice): its originating agency.
 	controller string
 	// handling is the record's handling codes as the policy saw them.
-	handling json.RawMessage
+	handling   json.RawMessage
 	recipients []string
 	dsaIDs     []string
 	decision   *policy.Decision
