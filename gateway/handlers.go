@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -93,6 +92,17 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		var ve *record.ValidationError
 		if errors.As(err, &ve) {
 			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "the record failed validation; see errors")
+			p.Errors = ve.Fields
+			return p
+		}
+		return err
+	}
+	// Every protected field must apply to this content: a path that would
+	// protect nothing is refused, never accepted silently.
+	if err := record.CheckProtectedFields(req); err != nil {
+		var ve *record.ValidationError
+		if errors.As(err, &ve) {
+			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "a protected field cannot be applied to the content; see errors")
 			p.Errors = ve.Fields
 			return p
 		}
@@ -266,7 +276,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	defer clear(content)
 	redacted, out, err := redact(content, st.Meta.Originator.OrgID != rc.agency, d.Obligations.Redact)
 	if err != nil {
-		return errIntegrity(err)
+		return err
 	}
 	op := audit.OpDisclosure
 	var recips []string
@@ -298,31 +308,24 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	return nil
 }
 
-// redact removes the top-level content fields an obligation lists. The
-// originator sees its own record whole.
+// redact removes what the record's protected fields and the policy's
+// redaction obligation name (see record.Redact for the path syntax and the
+// fail-closed rule). The originator sees its own record whole. A path the
+// redactor cannot parse (only the policy can name one: protected fields are
+// checked at publish) refuses the disclosure rather than guess.
 func redact(content []byte, apply bool, fields []string) ([]string, []byte, error) {
-	if !apply || len(fields) == 0 {
+	if !apply {
 		return []string{}, content, nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(content, &obj); err != nil {
-		return nil, nil, fmt.Errorf("stored content is not a JSON object")
+	redacted, out, err := record.Redact(content, fields)
+	switch {
+	case errors.Is(err, record.ErrPathSyntax):
+		return nil, nil, problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed",
+			"the disclosure was refused because the policy names a redaction path that is not valid").withCause(err)
+	case err != nil:
+		return nil, nil, errIntegrity(err)
 	}
-	removed := []string{}
-	for _, f := range fields {
-		if _, ok := obj[f]; ok {
-			delete(obj, f)
-			removed = append(removed, f)
-		}
-	}
-	sort.Strings(removed)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, nil, err
-	}
-	return removed, bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return redacted, out, nil
 }
 
 func nonNil(s []string) []string {
