@@ -83,6 +83,9 @@ func readAllSized(r io.Reader, declared int64) ([]byte, error) {
 
 // POST /v1/records
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if handled, err := s.withIdempotency(w, r, rc, s.publish); handled {
+		return err
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -114,6 +117,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return err
 	}
 	meta.RecordID = record.NewID(now)
+	attempt := idemFrom(r.Context())
+	if attempt != nil && attempt.recordID != "" {
+		meta.RecordID = attempt.recordID // the id reserved with the Idempotency-Key
+	}
 	meta.Version = 1
 	meta.Created = now.Format(time.RFC3339)
 	meta.Originator = record.Originator{OrgID: rc.agency}
@@ -135,6 +142,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			p = denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
 		}
 		return p
+	}
+	if attempt != nil && attempt.resume {
+		if adopted, err := s.adoptPublish(w, r, rc, d, meta.RecordID); adopted || err != nil {
+			return err
+		}
 	}
 	pending, err := s.records.seal(r.Context(), meta, req.Content)
 	if err != nil {
@@ -175,6 +187,42 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		"decision_id": d.ID, "policy_revision": d.Revision,
 	})
 	return nil
+}
+
+// adoptPublish finishes a publish that an earlier attempt under the same
+// Idempotency-Key began and was cut off (the gateway stopped) after its
+// record object was stored: the object is the record (same body, same
+// reserved id), and this request writes its collection entry and index
+// entries and answers 201. Whether or not the first attempt's collection
+// entry became durable, the record's collection is then on the audit
+// record. If the object is absent, the caller publishes afresh under the
+// reserved id.
+func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx, d *policy.Decision, id string) (bool, error) {
+	st, err := s.records.load(r.Context(), id)
+	if errors.Is(err, errRecordNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, backendProblem(err)
+	}
+	if st.Meta.Originator.OrgID != rc.agency || st.State != stateActive {
+		return false, errInternal(fmt.Errorf("idempotent publish: reserved id %s holds another record", id))
+	}
+	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
+		return false, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	if err := s.records.index.add(r.Context(), id, st.Meta.Readers()); err != nil {
+		s.correct(r.Context(), rc, ev, err)
+		return false, backendProblem(err)
+	}
+	w.Header().Set("Location", "/v1/records/"+id)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": id, "version": st.Meta.Version, "digest": st.MetaDigest,
+		"decision_id": d.ID, "policy_revision": d.Revision,
+	})
+	return true, nil
 }
 
 // crosswalker is implemented by policy engines that can read a legacy
