@@ -408,7 +408,11 @@ func CheckPaths(content []byte, paths []string) []error {
 		case w.stuckAt != nil:
 			errs[i] = fmt.Errorf("path %q cannot be applied to the content: %s", s, w.stuckAt.why)
 		case w.removed == 0:
-			errs[i] = fmt.Errorf("path %q matches nothing in the content", s)
+			hint := ""
+			if _, ok := top[s]; ok && strings.Contains(s, ".") {
+				hint = fmt.Sprintf(` (a member whose name contains "." is written with ~1: %q)`, strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), ".", "~1"))
+			}
+			errs[i] = fmt.Errorf("path %q matches nothing in the content%s", s, hint)
 		}
 	}
 	return errs

@@ -141,6 +141,10 @@ func TestCheckPaths(t *testing.T) {
 			t.Errorf("%q: %v, want an error naming the path and saying %q", paths[i], err, bad[paths[i]])
 		}
 	}
+	// A top-level name with a dot gets a hint how to write it.
+	if err := CheckPaths([]byte(`{"a.b":1}`), []string{"a.b"})[0]; err == nil || !strings.Contains(err.Error(), `"a~1b"`) {
+		t.Errorf("dotted top-level name: %v", err)
+	}
 	// CheckPaths does not change the content it checks.
 	before := bytes.Clone(content)
 	CheckPaths(content, []string{"subject.iban", "accounts.*.iban"})
