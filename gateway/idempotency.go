@@ -180,6 +180,9 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 
 	bw := &bufferedWriter{header: http.Header{}}
 	err = h(bw, r.WithContext(context.WithValue(ctx, idemCtxKey{}, attempt)), rc)
+	if err == nil && bw.status == 0 {
+		bw.status = http.StatusOK // nothing written: what net/http would send
+	}
 	if err != nil || bw.status < 200 || bw.status > 299 {
 		// Nothing was done (or it was undone): a retry runs the request
 		// again. A publish keeps its reserved record id, marked ready to be
