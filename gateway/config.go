@@ -130,6 +130,11 @@ type StoreConfig struct {
 	// crash; a listing on the same gateway flushes them first, and other
 	// replicas see them within this interval.
 	IndexFlushInterval time.Duration `yaml:"index_flush_interval"`
+	// IdempotencyTTL is the retry window of Idempotency-Key: the answer
+	// to a publish or share sent with a key is kept (in the store, so every
+	// replica sees it) at least this long; a retry with the same key and
+	// body within it gets the same answer.
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
 }
 
 // FSStoreConfig configures the embedded filesystem store.
@@ -201,7 +206,8 @@ func Defaults(dataDir string) Config {
 		TLS:         TLSConfig{MinVersion: "1.3", ReloadInterval: 30 * time.Second},
 		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
 			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
-		Store:    StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO(), IndexFlushInterval: 100 * time.Millisecond},
+		Store: StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO(), IndexFlushInterval: 100 * time.Millisecond,
+			IdempotencyTTL: 24 * time.Hour},
 		Audit:    defaultAudit(dataDir),
 		Signing:  SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
 		Limits:   LimitsConfig{MaxBodyBytes: 4 << 20, RequestTimeout: 30 * time.Second, RatePerAgency: 200, Burst: 400, MaxListLimit: 100},
@@ -469,6 +475,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.IndexFlushInterval < 0 || c.Store.IndexFlushInterval > 10*time.Second {
 		bad("store.index_flush_interval", "must be between 0 and 10s")
+	}
+	if c.Store.IdempotencyTTL < time.Hour || c.Store.IdempotencyTTL > 30*24*time.Hour {
+		bad("store.idempotency_ttl", "must be between 1h and 720h")
 	}
 	if c.Consents.TTL < time.Minute {
 		bad("consents.ttl", "must be at least 1m")

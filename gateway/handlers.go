@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -84,6 +83,9 @@ func readAllSized(r io.Reader, declared int64) ([]byte, error) {
 
 // POST /v1/records
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if handled, err := s.withIdempotency(w, r, rc, s.publish); handled {
+		return err
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -98,12 +100,27 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 		return err
 	}
+	// Every protected field must apply to this content: a path that would
+	// protect nothing is refused, never accepted silently.
+	if err := record.CheckProtectedFields(req); err != nil {
+		var ve *record.ValidationError
+		if errors.As(err, &ve) {
+			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "a protected field cannot be applied to the content; see errors")
+			p.Errors = ve.Fields
+			return p
+		}
+		return err
+	}
 	now := s.now().UTC()
 	meta := req.Meta
 	if err := s.importLegacy(r.Context(), &meta); err != nil {
 		return err
 	}
 	meta.RecordID = record.NewID(now)
+	attempt := idemFrom(r.Context())
+	if attempt != nil && attempt.recordID != "" {
+		meta.RecordID = attempt.recordID // the id reserved with the Idempotency-Key
+	}
 	meta.Version = 1
 	meta.Created = now.Format(time.RFC3339)
 	meta.Originator = record.Originator{OrgID: rc.agency}
@@ -126,6 +143,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			p = denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
 		}
 		return p
+	}
+	if attempt != nil && attempt.resume {
+		if adopted, err := s.adoptPublish(w, r, rc, d, meta.RecordID); adopted || err != nil {
+			return err
+		}
 	}
 	pending, err := s.records.seal(r.Context(), meta, req.Content)
 	if err != nil {
@@ -166,6 +188,42 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		"decision_id": d.ID, "policy_revision": d.Revision,
 	})
 	return nil
+}
+
+// adoptPublish finishes a publish that an earlier attempt under the same
+// Idempotency-Key began and was cut off (the gateway stopped) after its
+// record object was stored: the object is the record (same body, same
+// reserved id), and this request writes its collection entry and index
+// entries and answers 201. Whether or not the first attempt's collection
+// entry became durable, the record's collection is then on the audit
+// record. If the object is absent, the caller publishes afresh under the
+// reserved id.
+func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx, d *policy.Decision, id string) (bool, error) {
+	st, err := s.records.load(r.Context(), id)
+	if errors.Is(err, errRecordNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, backendProblem(err)
+	}
+	if st.Meta.Originator.OrgID != rc.agency || st.State != stateActive {
+		return false, errInternal(fmt.Errorf("idempotent publish: reserved id %s holds another record", id))
+	}
+	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
+		return false, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	}
+	if err := s.records.index.add(r.Context(), id, st.Meta.Readers()); err != nil {
+		s.correct(r.Context(), rc, ev, err)
+		return false, backendProblem(err)
+	}
+	w.Header().Set("Location", "/v1/records/"+id)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": id, "version": st.Meta.Version, "digest": st.MetaDigest,
+		"decision_id": d.ID, "policy_revision": d.Revision,
+	})
+	return true, nil
 }
 
 // crosswalker is implemented by policy engines that can read a legacy
@@ -267,7 +325,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	defer clear(content)
 	redacted, out, err := redact(content, st.Meta.Originator.OrgID != rc.agency, d.Obligations.Redact)
 	if err != nil {
-		return errIntegrity(err)
+		return err
 	}
 	op := audit.OpDisclosure
 	var recips []string
@@ -299,31 +357,24 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	return nil
 }
 
-// redact removes the top-level content fields an obligation lists. The
-// originator sees its own record whole.
+// redact removes what the record's protected fields and the policy's
+// redaction obligation name (see record.Redact for the path syntax and the
+// fail-closed rule). The originator sees its own record whole. A path the
+// redactor cannot parse (only the policy can name one: protected fields are
+// checked at publish) refuses the disclosure rather than guess.
 func redact(content []byte, apply bool, fields []string) ([]string, []byte, error) {
-	if !apply || len(fields) == 0 {
+	if !apply {
 		return []string{}, content, nil
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(content, &obj); err != nil {
-		return nil, nil, fmt.Errorf("stored content is not a JSON object")
+	redacted, out, err := record.Redact(content, fields)
+	switch {
+	case errors.Is(err, record.ErrPathSyntax):
+		return nil, nil, problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed",
+			"the disclosure was refused because the policy names a redaction path that is not valid").withCause(err)
+	case err != nil:
+		return nil, nil, errIntegrity(err)
 	}
-	removed := []string{}
-	for _, f := range fields {
-		if _, ok := obj[f]; ok {
-			delete(obj, f)
-			removed = append(removed, f)
-		}
-	}
-	sort.Strings(removed)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, nil, err
-	}
-	return removed, bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return redacted, out, nil
 }
 
 func nonNil(s []string) []string {

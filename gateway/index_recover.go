@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/record"
 )
 
 // indexState is the listing index's recovery point, kept in the audit log
@@ -52,55 +57,149 @@ func writeIndexState(dir string, st indexState) error {
 	return os.Rename(tmp, filepath.Join(dir, indexStateFile))
 }
 
-// recoverFromAudit re-adds the index entries that a crash may have lost:
-// those of publishes and shares whose audit entries are later than the
-// recovery point less slack (an entry's audit time precedes its add by up
-// to the audit write deadline). The audit log is the journal: an entry is
-// added only after its audit entry is durable, so every entry that might
-// be missing is found there. Re-adding one that was written is harmless:
-// entries are candidates and listings skip duplicates. It returns how many
-// records it re-indexed.
-func (ix *readerIndex) recoverFromAudit(ctx context.Context, dir string, slack time.Duration) (int, error) {
+// recoverFromAudit settles what a crash may have left half done, before
+// the gateway serves. It reads the audit log (the journal: a publish's
+// collection entry is durable before anything else makes the record
+// reachable) from the recovery point less slack (an entry's audit time
+// precedes its index add by up to the audit write deadline) and:
+//
+//   - a publish (collection 201) with no correcting entry whose record
+//     object is absent did not complete: the gateway stopped between the
+//     audit append and the object PUT, or the publish failed and was
+//     undone but its correction was never written. A correcting entry is
+//     appended (Corrects = its seq) and the record is not indexed.
+//   - a publish with no correcting entry whose record object is present
+//     completed (the commit point is both durable; see docs/architecture.md):
+//     its index entries are re-added.
+//   - a publish with a correcting entry is not re-indexed; an object left by
+//     its interrupted undo is deleted (unless a later, uncorrected publish
+//     of the same id, an idempotent retry, completed it).
+//   - a share or consent approval (disclosure 200) re-adds its recipients'
+//     entries: they are candidates only; a share that did not complete did
+//     not change the stored recipients, so the policy refuses them.
+//
+// Re-adding an entry that was written is harmless: listings skip
+// duplicates. It returns how many records it re-indexed and how many
+// publishes it corrected.
+func (ix *readerIndex) recoverFromAudit(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string) (indexed, corrected int, err error) {
 	st, ok, err := readIndexState(dir)
 	if err != nil {
-		return 0, fmt.Errorf("index state: %w", err)
+		return 0, 0, fmt.Errorf("index state: %w", err)
 	}
 	if ok && st.Clean {
-		return 0, writeIndexState(dir, indexState{Through: st.Through})
+		return 0, 0, writeIndexState(dir, indexState{Through: st.Through})
 	}
 	var since time.Time
 	if ok {
 		since = st.Through.Add(-slack)
 	}
-	n := 0
+	var publishes []*audit.Event
+	correctedSeq := map[uint64]bool{}
+	shares := map[string][]string{} // record id → new readers
 	err = audit.Scan(dir, func(ev *audit.Event, _ []byte) error {
-		if ev.Time.Before(since) || ev.Corrects != 0 || len(ev.RecordIDs) != 1 {
+		if ev.Corrects != 0 {
+			correctedSeq[ev.Corrects] = true
 			return nil
 		}
-		var readers []string
+		if ev.Time.Before(since) || len(ev.RecordIDs) != 1 || !record.ValidID(ev.RecordIDs[0]) {
+			return nil
+		}
 		switch {
 		case ev.Operation == audit.OpCollection && ev.Action == "record.publish" && ev.Status == 201:
-			readers = append([]string{ev.Originator}, ev.Recipients...)
+			publishes = append(publishes, ev)
 		case ev.Operation == audit.OpDisclosure && (ev.Action == "record.share" || ev.Action == "consent.approve") && ev.Status == 200:
-			readers = ev.Recipients
-		default:
-			return nil
+			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
 		}
-		ix.mu.Lock()
-		for _, a := range readers {
-			if a != "" {
-				ix.pending[a] = append(ix.pending[a], ev.RecordIDs[0])
-			}
-		}
-		ix.mu.Unlock()
-		n++
 		return nil
 	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("index recovery: read the audit log: %w", err)
+		return 0, 0, fmt.Errorf("index recovery: read the audit log: %w", err)
+	}
+
+	// A record id whose publish stands (some entry for it is uncorrected).
+	stands := map[string]bool{}
+	for _, ev := range publishes {
+		if !correctedSeq[ev.Seq] {
+			stands[ev.RecordIDs[0]] = true
+		}
+	}
+	present := make([]bool, len(publishes))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(indexReadConc)
+	for i, ev := range publishes {
+		id := ev.RecordIDs[0]
+		g.Go(func() error {
+			if correctedSeq[ev.Seq] {
+				if !stands[id] {
+					// Finish an undo the crash interrupted (never reachable:
+					// no index entry, id given out in no 201).
+					if err := ix.store.Delete(gctx, recordKey(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+						return fmt.Errorf("remove the object of a failed publish: %w", err)
+					}
+				}
+				return nil
+			}
+			_, err := ix.store.Get(gctx, recordKey(id))
+			switch {
+			case err == nil:
+				present[i] = true
+			case !errors.Is(err, objstore.ErrNotFound):
+				return fmt.Errorf("check record %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("index recovery: %w", err)
+	}
+	for i, ev := range publishes {
+		if correctedSeq[ev.Seq] {
+			continue
+		}
+		if !present[i] {
+			if err := appendCorrection(ctx, aw, ev, gatewayID, ix.now()); err != nil {
+				return 0, 0, fmt.Errorf("index recovery: correct the audit entry of publish %s: %w", ev.RecordIDs[0], err)
+			}
+			corrected++
+			continue
+		}
+		ix.addPending(ev.RecordIDs[0], append([]string{ev.Originator}, ev.Recipients...))
+		indexed++
+	}
+	for id, readers := range shares {
+		ix.addPending(id, readers)
+		indexed++
 	}
 	if err := ix.flush(ctx); err != nil {
-		return 0, fmt.Errorf("index recovery: %w", err)
+		return 0, 0, fmt.Errorf("index recovery: %w", err)
 	}
-	return n, writeIndexState(dir, indexState{Through: st.Through})
+	return indexed, corrected, writeIndexState(dir, indexState{Through: st.Through})
+}
+
+// addPending queues index entries without waiting for them (recovery
+// flushes once at the end).
+func (ix *readerIndex) addPending(id string, readers []string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, a := range readers {
+		if a != "" {
+			ix.pending[a] = append(ix.pending[a], id)
+		}
+	}
+}
+
+// appendCorrection writes the entry that says the publish orig recorded did
+// not complete. It names the record and the request, and nothing the audit
+// log may keep as an HMAC (those fields of orig may already be HMACs).
+func appendCorrection(ctx context.Context, aw audit.Writer, orig *audit.Event, gatewayID string, now time.Time) error {
+	ev := &audit.Event{
+		Time: now.UTC(), Gateway: gatewayID, RequestID: orig.RequestID,
+		Operation: orig.Operation, Action: orig.Action, Method: orig.Method, Route: orig.Route,
+		Status: http.StatusServiceUnavailable, Agency: orig.Agency, CertFingerprint: orig.CertFingerprint,
+		RecordIDs: orig.RecordIDs, Originator: orig.Originator, DSAIDs: orig.DSAIDs, Corrects: orig.Seq,
+		Error: "not completed: the gateway stopped before the record object was stored (found absent at recovery); the publish was never acknowledged",
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return aw.Append(actx, ev)
 }

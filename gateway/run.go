@@ -206,12 +206,12 @@ func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log
 			log.Warn("listing index state not saved", zap.Error(err))
 		}
 	}
-	n, err := ix.recoverFromAudit(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout))
+	n, corrected, err := ix.recoverFromAudit(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.audit, cfg.GatewayID)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		log.Info("listing index recovered from the audit log", zap.Int("records", n))
+	if n > 0 || corrected > 0 {
+		log.Info("listing index recovered from the audit log", zap.Int("records", n), zap.Int("publishes_corrected", corrected))
 	}
 	g.closers = append(g.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

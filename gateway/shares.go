@@ -115,6 +115,9 @@ func onlyConsentMissing(d *policy.Decision) bool {
 
 // POST /v1/records/{id}/shares
 func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if handled, err := s.withIdempotency(w, r, rc, s.share); handled {
+		return err
+	}
 	id := r.PathValue("id")
 	if !record.ValidID(id) {
 		return errNotFound()

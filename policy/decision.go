@@ -44,7 +44,8 @@ type Reason struct {
 
 // Obligations are what the gateway must do when it discloses a record.
 type Obligations struct {
-	// Redact lists top-level content keys to remove before disclosure.
+	// Redact lists redaction paths (record.ParsePath: "subject.iban",
+	// "accounts.*.iban") of content to remove before disclosure.
 	Redact []string `json:"redact"`
 	// Banner is the handling banner to show with the record.
 	Banner string `json:"banner"`

@@ -85,6 +85,9 @@ func TestDataSchemas(t *testing.T) {
 		{"review after expiry", func(t *testing.T, dir string) {
 			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["review_date"] = "2029-01-01" })
 		}, "/dsas/dsa-uk-soc/review_date", "2029-01-01 is after expiry_date 2028-12-31"},
+		{"redaction path malformed", func(t *testing.T, dir string) {
+			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["redact_fields"] = []any{"subject.iban", "subject..iban"} })
+		}, "/dsas/dsa-uk-soc/redact_fields/1", "does not match pattern"},
 		{"agency without country", func(t *testing.T, dir string) {
 			editData(t, dir, "agencies", func(doc map[string]any) { delete(doc["nca"].(map[string]any), "country") })
 		}, "/agencies/nca", "missing property 'country'"},
