@@ -80,4 +80,3 @@ func (e *Env) RawRequest(method, target string, headers []string, body []byte) [
 	b.Write(body)
 	return b.Bytes()
 }
-
