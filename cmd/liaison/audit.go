@@ -573,6 +573,8 @@ reason, on stderr and in the pack's "uncovered" list.`,
 			for i := range pack.Uncovered {
 				if r := why[pack.Uncovered[i].Gateway]; r != "" {
 					pack.Uncovered[i].Reason = r
+				} else if r := why[""]; r != "" {
+					pack.Uncovered[i].Reason = r
 				}
 			}
 			if signKey != "" {
@@ -638,26 +640,22 @@ func sealForExport(stderr io.Writer, f *auditFlags, dirs []string, pinned []byte
 		}
 		signer = s
 	}
+	if signer == nil {
+		why[""] = noKey // for every log
+		return why, nil
+	}
 	for _, d := range dirs {
-		r, err := audit.Verify(d, audit.VerifyOptions{JWKS: pinned})
-		if err != nil {
-			return nil, err
-		}
-		if !r.OK || r.Unsigned == 0 {
-			continue // Export reports a log that does not verify; a covered one needs nothing
-		}
-		if signer == nil {
-			why[r.Gateway] = noKey
-			continue
-		}
 		rep, err := audit.SealHead(d, audit.SealOptions{Signer: signer, Gateway: gateway, JWKS: pinned})
 		switch {
-		case err == nil:
+		case rep == nil || !rep.OK:
+			continue // Export verifies again and says what is wrong
+		case err == nil && rep.Unsigned > 0:
 			fmt.Fprintf(stderr, "signed a checkpoint over %d entries of %s (gateway %s) that no checkpoint covered\n", rep.Unsigned, d, rep.Gateway)
+		case err == nil:
 		case errors.Is(err, audit.ErrLogHeld):
-			why[r.Gateway] = "a running gateway holds the log, and only it may sign its checkpoints; it signs one within audit.checkpoint_interval: export again then"
+			why[rep.Gateway] = "a running gateway holds the log, and only it may sign its checkpoints; it signs one within audit.checkpoint_interval: export again then"
 		default:
-			why[r.Gateway] = "no checkpoint could be signed at export: " + err.Error()
+			why[rep.Gateway] = "no checkpoint could be signed at export: " + err.Error()
 		}
 	}
 	return why, nil
