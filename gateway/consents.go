@@ -229,7 +229,10 @@ func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Tim
 		cr, slot, err := s.slotConsent(ctx, slots[i], reqKey)
 		if errors.Is(err, errSlotEmpty) {
 			claimed, perr := time.Parse(time.RFC3339, slot.Claimed)
-			if i == len(slots)-1 && (perr != nil || now.Sub(claimed) < s.consentInFlight()) {
+			// A claim without a readable time cannot be in flight (this
+			// code always writes one): treat it as abandoned, never as a
+			// block on the request for good.
+			if i == len(slots)-1 && perr == nil && now.Sub(claimed) < s.consentInFlight() {
 				p := problem(http.StatusConflict, "consent-filing-in-progress", "Consent request being filed",
 					"the same consent request is being filed by another request; retry shortly")
 				p.retryAfter = 2
