@@ -55,6 +55,12 @@ type consentRecord struct {
 	DecidedAt          string   `json:"decided_at,omitempty"`
 	// Receipt is the originator's signed approval (compact JWS).
 	Receipt string `json:"receipt,omitempty"`
+	// Reasons are the policy's public reasons why consent was required,
+	// from the decision taken when the request was filed.
+	Reasons []policy.Reason `json:"reasons,omitempty"`
+	// PreviousRefusals are the earlier refusals of the same request (same
+	// record, requester and recipient set), so that a repeat shows as one.
+	PreviousRefusals []ConsentRefusal `json:"previous_refusals,omitempty"`
 }
 
 func consentKey(id string) string              { return "consents/" + id }
@@ -207,25 +213,59 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord,
 }
 
 func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *storedRecord, req *shareRequest, d *policy.Decision) error {
-	now := s.now().UTC()
-	cr := &consentRecord{Format: consentFormat, ID: record.NewConsentID(now), RecordID: st.Meta.RecordID,
-		Originator: st.Meta.Originator.OrgID, RequestedBy: rc.agency, RequestedByOfficer: officerID(rc),
-		Recipients: req.Recipients, Purpose: rc.purpose, Justification: rc.justification, Note: req.Note,
-		Created: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Consents.TTL).Format(time.RFC3339), State: consentPending}
-	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusAccepted, Recipients: req.Recipients,
-		Error: "consent requested: " + cr.ID}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	ctx := r.Context()
+	reqKey := consentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
+	// A few rounds at most: each lost race means another filing claimed the
+	// slot, and the next round finds its request (pending, or in flight).
+	for range 3 {
+		now := s.now().UTC()
+		h, err := s.consentHistory(ctx, reqKey, now)
+		if err != nil {
+			return err
+		}
+		if cr := h.pending; cr != nil {
+			// The same request is already waiting: answer with it, file nothing.
+			ev := &audit.Event{Operation: audit.OpConsultation, Status: http.StatusAccepted, Recipients: req.Recipients,
+				Error: "consent request already pending: " + cr.ID}
+			if err := s.writeAudit(ctx, rc, ev); err != nil {
+				return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+			}
+			w.Header().Set("Location", "/v1/consents/"+cr.ID)
+			writeJSON(w, http.StatusAccepted, cr.filed(d.ID, true))
+			return nil
+		}
+		cr := &consentRecord{Format: consentFormat, ID: record.NewConsentID(now), RecordID: st.Meta.RecordID,
+			Originator: st.Meta.Originator.OrgID, RequestedBy: rc.agency, RequestedByOfficer: officerID(rc),
+			Recipients: req.Recipients, Purpose: rc.purpose, Justification: rc.justification, Note: req.Note,
+			Created: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Consents.TTL).Format(time.RFC3339), State: consentPending,
+			Reasons: d.PublicReasons(), PreviousRefusals: h.refusals}
+		if err := s.claimConsentSlot(ctx, reqKey, h.nextGen, cr.ID, now); errors.Is(err, objstore.ErrExists) {
+			continue
+		} else if err != nil {
+			return backendProblem(err)
+		}
+		msg := "consent requested: " + cr.ID
+		if n := len(cr.PreviousRefusals); n > 0 {
+			msg += fmt.Sprintf(" (repeat: refused %d time(s) before, last %s)", n, cr.PreviousRefusals[n-1].ConsentID)
+		}
+		ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusAccepted, Recipients: req.Recipients, Error: msg}
+		if err := s.writeAudit(ctx, rc, ev); err != nil {
+			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
+			return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+		}
+		if err := s.storeConsent(ctx, cr, true); err != nil {
+			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
+			s.correct(ctx, rc, ev, err)
+			return backendProblem(err)
+		}
+		w.Header().Set("Location", "/v1/consents/"+cr.ID)
+		writeJSON(w, http.StatusAccepted, cr.filed(d.ID, false))
+		return nil
 	}
-	if err := s.storeConsent(r.Context(), cr, true); err != nil {
-		s.correct(r.Context(), rc, ev, err)
-		return backendProblem(err)
-	}
-	w.Header().Set("Location", "/v1/consents/"+cr.ID)
-	writeJSON(w, http.StatusAccepted, map[string]any{"consent_id": cr.ID, "state": cr.State, "record_id": cr.RecordID,
-		"recipients": cr.Recipients, "expires": cr.Expires, "decision_id": d.ID,
-		"detail": "the originator's consent is required; the request waits for " + cr.Originator})
-	return nil
+	p := problem(http.StatusConflict, "consent-filing-in-progress", "Consent request being filed",
+		"the same consent request is being filed concurrently; retry shortly")
+	p.retryAfter = 2
+	return p
 }
 
 func (s *Server) storeConsent(ctx context.Context, cr *consentRecord, create bool) error {
@@ -319,9 +359,9 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	}
 	rc.setRecord(&st.Meta)
 	now := s.now().UTC()
-	receipt, err := json.Marshal(map[string]any{"type": "liaison.consent-receipt/v1", "consent_id": cr.ID, "record_id": cr.RecordID,
-		"requested_by": cr.RequestedBy, "recipients": cr.Recipients, "approved_by": rc.agency,
-		"approved_by_officer": officerID(rc), "approved_at": now.Format(time.RFC3339)})
+	receipt, err := json.Marshal(consentReceipt{Type: "liaison.consent-receipt/v1", ConsentID: cr.ID, RecordID: cr.RecordID,
+		RequestedBy: cr.RequestedBy, Recipients: cr.Recipients, ApprovedBy: rc.agency,
+		ApprovedByOfficer: officerID(rc), ApprovedAt: now.Format(time.RFC3339)})
 	if err != nil {
 		return err
 	}
@@ -354,8 +394,8 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		// digest; only the request's own state is stale. Say so in the log.
 		s.log.Error("consent approved and executed but its state was not stored", fieldRecord(cr.RecordID), fieldErr(err))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"consent_id": cr.ID, "state": cr.State, "record_id": cr.RecordID,
-		"version": meta.Version, "recipients": meta.Recipients, "receipt": cr.Receipt})
+	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
+		Version: meta.Version, Recipients: meta.Recipients, Receipt: cr.Receipt})
 	return nil
 }
 
@@ -375,7 +415,7 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.correct(r.Context(), rc, ev, err)
 		return backendProblem(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"consent_id": cr.ID, "state": cr.State, "record_id": cr.RecordID})
+	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
 	return nil
 }
 
@@ -398,7 +438,7 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err != nil {
 		return backendProblem(err)
 	}
-	items := []map[string]any{}
+	items := []ConsentItem{}
 	for _, k := range keys {
 		id := strings.TrimPrefix(k, consentIndexPrefix(rc.agency))
 		if !record.ValidConsentID(id) {
@@ -414,18 +454,12 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		if want != "all" && cr.State != want {
 			continue
 		}
-		role := "requester"
-		if cr.Originator == rc.agency {
-			role = "originator"
-		}
-		items = append(items, map[string]any{"consent_id": cr.ID, "record_id": cr.RecordID, "state": cr.State, "role": role,
-			"requested_by": cr.RequestedBy, "recipients": cr.Recipients, "purpose": cr.Purpose, "justification": cr.Justification,
-			"note": cr.Note, "created": cr.Created, "expires": cr.Expires, "decided_by": cr.DecidedBy, "decided_at": cr.DecidedAt})
+		items = append(items, cr.item(rc.agency))
 		rc.recordIDs = append(rc.recordIDs, cr.RecordID)
 	}
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	writeJSON(w, http.StatusOK, ConsentList{Items: items})
 	return nil
 }

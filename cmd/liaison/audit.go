@@ -502,7 +502,10 @@ which shows only that the file is self-consistent.`,
 					signed = "exporter signature valid"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "OK: %d entries proven against %d signed checkpoints; %s; keys: %s\n", len(res.Entries), len(res.Checkpoints), signed, keys)
-				if p.Unproven > 0 {
+				for _, u := range p.Uncovered {
+					fmt.Fprintf(cmd.OutOrStdout(), "  NOT IN THE PACK: %s\n", describeUncovered(u))
+				}
+				if p.Unproven > 0 && len(p.Uncovered) == 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "  note: %d matching entries were newer than the last checkpoint when exported and are not in the pack\n", p.Unproven)
 				}
 				printEventTable(cmd.OutOrStdout(), res.Entries)
@@ -519,9 +522,10 @@ which shows only that the file is self-consistent.`,
 
 func newAuditExportCmd() *cobra.Command {
 	var (
-		f            auditFlags
-		q            filterFlags
-		signKey, out string
+		f                      auditFlags
+		q                      filterFlags
+		signKey, out, auditKey string
+		noSeal                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export [--dir D]... (--record ID | --dsa ID) [--from T] [--to T]",
@@ -530,7 +534,17 @@ func newAuditExportCmd() *cobra.Command {
 against its gateway's latest signed checkpoint, those checkpoints and the
 public keys, so that the pack can be checked offline with check-proof.
 --sign-key adds the exporter's signature over the whole pack (an Ed25519 JWK,
-e.g. the auditor's own key).`,
+e.g. the auditor's own key).
+
+Entries newer than a log's last checkpoint cannot be proven. So that the
+pack covers every entry, export first signs a checkpoint over the whole log
+with the log's own audit key — audit.signing_key of --config, or
+--audit-key — as the gateway does when it stops. It does so only when no
+gateway holds the log (the log's writer lock): a running gateway signs a
+checkpoint within audit.checkpoint_interval itself. When no checkpoint can
+be signed (no key here, a running gateway, --no-seal, a read-only copy) the
+entries left out are named, with their count, sequence range and the
+reason, on stderr and in the pack's "uncovered" list.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if q.record == "" && q.dsa == "" {
@@ -548,9 +562,20 @@ e.g. the auditor's own key).`,
 			if err != nil {
 				return err
 			}
+			why, err := sealForExport(cmd.ErrOrStderr(), &f, dirs, pinned, auditKey, noSeal)
+			if err != nil {
+				return err
+			}
 			pack, err := audit.Export(dirs, flt, audit.VerifyOptions{JWKS: pinned}, time.Now())
 			if err != nil {
 				return err
+			}
+			for i := range pack.Uncovered {
+				if r := why[pack.Uncovered[i].Gateway]; r != "" {
+					pack.Uncovered[i].Reason = r
+				} else if r := why[""]; r != "" {
+					pack.Uncovered[i].Reason = r
+				}
 			}
 			if signKey != "" {
 				s, err := jose.LoadOrCreateSigner(signKey)
@@ -561,8 +586,8 @@ e.g. the auditor's own key).`,
 					return err
 				}
 			}
-			if pack.Unproven > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "note: %d matching entries are newer than the last signed checkpoint and are not in the pack; export again after the next checkpoint\n", pack.Unproven)
+			for _, u := range pack.Uncovered {
+				fmt.Fprintf(cmd.ErrOrStderr(), "NOT IN THE PACK: %s\n", describeUncovered(u))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d entries exported\n", len(pack.Entries))
 			return writeOut(cmd.OutOrStdout(), out, pack)
@@ -572,7 +597,68 @@ e.g. the auditor's own key).`,
 	q.register(cmd)
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "Ed25519 private JWK to sign the pack with (created if absent)")
 	cmd.Flags().StringVar(&out, "out", "", "write the pack to this file (default stdout)")
+	cmd.Flags().StringVar(&auditKey, "audit-key", "", "the gateway's audit signing key (audit.signing_key), to sign a checkpoint over the whole log before exporting; default: that of --config")
+	cmd.Flags().BoolVar(&noSeal, "no-seal", false, "never sign a checkpoint at export; report the entries left out instead")
 	return cmd
+}
+
+func describeUncovered(u audit.PackUncovered) string {
+	return fmt.Sprintf("gateway %s: %d matching entries (seq %d to %d) are newer than its last signed checkpoint (tree size %d of %d entries): %s",
+		u.Gateway, u.Count, u.FirstSeq, u.LastSeq, u.SignedSize, u.LogSize, u.Reason)
+}
+
+// sealForExport signs a checkpoint over every entry of each log it may
+// sign for (audit.SealHead), and returns, by gateway, why it did not for
+// the others that have entries after their last checkpoint.
+func sealForExport(stderr io.Writer, f *auditFlags, dirs []string, pinned []byte, keyFile string, noSeal bool) (map[string]string, error) {
+	why := map[string]string{}
+	gateway := ""
+	if keyFile == "" && len(f.dirs) == 0 {
+		// The log comes from --config: so may its key.
+		cfg, err := f.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		keyFile, gateway = cfg.Audit.SigningKey, cfg.GatewayID
+	}
+	var signer *jose.Signer
+	noKey := "the exporter has no audit signing key for this log (export on the gateway's host with --config or --audit-key)"
+	switch {
+	case noSeal:
+		noKey = "--no-seal: no checkpoint was signed at export"
+	case keyFile == "":
+	default:
+		if _, err := os.Stat(keyFile); err != nil {
+			// Never create a key here: a new key would sign nothing anyone trusts.
+			noKey = fmt.Sprintf("the audit signing key %s cannot be read (%v)", keyFile, err)
+			break
+		}
+		s, err := jose.LoadOrCreateSigner(keyFile)
+		if err != nil {
+			noKey = fmt.Sprintf("the audit signing key %s cannot be loaded (%v)", keyFile, err)
+			break
+		}
+		signer = s
+	}
+	if signer == nil {
+		why[""] = noKey // for every log
+		return why, nil
+	}
+	for _, d := range dirs {
+		rep, err := audit.SealHead(d, audit.SealOptions{Signer: signer, Gateway: gateway, JWKS: pinned})
+		switch {
+		case rep == nil || !rep.OK:
+			continue // Export verifies again and says what is wrong
+		case err == nil && rep.Unsigned > 0:
+			fmt.Fprintf(stderr, "signed a checkpoint over %d entries of %s (gateway %s) that no checkpoint covered\n", rep.Unsigned, d, rep.Gateway)
+		case err == nil:
+		case errors.Is(err, audit.ErrLogHeld):
+			why[rep.Gateway] = "a running gateway holds the log, and only it may sign its checkpoints; it signs one within audit.checkpoint_interval: export again then"
+		default:
+			why[rep.Gateway] = "no checkpoint could be signed at export: " + err.Error()
+		}
+	}
+	return why, nil
 }
 
 func newAuditHMACCmd() *cobra.Command {

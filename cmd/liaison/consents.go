@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/liaison-project/liaison/gateway"
 )
 
 func newShareCmd() *cobra.Command {
@@ -40,17 +43,19 @@ func newShareCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
+			if st == http.StatusAccepted {
+				var r gateway.ConsentFiled
+				if err := json.Unmarshal(resp, &r); err != nil {
+					return fmt.Errorf("the gateway's answer is not a consent request: %w", err)
+				}
+				printConsentFiled(os.Stdout, &r)
+				return nil
+			}
 			var r struct {
-				ConsentID  string   `json:"consent_id"`
 				Recipients []string `json:"recipients"`
-				Expires    string   `json:"expires"`
 				Version    int      `json:"version"`
 			}
 			_ = json.Unmarshal(resp, &r)
-			if st == http.StatusAccepted {
-				fmt.Printf("consent requested: %s (waits for the originator until %s)\n", r.ConsentID, r.Expires)
-				return nil
-			}
 			fmt.Printf("shared %s (version %d): recipients %s\n", args[0], r.Version, strings.Join(r.Recipients, ", "))
 			return nil
 		},
@@ -87,26 +92,11 @@ func newConsentsListCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var page struct {
-				Items []struct {
-					ConsentID   string   `json:"consent_id"`
-					RecordID    string   `json:"record_id"`
-					State       string   `json:"state"`
-					Role        string   `json:"role"`
-					RequestedBy string   `json:"requested_by"`
-					Recipients  []string `json:"recipients"`
-					Expires     string   `json:"expires"`
-					Note        string   `json:"note"`
-				} `json:"items"`
+			var page gateway.ConsentList
+			if err := json.Unmarshal(resp, &page); err != nil {
+				return fmt.Errorf("the gateway's answer is not a consent list: %w", err)
 			}
-			_ = json.Unmarshal(resp, &page)
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CONSENT\tRECORD\tSTATE\tYOU ARE\tREQUESTED BY\tTO\tEXPIRES\tNOTE")
-			for _, it := range page.Items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ConsentID, it.RecordID, it.State, it.Role, it.RequestedBy,
-					strings.Join(it.Recipients, ","), it.Expires, it.Note)
-			}
-			return tw.Flush()
+			return printConsentList(os.Stdout, &page)
 		},
 	}
 	cf.register(cmd, true)
@@ -133,16 +123,70 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var r struct {
-				State      string   `json:"state"`
-				RecordID   string   `json:"record_id"`
-				Recipients []string `json:"recipients"`
+			var r gateway.ConsentDecided
+			if err := json.Unmarshal(resp, &r); err != nil {
+				return fmt.Errorf("the gateway's answer is not a consent decision: %w", err)
 			}
-			_ = json.Unmarshal(resp, &r)
 			fmt.Printf("%s: %s %s\n", args[0], r.State, r.RecordID)
 			return nil
 		},
 	}
 	cf.register(cmd, true)
 	return cmd
+}
+
+// printConsentFiled says what a share that needs consent did: filed (or
+// found already pending), why consent is needed, and whether the
+// originator refused the same request before.
+func printConsentFiled(w io.Writer, r *gateway.ConsentFiled) {
+	if r.Duplicate {
+		fmt.Fprintf(w, "consent already requested: %s is pending (waits for the originator until %s); nothing new was filed\n", r.ConsentID, r.Expires)
+	} else {
+		fmt.Fprintf(w, "consent requested: %s (waits for the originator until %s)\n", r.ConsentID, r.Expires)
+	}
+	for _, why := range r.Reasons {
+		fmt.Fprintf(w, "  why: %s: %s\n", why.Code, why.Message)
+	}
+	if n := len(r.PreviousRefusals); n > 0 {
+		fmt.Fprintf(w, "  repeat: the originator refused this request %d time(s) before: %s\n", n, refusalList(r.PreviousRefusals))
+	}
+}
+
+func refusalList(rs []gateway.ConsentRefusal) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.ConsentID + " on " + r.RefusedAt
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printConsentList prints the table, and under each request why consent is
+// needed and, for a repeat, the earlier refusals.
+func printConsentList(w io.Writer, page *gateway.ConsentList) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONSENT\tRECORD\tSTATE\tYOU ARE\tREQUESTED BY\tTO\tEXPIRES\tREPEAT\tNOTE")
+	for _, it := range page.Items {
+		repeat := "-"
+		if n := len(it.PreviousRefusals); n > 0 {
+			repeat = fmt.Sprintf("refused %dx", n)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ConsentID, it.RecordID, it.State, it.Role, it.RequestedBy,
+			strings.Join(it.Recipients, ","), it.Expires, repeat, it.Note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, it := range page.Items {
+		if len(it.Reasons) == 0 && len(it.PreviousRefusals) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", it.ConsentID)
+		for _, why := range it.Reasons {
+			fmt.Fprintf(w, "  why: %s: %s\n", why.Code, why.Message)
+		}
+		if len(it.PreviousRefusals) > 0 {
+			fmt.Fprintf(w, "  repeat of refused: %s\n", refusalList(it.PreviousRefusals))
+		}
+	}
+	return nil
 }

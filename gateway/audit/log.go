@@ -115,6 +115,7 @@ type Log struct {
 	prev        string
 	corrections []*appendReq
 	readAtOpen  int // segments read by recover (tests)
+	unlock      func()
 
 	// Fault injection (tests): how bytes reach the file and the disk.
 	writeFn func(f *os.File, b []byte) (int, error)
@@ -163,8 +164,20 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	// One writer per directory: a second one would overwrite acknowledged
+	// entries (and `audit export --seal` must not write beside a gateway).
+	unlock, err := lockWriter(dir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			unlock()
+		}
+	}()
 	l := &Log{dir: dir, opts: opts, reqs: make(chan *appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
-		writeFn: opts.WriteFn, syncFn: opts.SyncFn}
+		writeFn: opts.WriteFn, syncFn: opts.SyncFn, unlock: unlock}
 	if l.writeFn == nil {
 		l.writeFn = func(f *os.File, b []byte) (int, error) { return f.Write(b) }
 	}
@@ -203,6 +216,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.cp.close()
 		return nil, err
 	}
+	started = true
 	go l.loop()
 	return l, nil
 }
@@ -617,6 +631,7 @@ func (l *Log) Close() error {
 
 func (l *Log) loop() {
 	defer close(l.done)
+	defer l.unlock() // last: after the files are closed
 	defer l.cp.close()
 	defer l.seg.close()
 	var tick <-chan time.Time

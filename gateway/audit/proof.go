@@ -198,8 +198,9 @@ type EvidencePack struct {
 	Gateways []PackGateway `json:"gateways"`
 	Entries  []PackEntry   `json:"entries"`
 	// Unproven counts matching entries left out because no checkpoint
-	// covers them yet.
-	Unproven int `json:"unproven,omitempty"`
+	// covers them yet; Uncovered says, per gateway, which and why.
+	Unproven  int             `json:"unproven,omitempty"`
+	Uncovered []PackUncovered `json:"uncovered,omitempty"`
 	// Signature, when present, is a JWS by the exporter over the SHA-256
 	// of the pack with Signature empty; SignerJWKS verifies it.
 	Signature  string          `json:"signature,omitempty"`
@@ -214,6 +215,26 @@ type PackGateway struct {
 	JWKS       json.RawMessage `json:"jwks"`
 }
 
+// PackUncovered is the exporter's statement that matching entries of one
+// gateway's log were left out of the pack: they are newer than its last
+// signed checkpoint, so the pack could not prove them. It is covered by
+// the exporter's signature, not by the gateway's (nothing signed by the
+// gateway covers those entries: that is the point).
+type PackUncovered struct {
+	Gateway string `json:"gateway"`
+	// Count matching entries, with sequence numbers FirstSeq..LastSeq,
+	// were left out.
+	Count    int    `json:"count"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	// SignedSize is the tree size of the checkpoint in the pack, LogSize
+	// the number of entries the log held when exported.
+	SignedSize uint64 `json:"signed_size"`
+	LogSize    uint64 `json:"log_size"`
+	// Reason says why no checkpoint covering them was signed at export.
+	Reason string `json:"reason"`
+}
+
 // PackEntry is one entry and its audit path in a pack.
 type PackEntry struct {
 	Gateway   string   `json:"gateway"`
@@ -225,7 +246,8 @@ type PackEntry struct {
 
 // Export builds an evidence pack of the entries matching f in the logs in
 // dirs (each log is verified first; one that fails stops the export).
-// Entries newer than their log's last checkpoint are counted in Unproven.
+// Entries newer than their log's last checkpoint are left out, counted in
+// Unproven and described in Uncovered; SealHead first avoids that.
 func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*EvidencePack, error) {
 	pack := &EvidencePack{Format: PackFormat, Created: now.UTC(), Query: f}
 	for _, d := range dirs {
@@ -241,12 +263,19 @@ func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*Eviden
 		}
 		cp := pr.report.cps[len(pr.report.cps)-1]
 		pack.Gateways = append(pack.Gateways, PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(pr.jwks)})
+		unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
+			Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
 		err = Scan(d, func(ev *Event, line []byte) error {
 			if !f.Match(ev) {
 				return nil
 			}
 			if ev.Seq > cp.c.TreeSize {
 				pack.Unproven++
+				if unc.Count == 0 {
+					unc.FirstSeq = ev.Seq
+				}
+				unc.Count++
+				unc.LastSeq = ev.Seq
 				return nil
 			}
 			path, err := pr.report.tree.inclusion(ev.Seq-1, cp.c.TreeSize)
@@ -262,6 +291,10 @@ func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*Eviden
 		})
 		if err != nil {
 			return nil, err
+		}
+		if unc.Count > 0 {
+			unc.LogSize = max(unc.LogSize, unc.LastSeq) // the log may have grown since it was verified
+			pack.Uncovered = append(pack.Uncovered, unc)
 		}
 	}
 	sort.SliceStable(pack.Entries, func(i, j int) bool {
