@@ -64,7 +64,12 @@ func signClaims(t testing.TB, key jwk.Key, alg jwa.SignatureAlgorithm, claims ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(out)
+	// Low-S, as Verify requires (TestOfficerVerifyStrict covers high-S).
+	tok, err := canonicalECDSA(alg, string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // rawToken assembles a compact JWS from a header, claims and signature
