@@ -190,7 +190,7 @@ func TestInvalidUnicodeRefused(t *testing.T) {
 		{"raw 0xff in content", `"summary":`, "\"alias\":\"\xff\xfe\",\"summary\":", "/content/alias"},
 		{"UTF-8-encoded surrogate in content", `"summary":`, "\"alias\":\"\xed\xa0\x80\",\"summary\":", "/content/alias"},
 		{"nested content", `"summary":`, `"subject":{"names":["ok","\ud83d"]},"summary":`, "/content/subject/names/1"},
-		{"surrogate in meta tags", `"tlp":`, `"tags":{"op":"\udfff"},"tlp":`, "/meta/tags/op"},
+		{"surrogate in meta tags", `"tlp":`, `"tags":{"operation":"OP-\udfff"},"tlp":`, "/meta/tags/operation"},
 		{"raw bytes in a meta string", `"review_due":`, "\"source_type\":\"\xc3\x28\",\"review_due\":", "/meta/source_type"},
 		{"invalid member name", `"summary":`, "\"\xff\":1,\"summary\":", "/content"},
 	} {
@@ -235,12 +235,7 @@ func TestMalformedQueryAndForgedCursors(t *testing.T) {
 	if first.Status != 200 || cursor == "" {
 		t.Fatalf("first page: %d %s", first.Status, first.Body)
 	}
-	parts := strings.Split(cursor, ".")
-	if len(parts) != 3 {
-		t.Fatalf("cursor %q is not <batch>.<id>.<mac>", cursor)
-	}
-	// Another record id at the same position, with the old MAC.
-	altered := parts[0] + "." + parts[1][:len(parts[1])-1] + string("0123456789abcdefghjkmnpqrstvwxyz"[(strings.IndexByte("0123456789abcdefghjkmnpqrstvwxyz", parts[1][len(parts[1])-1])+1)%32]) + "." + parts[2]
+	// Malformed query strings, whatever the cursor.
 	for _, tc := range []struct{ name, query string }{
 		{"bad escape", "cursor=%zz"},
 		{"bad escape in limit", "limit=%4"},
@@ -249,6 +244,19 @@ func TestMalformedQueryAndForgedCursors(t *testing.T) {
 		{"repeated limit", "limit=1&limit=2"},
 		{"repeated cursor", "cursor=" + url.QueryEscape(cursor) + "&cursor=" + url.QueryEscape(cursor)},
 		{"unknown parameter", "limit=1&offset=2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rawDo(t, env, "rocu-nw", []string{"GET /v1/records?" + tc.query + " HTTP/1.1"}, nil)
+			wantProblem(t, tc.name, r, http.StatusBadRequest)
+		})
+	}
+	parts := strings.Split(cursor, ".")
+	if len(parts) != 3 {
+		t.Fatalf("cursor %q is not <batch>.<id>.<mac>", cursor)
+	}
+	// Another record id at the same position, with the old MAC.
+	altered := parts[0] + "." + parts[1][:len(parts[1])-1] + string("0123456789abcdefghjkmnpqrstvwxyz"[(strings.IndexByte("0123456789abcdefghjkmnpqrstvwxyz", parts[1][len(parts[1])-1])+1)%32]) + "." + parts[2]
+	for _, tc := range []struct{ name, query string }{
 		{"pre-MAC cursor shape", "cursor=" + parts[0] + "." + parts[1]},
 		{"forged MAC", "cursor=" + parts[0] + "." + parts[1] + ".AAAAAAAAAAAAAAAAAAAAAA"},
 		{"altered position", "cursor=" + url.QueryEscape(altered)},
