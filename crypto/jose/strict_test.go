@@ -138,3 +138,38 @@ func TestParseCompactRefusesDuplicateHeaderMembers(t *testing.T) {
 		t.Fatal("duplicate kid accepted")
 	}
 }
+
+// DeriveKey keys listing cursors: the same signing key file gives the same
+// key after a restart (or on a replica holding the file); another label or
+// another signing key gives another.
+func TestSignerDeriveKey(t *testing.T) {
+	dir := t.TempDir()
+	a, err := LoadOrCreateSigner(dir + "/a.jwk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadOrCreateSigner(dir + "/a.jwk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadOrCreateSigner(dir + "/b.jwk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err1 := a.DeriveKey("cursor")
+	k2, err2 := again.DeriveKey("cursor")
+	k3, err3 := a.DeriveKey("other")
+	k4, err4 := b.DeriveKey("cursor")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || string(k1) != string(k2) {
+		t.Fatal("the same signing key derives different keys")
+	}
+	if string(k1) == string(k3) || string(k1) == string(k4) {
+		t.Fatal("derived keys do not depend on label and signing key")
+	}
+	if _, err := a.DeriveKey(""); err == nil {
+		t.Fatal("empty label accepted")
+	}
+}
