@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +42,12 @@ func backendProblem(err error) *Problem {
 	}
 }
 
+// readBody reads a JSON request body, after checking that it is declared
+// as JSON (415 otherwise): every endpoint that takes a body reads it here.
 func readBody(r *http.Request) ([]byte, error) {
+	if err := requireJSON(r); err != nil {
+		return nil, err
+	}
 	b, err := readAllSized(r.Body, r.ContentLength)
 	if err != nil {
 		if isMaxBytes(err) {
@@ -397,7 +401,10 @@ func headerSafe(s string) string {
 
 // GET /v1/records?limit=&cursor=
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	q := r.URL.Query()
+	q, err := strictQuery(r, "limit", "cursor")
+	if err != nil {
+		return err
+	}
 	limit := 50
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -406,14 +413,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		}
 		limit = n
 	}
-	cursor, ok := parseListCursor(q.Get("cursor"))
+	cursor, ok := s.records.index.parseCursor(s.records.signer, rc.agency, q.Get("cursor"))
 	if !ok {
 		return errBadRequest("cursor is not one this gateway issued")
-	}
-	for k := range q {
-		if k != "limit" && k != "cursor" {
-			return errBadRequest("unknown query parameter " + strconv.Quote(k))
-		}
 	}
 	type item struct {
 		ID      string      `json:"id"`
@@ -479,7 +481,7 @@ scan:
 			break
 		}
 	}
-	next := after.String()
+	next := s.records.index.formatCursor(s.records.signer, rc.agency, after)
 	if exhausted {
 		next = ""
 	}
@@ -538,13 +540,8 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	var req struct {
 		Input json.RawMessage `json:"input"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return errBadRequest("body must be {\"input\": {...}}: " + err.Error())
-	}
-	if dec.More() {
-		return errBadRequest("unexpected data after the JSON body")
+	if err := decodeJSON(body, &req, `body must be {"input": {...}}`); err != nil {
+		return err
 	}
 	var input map[string]any
 	if err := json.Unmarshal(req.Input, &input); err != nil || input == nil {

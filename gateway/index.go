@@ -3,7 +3,10 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -60,6 +63,10 @@ type readerIndex struct {
 	timer   *time.Timer
 	lastMs  int64
 	seq     int
+
+	// cursorMACKey authenticates listing cursors (see cursorKey).
+	cursorOnce   sync.Once
+	cursorMACKey []byte
 }
 
 const (
@@ -322,6 +329,98 @@ func parseListCursor(s string) (listCursor, bool) {
 		return listCursor{}, false
 	}
 	return listCursor{batch: batch, id: id}, true
+}
+
+// Cursors given to clients are authenticated: "<batch>.<id>.<mac>", the MAC
+// an HMAC-SHA256 (truncated to 128 bits, base64url) over the position and
+// the agency it was issued to. A forged, altered or another agency's cursor
+// is refused (400) instead of steering a scan of the index.
+//
+// The key is derived from the gateway's metadata signing key (HKDF, its own
+// label), so it survives restarts and is the same on every replica that
+// shares the store, which must share that signing key anyway to read each
+// other's records. Rotating the signing key invalidates outstanding
+// cursors: clients get a 400 and start again from the first page.
+const (
+	cursorMACLen   = 16
+	cursorKeyLabel = "liaison.list-cursor/v1"
+)
+
+// keyDeriver is implemented by signers that can derive a secret key for
+// another purpose from their private key (jose.Signer).
+type keyDeriver interface {
+	DeriveKey(label string) ([]byte, error)
+}
+
+// cursorKey returns the MAC key for cursors, derived from src once. A
+// signer that cannot derive one (test doubles) gets a random key for this
+// process: cursors then fail closed (400) after a restart or on another
+// replica, never open.
+func (ix *readerIndex) cursorKey(src Signer) []byte {
+	ix.cursorOnce.Do(func() {
+		if kd, ok := src.(keyDeriver); ok {
+			k, err := kd.DeriveKey(cursorKeyLabel)
+			if err == nil && len(k) >= 32 {
+				ix.cursorMACKey = k
+				return
+			}
+			ix.log.Error("cannot derive the list-cursor key from the signing key; cursors are valid in this process only", zap.Error(err))
+		}
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			panic("gateway: crypto/rand failed: " + err.Error())
+		}
+		ix.cursorMACKey = k
+	})
+	return ix.cursorMACKey
+}
+
+// formatCursor is the cursor a client gets to resume after c ("" at the start).
+func (ix *readerIndex) formatCursor(src Signer, agency string, c listCursor) string {
+	return signCursor(ix.cursorKey(src), agency, c)
+}
+
+// parseCursor accepts exactly what formatCursor produced for agency.
+func (ix *readerIndex) parseCursor(src Signer, agency, s string) (listCursor, bool) {
+	return verifyCursor(ix.cursorKey(src), agency, s)
+}
+
+func cursorMAC(key []byte, agency, pos string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(cursorKeyLabel))
+	m.Write([]byte{0})
+	m.Write([]byte(agency))
+	m.Write([]byte{0})
+	m.Write([]byte(pos))
+	return m.Sum(nil)[:cursorMACLen]
+}
+
+func signCursor(key []byte, agency string, c listCursor) string {
+	pos := c.String()
+	if pos == "" {
+		return ""
+	}
+	return pos + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(key, agency, pos))
+}
+
+func verifyCursor(key []byte, agency, s string) (listCursor, bool) {
+	if s == "" {
+		return listCursor{}, true
+	}
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return listCursor{}, false
+	}
+	pos, tag := s[:i], s[i+1:]
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(tag)
+	if err != nil || len(mac) != cursorMACLen || !hmac.Equal(mac, cursorMAC(key, agency, pos)) {
+		return listCursor{}, false
+	}
+	c, ok := parseListCursor(pos)
+	if !ok || c.batch == "" {
+		return listCursor{}, false
+	}
+	return c, true
 }
 
 // candidate is a record id a listing should consider, with the cursor that

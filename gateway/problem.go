@@ -51,6 +51,9 @@ func (p *Problem) withCause(err error) *Problem { p.cause = err; return p }
 func errBadRequest(detail string) *Problem {
 	return problem(http.StatusBadRequest, "bad-request", "Bad request", detail)
 }
+func errUnsupportedMediaType(detail string) *Problem {
+	return problem(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type", detail)
+}
 func errNotFound() *Problem {
 	return problem(http.StatusNotFound, "not-found", "Not found", "no such record, or it is not shared with you")
 }

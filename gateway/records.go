@@ -191,6 +191,12 @@ func (rs *recordStore) load(ctx context.Context, id string) (*storedRecord, erro
 	if err != nil {
 		return nil, err
 	}
+	return rs.decode(id, obj)
+}
+
+// decode parses and verifies the record object obj read for id from the
+// (untrusted) store; FuzzDecodeRecordObject exercises it.
+func (rs *recordStore) decode(id string, obj []byte) (*storedRecord, error) {
 	if len(obj) < len(objectMagic)+4 || string(obj[:len(objectMagic)]) != objectMagic {
 		return nil, fmt.Errorf("%w: not a record object", errTampered)
 	}

@@ -302,6 +302,11 @@ func (s *Server) authenticate(r *http.Request, rc *reqCtx) error {
 		return problem(http.StatusForbidden, "unknown-agency", "Unknown agency",
 			"agency "+agency+" is not in this gateway's registry")
 	}
+	// Two Authorization headers are ambiguous (Get would read only the
+	// first, a proxy might forward only the last): refuse, never pick one.
+	if len(r.Header.Values("Authorization")) > 1 {
+		return errBadRequest("send at most one Authorization header")
+	}
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		if s.requireOfficer[agency] || a.RequireOfficerToken {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -78,13 +77,8 @@ type shareRequest struct {
 
 func parseShare(body []byte) (*shareRequest, error) {
 	var req shareRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, errBadRequest(`body must be {"recipients": ["agency-id", ...], "note": "optional"}: ` + err.Error())
-	}
-	if dec.More() {
-		return nil, errBadRequest("unexpected data after the JSON body")
+	if err := decodeJSON(body, &req, `body must be {"recipients": ["agency-id", ...], "note": "optional"}`); err != nil {
+		return nil, err
 	}
 	if len(req.Recipients) == 0 || len(req.Recipients) > 16 {
 		return nil, errBadRequest("recipients must list 1 to 16 agency ids")

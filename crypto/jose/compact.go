@@ -65,6 +65,11 @@ func parseCompact(raw string, maxLen int) (*compactJWS, error) {
 		}
 		dec[i] = b
 	}
+	// A header naming alg (or kid) twice could be read one way here and
+	// another way by the library that verifies: malformed.
+	if err := checkMembers(dec[0]); err != nil {
+		return nil, errCompact
+	}
 	var h joseHeader
 	if err := json.Unmarshal(dec[0], &h); err != nil {
 		return nil, errCompact

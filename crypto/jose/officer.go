@@ -287,6 +287,12 @@ func (v *OfficerVerifier) Verify(ctx context.Context, raw, agencyID, certThumbpr
 	if err := json.Unmarshal(c.payload, &peek); err != nil {
 		return Officer{}, tokenErr(ErrMalformed, "claims are not a JSON object")
 	}
+	if errors.Is(checkMembers(c.payload), errDuplicateMember) {
+		return Officer{}, tokenErr(ErrMalformed, "a claim name is given twice")
+	}
+	if err := checkNumericDates(c.payload); err != nil {
+		return Officer{}, tokenErr(ErrMalformed, "exp, nbf and iat must be JSON numbers (RFC 7519 NumericDate)")
+	}
 	switch iss, isString := peek.Iss.(string); {
 	case peek.Iss == nil:
 		return Officer{}, tokenErr(ErrClaims, "iss is missing")
@@ -310,6 +316,9 @@ func (v *OfficerVerifier) Verify(ctx context.Context, raw, agencyID, certThumbpr
 	}
 	if fits, err := jws.AlgorithmsForKey(key); err != nil || !slices.Contains(fits, alg) {
 		return Officer{}, tokenErr(ErrAlgorithm, "algorithm does not fit the key type")
+	}
+	if curve := ecdsaCurve(alg); curve != nil && ecdsaHighS(curve, c.signature) {
+		return Officer{}, tokenErr(ErrBadSignature, "ECDSA signature is not in low-S form")
 	}
 	payload, err := jws.Verify([]byte(raw), jws.WithKey(alg, key))
 	if err != nil {
@@ -526,7 +535,23 @@ func IssueOfficerToken(key jwk.Key, agencyID, audience string, o Officer, ttl ti
 	if err != nil {
 		return "", fmt.Errorf("jose: sign token: %w", err)
 	}
-	return string(signed), nil
+	return canonicalECDSA(alg, string(signed))
+}
+
+// canonicalECDSA puts an ECDSA token's signature in low-S form, the only
+// form Verify accepts (Go's ECDSA signer returns either half at random).
+// Agencies running their own issuer must do the same (docs/api.md).
+func canonicalECDSA(alg jwa.SignatureAlgorithm, tok string) (string, error) {
+	curve := ecdsaCurve(alg)
+	if curve == nil {
+		return tok, nil
+	}
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := strictB64.DecodeString(tok[i+1:])
+	if i < 0 || err != nil {
+		return "", fmt.Errorf("jose: sign token: unexpected signature encoding")
+	}
+	return tok[:i+1] + strictB64.EncodeToString(lowS(curve, sig)), nil
 }
 
 // signingAlg returns the algorithm for a private signing key: its alg if

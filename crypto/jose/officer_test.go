@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,12 @@ func signClaims(t testing.TB, key jwk.Key, alg jwa.SignatureAlgorithm, claims ma
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(out)
+	// Low-S, as Verify requires (TestOfficerVerifyStrict covers high-S).
+	tok, err := canonicalECDSA(alg, string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // rawToken assembles a compact JWS from a header, claims and signature
@@ -484,6 +490,16 @@ func FuzzOfficerVerify(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("")
 	now := time.Now()
+	// Issue 9 item 20: each validly signed, each refused.
+	hdr := `{"alg":"ES256","kid":"` + fx.met.KeyID() + `"}`
+	claims := func(exp, extra string) string {
+		return `{"iss":"met-police","sub":"PC-1","aud":["` + testAudience + `"],"exp":` + exp + extra + `}`
+	}
+	exp := strconv.FormatInt(now.Add(time.Hour).Unix(), 10)
+	f.Add(signRawES256(f, fx.met, hdr, claims(`"`+exp+`"`, ""), false))
+	f.Add(signRawES256(f, fx.met, hdr, claims(exp, `,"sub":"PC-2"`), false))
+	f.Add(signRawES256(f, fx.met, hdr, claims(exp, ""), true))
+	f.Add(signRawES256(f, fx.met, `{"alg":"none","alg":"ES256","kid":"`+fx.met.KeyID()+`"}`, claims(exp, ""), false))
 	f.Fuzz(func(t *testing.T, tok string) {
 		o, err := fx.verifier.Verify(context.Background(), tok, "met-police", "", now)
 		if err != nil {

@@ -3,7 +3,9 @@ package jose
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +130,22 @@ func createSignerKey(path string) error {
 		return fmt.Errorf("jose: write signing key: %w", err)
 	}
 	return nil
+}
+
+// DeriveKey returns a 32-byte secret key for another purpose of this
+// gateway (label names it, e.g. the MAC key of listing cursors), derived
+// from the signing key with HKDF-SHA256. Every process holding the same
+// signing key derives the same key, so it survives restarts and is shared
+// by replicas; nothing about the signing key can be learnt from it.
+func (s *Signer) DeriveKey(label string) ([]byte, error) {
+	okp, ok := s.priv.(jwk.OKPPrivateKey)
+	if !ok || len(okp.D()) == 0 {
+		return nil, fmt.Errorf("%w: no private key material", ErrKey)
+	}
+	if label == "" {
+		return nil, errors.New("jose: DeriveKey needs a label")
+	}
+	return hkdf.Key(sha256.New, okp.D(), nil, "liaison.derived-key/v1:"+label, 32)
 }
 
 // KeyID is the signing key's kid.

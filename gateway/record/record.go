@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -173,6 +172,11 @@ func ParsePublish(body []byte) (*PublishRequest, error) {
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
 		return parsePublishSlow(body)
 	}
+	// Unmarshal accepted the whole body as one JSON document; now its text:
+	// content is kept as raw bytes, so nothing downstream would notice.
+	if fe := CheckText(body); fe != nil {
+		return nil, &ValidationError{Fields: []FieldError{*fe}}
+	}
 	doc := make(map[string]any, len(top))
 	var content []byte
 	for k, v := range top {
@@ -216,6 +220,12 @@ func parsePublishSlow(body []byte) (*PublishRequest, error) {
 	if err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Pointer: "", Detail: "malformed JSON: " + syntaxDetail(err)}}}
 	}
+	if !json.Valid(body) {
+		return nil, &ValidationError{Fields: []FieldError{{Pointer: "", Detail: "malformed JSON: unexpected data after the JSON value"}}}
+	}
+	if fe := CheckText(body); fe != nil {
+		return nil, &ValidationError{Fields: []FieldError{*fe}}
+	}
 	if err := validatePublish(doc); err != nil {
 		return nil, err
 	}
@@ -240,18 +250,6 @@ func validatePublish(doc any) error {
 			return fmt.Errorf("record: schema validation: %w", err)
 		}
 		return &ValidationError{Fields: flatten(ve)}
-	}
-	return nil
-}
-
-func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
 }

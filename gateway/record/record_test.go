@@ -1,11 +1,13 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func validBody() map[string]any {
@@ -26,7 +28,7 @@ func validBody() map[string]any {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -204,10 +206,23 @@ func TestDigestBindsEveryField(t *testing.T) {
 func FuzzParsePublish(f *testing.F) {
 	f.Add([]byte(`{"meta":{},"content":{}}`))
 	f.Add([]byte(`{"meta":{"tlp":"RED"},"content":{"a":1}}`))
+	valid := mustJSON(f, validBody())
+	f.Add(valid)
+	f.Add(append(append([]byte(nil), valid...), '}'))
+	f.Add(bytes.Replace(valid, []byte(`"summary":"x"`), []byte(`"summary":"\ud800"`), 1))
+	f.Add(bytes.Replace(valid, []byte(`"summary":"x"`), []byte("\"summary\":\"\xff\""), 1))
+	f.Add(bytes.Replace(valid, []byte(`"summary":"x"`), []byte(`"summary":"x","summary":"y"`), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := ParsePublish(b)
-		if err == nil && (req == nil || len(req.Content) < 2) {
+		if err != nil {
+			return
+		}
+		if req == nil || len(req.Content) < 2 {
 			t.Fatalf("accepted without content")
+		}
+		// What is stored and echoed is valid JSON text (issue 9 item 17).
+		if !utf8.Valid(b) || !json.Valid(req.Content) || CheckText(req.Content) != nil {
+			t.Fatalf("accepted invalid text: %q", b)
 		}
 	})
 }
