@@ -393,7 +393,12 @@ func printable(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		// Officer ids and roles are written to the audit log: besides
+		// controls, refuse the line/paragraph separators and format
+		// characters (bidi overrides and isolates) that would forge or
+		// disguise a log line when displayed, as the gateway does for
+		// justifications. ZWNJ/ZWJ are kept: some scripts need them.
+		if unicode.IsControl(r) || (r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)) {
 			return false
 		}
 	}

@@ -81,6 +81,11 @@ func TestOfficerVerifyStrict(t *testing.T) {
 		{name: "duplicate alg in header", header: fmt.Sprintf(`{"alg":"none","kid":%q,"alg":"ES256"}`, kid), claims: claims(""), want: ErrMalformed},
 		{name: "duplicate kid in header", header: fmt.Sprintf(`{"alg":"ES256","kid":"other","kid":%q}`, kid), claims: claims(""), want: ErrMalformed},
 		{name: "high-S signature", header: hdr, claims: claims(""), highS: true, want: ErrBadSignature},
+		// Officer ids reach the audit log: a bidi override or a line
+		// separator in one would disguise the entry when displayed.
+		{name: "sub with a right-to-left override", header: hdr, claims: strings.Replace(claims(""), `"officer-1"`, `"officer-\u202e1"`, 1), want: ErrClaims},
+		{name: "sub with a line separator", header: hdr, claims: strings.Replace(claims(""), `"officer-1"`, `"officer-\u20281"`, 1), want: ErrClaims},
+		{name: "sub with U+0085", header: hdr, claims: strings.Replace(claims(""), `"officer-1"`, `"officer-\u00851"`, 1), want: ErrClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := verify(signRawES256(t, f.met, tc.header, tc.claims, tc.highS))
