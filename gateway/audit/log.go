@@ -17,6 +17,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/liaison-project/liaison/connectors/filelock"
 	"github.com/liaison-project/liaison/crypto/jose"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 	// the layers above. Nil is the real thing.
 	WriteFn func(f *os.File, b []byte) (int, error)
 	SyncFn  func(f *os.File) error
+	// ProbeInterval is how often the writer checks that the directory
+	// still takes writes (DefaultProbeInterval if zero; negative: never,
+	// besides once at open). OnProbe, if set, is called with each result
+	// (nil: writable) from the writer goroutine: keep it quick.
+	ProbeInterval time.Duration
+	OnProbe       func(error)
 }
 
 // Defaults for Options.
@@ -80,6 +87,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
 }
 
 // Log is the Writer the gateway uses: a directory of JSON-lines segments
@@ -103,6 +113,10 @@ type Log struct {
 	busySince atomic.Int64 // unix nanos when the current write started; 0 when idle
 	failMsg   atomic.Pointer[string]
 	cpMsg     atomic.Pointer[string]
+	probeMsg  atomic.Pointer[string] // the last writability probe's failure
+	// probeFailures counts failed probes (exported as a metric).
+	probeFailures atomic.Uint64
+	lock          *filelock.Lock // the directory's single-writer lock
 
 	// Writer goroutine state.
 	seg         appendFile
@@ -163,8 +177,22 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := open(dir, opts, lock)
+	if err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
+	return l, nil
+}
+
+// open is Open with the directory locked.
+func open(dir string, opts Options, lock *filelock.Lock) (*Log, error) {
 	l := &Log{dir: dir, opts: opts, reqs: make(chan *appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
-		writeFn: opts.WriteFn, syncFn: opts.SyncFn}
+		writeFn: opts.WriteFn, syncFn: opts.SyncFn, lock: lock}
 	if l.writeFn == nil {
 		l.writeFn = func(f *os.File, b []byte) (int, error) { return f.Write(b) }
 	}
@@ -203,6 +231,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.cp.close()
 		return nil, err
 	}
+	// Probe once before serving: a read-only directory is reported by
+	// Healthy (readiness) from the start, not at the first rotation.
+	l.runProbe()
 	go l.loop()
 	return l, nil
 }
@@ -601,7 +632,7 @@ func (l *Log) Healthy() error {
 	if msg := l.cpMsg.Load(); msg != nil {
 		return errors.New("audit checkpoint not written: " + *msg)
 	}
-	return nil
+	return l.Writable()
 }
 
 // Close stops the writer after the queued appends, signs a last checkpoint
@@ -612,7 +643,7 @@ func (l *Log) Close() error {
 		close(l.stop)
 	})
 	<-l.done
-	return nil
+	return l.lock.Unlock()
 }
 
 func (l *Log) loop() {
@@ -624,6 +655,12 @@ func (l *Log) loop() {
 		t := time.NewTicker(l.opts.CheckpointInterval)
 		defer t.Stop()
 		tick = t.C
+	}
+	var probeTick <-chan time.Time
+	if l.opts.ProbeInterval > 0 {
+		t := time.NewTicker(l.opts.ProbeInterval)
+		defer t.Stop()
+		probeTick = t.C
 	}
 	batch := make([]*appendReq, 0, maxBatch)
 	for {
@@ -642,6 +679,10 @@ func (l *Log) loop() {
 			case <-retry:
 			case <-tick:
 				l.checkpointAndRecord()
+				l.corrections = append(l.corrections, batch...)
+				continue
+			case <-probeTick:
+				l.runProbe()
 				l.corrections = append(l.corrections, batch...)
 				continue
 			case <-l.stop:
