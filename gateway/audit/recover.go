@@ -153,7 +153,7 @@ type cutPoint struct {
 	seg    segFile
 	off    int64
 	after  []segFile // whole segments after the cut
-	cpKeep int      // checkpoint lines kept (a prefix)
+	cpKeep int       // checkpoint lines kept (a prefix)
 	cpAll  int
 }
 
@@ -354,6 +354,9 @@ func applyRecovery(dir string, rec *Recovery, cp *cutPoint, opts RecoverOptions)
 	}
 	lo := opts.Log
 	lo.defaults()
+	if lo.Gateway == "" {
+		lo.Gateway = rec.Gateway // checkpoints name the node the log is of
+	}
 	l, err := open(dir, lo, nil) // the caller holds the lock
 	if err != nil {
 		return fmt.Errorf("audit: reopen after recovery: %w", err)
