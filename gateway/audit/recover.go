@@ -394,7 +394,13 @@ func readRecoveries(dir string) ([]Recovery, error) {
 		}
 		for i := range r.Evidence {
 			e := &r.Evidence[i]
-			b, err := os.ReadFile(filepath.Join(dir, filepath.Base(e.File)))
+			// Evidence is a file beside the log, nothing else: a name with
+			// a path in it (this file is not signed) is never "present".
+			if e.File == "" || e.File != filepath.Base(e.File) || !strings.HasPrefix(e.File, damagedPrefix) {
+				e.Present = false
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.File))
 			sum := sha256.Sum256(b)
 			e.Present = err == nil && "sha256:"+hex.EncodeToString(sum[:]) == e.SHA256
 		}
