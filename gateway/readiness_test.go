@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -129,4 +131,65 @@ func TestReadyzCoversTheKeyProvider(t *testing.T) {
 		v.Unseal(t)
 		waitReady(t, env, "ready after unseal", func(code int, r readiness) bool { return code == 200 })
 	})
+}
+
+// TestReadOnlyAuditDirVisible: an audit directory that stops taking new
+// files turns /readyz 503 within a probe interval and shows in the metrics,
+// and the listing index's recovery point that can no longer be saved beside
+// it is counted instead of failing silently (issue 9 item 12).
+func TestReadOnlyAuditDirVisible(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+		gateway.WithAuditOptions(func(o *audit.Options) { o.ProbeInterval = 20 * time.Millisecond }),
+	}})
+	dir := audit.LogDir(env.Cfg.Audit.Path)
+	if code, _ := readyz(t, env); code != 200 {
+		t.Fatal("not ready at start")
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if os.WriteFile(dir+"/ro-check", nil, 0o600) == nil {
+		os.Remove(dir + "/ro-check")
+		// root ignores modes: the immutable attribute stands in.
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot make a directory read-only for this user: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	}
+	r := waitReady(t, env, "unready with a read-only audit dir", func(code int, r readiness) bool { return code == 503 })
+	if !strings.Contains(r.Checks["audit"], "not writable") {
+		t.Fatalf("audit check: %q", r.Checks["audit"])
+	}
+	// The open segment still takes appends: a publish may succeed, and its
+	// index flush then fails to save the recovery point.
+	env.Client("met-police").MustDo("POST", "/v1/records", recordBody())
+	metric := func(name string) string {
+		resp, err := http.Get(env.AdminURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return strings.TrimPrefix(l, name+" ")
+			}
+		}
+		return ""
+	}
+	if v := metric("liaison_audit_writable"); v != "0" {
+		t.Fatalf("liaison_audit_writable = %q", v)
+	}
+	if v := metric("liaison_audit_probe_failures_total"); v == "" || v == "0" {
+		t.Fatalf("liaison_audit_probe_failures_total = %q", v)
+	}
+	for end := time.Now().Add(20 * time.Second); metric("liaison_index_state_save_failures_total") == "0"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("index state save failure not counted")
+		}
+	}
+	exec.Command("chattr", "-i", dir).Run()
+	os.Chmod(dir, 0o700)
+	waitReady(t, env, "ready once the directory is writable again", func(code int, r readiness) bool { return code == 200 })
 }
