@@ -159,6 +159,12 @@ type cutPoint struct {
 
 func planRecovery(dir string, rep *Report) (*Recovery, *cutPoint, error) {
 	f := rep.Failure
+	if f.Kind == FailCheckpoint && (strings.HasPrefix(f.Reason, "not a validly signed") || strings.HasPrefix(f.Reason, "no public key")) {
+		// A wrong or missing key set makes every checkpoint look bad:
+		// moving them out would strip the log of its signatures. That is
+		// not a damaged tail; the operator must sort out the keys first.
+		return nil, nil, fmt.Errorf("audit: %v: recover does not move out checkpoints it cannot check; pin the gateway's audit key set with --jwks (or restore %s) and verify again", f, keysFile)
+	}
 	rec := &Recovery{Failure: *f, Gateway: rep.Gateway}
 	// The first entry to move out: the failing one; for a checkpoint
 	// failure, none (only checkpoints move), unless checkpoints are

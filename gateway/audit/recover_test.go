@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/liaison-project/liaison/crypto/jose"
 )
 
 // TestRecoverDamagedTail: a log whose tail was damaged in a way open must
@@ -52,6 +54,15 @@ func TestRecoverDamagedTail(t *testing.T) {
 		t.Fatalf("recover while locked: %v, want ErrLocked", err)
 	}
 	held.Unlock()
+
+	// A wrong pinned key set is not damage: nothing is moved.
+	other, _ := signerFor(t).PublicJWKS()
+	if _, err := Recover(dir, RecoverOptions{JWKS: other, Log: Options{Signer: signer(t)}}); err == nil || !strings.Contains(err.Error(), "--jwks") {
+		t.Fatalf("recover with the wrong key set: %v", err)
+	}
+	if b, _ := os.ReadFile(seg); !bytes.Equal(b, damaged) {
+		t.Fatal("recover with the wrong key set changed the segment")
+	}
 
 	// A dry run says what it would do and changes nothing.
 	plan, err := Recover(dir, RecoverOptions{JWKS: jwks, Log: Options{Signer: signer(t)}, DryRun: true})
@@ -119,4 +130,13 @@ func TestRecoverDamagedTail(t *testing.T) {
 	if rep.Recoveries[0].Evidence[0].Present || !strings.Contains(rep.Recoveries[0].Explain(), "MISSING OR CHANGED") {
 		t.Fatal("changed evidence not reported")
 	}
+}
+
+// signerFor is a key other than the log's.
+func signerFor(t *testing.T) *jose.Signer {
+	s, err := jose.LoadOrCreateSigner(filepath.Join(t.TempDir(), "other.jwk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
