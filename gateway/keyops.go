@@ -30,7 +30,9 @@ type KeyOps struct {
 // OpenKeyOps opens the key provider, store and signer of cfg. The provider
 // must support key management (both the local keyring and Vault do).
 func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, error) {
-	b, err := openBackends(ctx, cfg, log)
+	// Never re-create a missing signing key here: rewrap would re-sign
+	// records under a key no gateway has.
+	b, err := openBackends(ctx, cfg, log, openOptions{})
 	if err != nil {
 		return nil, err
 	}

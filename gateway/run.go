@@ -52,6 +52,7 @@ type buildOptions struct {
 	auditOpts func(*audit.Options)
 	wrapAudit func(audit.Writer) audit.Writer
 	wrapStore func(objstore.Store) objstore.Store
+	dev       bool // `liaison dev` (see WithDevMode)
 }
 
 // WithClock sets the clock that policy decisions and audit entries use.
@@ -123,7 +124,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 			return nil, fmt.Errorf("officers: %w", err)
 		}
 	}
-	b, err := openBackends(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log, openOptions{createSigningKey: g.opts.dev})
 	if err != nil {
 		return nil, err
 	}
@@ -136,12 +137,13 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 		limits = envelope.CacheLimits{}
 	}
 	aopts := AuditOptions(cfg)
+	aopts.OnProbe = auditProbeLogger(log.Named("audit"))
 	if g.opts.auditOpts != nil {
 		g.opts.auditOpts(&aopts)
 	}
 	aw, err := audit.Open(cfg.Audit.Path, aopts)
 	if err != nil {
-		return nil, err
+		return nil, &OpenError{What: "audit", Err: err}
 	}
 	if cfg.Audit.ShipInterval > 0 {
 		shipTo, err := b.auditStore(ctx, cfg, store)
@@ -169,15 +171,22 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 		store = g.opts.wrapStore(store)
 	}
 	g.keyCache = envelope.NewCachingKeys(provider, limits)
+	// The key check is bound once the server (and its metrics) exist.
+	var keysReady func(context.Context) error
 	srv, err := NewServer(cfg, Deps{
 		Log: log, Policy: pe, Officers: off, Store: store,
 		Keys: g.keyCache, Signer: signer, Audit: aWriter,
-		Ready: map[string]func(context.Context) error{"audit": func(context.Context) error { return aw.Healthy() }},
-		Now:   g.opts.now,
+		Ready: map[string]func(context.Context) error{
+			"audit": func(context.Context) error { return aw.Healthy() },
+			"keys":  func(ctx context.Context) error { return keysReady(ctx) },
+		},
+		Now: g.opts.now,
 	})
 	if err != nil {
 		return nil, err
 	}
+	keysReady = keyHealth(provider, srv.metrics.keysUp)
+	registerAuditMetrics(srv.metrics.reg, aw)
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
 		return nil, err
 	}
@@ -203,7 +212,11 @@ func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log
 		}
 		saved = time.Now()
 		if err := writeIndexState(dir, indexState{Through: through}); err != nil {
-			log.Warn("listing index state not saved", zap.Error(err))
+			// Visible, not silent: a crash now re-reads the audit log from
+			// the last saved point, and the directory is probably failing
+			// (the audit probe says so in /readyz).
+			srv.metrics.indexStateFailures.Inc()
+			log.Error("listing index state not saved", zap.String("dir", dir), zap.Error(err))
 		}
 	}
 	n, corrected, err := ix.recoverFromAudit(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.audit, cfg.GatewayID)
@@ -238,21 +251,24 @@ type backends struct {
 	log      *zap.Logger
 }
 
-func openBackends(ctx context.Context, cfg Config, log *zap.Logger) (b *backends, err error) {
-	b = &backends{log: log}
-	defer func() {
-		if err != nil {
-			b.close()
-		}
-	}()
+func openBackends(ctx context.Context, cfg Config, log *zap.Logger, o openOptions) (*backends, error) {
+	// b is not the named result on purpose: `return nil, err` must not hide
+	// from the cleanup what was already opened (a nil b there was a
+	// nil-pointer panic instead of the real error, issue 9 item 8).
+	b := &backends{log: log}
+	fail := func(what string, err error) (*backends, error) {
+		b.close()
+		return nil, &OpenError{What: what, Err: err}
+	}
+	var err error
 	if b.provider, err = b.keyProvider(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return fail("keys", err)
 	}
 	if b.store, err = b.objectStore(ctx, cfg); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return fail("store", err)
 	}
-	if b.signer, err = jose.LoadOrCreateSigner(cfg.Signing.Key); err != nil {
-		return nil, fmt.Errorf("signing: %w", err)
+	if b.signer, err = loadSigner(ctx, cfg, b.store, o, log); err != nil {
+		return fail("signing", err)
 	}
 	return b, nil
 }

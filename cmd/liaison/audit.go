@@ -93,7 +93,7 @@ object store.
   liaison audit export --dir node1/audit --dsa dsa-met-rocu --from 2026-01-01T00:00:00Z > pack.json`,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(), newAuditQueryCmd(), newAuditProveCmd(), newAuditCheckProofCmd(),
-		newAuditExportCmd(), newAuditHMACCmd())
+		newAuditExportCmd(), newAuditHMACCmd(), newAuditRecoverCmd())
 	return cmd
 }
 
@@ -247,6 +247,9 @@ func printReport(w io.Writer, r *audit.Report) {
 		fmt.Fprintf(w, " (%s over segments not shipped yet)", plural(r.Pending, "checkpoint", "checkpoints"))
 	}
 	fmt.Fprintf(w, "\n  root %s; keys: %s\n", r.RootHash, r.KeySource)
+	for _, rc := range r.Recoveries {
+		fmt.Fprintf(w, "  RECOVERED: %s\n", rc.Explain())
+	}
 }
 
 func plural(n int, one, many string) string {

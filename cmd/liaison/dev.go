@@ -72,7 +72,7 @@ file beside the data it protects.`,
 				return err
 			}
 			defer log.Sync() //nolint:errcheck
-			g, err := gateway.Build(ctx, cfg, log)
+			g, err := gateway.Build(ctx, cfg, log, gateway.WithDevMode())
 			if err != nil {
 				return err
 			}

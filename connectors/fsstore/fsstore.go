@@ -14,7 +14,8 @@
 // sees the old object or the whole new one. "~" cannot occur in a key, so
 // temporary files are never visible to Get or List; they are removed when a
 // Put fails, and temporary files older than StaleTempAge (left by a crash)
-// are removed by Open. The file system must support hard links, and nothing
+// are removed by Open — only files named as this store names them, never
+// anything else an operator put there. The file system must support hard links, and nothing
 // may be mounted inside <dir> (rename and link cannot cross file systems).
 //
 // Because a file and a directory cannot share a name, a key cannot be both an
@@ -72,7 +73,13 @@ const (
 // use, also by several processes on one host.
 type Store struct {
 	root *os.Root
+	// writeFn replaces the temporary file's write (fault injection in
+	// tests); nil is the real thing.
+	writeFn func(f *os.File, b []byte) (int, error)
 }
+
+// tempNameBytes is the random part of a temporary file's name (hex-encoded).
+const tempNameBytes = 12
 
 var _ objstore.Store = (*Store)(nil)
 
@@ -111,6 +118,9 @@ func (s *Store) cleanTemp(olderThan time.Time) error {
 		return fmt.Errorf("fsstore: read %s: %w", tmpDir, err)
 	}
 	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTempName(e.Name()) {
+			continue // not ours: never remove what this store did not write
+		}
 		info, err := e.Info()
 		if err != nil || info.ModTime().After(olderThan) {
 			continue // gone already, or possibly another process's write
@@ -206,13 +216,16 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, opts objstore.
 
 // writeTemp writes data to a new, fsynced temporary file and returns its
 // root-relative name.
-func (s *Store) writeTemp(data []byte) (name string, err error) {
-	var rnd [12]byte
+func (s *Store) writeTemp(data []byte) (_ string, err error) {
+	var rnd [tempNameBytes]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return "", err
 	}
-	name = path.Join(tmpDir, hex.EncodeToString(rnd[:]))
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	// tmp, not the named result: every failure path returns "", and the
+	// deferred cleanup must still know which file to remove (it once
+	// removed "" and leaked one file per failed write).
+	tmp := path.Join(tmpDir, hex.EncodeToString(rnd[:]))
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return "", err
 	}
@@ -221,13 +234,34 @@ func (s *Store) writeTemp(data []byte) (name string, err error) {
 			err = cerr
 		}
 		if err != nil {
-			s.root.Remove(name)
+			_ = s.root.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
+	if _, err := s.write(f, data); err != nil {
 		return "", err
 	}
-	return name, f.Sync()
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	return tmp, nil
+}
+
+// write is f.Write, or the fault injected by a test.
+func (s *Store) write(f *os.File, data []byte) (int, error) {
+	if s.writeFn != nil {
+		return s.writeFn(f, data)
+	}
+	return f.Write(data)
+}
+
+// isTempName reports whether name is one of the store's own temporary
+// files (writeTemp's pattern), the only ones the sweep may remove.
+func isTempName(name string) bool {
+	if len(name) != 2*tempNameBytes {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && strings.ToLower(name) == name
 }
 
 // syncDir makes a directory's entries (a rename, link or removal) durable.

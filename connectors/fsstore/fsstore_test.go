@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,16 +91,20 @@ func TestTempFiles(t *testing.T) {
 	put(t, s, "k/obj", []byte("committed"))
 
 	// Debris as a crash would leave it: a partial write, old and new.
-	stale := filepath.Join(dir, "~tmp", "stale0123")
-	fresh := filepath.Join(dir, "~tmp", "fresh4567")
-	for _, p := range []string{stale, fresh} {
+	stale := filepath.Join(dir, "~tmp", "5ca1e0000000000000000001")
+	fresh := filepath.Join(dir, "~tmp", "f4e500000000000000000002")
+	// Not the store's temp pattern: however old, the sweep leaves it.
+	foreign := filepath.Join(dir, "~tmp", "operator-notes.txt")
+	for _, p := range []string{stale, fresh, foreign} {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := time.Now().Add(-2 * fsstore.StaleTempAge)
-	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{stale, foreign} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	t.Run("invisible", func(t *testing.T) {
@@ -116,16 +121,18 @@ func TestTempFiles(t *testing.T) {
 	})
 	t.Run("stale_removed_on_open", func(t *testing.T) {
 		s2 := open(t, dir)
-		if got := tmpEntries(t, dir); !slices.Equal(got, []string{"fresh4567"}) {
-			t.Fatalf("~tmp holds %q after Open, want only the fresh file (another process's write in flight)", got)
+		if got := tmpEntries(t, dir); !slices.Equal(got, []string{"f4e500000000000000000002", "operator-notes.txt"}) {
+			t.Fatalf("~tmp holds %q after Open, want only the fresh file (another process's write in flight) and the foreign one", got)
 		}
 		data, err := s2.Get(t.Context(), "k/obj")
 		if err != nil || string(data) != "committed" {
 			t.Fatalf("Get after reopen: %q, %v", data, err)
 		}
 	})
-	if err := os.Remove(fresh); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{fresh, foreign} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	t.Run("removed_after_every_put", func(t *testing.T) {
@@ -420,5 +427,37 @@ func TestListMatchesReference(t *testing.T) {
 		if want := reference(prefix, after, limit); !slices.Equal(got, want) {
 			t.Fatalf("case %d: List(%q, %q, %d)\n got  %q\n want %q", i, prefix, after, limit, got, want)
 		}
+	}
+}
+
+// TestFailedWriteLeavesNoTempFile: a Put whose write fails (ENOSPC here)
+// removes its temporary file. Before the fix every failed write leaked one
+// (the deferred cleanup removed the cleared named result, ""): one ENOSPC
+// episode left 9,676 files behind (issue 9 item 14).
+func TestFailedWriteLeavesNoTempFile(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	var fail atomic.Bool
+	fail.Store(true)
+	fsstore.SetWriteFn(s, func(f *os.File, b []byte) (int, error) {
+		if fail.Load() {
+			n, _ := f.Write(b[:len(b)/2]) // a partial write, then the disk is full
+			return n, syscall.ENOSPC
+		}
+		return f.Write(b)
+	})
+	for i := range 20 {
+		err := s.Put(t.Context(), "k/obj", []byte("some record bytes"), objstore.PutOptions{IfAbsent: i%2 == 0})
+		if !errors.Is(err, objstore.ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("put on a full disk: err = %v, want ErrUnavailable wrapping ENOSPC", err)
+		}
+	}
+	if got := tmpEntries(t, dir); len(got) != 0 {
+		t.Fatalf("%d temporary files left by failed writes: %q", len(got), got)
+	}
+	fail.Store(false)
+	put(t, s, "k/obj", []byte("after the disk recovered"))
+	if got := tmpEntries(t, dir); len(got) != 0 {
+		t.Fatalf("temporary files left by a successful write: %q", got)
 	}
 }

@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/liaison-project/liaison/connectors/filelock"
 	"github.com/liaison-project/liaison/crypto/keys"
 )
 
@@ -58,7 +59,7 @@ var (
 	// the latest version, which would make new data keys unreadable).
 	ErrInvalidVersion = errors.New("localkeys: invalid key version")
 	// ErrInUse: another Keyring (in this or another process) holds the file.
-	ErrInUse = errors.New("localkeys: keyring file is in use")
+	ErrInUse = errors.New("localkeys: keyring file is in use by another process (a running gateway?); stop it first")
 	// ErrCorrupt: the keyring file cannot be parsed or is inconsistent.
 	ErrCorrupt = errors.New("localkeys: keyring file is corrupt")
 	// ErrClosed: the Keyring was closed.
@@ -122,9 +123,12 @@ func Open(path string, opts Options) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("localkeys: open lock file: %w", err)
 	}
-	if err := lockFile(lock); err != nil {
+	if err := filelock.LockFile(lock); err != nil {
 		lock.Close()
-		return nil, err
+		if errors.Is(err, filelock.ErrLocked) {
+			return nil, ErrInUse
+		}
+		return nil, fmt.Errorf("localkeys: lock keyring: %w", err)
 	}
 	k := &Keyring{path: path, opts: opts, lock: lock, keks: map[string]*kek{}}
 	if err := k.load(); err != nil {
@@ -145,7 +149,7 @@ func (k *Keyring) Close() error {
 		e.destroy()
 	}
 	k.keks = nil
-	err := unlockFile(k.lock)
+	err := filelock.UnlockFile(k.lock)
 	if cerr := k.lock.Close(); err == nil {
 		err = cerr
 	}

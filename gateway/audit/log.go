@@ -17,6 +17,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/liaison-project/liaison/connectors/filelock"
 	"github.com/liaison-project/liaison/crypto/jose"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 	// the layers above. Nil is the real thing.
 	WriteFn func(f *os.File, b []byte) (int, error)
 	SyncFn  func(f *os.File) error
+	// ProbeInterval is how often the writer checks that the directory
+	// still takes writes (DefaultProbeInterval if zero; negative: never,
+	// besides once at open). OnProbe, if set, is called with each result
+	// (nil: writable) from the writer goroutine: keep it quick.
+	ProbeInterval time.Duration
+	OnProbe       func(error)
 }
 
 // Defaults for Options.
@@ -80,6 +87,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
 }
 
 // Log is the Writer the gateway uses: a directory of JSON-lines segments
@@ -103,6 +113,10 @@ type Log struct {
 	busySince atomic.Int64 // unix nanos when the current write started; 0 when idle
 	failMsg   atomic.Pointer[string]
 	cpMsg     atomic.Pointer[string]
+	probeMsg  atomic.Pointer[string] // the last writability probe's failure
+	// probeFailures counts failed probes (exported as a metric).
+	probeFailures atomic.Uint64
+	lock          *filelock.Lock // the directory's single-writer lock
 
 	// Writer goroutine state.
 	seg         appendFile
@@ -115,7 +129,6 @@ type Log struct {
 	prev        string
 	corrections []*appendReq
 	readAtOpen  int // segments read by recover (tests)
-	unlock      func()
 
 	// Fault injection (tests): how bytes reach the file and the disk.
 	writeFn func(f *os.File, b []byte) (int, error)
@@ -164,20 +177,22 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	// One writer per directory: a second one would overwrite acknowledged
-	// entries (and `audit export --seal` must not write beside a gateway).
-	unlock, err := lockWriter(dir)
+	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	started := false
-	defer func() {
-		if !started {
-			unlock()
-		}
-	}()
+	l, err := open(dir, opts, lock)
+	if err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
+	return l, nil
+}
+
+// open is Open with the directory locked.
+func open(dir string, opts Options, lock *filelock.Lock) (*Log, error) {
 	l := &Log{dir: dir, opts: opts, reqs: make(chan *appendReq, 4096), stop: make(chan struct{}), done: make(chan struct{}),
-		writeFn: opts.WriteFn, syncFn: opts.SyncFn, unlock: unlock}
+		writeFn: opts.WriteFn, syncFn: opts.SyncFn, lock: lock}
 	if l.writeFn == nil {
 		l.writeFn = func(f *os.File, b []byte) (int, error) { return f.Write(b) }
 	}
@@ -216,7 +231,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.cp.close()
 		return nil, err
 	}
-	started = true
+	// Probe once before serving: a read-only directory is reported by
+	// Healthy (readiness) from the start, not at the first rotation.
+	l.runProbe()
 	go l.loop()
 	return l, nil
 }
@@ -615,7 +632,7 @@ func (l *Log) Healthy() error {
 	if msg := l.cpMsg.Load(); msg != nil {
 		return errors.New("audit checkpoint not written: " + *msg)
 	}
-	return nil
+	return l.Writable()
 }
 
 // Close stops the writer after the queued appends, signs a last checkpoint
@@ -626,12 +643,11 @@ func (l *Log) Close() error {
 		close(l.stop)
 	})
 	<-l.done
-	return nil
+	return l.lock.Unlock()
 }
 
 func (l *Log) loop() {
 	defer close(l.done)
-	defer l.unlock() // last: after the files are closed
 	defer l.cp.close()
 	defer l.seg.close()
 	var tick <-chan time.Time
@@ -639,6 +655,12 @@ func (l *Log) loop() {
 		t := time.NewTicker(l.opts.CheckpointInterval)
 		defer t.Stop()
 		tick = t.C
+	}
+	var probeTick <-chan time.Time
+	if l.opts.ProbeInterval > 0 {
+		t := time.NewTicker(l.opts.ProbeInterval)
+		defer t.Stop()
+		probeTick = t.C
 	}
 	batch := make([]*appendReq, 0, maxBatch)
 	for {
@@ -657,6 +679,10 @@ func (l *Log) loop() {
 			case <-retry:
 			case <-tick:
 				l.checkpointAndRecord()
+				l.corrections = append(l.corrections, batch...)
+				continue
+			case <-probeTick:
+				l.runProbe()
 				l.corrections = append(l.corrections, batch...)
 				continue
 			case <-l.stop:

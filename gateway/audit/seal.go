@@ -10,11 +10,10 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 )
 
-// writerLockFile is the file whose flock marks the log's one writer.
-const writerLockFile = "writer.lock"
-
 // ErrLogHeld: another process (a running gateway) writes this log.
-var ErrLogHeld = errors.New("audit: log held by another writer")
+// It is ErrLocked, the single-writer lock Open takes, under the name the
+// sealing code reads best with.
+var ErrLogHeld = ErrLocked
 
 // ErrNotThisLogsKey: a key offered to sign a checkpoint is not one this
 // log's checkpoints are verified with.

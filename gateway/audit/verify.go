@@ -80,6 +80,10 @@ type Report struct {
 	KeySource string   `json:"key_source,omitempty"`
 	Failure   *Failure `json:"failure,omitempty"`
 	OK        bool     `json:"ok"`
+	// Recoveries are the `liaison audit recover` runs on this log: each
+	// says which entries were moved out of it, why, and where the evidence
+	// is (and whether it is still there unchanged).
+	Recoveries []Recovery `json:"recoveries,omitempty"`
 
 	tree *tree              // the verified tree, for proofs
 	cps  []parsedCheckpoint // the checkpoints, for proofs
@@ -440,6 +444,9 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	r, err := verifySource(dirSource{dir: dir, segs: segs}, cpData, jv, verifyRun{progress: opts.Progress, live: opts.Live})
 	if r != nil {
 		r.Dir, r.KeySource = dir, src
+		if r.Recoveries, err = readRecoveries(dir); err != nil {
+			return r, err
+		}
 	}
 	return r, err
 }
