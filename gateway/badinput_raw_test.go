@@ -57,7 +57,7 @@ type rawCase struct {
 // requires, for every case: a 4xx answer, rendered as problem+json, and an
 // unchanged store. It logs the tally the issue asks for.
 func TestRawHTTPBadInputCorpus(t *testing.T) {
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce})
 	met := env.Client("met-police")
 	id := publish(t, met, recordBody())
 	so := env.OfficerToken("met-police", jose.Officer{ID: "so-1", Clearance: "SC", Roles: []string{"policy_admin"}}, time.Hour)

@@ -576,9 +576,14 @@ func (f *failingAudit) Append(ctx context.Context, e *audit.Event) error {
 	return f.Writer.Append(ctx, e)
 }
 
+// writeIndexAtOnce makes each publish wait for its listing-index entries
+// (no lingering batch), for tests that compare the store before and after:
+// otherwise a batch from an earlier publish can land in between.
+func writeIndexAtOnce(c *gateway.Config) { c.Store.IndexFlushInterval = 0 }
+
 func TestAuditFailureFailsClosed(t *testing.T) {
 	fa := &failingAudit{}
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce, BuildOptions: []gateway.Option{
 		gateway.WithAuditWrapper(func(w audit.Writer) audit.Writer { fa.Writer = w; return fa }),
 	}})
 	met := env.Client("met-police")
@@ -927,7 +932,7 @@ func TestAdminEndpoints(t *testing.T) {
 // durable entry, the gateway reports unready, and recovers by itself.
 func TestAuditDiskFaultsFailClosed(t *testing.T) {
 	var mode atomic.Int32 // 0 ok, 1 ENOSPC on write, 2 EIO on fsync
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce, BuildOptions: []gateway.Option{
 		gateway.WithAuditOptions(func(o *audit.Options) {
 			o.WriteFn = func(f *os.File, b []byte) (int, error) {
 				if mode.Load() == 1 {
