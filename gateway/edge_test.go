@@ -254,9 +254,9 @@ func TestRawHTTPRefusalsAreProblemJSON(t *testing.T) {
 	}
 }
 
-// TestOfficerKeysReloadedAtRunTime: officers.jwks_dir is watched. A broken
-// file keeps the agency's keys; a removed file withdraws them; a file added
-// at run time is used without a restart.
+// TestOfficerKeysReloadedAtRunTime: officers.jwks_dir is watched. A removed
+// file withdraws an agency's keys; a file added at run time is used without
+// a restart; a broken file keeps the agency's keys and is counted.
 func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
 		c.TLS.ReloadInterval = 20 * time.Millisecond
@@ -282,6 +282,18 @@ func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Removed: hmrc's officer tokens stop working.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(401, "after removing hmrc's key set")
+
+	// Added at run time: accepted without a restart.
+	if err := os.WriteFile(file, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(200, "after adding hmrc's key set")
+
 	// Broken file: the failure is counted, the previous keys stay.
 	if err := os.WriteFile(file, []byte(`{"keys":[{"kty":`), 0o644); err != nil {
 		t.Fatal(err)
@@ -296,18 +308,6 @@ func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
 	if s := status(); s != 200 {
 		t.Fatalf("a malformed key set cleared hmrc's keys: %d", s)
 	}
-
-	// Removed: hmrc's officer tokens stop working.
-	if err := os.Remove(file); err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(401, "after removing hmrc's key set")
-
-	// Added at run time: accepted without a restart.
-	if err := os.WriteFile(file, good, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	waitStatus(200, "after adding hmrc's key set")
 }
 
 func adminMetrics(t *testing.T, env *gatewaytest.Env) string {
