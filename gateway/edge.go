@@ -190,26 +190,28 @@ type refusalAuditor struct {
 	queue   chan refusalEntry
 }
 
-func (a *refusalAuditor) record(r connRefusal) {
+// record reports whether r is the first of its key in this window (and so
+// queued for an entry of its own); the caller logs only those, which bounds
+// the process log the same way.
+func (a *refusalAuditor) record(r connRefusal) bool {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	k := r.key()
 	if t, ok := a.seen[k]; ok {
 		t.more++
-		a.mu.Unlock()
-		return
+		return false
 	}
 	if len(a.seen) >= refusalKeys {
 		r.certFP, r.peer, r.subject, r.agency = "", "*", "", ""
 		k = r.key()
 		if t, ok := a.seen[k]; ok {
 			t.more++
-			a.mu.Unlock()
-			return
+			return false
 		}
 	}
 	a.seen[k] = &refusalTally{first: r}
 	a.enqueueLocked(refusalEntry{r: r})
-	a.mu.Unlock()
+	return true
 }
 
 func (a *refusalAuditor) enqueueLocked(en refusalEntry) {
@@ -332,7 +334,9 @@ func (s *Server) tlsRefused(r pki.Refusal) {
 			cr.agency, _ = pki.AgencyFromCert(r.Leaf, s.cfg.TrustDomain)
 		}
 	}
-	s.edge.auditor.record(cr)
+	if !s.edge.auditor.record(cr) {
+		return // a repeat in this window: counted, coalesced, not logged again
+	}
 	if ce := s.log.Check(zap.WarnLevel, "TLS handshake refused"); ce != nil {
 		ce.Write(zap.String("kind", cr.kind), zap.String("peer", peer), zap.String("cert_fingerprint", cr.certFP),
 			zap.String(fAgency, cr.agency))
@@ -496,7 +500,10 @@ func (s *Server) httpRefused(c *edgeConn, status int, netText string) {
 		cr.certFP, cr.subject, cr.verified = pki.CertFingerprint(leaf), certSubject(leaf), true
 		cr.agency, _ = pki.AgencyFromCert(leaf, s.cfg.TrustDomain)
 	}
-	s.edge.auditor.record(cr)
+	if s.edge.auditor.record(cr) {
+		s.log.Warn("HTTP request refused before routing", zap.Int(fStatus, status), zap.String("peer", cr.peer),
+			zap.String(fAgency, cr.agency), zap.String(fRequestID, p.RequestID))
+	}
 }
 
 // maxHeaderBytes is the agency listener's header limit (Run).

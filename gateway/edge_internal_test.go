@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"path"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 )
@@ -73,4 +76,49 @@ func TestCleanRequestPath(t *testing.T) {
 			t.Errorf("cleanRequestPath(%q) = %v, want %v", p, got, want)
 		}
 	}
+}
+
+// FuzzSanitiseName: certificate names of refused (unverified) peers reach
+// the audit log; whatever the bytes, the text is bounded and carries no
+// control or format characters (newlines, bidi overrides).
+func FuzzSanitiseName(f *testing.F) {
+	for _, s := range []string{"CN=met-police,O=Met", "CN=a\nb", "CN=\u202egnp.exe", "\xff\xfe", strings.Repeat("x", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := sanitiseName(s, 256)
+		if len(out) > 256+len("…") {
+			t.Fatalf("%d bytes", len(out))
+		}
+		for _, r := range out {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+				t.Fatalf("%q kept in %q", r, out)
+			}
+		}
+	})
+}
+
+// FuzzCleanRequestPath: a path the check lets through is one the ServeMux
+// would not redirect (path.Clean leaves it alone) and has no dot segments.
+func FuzzCleanRequestPath(f *testing.F) {
+	for _, s := range []string{"/", "/v1/records", "/v1/../x", "//", "*", "/a/./b", "/a/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !cleanRequestPath(p) {
+			return
+		}
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") {
+			t.Fatalf("%q accepted", p)
+		}
+		for _, seg := range strings.Split(p, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("%q accepted", p)
+			}
+		}
+		c := path.Clean(p)
+		if c != strings.TrimSuffix(p, "/") && c != p {
+			t.Fatalf("%q cleans to %q", p, c)
+		}
+	})
 }
