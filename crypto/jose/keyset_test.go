@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
 	"github.com/liaison-project/liaison/crypto/pki"
 )
 
@@ -98,4 +100,42 @@ func TestReloadFailsSafePerAgency(t *testing.T) {
 	if !slices.ContainsFunc(events, func(e KeySetEvent) bool { return e.Agency == "hmrc" && e.Change == KeySetRemoved }) {
 		t.Fatalf("removal not reported: %+v", events)
 	}
+}
+
+// FuzzParsePublicSet: key-set files come from each agency and are re-read
+// at run time; whatever the bytes, parsing either refuses them or yields a
+// non-empty set of public keys with distinct kids, and never panics.
+func FuzzParsePublicSet(f *testing.F) {
+	fed, err := pki.EnsureDevFederation(f.TempDir(), pki.DevOptions{Agencies: []string{"met-police"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(fed.JWKSFile("met-police"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	priv, _ := os.ReadFile(fed.OfficerKeyFile("met-police"))
+	for _, s := range [][]byte{good, []byte(`{"keys":[]}`), []byte(`{"keys":[` + string(priv) + `]}`), []byte(`{"keys":[{"kty":`), []byte(`[]`)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := parsePublicSet(data)
+		if err != nil {
+			return
+		}
+		if set.Len() == 0 {
+			t.Fatal("empty set accepted")
+		}
+		kids := map[string]bool{}
+		for i := range set.Len() {
+			k, _ := set.Key(i)
+			if isPriv, err := jwk.IsPrivateKey(k); err != nil || isPriv {
+				t.Fatalf("key %d private or not asymmetric", i)
+			}
+			if k.KeyID() == "" || kids[k.KeyID()] {
+				t.Fatalf("key %d: missing or duplicate kid", i)
+			}
+			kids[k.KeyID()] = true
+		}
+	})
 }
