@@ -114,8 +114,19 @@ func (e *edgeState) stop() error {
 	case <-e.done:
 	case <-time.After(15 * time.Second):
 		e.s.log.Error("refusal auditor did not finish; some connection-level refusals may be unaudited")
+		return nil
 	}
-	return nil
+	// Refusals recorded while the listener was shutting down, after the
+	// auditor's last pass: written here, before the audit log closes.
+	e.auditor.rollWindow(e.s.now())
+	for {
+		select {
+		case en := <-e.auditor.queue:
+			e.auditor.write(en)
+		default:
+			return nil
+		}
+	}
 }
 
 // connRefusal is one refusal to audit.
