@@ -320,7 +320,9 @@ var tlsRefusalDetail = map[pki.RefusalKind]string{
 // tlsRefused is the HandshakeListener's OnRefusal: it runs on the refused
 // connection's goroutine and never waits for the audit log.
 func (s *Server) tlsRefused(r pki.Refusal) {
-	s.edge.refusals.WithLabelValues("tls", string(r.Kind)).Inc()
+	// Counted once recorded, so that the counter never runs ahead of the
+	// auditor (tests wait on it).
+	defer s.edge.refusals.WithLabelValues("tls", string(r.Kind)).Inc()
 	peer := peerIP(r.Remote)
 	detail, audited := tlsRefusalDetail[r.Kind]
 	if !audited {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,8 @@ func TestTLSHandshakeRefusalsAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 		fp := pki.CertFingerprint(mustParse(t, c))
+		const metric = `liaison_edge_refusals_total{kind="unknown-ca",layer="tls"} `
+		before := metricValue(t, env, metric)
 		for range 20 {
 			cl := forcedCertClient(t, env, c, k)
 			if _, err := cl.Do("GET", "/v1/records", nil); err == nil {
@@ -137,6 +140,15 @@ func TestTLSHandshakeRefusalsAudited(t *testing.T) {
 			cl.CloseIdle()
 		}
 		waitAudit(t, env, "flood", func(e audit.Event) bool { return e.CertFingerprint == fp })
+		// In TLS 1.3 the client may see the refusal before the server has
+		// recorded it: wait until all 20 are counted (counted after recording).
+		deadline := time.Now().Add(15 * time.Second)
+		for metricValue(t, env, metric) < before+20 {
+			if time.Now().After(deadline) {
+				t.Fatalf("refusals counted: %d, want %d", metricValue(t, env, metric), before+20)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		// Stopping the gateway closes the window: its summary is written
 		// before the audit log closes.
 		env.Stop()
@@ -319,4 +331,20 @@ func adminMetrics(t *testing.T, env *gatewaytest.Env) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// metricValue reads one sample (name{labels} with a trailing space) from
+// the admin listener; 0 if absent.
+func metricValue(t *testing.T, env *gatewaytest.Env, sample string) int {
+	t.Helper()
+	for _, line := range strings.Split(adminMetrics(t, env), "\n") {
+		if v, ok := strings.CutPrefix(line, sample); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("metric %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
