@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -94,11 +92,6 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
 		MinVersion: cfg.TLS.MinVersion, ReloadInterval: cfg.TLS.ReloadInterval,
-		OnReject: func(leaf *x509.Certificate, reason error) {
-			if g.Server != nil {
-				g.Server.auditTLSRefusal(leaf, reason)
-			}
-		},
 	}, log.Named("tls"))
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -119,10 +112,13 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 		}
 	}
 	if cfg.Officers.JWKSDir != "" {
-		g.off, err = jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience)
+		g.off, err = jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience, jose.WithKeySetObserver(g.onKeySet))
 		if err != nil {
 			return nil, fmt.Errorf("officers: %w", err)
 		}
+		// Re-read on the trust bundle's schedule: an agency joining or
+		// leaving the federation changes both (edge.go).
+		g.starts = append(g.starts, func(ctx context.Context) error { g.off.Watch(ctx, cfg.TLS.ReloadInterval); return nil })
 	}
 	b, err := openBackends(ctx, cfg, log, openOptions{createSigningKey: g.opts.dev})
 	if err != nil {
@@ -190,6 +186,10 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
 		return nil, err
 	}
+	// Closers run last-in first-out: queued refusal entries are written
+	// before the audit log closes.
+	g.starts = append(g.starts, srv.edge.start)
+	g.closers = append(g.closers, srv.edge.stop)
 	return srv, nil
 }
 
@@ -350,12 +350,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ReadTimeout:       2 * g.cfg.Limits.RequestTimeout,
 		WriteTimeout:      2 * g.cfg.Limits.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          errLog, // TLS handshake refusals (bad, expired, revoked certificates) land here
+		MaxHeaderBytes:    apiMaxHeaderBytes,
+		ErrorLog:          errLog,
+		// edge.go: net/http's own refusals become problem+json and are
+		// audited; OPTIONS * reaches the handler (a 400 like any bad path).
+		ConnContext:                  g.connContext,
+		ConnState:                    g.connState,
+		DisableGeneralOptionsHandler: true,
 	}
 	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	errc := make(chan error, 2)
-	go func() { errc <- api.Serve(tls.NewListener(ln, api.TLSConfig)) }()
+	// The handshake runs in the listener so that a refused one is audited
+	// with the certificate presented (pki.HandshakeListener, edge.go).
+	hl := pki.NewHandshakeListener(ln, api.TLSConfig, pki.HandshakeOptions{Timeout: api.ReadHeaderTimeout, OnRefusal: g.tlsRefused})
+	go func() { errc <- api.Serve(edgeListener{Listener: hl, s: g.Server}) }()
 	go func() { errc <- admin.Serve(aln) }()
 	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
 		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),

@@ -7,7 +7,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +73,9 @@ type Server struct {
 	// recordLocks serialise changes to one record (share, recall, consent)
 	// within this process.
 	recordLocks keyedMutex
+
+	// edge audits refusals that never reach an endpoint (edge.go).
+	edge *edgeState
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped when free.
@@ -129,6 +131,7 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		metrics: newMetrics(), ready: d.Ready, now: d.Now,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}
+	s.edge = newEdgeState(s)
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
@@ -161,9 +164,11 @@ func (s *Server) Handler() http.Handler {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))
 	return chain(mux,
-		s.recoverPanics,  // a panic becomes a 500 problem, never a half-written response
-		s.requestContext, // request id, clock, deadline
-		s.observe,        // metrics and one process-log line per request
+		s.markHandled,       // from here the response is the handler's, not net/http's (edge.go)
+		s.recoverPanics,     // a panic becomes a 500 problem, never a half-written response
+		s.requestContext,    // request id, clock, deadline
+		s.observe,           // metrics and one process-log line per request
+		s.rejectUncleanPath, // "..", "//", "*": 400 problem, not the mux's redirect (edge.go)
 	)
 }
 
@@ -497,18 +502,6 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 		s.metrics.auditFailures.Inc()
 	}
 	return err
-}
-
-// auditTLSRefusal records a handshake the TLS layer refused although the
-// chain verified (a revoked certificate): the agency is genuinely known, so
-// the attempt belongs in the audit log, not only in the process log.
-func (s *Server) auditTLSRefusal(leaf *x509.Certificate, reason error) {
-	rc := &reqCtx{id: newRequestID(), action: "tls.handshake", certFP: pki.CertFingerprint(leaf)}
-	rc.agency, _ = pki.AgencyFromCert(leaf, s.cfg.TrustDomain)
-	ev := &audit.Event{Operation: audit.OpDenial, Status: http.StatusForbidden, Error: "tls: " + reason.Error()}
-	if err := s.writeAudit(context.Background(), rc, ev); err != nil {
-		s.log.Error("audit write failed for a refused handshake", zap.String(fAgency, rc.agency), zap.Error(err))
-	}
 }
 
 func auditDecision(d *policy.Decision) *audit.Decision {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -136,6 +135,8 @@ type OfficerVerifier struct {
 	skew     time.Duration
 	sets     atomic.Pointer[map[string]jwk.Set]
 	reloadMu sync.Mutex
+	// reload is what Reload remembers between runs (keyset.go).
+	reload reloadState
 }
 
 // VerifierOption adjusts an OfficerVerifier.
@@ -172,40 +173,6 @@ func (v *OfficerVerifier) Agencies() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Reload reads the key sets again. If any file fails to load, the previous
-// sets stay in force and the error names the file.
-func (v *OfficerVerifier) Reload() error {
-	v.reloadMu.Lock()
-	defer v.reloadMu.Unlock()
-	entries, err := os.ReadDir(v.dir)
-	if err != nil {
-		return fmt.Errorf("jose: officer key sets: %w", err)
-	}
-	sets := make(map[string]jwk.Set)
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		agency := strings.TrimSuffix(name, ".json")
-		path := filepath.Join(v.dir, name)
-		if !pki.ValidID(agency) {
-			return fmt.Errorf("jose: officer key set %s: file name is not an agency id", path)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("jose: officer key set: %w", err)
-		}
-		set, err := parsePublicSet(data)
-		if err != nil {
-			return fmt.Errorf("jose: officer key set %s: %w", path, err)
-		}
-		sets[agency] = set
-	}
-	v.sets.Store(&sets)
-	return nil
 }
 
 // parsePublicSet accepts a JWKS of asymmetric public signing keys, each with

@@ -54,12 +54,9 @@ type ServerTLSOptions struct {
 	// TrustDomain, when set, also rejects at handshake any client
 	// certificate that carries no agency identity of this trust domain.
 	TrustDomain string
-	// OnReject, when set, is called for a client whose chain verified but
-	// which this layer refuses (revoked, no agency identity), so that the
-	// refusal can be audited. Chain failures (unknown CA, expiry, key usage)
-	// are refused by crypto/tls before any callback runs; they reach only
-	// the process log.
-	OnReject func(leaf *x509.Certificate, reason error)
+	// Refusals (chain failures, revocation, no agency identity) surface
+	// as handshake errors; NewHandshakeListener classifies them with the
+	// presented certificate so that they can be audited (listener.go).
 }
 
 // ServerTLS is a server tls.Config whose trust bundle, CRLs and server
@@ -346,18 +343,12 @@ func (s *ServerTLS) verifyConnection(st *tlsState, cs tls.ConnectionState) error
 					zap.String("serial", chain[i].SerialNumber.Text(16)),
 					zap.String("subject", chain[i].Subject.CommonName),
 					zap.Int("chain_position", i))
-				if s.opts.OnReject != nil {
-					s.opts.OnReject(cs.VerifiedChains[0][0], ErrRevoked)
-				}
 				return ErrRevoked
 			}
 		}
 	}
 	if s.opts.TrustDomain != "" {
 		if _, err := AgencyFromCert(cs.VerifiedChains[0][0], s.opts.TrustDomain); err != nil {
-			if s.opts.OnReject != nil {
-				s.opts.OnReject(cs.VerifiedChains[0][0], err)
-			}
 			return err
 		}
 	}
