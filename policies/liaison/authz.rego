@@ -510,9 +510,10 @@ dsa_violations contains [id, reason("vetting_insufficient", sprintf("DSA %s requ
 
 dsa_vetting_ok(id) if dsa.vetting_ok(id, vetting_level)
 
-# SELEC: a participant receives operational data only as an operational
-# partner (its status under the agreement, else in the registry).
-dsa_violations contains [id, reason("selec_status_insufficient", sprintf("under DSA %s, %s receives operational data only as a SELEC operational partner", [id, caller]))] if {
+# SELEC: a participant receives operational data only as a member state (a
+# Party to the Convention) or an operational partner (its status under the
+# agreement, else in the registry); observers receive strategic data only.
+dsa_violations contains [id, reason("selec_status_insufficient", sprintf("under DSA %s, %s receives operational data only as a SELEC member or operational partner", [id, caller]))] if {
 	some id in candidate_dsas
 	not selec_ok(id)
 }

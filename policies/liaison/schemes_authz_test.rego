@@ -102,6 +102,24 @@ read_cases := {
 		]}},
 		"allow": false, "codes": {"selec_status_insufficient"},
 	},
+	"SELEC member state reads operational data": {
+		"patch": {"subject": at.selec_subject, "record": at.selec_record},
+		"agencies": {"selec": {"selec_status": "member"}},
+		"dsas": {"dsa-selec-ops": {"parties": [
+			{"org_id": "met-police", "role": "provider", "country": "GBR"},
+			{"org_id": "selec", "role": "recipient", "country": "ROU"},
+		]}},
+		"allow": true,
+	},
+	"SELEC member state made observer by its DSA party entry denied operational data": {
+		"patch": {"subject": at.selec_subject, "record": at.selec_record},
+		"agencies": {"selec": {"selec_status": "member"}},
+		"dsas": {"dsa-selec-ops": {"parties": [
+			{"org_id": "met-police", "role": "provider", "country": "GBR"},
+			{"org_id": "selec", "role": "recipient", "country": "ROU", "selec_status": "observer"},
+		]}},
+		"allow": false, "codes": {"selec_status_insufficient"},
+	},
 	"SELEC observer reads strategic data": {
 		"patch": {"subject": at.selec_subject, "record": object.union(at.selec_record, {"data_subject_category": "none", "classification": {"descriptors": []}})},
 		"agencies": {"selec": {"selec_status": "observer"}},
