@@ -26,7 +26,7 @@ func TestCheckEmbeddedIsClean(t *testing.T) {
 
 // edit replaces old with new in a bundle file, failing if old is absent so
 // that a drifting fixture cannot make a test pass vacuously.
-func edit(t *testing.T, dir, name, old, new string) {
+func edit(t testing.TB, dir, name, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 	if err != nil {
