@@ -185,9 +185,10 @@ func (r *suiteRunner) start(e *Engine, b *bundle, rev string) {
 			// until it passes.
 			e.log.Error("Rego suite fails on the data in force; the next policy change will be refused until it passes", fields...)
 		} else {
-			passedTests.put(b.digest(), len(results))
+			pass, _, _ := CountTests(results)
+			passedTests.put(b.digest(), pass)
 			e.log.Info("Rego suite passed on the data in force", zap.String(fieldRevision, rev),
-				zap.Int(fieldTests, len(results)), zap.Duration("policy_suite_duration", time.Since(start)))
+				zap.Int(fieldTests, pass), zap.Duration("policy_suite_duration", time.Since(start)))
 		}
 		e.notify(ev)
 	}()

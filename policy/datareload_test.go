@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,4 +152,37 @@ func BenchmarkReload(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCountTestsLikeOPA: a table test counts once per case and a plain test
+// once, as `opa test` counts them (here 3 + 1 = 4, where opa test says
+// "PASS: 4/4"); the table rule itself is a heading (issue 9 item 25:
+// `liaison policy test` said 590 where opa test said 539).
+func TestCountTestsLikeOPA(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "x/x.rego", "package x\n\ndouble(n) := 2 * n\n")
+	write(t, dir, "x/x_test.rego", `package x_test
+
+import data.x
+
+test_double[name] if {
+	some name, tc in {"one": [1, 2], "two": [2, 4], "three": [3, 6]}
+	x.double(tc[0]) == tc[1]
+}
+
+test_plain if x.double(0) == 0
+`)
+	results, err := policy.RunTests(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, fail, skip := policy.CountTests(results)
+	if pass != 4 || fail != 0 || skip != 0 {
+		t.Fatalf("counted %d/%d/%d (pass/fail/skip) in %+v; opa test counts 4 passing", pass, fail, skip, results)
+	}
+	for _, r := range results {
+		if strings.HasSuffix(r.Name, "test_double") && r.Cases != 3 {
+			t.Fatalf("table rule %+v: want Cases 3", r)
+		}
+	}
 }

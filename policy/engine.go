@@ -344,8 +344,9 @@ func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error
 		if err := testsFailed(b, results); err != nil {
 			return nil, err
 		}
-		st.tests = len(results)
-		passedTests.put(digest, len(results))
+		pass, _, _ := CountTests(results)
+		st.tests = pass
+		passedTests.put(digest, pass)
 	}
 	return st, nil
 }
