@@ -966,7 +966,20 @@ decision := {
 	"reasons": reason_list,
 	"obligations": obligations,
 	"dsa_id": dsa_id,
-}
+} if not audit_action
+
+# An audit query's decision also says which entries it may return
+# (audit_scope, audit.rego); the gateway filters the log by it.
+decision := {
+	"allow": allow,
+	"visible": visible,
+	"reasons": reason_list,
+	"obligations": obligations,
+	"dsa_id": dsa_id,
+	"audit_scope": decision_audit_scope,
+} if audit_action
+
+audit_action if input.action == "audit.query"
 
 # dsa_id names the agreement a recipient's consultation was granted under,
 # for the DPA 2018 s.62 log; empty otherwise.
