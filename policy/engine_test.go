@@ -597,9 +597,12 @@ decision := {"allow": true, "visible": true, "reasons": [], "obligations": {"red
 			onlyModule(t, dir, "package liaison.authz\n\ndecision := {\"allow\": false} if input.never\n")
 		}, policy.ErrSample},
 		{"sample mismatch", func(t *testing.T, dir string) {
-			// Suspending the DSA turns the first sample's allow into a deny.
+			// Taking "investigation" out of the DSA's purposes turns the
+			// first sample's allow into a deny. (Suspending the DSA no
+			// longer does: samples about a suspended DSA are skipped, see
+			// TestDataOnlyReloadSkipsRegoSuite.)
 			b, _ := os.ReadFile(filepath.Join(dir, "data", "dsas.json"))
-			write(t, dir, "data/dsas.json", strings.Replace(string(b), `"status": "active"`, `"status": "suspended"`, 1))
+			write(t, dir, "data/dsas.json", strings.Replace(string(b), `"purposes": ["prevention", "investigation", "detection", "prosecution"]`, `"purposes": ["prevention"]`, 1))
 		}, policy.ErrSample},
 		{"duplicate data key", func(t *testing.T, dir string) {
 			write(t, dir, "data/more.json", `{"agencies": {}}`)
