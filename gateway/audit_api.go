@@ -58,6 +58,12 @@ func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (objstore.Store
 // GET /v1/audit — entries of this gateway node's log for callers the
 // policy grants audit.query (officers with an auditor role). Entries hold
 // who did what to which record under which agreement, never record content.
+// The policy's decision carries the caller's scope (audit_scope): an
+// agency's auditor sees only entries concerning its agency or agreements it
+// is party to, a federation auditor everything. The scope is part of the
+// query and checked again on every entry returned, so no entry outside it
+// ever leaves; a query about a record outside it finds nothing, exactly as
+// for a record that does not exist (the 404-not-403 rule of reads).
 //
 // Query parameters: record, agency, recipient, officer, dsa, operation,
 // action, request_id, from, to (RFC 3339), after (a seq: the next page),
@@ -75,6 +81,8 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if err != nil {
 		return err
 	}
+	scope := auditScope(d, rc.agency)
+	f.Scope = scope
 	if f.Officer != "" && len(s.cfg.Audit.HMACFields) > 0 {
 		if f.HMACKey, err = audit.LoadHMACKey(s.cfg.Audit.HMACKey); err != nil {
 			return errInternal(err)
@@ -92,11 +100,32 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if len(evs) == limit {
 		next = strconv.FormatUint(evs[len(evs)-1].Seq, 10)
 	}
-	if evs == nil {
-		evs = []audit.Event{}
+	// Filter the results too, not only the query: whatever the query
+	// code does, an entry outside the scope is never returned.
+	shown := make([]audit.Event, 0, len(evs))
+	for i := range evs {
+		if scope.Sees(&evs[i]) {
+			shown = append(shown, evs[i])
+		}
 	}
+	evs = shown
 	writeJSON(w, http.StatusOK, map[string]any{"gateway": s.cfg.GatewayID, "items": evs, "next_after": next})
 	return nil
+}
+
+// auditScope is the scope of an allowed audit query: the policy's, or,
+// from a policy that grants the query without saying (one written before
+// audit scopes), the caller's own agency only: fail closed to the
+// narrowest scope, never to the whole log.
+func auditScope(d *policy.Decision, agency string) *audit.Scope {
+	ps := d.AuditScope
+	if ps == nil {
+		return &audit.Scope{Agency: agency}
+	}
+	if ps.Federation {
+		return &audit.Scope{All: true}
+	}
+	return &audit.Scope{Agency: ps.Agency, DSAs: ps.DSAs}
 }
 
 // parseAuditQuery turns query parameters into a filter. Unknown parameters

@@ -82,7 +82,7 @@ type PolicyConfig struct {
 	// RequiredSignatures is how many distinct trusted signatures a bundle needs (default 1).
 	RequiredSignatures int `yaml:"required_signatures"`
 	// ReloadInterval is how often Dir or Bundle is checked for changes
-	// (default 5s; negative disables watching).
+	// (default 500ms, policy.DefaultReloadInterval; negative disables watching).
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// ShadowDir is a candidate policy evaluated beside the live one on real
 	// traffic; every decision it would change goes to ShadowReport (JSONL).

@@ -21,6 +21,16 @@ const (
 	codePolicyReloaded = "policy_reloaded"
 	codePolicyRejected = "policy_reload_rejected"
 	codePolicyProblem  = "policy_problem"
+	// A data-only reload (agreements, registry, settings): applied after
+	// the schemas and samples, the Rego suite running in the background.
+	codePolicyDataReloaded = "policy_data_reloaded"
+	// What a reload changed: a DSA or agency, and each file with its digest.
+	codePolicyDataChange = "policy_data_change"
+	codePolicyFile       = "policy_file"
+	codePolicySkipped    = "policy_sample_skipped"
+	// The background Rego suite's verdict on the data in force.
+	codePolicySuitePassed = "policy_suite_passed"
+	codePolicySuiteFailed = "policy_suite_failed"
 	// maxAuditedProblems bounds the entry; the process log has them all.
 	maxAuditedProblems = 20
 )
@@ -39,19 +49,38 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 	rc := &reqCtx{id: newRequestID(), start: time.Now(), action: "policy.reload", route: "policy:" + ev.Trigger}
 	d := &audit.Decision{Revision: ev.NewRevision, Allow: ev.Applied}
 	entry := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Decision: d}
-	if ev.Applied {
-		d.Reasons = []audit.Reason{{Code: codePolicyReloaded,
-			Message: "policy " + ev.OldRevision + " replaced by " + ev.NewRevision + " from " + ev.Source}}
-	} else {
+	switch {
+	case ev.Kind == policy.ReloadSuite:
+		rc.action = "policy.suite"
+		if ev.Suite == policy.SuitePassed {
+			d.Reasons = []audit.Reason{{Code: codePolicySuitePassed, Message: "Rego suite passed on " + ev.NewRevision + " from " + ev.Source}}
+		} else {
+			entry.Status = http.StatusUnprocessableEntity
+			d.Allow = false
+			d.Reasons = []audit.Reason{{Code: codePolicySuiteFailed, Message: "Rego suite fails on " + ev.NewRevision +
+				" from " + ev.Source + "; the data stays in force, the next policy change is refused until the suite passes"}}
+			d.Reasons = appendProblems(d.Reasons, ev.Problems)
+		}
+	case ev.Applied:
+		code, what := codePolicyReloaded, "policy "
+		if ev.Kind == policy.ReloadData {
+			code, what = codePolicyDataReloaded, "policy data "
+		}
+		d.Reasons = []audit.Reason{{Code: code,
+			Message: what + ev.OldRevision + " replaced by " + ev.NewRevision + " from " + ev.Source + suiteNote(ev.Suite)}}
+		d.Reasons = append(d.Reasons, changeReasons(ev)...)
+		// The agreements changed, so that `GET /v1/audit?dsa=` finds the
+		// entry (and the parties' auditors see it).
+		for _, c := range ev.Changes {
+			if c.Kind == "dsa" {
+				rc.dsaIDs = append(rc.dsaIDs, c.ID) // writeAudit copies them to the entry
+			}
+		}
+	default:
 		entry.Status = http.StatusUnprocessableEntity
 		d.Reasons = []audit.Reason{{Code: codePolicyRejected,
 			Message: "change to " + orUnknown(ev.NewRevision) + " from " + ev.Source + " rejected; " + ev.OldRevision + " stays in force"}}
-		for i, p := range ev.Problems {
-			if i == maxAuditedProblems {
-				break
-			}
-			d.Reasons = append(d.Reasons, audit.Reason{Code: codePolicyProblem, Message: p.String()})
-		}
+		d.Reasons = appendProblems(d.Reasons, ev.Problems)
 		if ev.Err != nil {
 			entry.Error = "policy: reload rejected"
 		}
@@ -60,6 +89,58 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 		s.log.Error("audit write failed for a policy reload",
 			zap.String("policy_revision", ev.NewRevision), zap.Bool("applied", ev.Applied), zap.Error(err))
 	}
+}
+
+func appendProblems(rs []audit.Reason, problems []policy.Problem) []audit.Reason {
+	for i, p := range problems {
+		if i == maxAuditedProblems {
+			break
+		}
+		rs = append(rs, audit.Reason{Code: codePolicyProblem, Message: p.String()})
+	}
+	return rs
+}
+
+func suiteNote(suite string) string {
+	if suite == policy.SuitePending {
+		return " (data only: schemas and samples checked, Rego suite running in the background)"
+	}
+	return ""
+}
+
+// changeReasons names what an applied reload changed, so that the entry
+// alone answers "which reload suspended this DSA, and with what file":
+// "dsa dsa-uk-soc: status active -> suspended", "data/dsas.json sha256:a -> sha256:b".
+func changeReasons(ev policy.ReloadEvent) []audit.Reason {
+	var out []audit.Reason
+	for _, c := range ev.Changes {
+		msg := c.Kind + " " + c.ID + ": " + c.Change
+		if c.Kind == "dsa" && c.OldStatus != c.NewStatus {
+			msg += " " + orNone(c.OldStatus) + " -> " + orNone(c.NewStatus)
+		}
+		out = append(out, audit.Reason{Code: codePolicyDataChange, Message: msg})
+	}
+	for _, f := range ev.Files {
+		out = append(out, audit.Reason{Code: codePolicyFile, Message: f.Path + " " + digestOrNone(f.OldSHA256) + " -> " + digestOrNone(f.NewSHA256)})
+	}
+	for _, s := range ev.SkippedSamples {
+		out = append(out, audit.Reason{Code: codePolicySkipped, Message: "sample not checked: " + s})
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func digestOrNone(d string) string {
+	if d == "" {
+		return "(none)"
+	}
+	return "sha256:" + d
 }
 
 func orUnknown(rev string) string {

@@ -42,3 +42,36 @@ func TestPolicyReloadIsAudited(t *testing.T) {
 		t.Fatalf("audited reloads %q, want %q", got, want)
 	}
 }
+
+// TestDataReloadAuditNamesChange: the audit entry of a data-only reload
+// names the DSA whose status changed, the old and new status, and the
+// digest of the file (issue 9 item 22).
+func TestDataReloadAuditNamesChange(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	env.GW.AuditPolicyReload(policy.ReloadEvent{Time: time.Now(), Trigger: "watch", Source: "/etc/liaison/policy",
+		OldRevision: "sha256:aaaa", NewRevision: "sha256:bbbb", Applied: true, Kind: policy.ReloadData, Suite: policy.SuitePending,
+		Changes: []policy.DataChange{{Kind: "dsa", ID: "dsa-uk-soc", Change: "status", OldStatus: "active", NewStatus: "suspended"}},
+		Files:   []policy.FileChange{{Path: "data/dsas.json", OldSHA256: "0123", NewSHA256: "4567"}}})
+	env.GW.AuditPolicyReload(policy.ReloadEvent{Time: time.Now(), Trigger: "suite", Source: "/etc/liaison/policy",
+		OldRevision: "sha256:bbbb", NewRevision: "sha256:bbbb", Applied: true, Kind: policy.ReloadSuite, Suite: policy.SuiteFailed,
+		Err: errors.New("FAIL"), Problems: []policy.Problem{{File: "liaison/authz_test.rego", Line: 9, Kind: "test", Message: "FAIL x"}}})
+	var got []string
+	for _, ev := range env.Audit() {
+		if ev.Action != "policy.reload" && ev.Action != "policy.suite" {
+			continue
+		}
+		for _, r := range ev.Decision.Reasons {
+			got = append(got, ev.Action+" "+strings.Join(ev.DSAIDs, ",")+" "+r.Code+": "+r.Message)
+		}
+	}
+	want := []string{
+		"policy.reload dsa-uk-soc policy_data_reloaded: policy data sha256:aaaa replaced by sha256:bbbb from /etc/liaison/policy (data only: schemas and samples checked, Rego suite running in the background)",
+		"policy.reload dsa-uk-soc policy_data_change: dsa dsa-uk-soc: status active -> suspended",
+		"policy.reload dsa-uk-soc policy_file: data/dsas.json sha256:0123 -> sha256:4567",
+		"policy.suite  policy_suite_failed: Rego suite fails on sha256:bbbb from /etc/liaison/policy; the data stays in force, the next policy change is refused until the suite passes",
+		"policy.suite  policy_problem: liaison/authz_test.rego:9: test: FAIL x",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit entries:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -26,7 +26,7 @@ func TestCheckEmbeddedIsClean(t *testing.T) {
 
 // edit replaces old with new in a bundle file, failing if old is absent so
 // that a drifting fixture cannot make a test pass vacuously.
-func edit(t *testing.T, dir, name, old, new string) {
+func edit(t testing.TB, dir, name, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 	if err != nil {
@@ -72,7 +72,7 @@ func TestCheckLocatesProblems(t *testing.T) {
 		}, []want{{"data/agencies.json", 0, "schema", "/agencies/selec/country"}}},
 		{"malformed data JSON", func(t *testing.T, dir string) {
 			edit(t, dir, "data/settings.json", `"min_justification_length": 8,`, `"min_justification_length": 8,,`)
-		}, []want{{"data/settings.json", 5, "data", "malformed JSON"}}},
+		}, []want{{"data/settings.json", 6, "data", "malformed JSON"}}},
 		{"strict compile: unused variable", func(t *testing.T, dir string) {
 			edit(t, dir, "liaison/schemes/tlp.rego", `red(l) if l == "RED"`, "red(l) if {\n\tunused := 1\n\tl == \"RED\"\n}")
 		}, []want{{"liaison/schemes/tlp.rego", 0, "compile", "assigned var unused unused"}}},

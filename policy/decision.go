@@ -28,6 +28,9 @@ type Decision struct {
 	// DSAID names the agreement a recipient's read or list was granted under
 	// (for the DPA 2018 s.62 log); empty for other decisions.
 	DSAID string `json:"dsa_id,omitempty"`
+	// AuditScope is, for an allowed audit.query, which audit entries the
+	// caller may see; nil otherwise. The gateway filters the log by it.
+	AuditScope *AuditScope `json:"audit_scope,omitempty"`
 	// Explanation puts the decision in words (Engine.Explain); set only on
 	// request: the dry-run and `liaison policy eval`, never on the hot path.
 	Explanation *Explanation `json:"explanation,omitempty"`
@@ -60,6 +63,16 @@ type Obligations struct {
 	// judicial proceedings (3x5x2 A2, Europol H1, no_judicial_use,
 	// intelligence_use_only); the gateway says so with the disclosure.
 	ForbidEvidentialUse bool `json:"forbid_evidential_use"`
+}
+
+// AuditScope is the part of the audit log an auditor may see
+// (policies/liaison/audit.rego): every entry for a federation auditor;
+// otherwise the entries where Agency acted, originated or controls the
+// record, or received it, and the entries under one of DSAs.
+type AuditScope struct {
+	Federation bool     `json:"federation"`
+	Agency     string   `json:"agency"`
+	DSAs       []string `json:"dsas"`
 }
 
 // PublicReasons returns the reasons that may be shown to the caller: none
@@ -191,8 +204,44 @@ func parseDecision(v ast.Value, d *Decision) error {
 		dsaID = string(s)
 	}
 
-	d.Allow, d.Visible, d.Reasons, d.Obligations, d.DSAID = allow, visible, reasons, o, dsaID
+	var scope *AuditScope
+	if raw := field(obj, "audit_scope"); raw != nil {
+		if scope, err = parseAuditScope(raw); err != nil {
+			return err
+		}
+	}
+
+	d.Allow, d.Visible, d.Reasons, d.Obligations, d.DSAID, d.AuditScope = allow, visible, reasons, o, dsaID, scope
 	return nil
+}
+
+// parseAuditScope reads the optional audit_scope (null: none). A scope
+// that is neither federation-wide nor names an agency is malformed: it
+// could only be read as "everything" or "nothing", and guessing either is
+// wrong.
+func parseAuditScope(v ast.Value) (*AuditScope, error) {
+	if _, ok := v.(ast.Null); ok {
+		return nil, nil
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: audit_scope must be an object or null", ErrMalformedDecision)
+	}
+	var s AuditScope
+	var err error
+	if s.Federation, err = boolField(obj, "federation"); err != nil {
+		return nil, err
+	}
+	if s.Agency, err = stringField(obj, "agency"); err != nil {
+		return nil, err
+	}
+	if s.DSAs, err = stringsField(obj, "dsas"); err != nil {
+		return nil, err
+	}
+	if !s.Federation && s.Agency == "" {
+		return nil, fmt.Errorf("%w: audit_scope names no agency", ErrMalformedDecision)
+	}
+	return &s, nil
 }
 
 // field returns obj[k], or nil if absent.

@@ -72,6 +72,8 @@ const (
 	fieldTests       = "policy_tests"
 	fieldCandidate   = "policy_candidate_revision"
 	fieldTrigger     = "policy_reload_trigger"
+	fieldReloadKind  = "policy_reload_kind"
+	fieldSuite       = "policy_suite"
 )
 
 // Options configure an Engine.
@@ -135,6 +137,14 @@ type state struct {
 	queries  sync.Map
 	manifest *Manifest
 	signers  []string
+	// code is the bundle's codeDigest (modules, tests, schemas) and files
+	// the digest of each of its files: a reload compares them with the
+	// state in force to tell a data-only change and to name what changed.
+	code  string
+	files map[string]string
+	// skippedSamples are the samples not checked because they are about an
+	// agreement this data suspends or terminates (see checkSamples).
+	skippedSamples []string
 }
 
 // Engine evaluates decisions. It is safe for concurrent use.
@@ -150,6 +160,12 @@ type Engine struct {
 		done   chan struct{}
 		last   string // fingerprint of the last content tried
 	}
+	// suite runs the Rego suite in the background after a data-only change
+	// (see Start).
+	suite suiteRunner
+	// syncSuiteRuns counts the Rego suite runs a load or reload waited for;
+	// a data-only reload must not add to it (tested).
+	syncSuiteRuns atomic.Int64
 }
 
 // New loads, compiles and checks the policy, and returns an engine ready to
@@ -166,6 +182,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{opts: opts, src: src, log: log.Named("policy")}
+	e.suite.init()
 	st, err := e.load(ctx)
 	if err != nil {
 		return nil, err
@@ -220,7 +237,17 @@ func (e *Engine) reload(ctx context.Context, trigger string, onlyIfChanged bool)
 	var st *state
 	if err == nil {
 		ev.NewRevision = b.revision()
-		st, err = e.check(ctx, b, fp)
+		ev.Kind = ReloadPolicy
+		if old.code != "" && b.codeDigest() == old.code && b.origin != "" {
+			ev.Kind = ReloadData
+			st, err = e.checkData(ctx, b, fp, old)
+		} else {
+			// The suite must pass on this content; a background run on
+			// older content has nothing more to say.
+			e.suite.cancel()
+			st, err = e.check(ctx, b, fp)
+		}
+		ev.Files = diffFiles(old.files, b.fileDigests())
 	}
 	if err != nil {
 		ev.Err, ev.Problems = err, ProblemsOf(err)
@@ -240,14 +267,28 @@ func (e *Engine) reload(ctx context.Context, trigger string, onlyIfChanged bool)
 	e.cur.Store(st)
 	ev.Applied = true
 	ev.NewRevision = st.revision
+	ev.Changes = diffRegistry(old.reg, st.reg)
+	ev.SkippedSamples = st.skippedSamples
+	ev.Suite = SuitePassed
+	if ev.Kind == ReloadData && b.origin != "" && len(b.tests) > 0 {
+		if _, ok := passedTests.get(b.digest()); !ok {
+			ev.Suite = SuitePending
+		}
+	}
 	e.log.Info("policy reloaded",
 		zap.String(fieldSource, ev.Source),
 		zap.String(fieldOldRevision, old.revision),
 		zap.String(fieldRevision, st.revision),
 		zap.String(fieldTrigger, trigger),
+		zap.String(fieldReloadKind, ev.Kind),
+		zap.String(fieldSuite, ev.Suite),
+		zap.Strings("policy_skipped_samples", ev.SkippedSamples),
 		zap.Int(fieldSamples, st.samples),
 		zap.Int(fieldTests, st.tests))
 	e.notify(ev)
+	if ev.Suite == SuitePending {
+		e.suite.start(e, b, st.revision)
+	}
 	return nil
 }
 
@@ -283,6 +324,7 @@ func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error
 	st.modules = len(b.modules)
 	st.fingerprint = fp
 	st.manifest, st.signers = b.manifest, b.signers
+	st.code, st.files = b.codeDigest(), b.fileDigests()
 	n, err := st.checkSamples(ctx, b)
 	if err != nil {
 		return nil, err
@@ -294,6 +336,7 @@ func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error
 			st.tests = n
 			return st, nil
 		}
+		e.syncSuiteRuns.Add(1)
 		results, err := runTests(ctx, b)
 		if err != nil {
 			return nil, err
@@ -301,9 +344,34 @@ func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error
 		if err := testsFailed(b, results); err != nil {
 			return nil, err
 		}
-		st.tests = len(results)
-		passedTests.put(digest, len(results))
+		pass, _, _ := CountTests(results)
+		st.tests = pass
+		passedTests.put(digest, pass)
 	}
+	return st, nil
+}
+
+// checkData builds a data-only change on the compiled modules of the
+// policy in force (cur): the data is validated against the schemas and
+// the sample decisions are reproduced, synchronously, as for any change;
+// the Rego suite is left to the background (see Start). The modules, tests
+// and schemas are byte for byte those whose suite passed when cur's code
+// was accepted.
+func (e *Engine) checkData(ctx context.Context, b *bundle, fp string, cur *state) (*state, error) {
+	st, err := buildWith(ctx, b, cur.compiler)
+	if err != nil {
+		return nil, err
+	}
+	st.modules = len(b.modules)
+	st.fingerprint = fp
+	st.manifest, st.signers = b.manifest, b.signers
+	st.code, st.files = cur.code, b.fileDigests()
+	n, err := st.checkSamples(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	st.samples = n
+	st.tests = cur.tests
 	return st, nil
 }
 

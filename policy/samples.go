@@ -84,6 +84,16 @@ func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 			if smp.Name == "" || smp.Want.Allow == nil {
 				return 0, &ProblemsError{Kind: ErrLoad, Problems: []Problem{at(fmt.Sprintf("samples[%d] needs a name and want.allow", i))}}
 			}
+			if id := s.inactiveDSA(smp.Input); id != "" {
+				// A sample records a decision under the federation's
+				// agreements as they were written; suspending or
+				// terminating one of them changes that decision by
+				// design (it can only take access away: a DSA that is not
+				// active grants nothing). Skipping it, rather than
+				// refusing the change, lets a suspension go live.
+				s.skippedSamples = append(s.skippedSamples, fmt.Sprintf("%s (DSA %s is %s)", smp.Name, id, dsaStatus(s.reg.dsas[id])))
+				continue
+			}
 			d, err := s.decide(ctx, smp.Input)
 			if err != nil {
 				problems = append(problems, at(fmt.Sprintf("sample %q: %v", smp.Name, err)))
@@ -93,7 +103,7 @@ func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 				problems = append(problems, at(fmt.Sprintf("sample %q: %s", smp.Name, mismatch)))
 			}
 		}
-		n += len(doc.Samples)
+		n += len(doc.Samples) - len(s.skippedSamples)
 	}
 	if len(problems) > 0 {
 		return 0, &ProblemsError{Kind: ErrSample, Problems: problems}
@@ -122,4 +132,22 @@ func uniqueSorted(in []string) []string {
 	out := slices.Clone(in)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// inactiveDSA returns a DSA that a sample's record is shared under and
+// that this policy's data marks suspended, terminated or draft, or "".
+func (s *state) inactiveDSA(input any) string {
+	in, _ := input.(map[string]any)
+	rec, _ := in["record"].(map[string]any)
+	ids, _ := rec["dsa_ids"].([]any)
+	for _, v := range ids {
+		id, _ := v.(string)
+		raw, ok := s.reg.dsas[id]
+		if ok {
+			if st := dsaStatus(raw); st != "" && st != "active" {
+				return id
+			}
+		}
+	}
+	return ""
 }

@@ -159,20 +159,30 @@ func TestWatchRejectsBrokenChanges(t *testing.T) {
 		{"change that fails a Rego test", func(t *testing.T) {
 			edit(t, dir, "data/dsas.json", `"status": "activ",`, `"status": "active",`)
 			edit(t, dir, "liaison/schemes/tlp.rego", `red(l) if l == "RED"`, `red(l) if l == "AMBER"`)
-		}, policy.ErrTest, "liaison/authz_test.rego", 0, "FAIL data.liaison.authz_test.test_read / TLP RED to an agency system"},
+		}, policy.ErrTest, "liaison/authz_test.rego", 0, " / TLP RED to an agency system"}, // in test_read or test_read_2 (authz_test.chunk)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.edit(t)
-			ev := nextEvent(t, events)
+			// An edit writes two files one after the other, and a poll
+			// may fall between them: skip (at most two) events about such
+			// half-done content; the event about the finished edit must
+			// come and be a rejection.
+			var ev policy.ReloadEvent
+			found := false
+			for range 3 {
+				ev = nextEvent(t, events)
+				for _, p := range ev.Problems {
+					if p.File == filepath.Join(dir, filepath.FromSlash(tc.file)) && (tc.line == 0 && p.Line > 0 || p.Line == tc.line) && strings.Contains(p.String(), tc.contains) {
+						found = true
+					}
+				}
+				if found {
+					break
+				}
+			}
 			if ev.Applied || !errors.Is(ev.Err, tc.isErr) || ev.OldRevision != rev {
 				t.Fatalf("event = %+v; want a rejection with %v", ev, tc.isErr)
-			}
-			found := false
-			for _, p := range ev.Problems {
-				if p.File == filepath.Join(dir, filepath.FromSlash(tc.file)) && (tc.line == 0 && p.Line > 0 || p.Line == tc.line) && strings.Contains(p.String(), tc.contains) {
-					found = true
-				}
 			}
 			if !found {
 				t.Fatalf("no problem at %s:%d with %q in %v", tc.file, tc.line, tc.contains, ev.Problems)

@@ -117,21 +117,14 @@ any test fails. Without a directory, tests the policy embedded in this binary.`,
 				return exitError{code: 2}
 			}
 			var shown []policy.TestResult
-			pass, fail, skip := 0, 0, 0
 			for _, r := range results {
 				if filter != nil && !filter.MatchString(r.Name) {
 					continue
 				}
 				shown = append(shown, r)
-				switch {
-				case r.Skip:
-					skip++
-				case r.Pass:
-					pass++
-				default:
-					fail++
-				}
 			}
+			// Counted as `opa test` counts: a table rule's cases, not the rule.
+			pass, fail, skip := policy.CountTests(shown)
 			w := cmd.OutOrStdout()
 			if out.json() {
 				if err := policyJSON(w, map[string]any{"pass": pass, "fail": fail, "skip": skip, "results": shown}); err != nil {
@@ -147,6 +140,10 @@ any test fails. Without a directory, tests the policy embedded in this binary.`,
 						}
 					case verbose && r.Skip:
 						fmt.Fprintf(w, "SKIP %s\n", r.Name)
+					case verbose && r.Duration > 0:
+						// Timings find slow tests before they meet opa test's
+						// per-test timeout (5s by default).
+						fmt.Fprintf(w, "PASS %s (%s)\n", r.Name, r.Duration.Round(time.Microsecond))
 					case verbose:
 						fmt.Fprintf(w, "PASS %s\n", r.Name)
 					}

@@ -77,6 +77,36 @@ type Filter struct {
 	AfterSeq uint64 `json:"after_seq,omitempty"`
 	// HMACKey lets Officer match entries where the officer is HMACed.
 	HMACKey []byte `json:"-"`
+	// Scope, if set, restricts the query to the entries an auditor may
+	// see (GET /v1/audit); the other conditions narrow it further.
+	Scope *Scope `json:"scope,omitempty"`
+}
+
+// Scope is the part of the log an auditor may see, as the policy decides
+// it (policy.AuditScope): every entry when All; otherwise the entries
+// where Agency is the agency that acted, the record's originator or
+// controller, or a recipient, and the entries under one of DSAs. An entry
+// with none of these (a node-level event) is for federation auditors only.
+type Scope struct {
+	All    bool     `json:"all,omitempty"`
+	Agency string   `json:"agency,omitempty"`
+	DSAs   []string `json:"dsas,omitempty"`
+}
+
+// Sees reports whether ev is in the scope.
+func (s *Scope) Sees(ev *Event) bool {
+	if s.All {
+		return true
+	}
+	if a := s.Agency; a != "" && (ev.Agency == a || ev.Originator == a || ev.ControllerID == a || contains(ev.Recipients, a)) {
+		return true
+	}
+	for _, d := range ev.DSAIDs {
+		if contains(s.DSAs, d) {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []string, v string) bool {
@@ -102,7 +132,8 @@ func (f *Filter) Match(ev *Event) bool {
 		f.RequestID != "" && ev.RequestID != f.RequestID,
 		f.Gateway != "" && ev.Gateway != f.Gateway,
 		!f.From.IsZero() && ev.Time.Before(f.From),
-		!f.To.IsZero() && !ev.Time.Before(f.To):
+		!f.To.IsZero() && !ev.Time.Before(f.To),
+		f.Scope != nil && !f.Scope.Sees(ev):
 		return false
 	}
 	return true

@@ -510,9 +510,10 @@ dsa_violations contains [id, reason("vetting_insufficient", sprintf("DSA %s requ
 
 dsa_vetting_ok(id) if dsa.vetting_ok(id, vetting_level)
 
-# SELEC: a participant receives operational data only as an operational
-# partner (its status under the agreement, else in the registry).
-dsa_violations contains [id, reason("selec_status_insufficient", sprintf("under DSA %s, %s receives operational data only as a SELEC operational partner", [id, caller]))] if {
+# SELEC: a participant receives operational data only as a member state (a
+# Party to the Convention) or an operational partner (its status under the
+# agreement, else in the registry); observers receive strategic data only.
+dsa_violations contains [id, reason("selec_status_insufficient", sprintf("under DSA %s, %s receives operational data only as a SELEC member or operational partner", [id, caller]))] if {
 	some id in candidate_dsas
 	not selec_ok(id)
 }
@@ -965,7 +966,20 @@ decision := {
 	"reasons": reason_list,
 	"obligations": obligations,
 	"dsa_id": dsa_id,
-}
+} if not audit_action
+
+# An audit query's decision also says which entries it may return
+# (audit_scope, audit.rego); the gateway filters the log by it.
+decision := {
+	"allow": allow,
+	"visible": visible,
+	"reasons": reason_list,
+	"obligations": obligations,
+	"dsa_id": dsa_id,
+	"audit_scope": decision_audit_scope,
+} if audit_action
+
+audit_action if input.action == "audit.query"
 
 # dsa_id names the agreement a recipient's consultation was granted under,
 # for the DPA 2018 s.62 log; empty otherwise.

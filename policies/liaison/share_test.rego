@@ -118,3 +118,37 @@ test_audit_query[name] if {
 	some name, tc in audit_cases
 	check(run(audit_input, tc), tc)
 }
+
+# The scope an allowed audit query carries (issue 9 item 2): an agency's
+# auditor sees its own part of the log, a federation auditor all of it,
+# and only where the registry allows the agency to hold the role.
+audit_scope_cases := {
+	"a DPO sees its agency and the DSAs it is party to": {
+		"want": {"federation": false, "agency": "met-police", "dsas": ["dsa-legacy-2023", "dsa-selec-ops", "dsa-uk-soc"]},
+	},
+	"an agency party to no DSA sees its own entries only": {
+		"patch": {"subject": {"agency_id": "border-force"}},
+		"want": {"federation": false, "agency": "border-force", "dsas": []},
+	},
+	"a federation auditor of an agency allowed to hold the role sees everything": {
+		"patch": {"subject": {"agency_id": "nca", "officer": {"roles": ["federation_auditor"]}}},
+		"agencies": {"nca": {"federation_auditor": true}},
+		"want": {"federation": true, "agency": "nca", "dsas": []},
+	},
+	"the federation auditor role claimed by an agency not allowed it is refused": {
+		"patch": {"subject": {"agency_id": "nca", "officer": {"roles": ["federation_auditor"]}}},
+		"want": null,
+	},
+	"a DPO of an agency allowed federation auditors is still scoped to its agency": {
+		"patch": {"subject": {"agency_id": "nca"}},
+		"agencies": {"nca": {"federation_auditor": true}},
+		"want": {"federation": false, "agency": "nca", "dsas": ["dsa-uk-soc"]},
+	},
+}
+
+test_audit_scope[name] if {
+	some name, tc in audit_scope_cases
+	d := run(audit_input, tc)
+	d.audit_scope == tc.want
+	d.allow == tc.want != null
+}

@@ -338,6 +338,7 @@ settings := {
 		"auditor",
 		"dpo",
 	],
+	"federation_auditor_roles": ["federation_auditor"],
 	"min_justification_length": 8,
 	"need_to_know_min_level": "OFFICIAL-SENSITIVE",
 	"default_dsa_max_tlp": "AMBER",

@@ -7,6 +7,8 @@ agencies := {
 	"md-police": {"org_type": "foreign_le", "country": "MDA", "selec_status": "observer"},
 	"ro-police": {"org_type": "foreign_le", "country": "ROU", "selec_status": "member"},
 	"nl-politie": {"org_type": "foreign_le", "country": "NLD"},
+	"bg-police": {"org_type": "foreign_le", "country": "BGR", "selec_status": "member"},
+	"gr-police": {"org_type": "foreign_le", "country": "GRC", "selec_status": "member"},
 }
 
 dsas := {"dsa-selec": {"parties": [
@@ -15,6 +17,8 @@ dsas := {"dsa-selec": {"parties": [
 	{"org_id": "md-police", "role": "recipient"},
 	{"org_id": "ro-police", "role": "recipient", "selec_status": "operational_partner"},
 	{"org_id": "nl-politie", "role": "recipient"},
+	{"org_id": "bg-police", "role": "recipient"},
+	{"org_id": "gr-police", "role": "recipient", "selec_status": "observer"},
 ]}}
 
 suspect := {"data_subject_category": "suspect"}
@@ -45,6 +49,9 @@ test_ok[name] if {
 		"observer, operational data": {"org": "md-police", "rec": suspect, "want": false},
 		"observer, strategic data": {"org": "md-police", "rec": strategic, "want": true},
 		"member made operational partner by the DSA": {"org": "ro-police", "rec": suspect, "want": true},
+		"member state (Party to the Convention), operational data": {"org": "bg-police", "rec": suspect, "want": true},
+		"member state, strategic data": {"org": "bg-police", "rec": strategic, "want": true},
+		"DSA makes a member an observer": {"org": "gr-police", "rec": suspect, "want": false},
 		"not a SELEC participant": {"org": "nl-politie", "rec": suspect, "want": true},
 	}
 	got := {true | selec.ok("dsa-selec", tc.org, tc.rec)} with data.agencies as agencies with data.dsas as dsas
