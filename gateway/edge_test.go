@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -188,33 +187,6 @@ func forcedCertClient(t *testing.T, env *gatewaytest.Env, certPEM, keyPEM []byte
 	return gatewaytest.ClientFromTLS(env, cfg)
 }
 
-// rawExchange sends raw bytes over a mutual-TLS HTTP/1.1 connection as
-// agency and reads one response.
-func rawExchange(t *testing.T, env *gatewaytest.Env, agency, req string) (*http.Response, []byte) {
-	t.Helper()
-	cfg, err := env.Fed.ClientTLSConfig(agency, "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.NextProtos = []string{"http/1.1"}
-	conn, err := tls.Dial("tcp", strings.TrimPrefix(env.URL, "https://"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
-}
-
 // TestRawHTTPRefusalsAreProblemJSON: what net/http or the ServeMux would
 // answer themselves (redirects for unclean paths, plain text for bad header
 // bytes and oversized headers) is answered with problem+json and audited.
@@ -244,9 +216,13 @@ func TestRawHTTPRefusalsAreProblemJSON(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := rawExchange(t, env, tc.agency, tc.req)
-			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
-				t.Fatalf("status %d, type %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			resp, err := env.Raw(tc.agency, []byte(tc.req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := resp.Body
+			if resp.Status != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("status %d, type %q: %s", resp.Status, resp.Header.Get("Content-Type"), body)
 			}
 			var p struct {
 				Type      string `json:"type"`

@@ -1,14 +1,13 @@
 package gateway_test
 
 import (
-	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,11 +151,6 @@ func TestIdempotentShare(t *testing.T) {
 // 400 problem+json.
 func TestIdempotencyKeyRawHTTP(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
-	cfg, err := env.Fed.ClientTLSConfig("met-police", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.NextProtos = []string{"http/1.1"}
 	body, _ := json.Marshal(recordBody())
 	for name, hdr := range map[string]string{
 		"two keys":        "Idempotency-Key: a1\r\nIdempotency-Key: a2\r\n",
@@ -164,30 +158,16 @@ func TestIdempotencyKeyRawHTTP(t *testing.T) {
 		"space inside":    "Idempotency-Key: a b\r\n",
 		"empty after OWS": "Idempotency-Key:  \r\n",
 	} {
-		conn, err := tls.Dial("tcp", strings.TrimPrefix(env.URL, "https://"), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
 		req := "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" + hdr +
-			"Content-Length: " + itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + string(body)
-		if _, err := conn.Write([]byte(req)); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + string(body)
+		resp, err := env.Raw("met-police", []byte(req))
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		conn.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("%s: %d", name, resp.StatusCode)
+		if resp.Status != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("%s: %d %s", name, resp.Status, resp.Header.Get("Content-Type"))
 		}
 	}
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // TestIdempotentPublishResumesAfterCrash: a publish under a key that was

@@ -1,12 +1,9 @@
 package gateway_test
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,31 +21,13 @@ import (
 // rawResponse is what came back for bytes written straight to a TLS
 // connection: Go's client would normalise the request (one header per
 // name, escaped query, Content-Type as given) and hide what is under test.
-type rawResponse struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+type rawResponse = gatewaytest.RawResponse
 
 // rawDo writes one HTTP/1.1 request, exactly as given (head lines without
 // CRLF; Host and Connection: close are added), on a connection
 // authenticated as agency, and reads the answer.
 func rawDo(t *testing.T, env *gatewaytest.Env, agency string, head []string, body []byte) rawResponse {
 	t.Helper()
-	cfg, err := env.Fed.ClientTLSConfig(agency, "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := tls.Dial("tcp", "127.0.0.1:"+u.Port(), cfg)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var req bytes.Buffer
 	req.WriteString(head[0] + "\r\nHost: localhost\r\nConnection: close\r\n")
 	for _, h := range head[1:] {
@@ -59,19 +38,11 @@ func rawDo(t *testing.T, env *gatewaytest.Env, agency string, head []string, bod
 	}
 	req.WriteString("\r\n")
 	req.Write(body)
-	if _, err := conn.Write(req.Bytes()); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	r, err := env.Raw(agency, req.Bytes())
 	if err != nil {
-		t.Fatalf("read response: %v", err)
+		t.Fatalf("raw request: %v", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return *r
 }
 
 // wantProblem checks status and that the body is an RFC 9457 problem.
