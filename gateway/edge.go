@@ -299,7 +299,8 @@ func (a *refusalAuditor) write(en refusalEntry) {
 		id = newRequestID() // a summary is an entry of its own
 	}
 	rc := &reqCtx{id: id, action: r.action, agency: r.agency, certFP: r.certFP}
-	ev := &audit.Event{Operation: audit.OpDenial, Status: r.status, Error: r.text(en.more, en.since)}
+	ev := &audit.Event{Operation: audit.OpDenial, Status: r.status, Error: r.text(en.more, en.since),
+		Peer: &audit.Peer{Address: r.peer, Refusal: r.kind, Subject: r.subject, SubjectVerified: r.verified, Repeats: en.more}}
 	if err := s.writeAudit(context.Background(), rc, ev); err != nil {
 		s.log.Error("audit write failed for a connection-level refusal", zap.String(fAction, r.action),
 			zap.String("kind", r.kind), zap.Error(err))

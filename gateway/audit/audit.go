@@ -73,6 +73,9 @@ type Event struct {
 
 	// Custody describes a key-custody operation (`liaison keys`).
 	Custody *Custody `json:"custody,omitempty"`
+	// Peer describes the other end of a connection refused before any
+	// endpoint ran (TLS handshake, malformed HTTP).
+	Peer *Peer `json:"peer,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -101,6 +104,20 @@ type Custody struct {
 	// the operation, where it sets them.
 	LatestVersion        int `json:"latest_version,omitempty"`
 	MinDecryptionVersion int `json:"min_decryption_version,omitempty"`
+}
+
+// Peer is what a connection-level entry knows of the other end. The
+// subject is what the certificate says (cleaned of control and format
+// characters); unless SubjectVerified, the chain did not verify and the
+// subject is only a claim.
+type Peer struct {
+	Address         string `json:"address,omitempty"`
+	Refusal         string `json:"refusal,omitempty"`
+	Subject         string `json:"cert_subject,omitempty"`
+	SubjectVerified bool   `json:"cert_verified,omitempty"`
+	// Repeats counts identical refusals (same kind, certificate or
+	// address) coalesced into this entry within one window.
+	Repeats int `json:"repeats,omitempty"`
 }
 
 // Decision is the policy decision as the audit log keeps it: every reason, public or not.
