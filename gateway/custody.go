@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/liaison-project/liaison/crypto/keys"
@@ -15,10 +16,17 @@ import (
 )
 
 // Key custody operations change what can ever be read again, so each one
-// leaves an entry in the gateway's own audit log, written durably before
-// the operation starts (and corrected if it then fails), naming the
-// custodian, the key and the records affected. A custody command that
-// cannot write its entry does nothing.
+// leaves an entry in an audit log, written durably before the operation
+// starts (and corrected if it then fails), naming the custodian, the key
+// and the records affected. A custody command that cannot write its entry
+// does nothing.
+//
+// The entries go to the custody log (CustodyLogPath: the node's audit
+// directory with "-custody" appended), a log of the same format, signed
+// with the same audit key under the gateway id + "-custody". Not the
+// node's own log: that has exactly one writer, the running gateway, and a
+// custodian rotating or rewrapping Vault keys must not have to stop a node
+// for it (a rewrap of a large store takes long).
 
 const maxCustodianLen = 128
 
@@ -52,16 +60,25 @@ func osIdentity() string {
 	return "os:" + name + "@" + host
 }
 
-// custodyLog is the gateway's audit log, opened on first use. The log is
-// single-writer: while a gateway node holds it, opening fails and the
-// operation is not done.
+// CustodyLogPath is where key custody operations of cfg's gateway are
+// audited.
+func CustodyLogPath(cfg Config) string {
+	return filepath.Clean(audit.LogDir(cfg.Audit.Path)) + "-custody"
+}
+
+// custodyLog is the custody log, opened on first use. It is single-writer
+// like every audit log: while another custody command runs, opening fails
+// and the operation is not done.
 func (k *KeyOps) custodyLog() (*audit.Log, error) {
 	if k.audit != nil {
 		return k.audit, nil
 	}
-	l, err := audit.Open(k.cfg.Audit.Path, AuditOptions(k.cfg))
+	opts := AuditOptions(k.cfg)
+	opts.Gateway = k.cfg.GatewayID + "-custody"
+	path := CustodyLogPath(k.cfg)
+	l, err := audit.Open(path, opts)
 	if err != nil {
-		return nil, fmt.Errorf("audit log %s: %w (key custody operations are audited: stop the gateway node that holds this log, or run the command where the log is not in use)", k.cfg.Audit.Path, err)
+		return nil, fmt.Errorf("custody audit log %s: %w (key custody operations are audited before they act; nothing was changed)", path, err)
 	}
 	k.audit = l
 	k.b.closers = append(k.b.closers, l.Close)
@@ -84,7 +101,7 @@ func (k *KeyOps) custodyEntry(ctx context.Context, requestID, action, op, agency
 		requestID = newRequestID()
 	}
 	ev := &audit.Event{
-		Time: audit.Now(), Gateway: k.cfg.GatewayID, RequestID: requestID, Operation: op, Action: action,
+		Time: audit.Now(), Gateway: k.cfg.GatewayID + "-custody", RequestID: requestID, Operation: op, Action: action,
 		Status: http.StatusOK, Officer: k.custodian, Originator: agency, ControllerID: agency,
 		Justification: k.reason, Custody: c,
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,6 +258,19 @@ func TestRotateRewrapShred(t *testing.T) {
 	}
 	if st.Rewrapped != 2 || st.Current != 2 || st.Failed != 0 {
 		t.Fatalf("rewrap: %+v", st)
+	}
+	// Custody is audited beside the running gateway, which holds its own log.
+	custody, err := audit.ReadFile(gateway.CustodyLogPath(env.Cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range custody {
+		actions = append(actions, e.Action)
+	}
+	if want := []string{"keys.rotate", "keys.rewrap", "keys.rewrap"}; !slices.Equal(actions, want) ||
+		custody[2].Custody == nil || custody[2].Custody.RecordsAffected != 2 {
+		t.Fatalf("custody entries %v, want %v (the last with 2 records)", actions, want)
 	}
 	st, err = ops.Rewrap(ctx, "", nil) // resumable: a second run finds nothing to do
 	if err != nil || st.Rewrapped != 0 || st.Current != 4 {

@@ -104,10 +104,10 @@ the gateway's configuration. With the local keyring, stop the dev gateway
 first: the keyring file is locked while a gateway has it open.
 
 rotate, rewrap, shred and destroy are key custody operations: each writes an
-entry to the gateway's audit log before it acts — the custodian (--custodian,
-else the operating-system user), the reason (--reason), the key, the scope and
-the number of records affected — and does nothing if it cannot. The audit log
-has one writer: run them where no gateway node holds the log.`,
+entry to the custody audit log (audit.path + "-custody") before it acts — the
+custodian (--custodian, else the operating-system user), the reason (--reason),
+the key, the scope and the number of records affected — and does nothing if it
+cannot. Verify that log with 'liaison audit verify <audit.path>-custody'.`,
 	}
 	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd())
 	return cmd
