@@ -107,7 +107,7 @@ rotate, rewrap, shred and destroy are key custody operations: each writes an
 entry to the custody audit log (audit.path + "-custody") before it acts — the
 custodian (--custodian, else the operating-system user), the reason (--reason),
 the key, the scope and the number of records affected — and does nothing if it
-cannot. Verify that log with 'liaison audit verify <audit.path>-custody'.`,
+cannot. Verify that log with 'liaison audit verify --dir <audit.path>-custody'.`,
 	}
 	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd())
 	return cmd
