@@ -77,7 +77,11 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		// Auditing is no secret: say why, as for the policy dry run.
 		return denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
 	}
-	f, limit, err := parseAuditQuery(r.URL.Query(), s.cfg.Limits.MaxListLimit)
+	q, err := strictQuery(r, auditQueryParams...)
+	if err != nil {
+		return err
+	}
+	f, limit, err := parseAuditQuery(q, s.cfg.Limits.MaxListLimit)
 	if err != nil {
 		return err
 	}
@@ -130,6 +134,9 @@ func auditScope(d *policy.Decision, agency string) *audit.Scope {
 
 // parseAuditQuery turns query parameters into a filter. Unknown parameters
 // are an error, so that a misspelt filter never silently widens a query.
+// auditQueryParams are the parameters GET /v1/audit takes.
+var auditQueryParams = []string{"record", "agency", "recipient", "officer", "dsa", "operation", "action", "request_id", "from", "to", "after", "limit"}
+
 func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 	var f audit.Filter
 	limit := maxLimit

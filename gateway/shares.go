@@ -415,18 +415,17 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 // GET /v1/consents?state=pending|all — requests the caller originated or must decide.
 func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	want := r.URL.Query().Get("state")
+	q, err := strictQuery(r, "state")
+	if err != nil {
+		return err
+	}
+	want := q.Get("state")
 	switch want {
 	case "":
 		want = consentPending
 	case consentPending, consentApproved, consentRefused, consentExpired, "all":
 	default:
 		return errBadRequest("state must be pending, approved, refused, expired or all")
-	}
-	for k := range r.URL.Query() {
-		if k != "state" {
-			return errBadRequest("unknown query parameter " + k)
-		}
 	}
 	keys, err := s.records.store.List(r.Context(), consentIndexPrefix(rc.agency), "", 1000)
 	if err != nil {
