@@ -2,6 +2,11 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -127,6 +132,68 @@ func TestRejectedContextHeadersStayOutOfTheLog(t *testing.T) {
 	for _, j := range []string{"Операция Ночь 42", "عملية ليل", "می\u200cخواهم", "क्ष\u200dत्र", "Ελέγχος 7"} {
 		if r := met.With(hPurpose, "investigation", hJust, j).MustDo("GET", "/v1/records", nil); r.Status != 200 {
 			t.Fatalf("justification %q refused: %d %s", j, r.Status, r.Body)
+		}
+	}
+}
+
+// integrityFailures reads liaison_integrity_failures_total from /metrics.
+func integrityFailures(t *testing.T, env *gatewaytest.Env) int {
+	t.Helper()
+	resp, err := http.Get(env.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "liaison_integrity_failures_total "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("metric line %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatal("no liaison_integrity_failures_total in /metrics")
+	return 0
+}
+
+// TestIntegrityFailuresCountedOnEveryPath: a tampered record is counted
+// whichever request meets it — a read, an onward share, a listing — not
+// only on the read path (issue 10 noted that share skipped the metric).
+func TestIntegrityFailuresCountedOnEveryPath(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce})
+	met := env.Client("met-police")
+	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	id := publish(t, met, recordBody())
+	path := filepath.Join(env.Cfg.Store.FS.Dir, "records", id)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, sealed := splitRecordObject(t, b)
+	jws[len(jws)-5] ^= 0x01 // the metadata signature no longer verifies
+	if err := os.WriteFile(path, joinRecordObject(jws, sealed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := integrityFailures(t, env)
+	steps := []struct {
+		name string
+		do   func() *gatewaytest.Response
+	}{
+		{"read", func() *gatewaytest.Response { return rocu.MustDo("GET", "/v1/records/"+id, nil) }},
+		{"share", func() *gatewaytest.Response {
+			return met.MustDo("POST", "/v1/records/"+id+"/shares", map[string]any{"recipients": []string{"nca"}})
+		}},
+		{"list", func() *gatewaytest.Response { return rocu.MustDo("GET", "/v1/records", nil) }},
+	}
+	for i, st := range steps {
+		r := st.do()
+		if st.name != "list" && r.Status != 500 {
+			t.Fatalf("%s of a tampered record: %d %s", st.name, r.Status, r.Body)
+		}
+		if got := integrityFailures(t, env) - before; got != i+1 {
+			t.Fatalf("after %s: %d integrity failures counted, want %d", st.name, got, i+1)
 		}
 	}
 }

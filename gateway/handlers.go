@@ -290,9 +290,6 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*sto
 		return nil, nil, errNotFound()
 	}
 	if err != nil {
-		if errors.Is(err, errTampered) {
-			s.metrics.integrityFailures.Inc()
-		}
 		return nil, nil, backendProblem(err)
 	}
 	rc.setRecord(&st.Meta)
@@ -320,9 +317,6 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	}
 	content, err := s.records.open(r.Context(), st)
 	if err != nil {
-		if errors.Is(err, errTampered) {
-			s.metrics.integrityFailures.Inc()
-		}
 		return backendProblem(err)
 	}
 	// Zero the plaintext once it is written out (out may alias content).
@@ -452,7 +446,6 @@ scan:
 			st, err := s.records.load(r.Context(), c.id)
 			if err != nil {
 				if errors.Is(err, errTampered) {
-					s.metrics.integrityFailures.Inc()
 					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.id), zap.Error(err))
 				} else if !errors.Is(err, errRecordNotFound) {
 					return backendProblem(err)

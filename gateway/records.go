@@ -92,6 +92,18 @@ type recordStore struct {
 	signer  Signer
 	keyName func(*record.Meta) string
 	index   *readerIndex
+	// tampered, if set, is told of every record that fails an integrity
+	// check, whichever path loaded or opened it (the integrity metric).
+	tampered func()
+}
+
+// checked reports err to the tampered hook when it is an integrity
+// failure, and returns it.
+func (rs *recordStore) checked(err error) error {
+	if rs.tampered != nil && errors.Is(err, errTampered) {
+		rs.tampered()
+	}
+	return err
 }
 
 const recordPrefix = "records/"
@@ -191,7 +203,8 @@ func (rs *recordStore) load(ctx context.Context, id string) (*storedRecord, erro
 	if err != nil {
 		return nil, err
 	}
-	return rs.decode(id, obj)
+	st, err := rs.decode(id, obj)
+	return st, rs.checked(err)
 }
 
 // decode parses and verifies the record object obj read for id from the
@@ -231,6 +244,11 @@ func (rs *recordStore) decode(id string, obj []byte) (*storedRecord, error) {
 
 // open decrypts a loaded record's content.
 func (rs *recordStore) open(ctx context.Context, st *storedRecord) ([]byte, error) {
+	pt, err := rs.openContent(ctx, st)
+	return pt, rs.checked(err)
+}
+
+func (rs *recordStore) openContent(ctx context.Context, st *storedRecord) ([]byte, error) {
 	if st.State != stateActive || st.Content == nil {
 		return nil, errRecordNotFound
 	}

@@ -135,6 +135,9 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
+	// Every path that loads or opens a record (read, list, share, consent,
+	// idempotent replay) counts integrity failures in one place.
+	s.records.tampered = s.metrics.integrityFailures.Inc
 	s.records.index.observe = func(entries int, err error) {
 		if err != nil {
 			s.metrics.indexWrites.WithLabelValues("error").Inc()
