@@ -6,3 +6,13 @@ func SyncSuiteRuns(e *Engine) int64 { return e.syncSuiteRuns.Load() }
 
 // WaitSuite waits for e's background Rego suite run, if any (tests only).
 func WaitSuite(e *Engine) { e.suite.wait() }
+
+// ForgetPassedSuites empties the process-wide cache of contents whose Rego
+// suite passed, so that a test which needs a suite run gets one even when
+// an earlier run in the same process (go test -count=N) passed the same
+// files (tests only).
+func ForgetPassedSuites() {
+	passedTests.mu.Lock()
+	defer passedTests.mu.Unlock()
+	passedTests.m, passedTests.order = map[string]int{}, nil
+}
