@@ -830,16 +830,7 @@ func TestMutualTLSRefusals(t *testing.T) {
 		if r := cl.MustDo("GET", "/v1/records", nil); r.Status != 200 {
 			t.Fatalf("before revocation: %d", r.Status)
 		}
-		serial, err := pki.SerialFromPEM(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Fed.Revoke(serial); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.GW.ReloadTLS(); err != nil {
-			t.Fatal(err)
-		}
+		env.Revoke(c)
 		cl.CloseIdle()
 		handshakeFails(t, cl)
 		fp := pki.CertFingerprint(mustParse(t, c))

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"io"
@@ -83,23 +82,14 @@ func TestTLSHandshakeRefusalsAudited(t *testing.T) {
 		}, "wrong-usage", 403, ""},
 		{"revoked", func(t *testing.T) ([]byte, []byte) {
 			c, k := issue(t, "hmrc", pki.ClientCertOptions{CommonName: "revoked-hmrc"})
-			serial, err := pki.SerialFromPEM(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := env.Fed.Revoke(serial); err != nil {
-				t.Fatal(err)
-			}
-			if err := env.GW.ReloadTLS(); err != nil {
-				t.Fatal(err)
-			}
+			env.Revoke(c)
 			return c, k
 		}, "revoked", 403, "hmrc"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			certPEM, keyPEM := tc.cert(t)
-			if r, err := forcedCertClient(t, env, certPEM, keyPEM).Do("GET", "/v1/records", nil); err == nil {
+			if r, err := env.ClientWithCert(certPEM, keyPEM).Do("GET", "/v1/records", nil); err == nil {
 				t.Fatalf("handshake succeeded: %d", r.Status)
 			}
 			var fp, cn string
@@ -132,7 +122,7 @@ func TestTLSHandshakeRefusalsAudited(t *testing.T) {
 		const metric = `liaison_edge_refusals_total{kind="unknown-ca",layer="tls"} `
 		before := metricValue(t, env, metric)
 		for range 20 {
-			cl := forcedCertClient(t, env, c, k)
+			cl := env.ClientWithCert(c, k)
 			if _, err := cl.Do("GET", "/v1/records", nil); err == nil {
 				t.Fatal("rogue certificate accepted")
 			}
@@ -165,26 +155,6 @@ func TestTLSHandshakeRefusalsAudited(t *testing.T) {
 			t.Fatalf("20 identical refusals: %d single entries and %d summaries, want 1 and 1", first, summaries)
 		}
 	})
-}
-
-// forcedCertClient presents certPEM whatever CAs the server asks for (Go's
-// client otherwise sends only a certificate from an acceptable CA, as an
-// attacker's client need not).
-func forcedCertClient(t *testing.T, env *gatewaytest.Env, certPEM, keyPEM []byte) *gatewaytest.Client {
-	t.Helper()
-	cfg, err := env.Fed.ClientTLSConfig("met-police", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Certificates = nil
-	pair := &tls.Certificate{}
-	if certPEM != nil {
-		if *pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return pair, nil }
-	return gatewaytest.ClientFromTLS(env, cfg)
 }
 
 // TestRawHTTPRefusalsAreProblemJSON: what net/http or the ServeMux would

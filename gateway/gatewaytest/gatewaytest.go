@@ -168,7 +168,10 @@ func (e *Env) Client(agency string) *Client {
 	return e.clientFor(cfg)
 }
 
-// ClientWithCert returns a client presenting the given certificate (nil: none).
+// ClientWithCert returns a client presenting the given certificate (nil:
+// none) whatever CAs the server asks for: Go's client otherwise sends only a
+// certificate from an acceptable CA, and a test of "another CA" would
+// silently test "no certificate". An attacker's client sends what it likes.
 func (e *Env) ClientWithCert(certPEM, keyPEM []byte) *Client {
 	e.T.Helper()
 	cfg, err := e.Fed.ClientTLSConfig(e.Fed.Agencies[0], "localhost")
@@ -176,14 +179,30 @@ func (e *Env) ClientWithCert(certPEM, keyPEM []byte) *Client {
 		e.T.Fatalf("client tls: %v", err)
 	}
 	cfg.Certificates = nil
+	pair := &tls.Certificate{}
 	if certPEM != nil {
-		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
+		if *pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			e.T.Fatalf("key pair: %v", err)
 		}
-		cfg.Certificates = []tls.Certificate{c}
 	}
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return pair, nil }
 	return e.clientFor(cfg)
+}
+
+// Revoke revokes certPEM in the dev federation's CRL and makes the gateway
+// reload its TLS configuration, as an operator's CRL update would.
+func (e *Env) Revoke(certPEM []byte) {
+	e.T.Helper()
+	serial, err := pki.SerialFromPEM(certPEM)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.Fed.Revoke(serial); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.GW.ReloadTLS(); err != nil {
+		e.T.Fatal(err)
+	}
 }
 
 // ClientFromTLS returns a client with an arbitrary TLS configuration.
