@@ -113,6 +113,20 @@ func TestRecordsCLI(t *testing.T) {
 	}
 }
 
+// writeConfig writes cfg as a liaison.yaml for commands that take --config.
+func writeConfig(t *testing.T, cfg gateway.Config) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "liaison.yaml")
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestKeysCLI(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
 	met := profileFor(t, env, t.TempDir(), "met-police")
@@ -121,11 +135,7 @@ func TestKeysCLI(t *testing.T) {
 	}
 	// The local keyring is locked while a gateway holds it: stop it, as the docs say.
 	env.Stop()
-	cfgPath := filepath.Join(t.TempDir(), "liaison.yaml")
-	b, _ := yaml.Marshal(env.Cfg)
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeConfig(t, env.Cfg)
 	out, err := runCLI(t, "keys", "rotate", "--config", cfgPath, "--agency", "met-police", "-o", "json")
 	if err != nil || !strings.Contains(out, `"latest_version": 2`) {
 		t.Fatalf("rotate: %v %s", err, out)
@@ -172,11 +182,7 @@ func TestKeyCustodyIsAudited(t *testing.T) {
 	// The local keyring is single-writer: stop the gateway. (With Vault the
 	// custody commands run beside a running gateway: TestRotateRewrapShred.)
 	env.Stop()
-	cfgPath := filepath.Join(t.TempDir(), "liaison.yaml")
-	b, _ := yaml.Marshal(env.Cfg)
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeConfig(t, env.Cfg)
 	// An audit log that cannot be opened: the destruction must not happen.
 	broken := env.Cfg
 	blocker := filepath.Join(t.TempDir(), "file")
@@ -184,11 +190,7 @@ func TestKeyCustodyIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken.Audit.Path = filepath.Join(blocker, "audit")
-	brokenPath := filepath.Join(t.TempDir(), "broken.yaml")
-	b, _ = yaml.Marshal(broken)
-	if err := os.WriteFile(brokenPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	brokenPath := writeConfig(t, broken)
 	if out, err := runCLI(t, "keys", "destroy", "--config", brokenPath, "--agency", "met-police", "--yes", "-o", "json"); err == nil ||
 		!strings.Contains(err.Error(), "custody audit log") {
 		t.Fatalf("destroy without an audit log must fail, saying why: %v %s", err, out)
