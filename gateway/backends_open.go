@@ -12,6 +12,8 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
 // OpenError says which stateful part of the gateway could not be opened at
@@ -86,10 +88,10 @@ func WithDevMode() Option { return func(o *buildOptions) { o.dev = true } }
 // loadSigner loads the gateway signing key, creating it only when that
 // cannot orphan stored records: the file is absent and the store holds no
 // record (a first start), or in dev mode.
-func loadSigner(ctx context.Context, cfg Config, store objstore.Store, o openOptions, log *zap.Logger) (*jose.Signer, error) {
+func loadSigner(ctx context.Context, cfg config.Config, store objstore.Store, o openOptions, log *zap.Logger) (*jose.Signer, error) {
 	path := cfg.Signing.Key
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		has, err := storeHasRecords(ctx, store)
+		has, err := recordstore.HasRecords(ctx, store)
 		if err != nil {
 			return nil, fmt.Errorf("the signing key %s is missing and whether the store already holds records cannot be checked: %w", path, err)
 		}
@@ -102,12 +104,4 @@ func loadSigner(ctx context.Context, cfg Config, store objstore.Store, o openOpt
 		}
 	}
 	return jose.LoadOrCreateSigner(path)
-}
-
-func storeHasRecords(ctx context.Context, store objstore.Store) (bool, error) {
-	keys, err := store.List(ctx, recordPrefix, "", 1)
-	if err != nil {
-		return false, err
-	}
-	return len(keys) > 0, nil
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
 // Key custody operations change what can ever be read again, so each one
@@ -38,11 +40,11 @@ func (k *KeyOps) SetCustodian(id, reason string) error {
 	if id == "" {
 		id = osIdentity()
 	}
-	if len(id) > maxCustodianLen || !printable(id) {
+	if len(id) > maxCustodianLen || !record.Printable(id) {
 		return fmt.Errorf("custodian must be printable text of at most %d bytes", maxCustodianLen)
 	}
-	if len(reason) > maxJustification || !printable(reason) {
-		return fmt.Errorf("reason must be printable text of at most %d bytes", maxJustification)
+	if len(reason) > record.MaxJustification || !record.Printable(reason) {
+		return fmt.Errorf("reason must be printable text of at most %d bytes", record.MaxJustification)
 	}
 	k.custodian, k.reason = id, reason
 	return nil
@@ -62,7 +64,7 @@ func osIdentity() string {
 
 // CustodyLogPath is where key custody operations of cfg's gateway are
 // audited.
-func CustodyLogPath(cfg Config) string {
+func CustodyLogPath(cfg config.Config) string {
 	return filepath.Clean(audit.LogDir(cfg.Audit.Path)) + "-custody"
 }
 
@@ -73,7 +75,7 @@ func (k *KeyOps) custodyLog() (*audit.Log, error) {
 	if k.audit != nil {
 		return k.audit, nil
 	}
-	opts := AuditOptions(k.cfg)
+	opts := config.AuditOptions(k.cfg)
 	opts.Gateway = k.cfg.GatewayID + "-custody"
 	path := CustodyLogPath(k.cfg)
 	l, err := audit.Open(path, opts)
@@ -98,7 +100,7 @@ func (k *KeyOps) custodyEntry(ctx context.Context, requestID, action, op, agency
 		}
 	}
 	if requestID == "" {
-		requestID = newRequestID()
+		requestID = audit.NewRequestID()
 	}
 	ev := &audit.Event{
 		Time: audit.Now(), Gateway: k.cfg.GatewayID + "-custody", RequestID: requestID, Operation: op, Action: action,
@@ -139,46 +141,25 @@ func custodyScope(agency, dsa string) string {
 	}
 }
 
-// recordIDs lists every record id in the store.
-func (k *KeyOps) recordIDs(ctx context.Context) ([]string, error) {
-	var ids []string
-	after := ""
-	for {
-		page, err := k.b.store.List(ctx, recordPrefix, after, 1000)
-		if err != nil {
-			return nil, err
-		}
-		for _, key := range page {
-			if id := strings.TrimPrefix(key, recordPrefix); record.ValidID(id) {
-				ids = append(ids, id)
-			}
-		}
-		if len(page) < 1000 {
-			return ids, nil
-		}
-		after = page[len(page)-1]
-	}
-}
-
 // countUnder counts the readable records whose data key is wrapped under
 // key name with a version below below (0: any version) — the records a
 // shred or a destruction makes permanently unreadable. A record that does
 // not verify is not counted: it is unreadable already.
 func (k *KeyOps) countUnder(ctx context.Context, name string, below int) (int, error) {
-	ids, err := k.recordIDs(ctx)
+	ids, err := k.rs.IDs(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, id := range ids {
-		rec, err := k.rs.load(ctx, id)
-		if errors.Is(err, errRecordNotFound) || errors.Is(err, errTampered) {
+		rec, err := k.rs.Load(ctx, id)
+		if errors.Is(err, recordstore.ErrNotFound) || errors.Is(err, recordstore.ErrTampered) {
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("record %s: %w", id, err)
 		}
-		if rec.State != stateActive || rec.Content == nil || rec.Content.KeyName != name {
+		if rec.State != recordstore.StateActive || rec.Content == nil || rec.Content.KeyName != name {
 			continue
 		}
 		if below > 0 {

@@ -9,16 +9,18 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
 // KeyOps runs key-lifecycle operations (rotation, rewrapping,
 // crypto-shredding) on the backends a gateway configuration names. It opens
 // them exactly as the gateway does.
 type KeyOps struct {
-	cfg Config
+	cfg config.Config
 	b   *backends
 	mgr keys.Manager
-	rs  *recordStore
+	rs  *recordstore.Store
 	log *zap.Logger
 
 	// audit is the gateway's audit log, opened by the first custody
@@ -29,7 +31,7 @@ type KeyOps struct {
 
 // OpenKeyOps opens the key provider, store and signer of cfg. The provider
 // must support key management (both the local keyring and Vault do).
-func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, error) {
+func OpenKeyOps(ctx context.Context, cfg config.Config, log *zap.Logger) (*KeyOps, error) {
 	// Never re-create a missing signing key here: rewrap would re-sign
 	// records under a key no gateway has.
 	b, err := openBackends(ctx, cfg, log, openOptions{})
@@ -42,7 +44,7 @@ func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, erro
 		return nil, fmt.Errorf("keys: provider %q does not support key management", cfg.Keys.Provider)
 	}
 	return &KeyOps{cfg: cfg, b: b, mgr: mgr, log: log.Named("keys"),
-		rs: &recordStore{store: b.store, signer: b.signer}}, nil
+		rs: recordstore.New(recordstore.Options{Objects: b.store, Signer: b.signer, Log: log})}, nil
 }
 
 // Close releases the backends.
@@ -51,7 +53,7 @@ func (k *KeyOps) Close() error { return k.b.close() }
 // KeyName is the key-encryption key of originator agency's records, and
 // with per-DSA keys ({dsa} in keys.name_pattern) of those shared under dsa.
 func (k *KeyOps) KeyName(agency, dsa string) (string, error) {
-	switch perDSA := PerDSAKeys(k.cfg.Keys.NamePattern); {
+	switch perDSA := config.PerDSAKeys(k.cfg.Keys.NamePattern); {
 	case agency == "":
 		return "", fmt.Errorf("an agency is required")
 	case perDSA && dsa == "":
@@ -59,7 +61,7 @@ func (k *KeyOps) KeyName(agency, dsa string) (string, error) {
 	case !perDSA && dsa != "":
 		return "", fmt.Errorf("keys.name_pattern %q has no {dsa}: keys are per agency, not per DSA", k.cfg.Keys.NamePattern)
 	}
-	name := KeyName(k.cfg.Keys.NamePattern, agency, dsa)
+	name := config.KeyName(k.cfg.Keys.NamePattern, agency, dsa)
 	if !keys.ValidName(name) {
 		return "", fmt.Errorf("%q is not a valid key name", name)
 	}
@@ -174,7 +176,7 @@ type batchRewrapper interface {
 // called with the records done and the total.
 func (k *KeyOps) Rewrap(ctx context.Context, agency string, progress func(done, total int)) (RewrapStats, error) {
 	st := RewrapStats{Versions: map[string]int{}}
-	ids, err := k.recordIDs(ctx)
+	ids, err := k.rs.IDs(ctx)
 	if err != nil {
 		return st, err
 	}
@@ -207,23 +209,23 @@ func (k *KeyOps) Rewrap(ctx context.Context, agency string, progress func(done, 
 }
 
 func (k *KeyOps) rewrapBatch(ctx context.Context, ids []string, agency string, st *RewrapStats) error {
-	byKey := map[string][]*storedRecord{}
+	byKey := map[string][]*recordstore.Record{}
 	for _, id := range ids {
 		st.Scanned++
-		rec, err := k.rs.load(ctx, id)
+		rec, err := k.rs.Load(ctx, id)
 		if err != nil {
-			if errors.Is(err, errTampered) {
+			if errors.Is(err, recordstore.ErrTampered) {
 				st.Failed++
 				st.Errors = append(st.Errors, id+": "+err.Error())
 				continue
 			}
-			if errors.Is(err, errRecordNotFound) {
+			if errors.Is(err, recordstore.ErrNotFound) {
 				st.Skipped++
 				continue
 			}
 			return err
 		}
-		if rec.State != stateActive || rec.Content == nil || (agency != "" && rec.Meta.Originator.OrgID != agency) {
+		if rec.State != recordstore.StateActive || rec.Content == nil || (agency != "" && rec.Meta.Originator.OrgID != agency) {
 			st.Skipped++
 			continue
 		}
@@ -276,7 +278,7 @@ func (k *KeyOps) rewrapBatch(ctx context.Context, ids []string, agency string, s
 				continue
 			}
 			r.Content.WrappedKey = out[i]
-			if err := k.rs.rewrite(ctx, r); err != nil {
+			if err := k.rs.Rewrite(ctx, r); err != nil {
 				return err
 			}
 			st.Rewrapped++

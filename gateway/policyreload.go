@@ -10,11 +10,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/policy"
 )
 
 // The shadow stands in for the engine in the server.
-var _ PolicyEngine = (*policy.Shadow)(nil)
+var _ httpapi.PolicyEngine = (*policy.Shadow)(nil)
 
 // Reason codes of the audit entry for a policy reload.
 const (
@@ -46,12 +47,12 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 	if s == nil {
 		return
 	}
-	rc := &reqCtx{id: newRequestID(), start: time.Now(), action: "policy.reload", route: "policy:" + ev.Trigger}
+	action := "policy.reload"
 	d := &audit.Decision{Revision: ev.NewRevision, Allow: ev.Applied}
 	entry := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Decision: d}
 	switch {
 	case ev.Kind == policy.ReloadSuite:
-		rc.action = "policy.suite"
+		action = "policy.suite"
 		if ev.Suite == policy.SuitePassed {
 			d.Reasons = []audit.Reason{{Code: codePolicySuitePassed, Message: "Rego suite passed on " + ev.NewRevision + " from " + ev.Source}}
 		} else {
@@ -73,7 +74,7 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 		// entry (and the parties' auditors see it).
 		for _, c := range ev.Changes {
 			if c.Kind == "dsa" {
-				rc.dsaIDs = append(rc.dsaIDs, c.ID) // writeAudit copies them to the entry
+				entry.DSAIDs = append(entry.DSAIDs, c.ID)
 			}
 		}
 	default:
@@ -85,8 +86,8 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 			entry.Error = "policy: reload rejected"
 		}
 	}
-	if err := s.writeAudit(context.Background(), rc, entry); err != nil {
-		s.log.Error("audit write failed for a policy reload",
+	if err := s.AuditSystem(context.Background(), action, "policy:"+ev.Trigger, entry); err != nil {
+		g.log.Error("audit write failed for a policy reload",
 			zap.String("policy_revision", ev.NewRevision), zap.Bool("applied", ev.Applied), zap.Error(err))
 	}
 }
@@ -156,7 +157,7 @@ func orUnknown(rev string) string {
 // request text). The candidate directory is watched like the live one, so
 // a security officer iterates on it while traffic flows. The returned
 // engine answers exactly as the live one does.
-func (g *Gateway) shadowPolicy(ctx context.Context, candidateDir, reportPath string, interval time.Duration, log *zap.Logger) (PolicyEngine, error) {
+func (g *Gateway) shadowPolicy(ctx context.Context, candidateDir, reportPath string, interval time.Duration, log *zap.Logger) (httpapi.PolicyEngine, error) {
 	candidate, err := policy.New(ctx, policy.Options{Dir: candidateDir, ReloadInterval: interval, Logger: log.Named("candidate")})
 	if err != nil {
 		return nil, fmt.Errorf("policy shadow candidate: %w", err)

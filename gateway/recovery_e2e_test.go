@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/gateway/record"
 )
@@ -30,7 +30,7 @@ func TestRecoveryCorrectsPublishesThatNeverStored(t *testing.T) {
 	// What the crash left: a durable collection entry for a record whose
 	// object was never written, and a recovery state that is not clean.
 	cfg := env.Cfg
-	aw, err := audit.Open(cfg.Audit.Path, gateway.AuditOptions(cfg))
+	aw, err := audit.Open(cfg.Audit.Path, config.AuditOptions(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,13 +18,15 @@ import (
 	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/policy"
 )
 
 // Gateway is a built gateway: the server and everything it runs.
 type Gateway struct {
-	*Server
-	cfg     Config
+	*httpapi.Server
+	cfg     config.Config
 	log     *zap.Logger
 	tls     *pki.ServerTLS
 	policy  *policy.Engine
@@ -73,7 +73,7 @@ func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
 
 // Build constructs a gateway from cfg: backends chosen by one switch each,
 // then the server on top of the same interfaces whichever they are.
-func Build(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
+func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1)}
 	for _, o := range opts {
 		o(&g.opts)
@@ -87,7 +87,7 @@ func Build(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*G
 	return g, nil
 }
 
-func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Server, error) {
+func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger) (*httpapi.Server, error) {
 	var err error
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
@@ -105,7 +105,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.starts = append(g.starts, g.policy.Start)
 	g.closers = append(g.closers, g.policy.Close)
-	var pe PolicyEngine = g.policy
+	var pe httpapi.PolicyEngine = g.policy
 	if cfg.Policy.ShadowDir != "" {
 		if pe, err = g.shadowPolicy(ctx, cfg.Policy.ShadowDir, cfg.Policy.ShadowReport, cfg.Policy.ReloadInterval, log); err != nil {
 			return nil, fmt.Errorf("policy shadow: %w", err)
@@ -126,13 +126,12 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.closers = append(g.closers, b.close)
 	provider, store, signer := b.provider, b.store, b.signer
-	warnOldLayout(ctx, store, log)
 	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
 		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
 	if cfg.Keys.Cache.Disabled {
 		limits = envelope.CacheLimits{}
 	}
-	aopts := AuditOptions(cfg)
+	aopts := config.AuditOptions(cfg)
 	aopts.OnProbe = auditProbeLogger(log.Named("audit"))
 	if g.opts.auditOpts != nil {
 		g.opts.auditOpts(&aopts)
@@ -155,7 +154,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	}
 	g.closers = append(g.closers, aw.Close)
 
-	var off OfficerVerifier
+	var off httpapi.OfficerVerifier
 	if g.off != nil {
 		off = g.off
 	}
@@ -169,7 +168,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	g.keyCache = envelope.NewCachingKeys(provider, limits)
 	// The key check is bound once the server (and its metrics) exist.
 	var keysReady func(context.Context) error
-	srv, err := NewServer(cfg, Deps{
+	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Log: log, Policy: pe, Officers: off, Store: store,
 		Keys: g.keyCache, Signer: signer, Audit: aWriter,
 		Ready: map[string]func(context.Context) error{
@@ -181,62 +180,40 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	keysReady = keyHealth(provider, srv.metrics.keysUp)
-	registerAuditMetrics(srv.metrics.reg, aw)
+	srv.Records().WarnOldLayout(ctx, log)
+	keysReady = keyHealth(provider, srv.KeysUp())
+	registerAuditMetrics(srv.Registry(), aw)
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
 		return nil, err
 	}
 	// Closers run last-in first-out: queued refusal entries are written
 	// before the audit log closes.
-	g.starts = append(g.starts, srv.edge.start)
-	g.closers = append(g.closers, srv.edge.stop)
+	g.starts = append(g.starts, srv.Start)
+	g.closers = append(g.closers, srv.Stop)
 	return srv, nil
 }
 
-// recoverIndex wires the listing index's recovery state (beside this
-// node's audit log), re-adds what a crash may have lost before the gateway
-// serves, and on close writes what is pending and marks the state clean.
-func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log *zap.Logger) error {
+// recoverIndex makes the listing index crash-safe (its recovery point
+// beside this node's audit log), re-adds what a crash may have lost before
+// the gateway serves, and on close writes what is pending and marks the
+// state clean.
+func (g *Gateway) recoverIndex(ctx context.Context, cfg config.Config, srv *httpapi.Server, log *zap.Logger) error {
 	dir := audit.LogDir(cfg.Audit.Path)
-	ix := srv.records.index
-	// Saved at most once a second: recovery re-reads 30 s of the audit log
-	// before the saved point anyway, so a fresher point buys nothing.
-	// mu: the writer saves progress while Close may save the clean state.
-	var mu sync.Mutex
-	var saved time.Time
-	ix.onFlushed = func(through time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(saved) < time.Second {
-			return
-		}
-		saved = time.Now()
-		if err := writeIndexState(dir, indexState{Through: through}); err != nil {
+	n, corrected, shutdown, err := srv.Records().Index().Recover(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.Audit(), cfg.GatewayID,
+		func(err error) {
 			// Visible, not silent: a crash now re-reads the audit log from
 			// the last saved point, and the directory is probably failing
 			// (the audit probe says so in /readyz).
-			srv.metrics.indexStateFailures.Inc()
+			srv.IndexStateFailed()
 			log.Error("listing index state not saved", zap.String("dir", dir), zap.Error(err))
-		}
-	}
-	n, corrected, err := ix.recoverFromAudit(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.audit, cfg.GatewayID)
+		})
 	if err != nil {
 		return err
 	}
 	if n > 0 || corrected > 0 {
 		log.Info("listing index recovered from the audit log", zap.Int("records", n), zap.Int("publishes_corrected", corrected))
 	}
-	g.closers = append(g.closers, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := ix.flush(ctx); err != nil {
-			return fmt.Errorf("listing index: %w", err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		saved = time.Now().Add(time.Hour) // nothing after this may overwrite the clean state
-		return writeIndexState(dir, indexState{Through: ix.now(), Clean: true})
-	})
+	g.closers = append(g.closers, shutdown)
 	return nil
 }
 
@@ -251,7 +228,7 @@ type backends struct {
 	log      *zap.Logger
 }
 
-func openBackends(ctx context.Context, cfg Config, log *zap.Logger, o openOptions) (*backends, error) {
+func openBackends(ctx context.Context, cfg config.Config, log *zap.Logger, o openOptions) (*backends, error) {
 	// b is not the named result on purpose: `return nil, err` must not hide
 	// from the cleanup what was already opened (a nil b there was a
 	// nil-pointer panic instead of the real error, issue 9 item 8).
@@ -283,7 +260,7 @@ func (b *backends) close() error {
 }
 
 // keyProvider is the one place that chooses the key backend.
-func (b *backends) keyProvider(ctx context.Context, cfg Config) (keys.Provider, error) {
+func (b *backends) keyProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	switch cfg.Keys.Provider {
 	case "local":
 		auto := true
@@ -304,7 +281,7 @@ func (b *backends) keyProvider(ctx context.Context, cfg Config) (keys.Provider, 
 }
 
 // objectStore is the one place that chooses the storage backend.
-func (b *backends) objectStore(ctx context.Context, cfg Config) (objstore.Store, error) {
+func (b *backends) objectStore(ctx context.Context, cfg config.Config) (objstore.Store, error) {
 	switch cfg.Store.Backend {
 	case "fs":
 		st, err := fsstore.Open(cfg.Store.FS.Dir)
@@ -343,27 +320,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.Addr <- ln.Addr()
 	g.AdminAddr <- aln.Addr()
 	errLog, _ := zap.NewStdLogAt(g.log.Named("http"), zap.WarnLevel)
-	api := &http.Server{
-		Handler:           g.Handler(),
-		TLSConfig:         g.tls.Config(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * g.cfg.Limits.RequestTimeout,
-		WriteTimeout:      2 * g.cfg.Limits.RequestTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    apiMaxHeaderBytes,
-		ErrorLog:          errLog,
-		// edge.go: net/http's own refusals become problem+json and are
-		// audited; OPTIONS * reaches the handler (a 400 like any bad path).
-		ConnContext:                  g.connContext,
-		ConnState:                    g.connState,
-		DisableGeneralOptionsHandler: true,
-	}
+	api := g.HTTPServer(g.tls.Config(), errLog)
 	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	errc := make(chan error, 2)
-	// The handshake runs in the listener so that a refused one is audited
-	// with the certificate presented (pki.HandshakeListener, edge.go).
-	hl := pki.NewHandshakeListener(ln, api.TLSConfig, pki.HandshakeOptions{Timeout: api.ReadHeaderTimeout, OnRefusal: g.tlsRefused})
-	go func() { errc <- api.Serve(edgeListener{Listener: hl, s: g.Server}) }()
+	go func() { errc <- api.Serve(g.Listener(ln, api)) }()
 	go func() { errc <- admin.Serve(aln) }()
 	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
 		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),
@@ -398,21 +358,4 @@ func (g *Gateway) Close() error {
 	}
 	g.closers = nil
 	return errors.Join(errs...)
-}
-
-// warnOldLayout says so when the store holds records in the layout of
-// earlier development builds (records/<id>/meta and …/v<n>/content), which
-// this version does not read: such records would otherwise just seem gone.
-func warnOldLayout(ctx context.Context, store objstore.Store, log *zap.Logger) {
-	keys, err := store.List(ctx, recordPrefix, "", 100)
-	if err != nil {
-		return // the store's health is checked and reported elsewhere
-	}
-	for _, k := range keys {
-		if strings.Contains(strings.TrimPrefix(k, recordPrefix), "/") {
-			log.Warn("the store holds records in an older layout that this version does not read; "+
-				"re-create the development data directory (or migrate)", zap.String("example_key", k))
-			return
-		}
-	}
 }

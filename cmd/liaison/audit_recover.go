@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 func newAuditRecoverCmd() *cobra.Command {
@@ -57,7 +57,7 @@ acknowledged to callers.`,
 				if err != nil {
 					return err
 				}
-				dir, opts = cfg.Audit.Path, gateway.AuditOptions(cfg)
+				dir, opts = cfg.Audit.Path, config.AuditOptions(cfg)
 			}
 			// Never create an audit key here: a new key would sign the
 			// recovery with a key nobody pinned.

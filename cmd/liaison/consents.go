@@ -10,9 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/spf13/cobra"
-
-	"github.com/liaison-project/liaison/gateway"
 )
 
 func newShareCmd() *cobra.Command {
@@ -44,7 +43,7 @@ func newShareCmd() *cobra.Command {
 				return nil
 			}
 			if st == http.StatusAccepted {
-				var r gateway.ConsentFiled
+				var r httpapi.ConsentFiled
 				if err := json.Unmarshal(resp, &r); err != nil {
 					return fmt.Errorf("the gateway's answer is not a consent request: %w", err)
 				}
@@ -92,7 +91,7 @@ func newConsentsListCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var page gateway.ConsentList
+			var page httpapi.ConsentList
 			if err := json.Unmarshal(resp, &page); err != nil {
 				return fmt.Errorf("the gateway's answer is not a consent list: %w", err)
 			}
@@ -123,7 +122,7 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var r gateway.ConsentDecided
+			var r httpapi.ConsentDecided
 			if err := json.Unmarshal(resp, &r); err != nil {
 				return fmt.Errorf("the gateway's answer is not a consent decision: %w", err)
 			}
@@ -138,7 +137,7 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 // printConsentFiled says what a share that needs consent did: filed (or
 // found already pending), why consent is needed, and whether the
 // originator refused the same request before.
-func printConsentFiled(w io.Writer, r *gateway.ConsentFiled) {
+func printConsentFiled(w io.Writer, r *httpapi.ConsentFiled) {
 	if r.Duplicate {
 		fmt.Fprintf(w, "consent already requested: %s is pending (waits for the originator until %s); nothing new was filed\n", r.ConsentID, r.Expires)
 	} else {
@@ -152,7 +151,7 @@ func printConsentFiled(w io.Writer, r *gateway.ConsentFiled) {
 	}
 }
 
-func refusalList(rs []gateway.ConsentRefusal) string {
+func refusalList(rs []httpapi.ConsentRefusal) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = r.ConsentID + " on " + r.RefusedAt
@@ -162,7 +161,7 @@ func refusalList(rs []gateway.ConsentRefusal) string {
 
 // printConsentList prints the table, and under each request why consent is
 // needed and, for a repeat, the earlier refusals.
-func printConsentList(w io.Writer, page *gateway.ConsentList) error {
+func printConsentList(w io.Writer, page *httpapi.ConsentList) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONSENT\tRECORD\tSTATE\tYOU ARE\tREQUESTED BY\tTO\tEXPIRES\tREPEAT\tNOTE")
 	for _, it := range page.Items {

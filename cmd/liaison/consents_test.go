@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
+	"github.com/liaison-project/liaison/gateway/httpapi"
 )
 
 // TestConsentsCLIShowsDuplicatesRepeatsAndReasons: `records share` says
@@ -58,7 +58,7 @@ func TestConsentsCLIShowsDuplicatesRepeatsAndReasons(t *testing.T) {
 		t.Fatalf("consents list output:\n%s", out)
 	}
 	out, err = runCLI(t, "consents", "list", "--profile", met, "-o", "json")
-	var page gateway.ConsentList
+	var page httpapi.ConsentList
 	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Items) != 1 || len(page.Items[0].PreviousRefusals) != 1 ||
 		len(page.Items[0].Reasons) == 0 {
 		t.Fatalf("consents list json: %v %s", err, out)

@@ -1,10 +1,11 @@
-package gateway
+// Package config is liaison.yaml: the gateway's configuration, its
+// defaults, the LIAISON_* environment overlay and validation.
+package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"io"
 	"net"
 	"os"
@@ -15,7 +16,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liaison-project/liaison/crypto/keys"
+
 	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/connectors/minio"
+	"github.com/liaison-project/liaison/connectors/vault"
+	"github.com/liaison-project/liaison/gateway/audit"
 )
 
 // Config is the gateway's configuration as liaison.yaml spells it. Every
@@ -206,7 +213,7 @@ func Defaults(dataDir string) Config {
 		TLS:         TLSConfig{MinVersion: "1.3", ReloadInterval: 30 * time.Second},
 		Keys: KeysConfig{Provider: "local", Local: LocalKeys{Keyring: j("keys", "keyring.json")}, NamePattern: "agency-{agency}",
 			Cache: KeyCacheConfig{MaxAge: 5 * time.Minute, MaxRecords: 10000, MaxBytes: 1 << 30, UnwrapTTL: time.Minute, MaxUnwrapEntries: 10000}},
-		Store: StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: defaultMinIO(), IndexFlushInterval: 100 * time.Millisecond,
+		Store: StoreConfig{Backend: "fs", FS: FSStoreConfig{Dir: j("store")}, MinIO: MinIOStore{}, IndexFlushInterval: 100 * time.Millisecond,
 			IdempotencyTTL: 24 * time.Hour},
 		Audit:    defaultAudit(dataDir),
 		Signing:  SigningConfig{Key: j("keys", "gateway-signing.jwk.json")},
@@ -360,7 +367,7 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, "config: "+field+": "+fmt.Sprintf(format, a...))
 	}
-	if !validAgencyID(c.GatewayID) {
+	if !ValidAgencyID(c.GatewayID) {
 		bad("gateway_id", "%q must be 1-63 of a-z, 0-9 and '-'", c.GatewayID)
 	}
 	if c.TrustDomain == "" || strings.ContainsAny(c.TrustDomain, "/: ") {
@@ -434,8 +441,8 @@ func (c *Config) Validate() error {
 		bad("audit", "checkpoint_every must be >= 1; checkpoint_interval and ship_interval must not be negative")
 	}
 	for _, f := range c.Audit.HMACFields {
-		if !auditHMACField(f) {
-			bad("audit.hmac_fields", "%q must be one of %s", f, auditHMACFieldList())
+		if !audit.ValidHMACField(f) {
+			bad("audit.hmac_fields", "%q must be one of %s", f, strings.Join(audit.HMACFieldNames, ", "))
 		}
 	}
 	if len(c.Audit.HMACFields) > 0 && c.Audit.HMACKey == "" {
@@ -457,7 +464,7 @@ func (c *Config) Validate() error {
 		bad("limits.max_list_limit", "must be 1..1000")
 	}
 	for _, a := range c.Officers.RequireFor {
-		if !validAgencyID(a) {
+		if !ValidAgencyID(a) {
 			bad("officers.require_for", "%q is not an agency id", a)
 		}
 	}
@@ -496,7 +503,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func validAgencyID(s string) bool {
+func ValidAgencyID(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false
 	}
@@ -520,3 +527,30 @@ func KeyName(pattern, agency, dsa string) string {
 
 // PerDSAKeys reports whether pattern gives each DSA its own key.
 func PerDSAKeys(pattern string) bool { return strings.Contains(pattern, "{dsa}") }
+
+// VaultKeys is the keys.vault section of liaison.yaml.
+type VaultKeys = vault.Config
+
+// MinIOStore is the store.minio section of liaison.yaml.
+type MinIOStore = minio.Config
+
+// defaultAudit is the audit section of Defaults.
+func defaultAudit(dataDir string) AuditConfig {
+	return AuditConfig{
+		Path:         filepath.Join(dataDir, "audit"),
+		SigningKey:   filepath.Join(dataDir, "keys", "audit-signing.jwk.json"),
+		HMACKey:      filepath.Join(dataDir, "keys", "audit-hmac.key"),
+		WriteTimeout: audit.DefaultWriteTimeout, SegmentMaxEntries: audit.DefaultSegmentMaxEntries, SegmentMaxBytes: audit.DefaultSegmentMaxBytes,
+		CheckpointEvery: audit.DefaultCheckpointEvery, CheckpointInterval: audit.DefaultCheckpointInterval, ShipInterval: time.Minute,
+	}
+}
+
+// AuditOptions are the audit writer's options from the configuration.
+func AuditOptions(cfg Config) audit.Options {
+	a := cfg.Audit
+	return audit.Options{
+		Gateway: cfg.GatewayID, SigningKeyFile: a.SigningKey, HMACFields: a.HMACFields, HMACKeyFile: a.HMACKey,
+		SegmentMaxEntries: a.SegmentMaxEntries, SegmentMaxBytes: a.SegmentMaxBytes, WriteTimeout: a.WriteTimeout,
+		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval,
+	}
+}

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"os"
@@ -44,7 +44,7 @@ func configKeys() map[string]string {
 // --help` points to) documents every liaison.yaml key and its LIAISON_*
 // variable (issue 9 item 25: the file did not exist).
 func TestConfigurationDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatalf("docs/configuration.md: %v", err)
 	}

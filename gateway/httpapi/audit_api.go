@@ -1,59 +1,16 @@
-package gateway
+package httpapi
 
 import (
-	"context"
 	"fmt"
-	"github.com/liaison-project/liaison/connectors/minio"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
 )
-
-// defaultAudit is the audit section of Defaults.
-func defaultAudit(dataDir string) AuditConfig {
-	return AuditConfig{
-		Path:         filepath.Join(dataDir, "audit"),
-		SigningKey:   filepath.Join(dataDir, "keys", "audit-signing.jwk.json"),
-		HMACKey:      filepath.Join(dataDir, "keys", "audit-hmac.key"),
-		WriteTimeout: audit.DefaultWriteTimeout, SegmentMaxEntries: audit.DefaultSegmentMaxEntries, SegmentMaxBytes: audit.DefaultSegmentMaxBytes,
-		CheckpointEvery: audit.DefaultCheckpointEvery, CheckpointInterval: audit.DefaultCheckpointInterval, ShipInterval: time.Minute,
-	}
-}
-
-func auditHMACField(f string) bool { return audit.ValidHMACField(f) }
-func auditHMACFieldList() string   { return strings.Join(audit.HMACFieldNames, ", ") }
-
-// AuditOptions are the audit writer's options from the configuration.
-func AuditOptions(cfg Config) audit.Options {
-	a := cfg.Audit
-	return audit.Options{
-		Gateway: cfg.GatewayID, SigningKeyFile: a.SigningKey, HMACFields: a.HMACFields, HMACKeyFile: a.HMACKey,
-		SegmentMaxEntries: a.SegmentMaxEntries, SegmentMaxBytes: a.SegmentMaxBytes, WriteTimeout: a.WriteTimeout,
-		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval,
-	}
-}
-
-// OpenStore opens the configured object store alone, for tools that read
-// what the gateway shipped there (`liaison audit verify --store`). Close
-// it with the returned function.
-func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (objstore.Store, func() error, error) {
-	b := &backends{log: log}
-	st, err := b.auditStore(ctx, cfg, nil)
-	if err != nil {
-		b.close()
-		return nil, nil, fmt.Errorf("store: %w", err)
-	}
-	return st, b.close, nil
-}
 
 // GET /v1/audit — entries of this gateway node's log for callers the
 // policy grants audit.query (officers with an auditor role). Entries hold
@@ -145,7 +102,7 @@ func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 			return f, 0, errBadRequest("query parameter " + k + " must be given once")
 		}
 		v := vs[0]
-		if len(v) > 256 || !printable(v) {
+		if len(v) > 256 || !record.Printable(v) {
 			return f, 0, errBadRequest("query parameter " + k + " must be printable text of at most 256 bytes")
 		}
 		var err error
@@ -189,16 +146,4 @@ func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 		}
 	}
 	return f, limit, nil
-}
-
-// auditStore is where audit segments are shipped: audit.store when its
-// endpoint is set, else the records store (records; opened when nil).
-func (b *backends) auditStore(ctx context.Context, cfg Config, records objstore.Store) (objstore.Store, error) {
-	if cfg.Audit.Store.Endpoint != "" {
-		return minio.New(ctx, cfg.Audit.Store, b.log.Named("audit-store"))
-	}
-	if records != nil {
-		return records, nil
-	}
-	return b.objectStore(ctx, cfg)
 }

@@ -1,19 +1,15 @@
-package gateway
+package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -44,11 +40,7 @@ type ConsentFiled struct {
 }
 
 // ConsentRefusal names one earlier refusal of the same request.
-type ConsentRefusal struct {
-	ConsentID string `json:"consent_id"`
-	RefusedAt string `json:"refused_at"`
-	RefusedBy string `json:"refused_by"`
-}
+type ConsentRefusal = recordstore.ConsentRefusal
 
 // ConsentItem is one entry of GET /v1/consents.
 type ConsentItem struct {
@@ -84,7 +76,7 @@ type ConsentDecided struct {
 	Receipt    string   `json:"receipt,omitempty"`
 }
 
-func (cr *consentRecord) item(viewer string) ConsentItem {
+func consentItem(cr *recordstore.Consent, viewer string) ConsentItem {
 	role := "requester"
 	if cr.Originator == viewer {
 		role = "originator"
@@ -102,108 +94,36 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-// One request at a time per (record, requesting agency, recipient set).
-//
-// Each filing of that request claims a slot: consent-slots/<key>/<gen>,
-// created only if absent, naming the consent request filed in it. The last
-// slot is the request's current state: a pending consent there answers a
-// duplicate with that consent; a decided or expired one lets the next
-// filing claim gen+1. Two filers racing (on one node the record lock
-// serialises them; across nodes sharing a store it does not) both try the
-// same gen and the store lets exactly one create it; the loser reads the
-// winner's slot. Slots are never deleted or rewritten, so there is no
-// delete-versus-create race, and their history is the request's history.
-//
-// Consent ids stay random (not derived from the key): an id is shown to
-// both agencies, put in Location headers, logs and audit entries, and a
-// hash of (record, requester, recipients) would let anyone holding an id
-// confirm a guess at who asked to share which record with whom.
-
-const consentSlotPrefix = "consent-slots/"
-
-// consentRequestKey identifies "the same request": same record, same
-// requesting agency, same set of recipients (order does not matter).
-func consentRequestKey(recordID, requester string, recipients []string) string {
-	rs := slices.Clone(recipients)
-	slices.Sort(rs)
-	h := sha256.New()
-	// Agency and record ids cannot contain a newline (validAgencyID,
-	// record.ValidID), so the encoding is unambiguous.
-	fmt.Fprintf(h, "liaison.consent-request/v1\n%s\n%s\n%s", recordID, requester, strings.Join(rs, "\n"))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func consentSlotKey(reqKey string, gen int) string {
-	return fmt.Sprintf("%s%s/%010d", consentSlotPrefix, reqKey, gen)
-}
-
-// consentSlot is what a slot object holds.
-type consentSlot struct {
-	ConsentID string `json:"consent_id"`
-	Claimed   string `json:"claimed"` // RFC 3339
-}
-
-type slotRef struct {
-	key string
-	gen int
-}
-
-func (s *Server) consentSlots(ctx context.Context, reqKey string) ([]slotRef, error) {
-	prefix := consentSlotPrefix + reqKey + "/"
-	var out []slotRef
-	after := ""
-	for {
-		keys, err := s.records.store.List(ctx, prefix, after, 1000)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			gen, err := strconv.Atoi(strings.TrimPrefix(k, prefix))
-			if err != nil || gen < 0 {
-				continue
-			}
-			out = append(out, slotRef{key: k, gen: gen})
-		}
-		if len(keys) < 1000 {
-			break
-		}
-		after = keys[len(keys)-1]
-	}
-	slices.SortFunc(out, func(a, b slotRef) int { return a.gen - b.gen })
-	return out, nil
-}
-
 // errSlotEmpty: the slot is claimed but its consent request is not stored
 // (a filing in flight, or one that failed or crashed after claiming).
 var errSlotEmpty = errors.New("consent slot claimed but its request is not stored")
 
 // slotConsent loads the consent request filed in a slot and checks that it
 // is the request the slot belongs to.
-func (s *Server) slotConsent(ctx context.Context, sl slotRef, reqKey string) (*consentRecord, *consentSlot, error) {
-	b, err := s.records.store.Get(ctx, sl.key)
+func (s *Server) slotConsent(ctx context.Context, sl recordstore.SlotRef, reqKey string) (*recordstore.Consent, *recordstore.ConsentSlot, error) {
+	slot, err := s.records.ReadSlot(ctx, sl)
+	if errors.Is(err, recordstore.ErrTampered) {
+		return nil, nil, errIntegrity(err)
+	}
 	if err != nil {
 		return nil, nil, err
-	}
-	var slot consentSlot
-	if err := json.Unmarshal(b, &slot); err != nil {
-		return nil, nil, errIntegrity(fmt.Errorf("consent slot %s: malformed", sl.key))
 	}
 	cr, err := s.loadConsent(ctx, slot.ConsentID)
 	if err != nil {
 		if p := asProblem(err); p.Status == http.StatusNotFound {
-			return nil, &slot, errSlotEmpty
+			return nil, slot, errSlotEmpty
 		}
-		return nil, &slot, err
+		return nil, slot, err
 	}
-	if consentRequestKey(cr.RecordID, cr.RequestedBy, cr.Recipients) != reqKey {
-		return nil, &slot, errIntegrity(fmt.Errorf("consent slot %s names %s, a different request", sl.key, cr.ID))
+	if recordstore.ConsentRequestKey(cr.RecordID, cr.RequestedBy, cr.Recipients) != reqKey {
+		return nil, slot, errIntegrity(fmt.Errorf("consent slot %s names %s, a different request", sl, cr.ID))
 	}
-	return cr, &slot, nil
+	return cr, slot, nil
 }
 
 // consentHistory is what the slots say about a request being filed.
 type consentHistory struct {
-	pending *consentRecord // the request already pending, if any
+	pending *recordstore.Consent // the request already pending, if any
 	nextGen int
 	// refusals: the earlier refusals, carried forward from the most recent
 	// stored request.
@@ -216,7 +136,7 @@ type consentHistory struct {
 func (s *Server) consentInFlight() time.Duration { return s.cfg.Limits.RequestTimeout + 5*time.Second }
 
 func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Time) (*consentHistory, error) {
-	slots, err := s.consentSlots(ctx, reqKey)
+	slots, err := s.records.ConsentSlots(ctx, reqKey)
 	if err != nil {
 		return nil, backendProblem(err)
 	}
@@ -224,7 +144,7 @@ func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Tim
 	if len(slots) == 0 {
 		return h, nil
 	}
-	h.nextGen = slots[len(slots)-1].gen + 1
+	h.nextGen = slots[len(slots)-1].Gen + 1
 	for i := len(slots) - 1; i >= 0; i-- {
 		cr, slot, err := s.slotConsent(ctx, slots[i], reqKey)
 		if errors.Is(err, errSlotEmpty) {
@@ -249,12 +169,12 @@ func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Tim
 			}
 			return nil, backendProblem(err)
 		}
-		if i == len(slots)-1 && cr.State == consentPending {
+		if i == len(slots)-1 && cr.State == recordstore.ConsentPending {
 			h.pending = cr
 			return h, nil
 		}
 		h.refusals = slices.Clone(cr.PreviousRefusals)
-		if cr.State == consentRefused {
+		if cr.State == recordstore.ConsentRefused {
 			h.refusals = append(h.refusals, ConsentRefusal{ConsentID: cr.ID, RefusedAt: cr.DecidedAt, RefusedBy: cr.DecidedBy})
 		}
 		return h, nil
@@ -265,14 +185,10 @@ func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Tim
 // claimConsentSlot creates the slot for gen; objstore.ErrExists when
 // another filing claimed it first.
 func (s *Server) claimConsentSlot(ctx context.Context, reqKey string, gen int, consentID string, now time.Time) error {
-	b, err := json.Marshal(consentSlot{ConsentID: consentID, Claimed: now.Format(time.RFC3339)})
-	if err != nil {
-		return err
-	}
-	return s.records.store.Put(ctx, consentSlotKey(reqKey, gen), b, objstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
+	return s.records.ClaimSlot(ctx, reqKey, gen, consentID, now)
 }
 
-func (cr *consentRecord) filed(decisionID string, duplicate bool) ConsentFiled {
+func consentFiled(cr *recordstore.Consent, decisionID string, duplicate bool) ConsentFiled {
 	detail := "the originator's consent is required; the request waits for " + cr.Originator
 	if duplicate {
 		detail = "the same request is already pending with " + cr.Originator + "; this is that request"
@@ -286,7 +202,7 @@ func (cr *consentRecord) filed(decisionID string, duplicate bool) ConsentFiled {
 // request was stored, so that a retry can claim the same gen at once
 // rather than wait for the slot to count as abandoned.
 func (s *Server) releaseConsentSlot(ctx context.Context, reqKey string, gen int) {
-	if err := s.records.store.Delete(context.WithoutCancel(ctx), consentSlotKey(reqKey, gen)); err != nil {
+	if err := s.records.ReleaseSlot(ctx, reqKey, gen); err != nil {
 		s.log.Warn("consent slot not released; it counts as abandoned after the request timeout", fieldErr(err))
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 // The edge: what happens to a connection before any endpoint sees it.
 //
@@ -284,7 +284,7 @@ func (a *refusalAuditor) run(ctx context.Context) {
 func (a *refusalAuditor) write(en refusalEntry) {
 	s := a.e.s
 	if en.dropped > 0 {
-		rc := &reqCtx{id: newRequestID(), action: actionTLSHandshake}
+		rc := &reqCtx{id: audit.NewRequestID(), action: actionTLSHandshake}
 		ev := &audit.Event{Operation: audit.OpDenial, Status: 0, Error: fmt.Sprintf(
 			"connection-level refusal entries dropped: %d refusals since %s were not audited individually because the audit queue was full",
 			en.dropped, en.since.UTC().Format(time.RFC3339))}
@@ -296,7 +296,7 @@ func (a *refusalAuditor) write(en refusalEntry) {
 	r := en.r
 	id := r.id
 	if id == "" || en.more > 0 {
-		id = newRequestID() // a summary is an entry of its own
+		id = audit.NewRequestID() // a summary is an entry of its own
 	}
 	rc := &reqCtx{id: id, action: r.action, agency: r.agency, certFP: r.certFP}
 	ev := &audit.Event{Operation: audit.OpDenial, Status: r.status, Error: r.text(en.more, en.since),
@@ -499,7 +499,7 @@ func (s *Server) httpRefused(c *edgeConn, status int, netText string) {
 	case http.StatusHTTPVersionNotSupported:
 		p = problem(status, "http-version", "HTTP version not supported", "use HTTP/1.1 or HTTP/2")
 	}
-	p.RequestID = newRequestID()
+	p.RequestID = audit.NewRequestID()
 	body, _ := json.Marshal(p)
 	body = append(body, '\n')
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\nConnection: close\r\n"+
@@ -564,26 +564,8 @@ func cleanRequestPath(p string) bool {
 	return c == p
 }
 
-// ---- officer-token key sets ----
-
-// onKeySet logs and counts what an officer key-set reload changed. A
-// failure keeps the agency's previous keys (crypto/jose Reload); it is an
-// error in the log because that agency's officers may be using new keys.
-func (g *Gateway) onKeySet(ev jose.KeySetEvent) {
-	if g.Server != nil {
-		g.Server.edge.keySets.WithLabelValues(string(ev.Change)).Inc()
-	}
-	fields := []zap.Field{zap.String(fAgency, ev.Agency), zap.String("file", ev.File), zap.String("change", string(ev.Change))}
-	switch ev.Change {
-	case jose.KeySetFailed:
-		msg := "officer key set not loaded; the agency has no officer-token keys"
-		if ev.KeptPrevious {
-			msg = "officer key set not loaded; keeping the agency's previous keys"
-		}
-		g.log.Error(msg, append(fields, zap.Error(ev.Err))...)
-	case jose.KeySetRemoved:
-		g.log.Warn("officer key set removed; the agency's officer tokens are no longer accepted", fields...)
-	default:
-		g.log.Info("officer key set loaded", fields...)
-	}
+// KeySetChanged counts what an officer key-set reload changed (the
+// composition root logs it).
+func (s *Server) KeySetChanged(change jose.KeySetChange) {
+	s.edge.keySets.WithLabelValues(string(change)).Inc()
 }

@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -24,9 +25,9 @@ import (
 // closed: nothing stored, nothing disclosed.
 func backendProblem(err error) *Problem {
 	switch {
-	case errors.Is(err, errTampered):
+	case errors.Is(err, recordstore.ErrTampered):
 		return errIntegrity(err)
-	case errors.Is(err, errShredded):
+	case errors.Is(err, recordstore.ErrShredded):
 		return problem(http.StatusGone, "shredded", "Shredded",
 			"this record's key has been destroyed (crypto-shredded): its content cannot be recovered").withCause(err)
 	case errors.Is(err, keys.ErrUnavailable), errors.Is(err, keys.ErrPermissionDenied), errors.Is(err, keys.ErrNotFound):
@@ -153,7 +154,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			return err
 		}
 	}
-	pending, err := s.records.seal(r.Context(), meta, req.Content)
+	pending, err := s.records.Seal(r.Context(), meta, req.Content)
 	if err != nil {
 		return backendProblem(err)
 	}
@@ -165,30 +166,30 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	// (and corrected in the audit log) before the caller gets its 503.
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
 	created := make(chan error, 1)
-	go func() { created <- s.records.create(r.Context(), pending) }()
+	go func() { created <- s.records.Create(r.Context(), pending) }()
 	auditErr := s.writeAudit(r.Context(), rc, ev)
 	var indexErr error
 	if auditErr == nil {
-		indexErr = s.records.index.add(r.Context(), meta.RecordID, pending.readers)
+		indexErr = s.records.Index().Add(r.Context(), meta.RecordID, pending.Readers)
 	}
 	createErr := <-created
 	switch {
 	case auditErr != nil:
 		if createErr == nil {
-			s.records.remove(r.Context(), meta.RecordID)
+			s.records.Remove(r.Context(), meta.RecordID)
 		}
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, auditErr))
 	case createErr != nil:
 		s.correct(r.Context(), rc, ev, createErr)
 		return backendProblem(createErr)
 	case indexErr != nil:
-		s.records.remove(r.Context(), meta.RecordID)
+		s.records.Remove(r.Context(), meta.RecordID)
 		s.correct(r.Context(), rc, ev, indexErr)
 		return backendProblem(indexErr)
 	}
 	w.Header().Set("Location", "/v1/records/"+meta.RecordID)
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": meta.RecordID, "version": meta.Version, "digest": pending.st.MetaDigest,
+		"id": meta.RecordID, "version": meta.Version, "digest": pending.Record.MetaDigest,
 		"decision_id": d.ID, "policy_revision": d.Revision,
 	})
 	return nil
@@ -203,14 +204,14 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 // record. If the object is absent, the caller publishes afresh under the
 // reserved id.
 func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx, d *policy.Decision, id string) (bool, error) {
-	st, err := s.records.load(r.Context(), id)
-	if errors.Is(err, errRecordNotFound) {
+	st, err := s.records.Load(r.Context(), id)
+	if errors.Is(err, recordstore.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, backendProblem(err)
 	}
-	if st.Meta.Originator.OrgID != rc.agency || st.State != stateActive {
+	if st.Meta.Originator.OrgID != rc.agency || st.State != recordstore.StateActive {
 		return false, errInternal(fmt.Errorf("idempotent publish: reserved id %s holds another record", id))
 	}
 	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
@@ -218,7 +219,7 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
 		return false, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	if err := s.records.index.add(r.Context(), id, st.Meta.Readers()); err != nil {
+	if err := s.records.Index().Add(r.Context(), id, st.Meta.Readers()); err != nil {
 		s.correct(r.Context(), rc, ev, err)
 		return false, backendProblem(err)
 	}
@@ -279,14 +280,14 @@ func (s *Server) correct(ctx context.Context, rc *reqCtx, orig *audit.Event, cau
 
 // loadForCaller loads a record, asks the policy, and returns 404 or 403
 // as the decision says. Recalled records are 410 for those who knew them.
-func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*storedRecord, *policy.Decision, error) {
+func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*recordstore.Record, *policy.Decision, error) {
 	id := r.PathValue("id")
 	if !record.ValidID(id) {
 		return nil, nil, errNotFound() // hostile or mistyped ids never reach storage
 	}
 	rc.recordIDs = []string{id}
-	st, err := s.records.load(r.Context(), id)
-	if errors.Is(err, errRecordNotFound) {
+	st, err := s.records.Load(r.Context(), id)
+	if errors.Is(err, recordstore.ErrNotFound) {
 		return nil, nil, errNotFound()
 	}
 	if err != nil {
@@ -300,7 +301,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*sto
 	if !d.Visible {
 		return nil, nil, errNotFound()
 	}
-	if st.State == stateRecalled && (action != "record.recall" || !d.Allow) {
+	if st.State == recordstore.StateRecalled && (action != "record.recall" || !d.Allow) {
 		return nil, nil, problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record; it can no longer be read")
 	}
 	if !d.Allow {
@@ -315,7 +316,7 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	if err != nil {
 		return err
 	}
-	content, err := s.records.open(r.Context(), st)
+	content, err := s.records.Open(r.Context(), st)
 	if err != nil {
 		return backendProblem(err)
 	}
@@ -407,7 +408,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		}
 		limit = n
 	}
-	cursor, ok := s.records.index.parseCursor(s.records.signer, rc.agency, q.Get("cursor"))
+	cursor, ok := s.records.Index().ParseCursor(rc.agency, q.Get("cursor"))
 	if !ok {
 		return errBadRequest("cursor is not one this gateway issued")
 	}
@@ -420,8 +421,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	items := []item{}
 	// Read your writes: entries this gateway still holds for the caller are
 	// written before the scan.
-	if s.records.index.pendingFor(rc.agency) {
-		if err := s.records.index.flush(r.Context()); err != nil {
+	if s.records.Index().PendingFor(rc.agency) {
+		if err := s.records.Index().Flush(r.Context()); err != nil {
 			return backendProblem(err)
 		}
 	}
@@ -433,26 +434,26 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	// resumes.
 scan:
 	for page := 0; page < 5 && len(items) < limit; page++ {
-		cands, more, err := s.records.index.scan(r.Context(), rc.agency, after, limit-len(items))
+		cands, more, err := s.records.Index().Scan(r.Context(), rc.agency, after, limit-len(items))
 		if err != nil {
 			return backendProblem(err)
 		}
 		for i, c := range cands {
-			after = c.cursor
-			if seen[c.id] {
+			after = c.Cursor
+			if seen[c.ID] {
 				continue
 			}
-			seen[c.id] = true
-			st, err := s.records.load(r.Context(), c.id)
+			seen[c.ID] = true
+			st, err := s.records.Load(r.Context(), c.ID)
 			if err != nil {
-				if errors.Is(err, errTampered) {
-					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.id), zap.Error(err))
-				} else if !errors.Is(err, errRecordNotFound) {
+				if errors.Is(err, recordstore.ErrTampered) {
+					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.ID), zap.Error(err))
+				} else if !errors.Is(err, recordstore.ErrNotFound) {
 					return backendProblem(err)
 				}
 				continue
 			}
-			if st.State != stateActive {
+			if st.State != recordstore.StateActive {
 				continue
 			}
 			d, err := s.policy.Decide(r.Context(), s.input(rc, "record.list", &st.Meta))
@@ -462,8 +463,8 @@ scan:
 			if !d.Allow {
 				continue
 			}
-			items = append(items, item{ID: c.id, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
-			listed = append(listed, c.id)
+			items = append(items, item{ID: c.ID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
+			listed = append(listed, c.ID)
 			if len(items) == limit {
 				exhausted = !more && i == len(cands)-1
 				break scan
@@ -474,7 +475,7 @@ scan:
 			break
 		}
 	}
-	next := s.records.index.formatCursor(s.records.signer, rc.agency, after)
+	next := s.records.Index().FormatCursor(rc.agency, after)
 	if exhausted {
 		next = ""
 	}
@@ -502,11 +503,11 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	// Recall is idempotent: repeating it on a recalled record writes the
 	// same tombstone again, which finishes dropping older versions if an
 	// earlier attempt stopped half-way.
-	if err := s.records.recall(r.Context(), st, rc.agency, officerID(rc), s.now()); err != nil {
+	if err := s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()); err != nil {
 		s.correct(r.Context(), rc, ev, err)
 		return backendProblem(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": st.Meta.RecordID, "state": stateRecalled})
+	writeJSON(w, http.StatusOK, map[string]any{"id": st.Meta.RecordID, "state": recordstore.StateRecalled})
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
 // Idempotency-Key on publish and share. A client that lost its answer (a
@@ -37,38 +38,8 @@ import (
 
 const (
 	idemHeader    = "Idempotency-Key"
-	idemFormat    = "liaison.idempotency/v1"
-	idemPrefix    = "idempotency/"
 	maxIdemKeyLen = 128
-	idemPending   = "pending"
-	idemDone      = "done"
 )
-
-type idemRecord struct {
-	Format string `json:"format"`
-	// Object is the record's own object key: a signed record copied to
-	// another key (another agency's, another key's) does not verify.
-	Object string `json:"object"`
-	Agency string `json:"agency"`
-	// RequestHash is SHA-256 over method, path and body: the same key with
-	// another request is refused, never answered with the first's result.
-	RequestHash string    `json:"request_hash"`
-	State       string    `json:"state"`
-	Created     time.Time `json:"created"`
-	RequestID   string    `json:"request_id"`
-	// RecordID is the id a publish under this key uses, fixed when the key
-	// is reserved, so that a resumed publish makes the same record.
-	RecordID string `json:"record_id,omitempty"`
-	// The answer, once done.
-	Status   int             `json:"status,omitempty"`
-	Location string          `json:"location,omitempty"`
-	Body     json.RawMessage `json:"body,omitempty"`
-}
-
-func idemObjectKey(agency, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return idemPrefix + agency + "/" + hex.EncodeToString(sum[:])
-}
 
 // validIdemKey: a printable ASCII token of bounded length (RFC 9110 field
 // value characters without spaces), so it can be logged and compared safely.
@@ -129,18 +100,19 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 	fmt.Fprintf(h256, "%s %s\n", r.Method, r.URL.Path)
 	h256.Write(body)
 	reqHash := "sha256:" + hex.EncodeToString(h256.Sum(nil))
-	okey := idemObjectKey(rc.agency, vals[0])
+	okey := recordstore.IdemKey(rc.agency, vals[0])
 	ctx := r.Context()
 	now := s.now().UTC()
 
 	attempt := &idemAttempt{}
-	var rec *idemRecord
+	var rec *recordstore.Idem
 	for try := 0; rec == nil; try++ {
-		cur, err := s.loadIdem(ctx, okey)
+		cur, err := s.records.LoadIdem(ctx, okey)
 		if err != nil {
 			return true, backendProblem(err)
 		}
-		fresh := &idemRecord{Format: idemFormat, Object: okey, Agency: rc.agency, RequestHash: reqHash, State: idemPending, Created: now, RequestID: rc.id}
+		fresh := recordstore.NewIdem(okey)
+		fresh.Agency, fresh.RequestHash, fresh.State, fresh.Created, fresh.RequestID = rc.agency, reqHash, recordstore.IdemPending, now, rc.id
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/records" {
 			fresh.RecordID = record.NewID(now)
 		}
@@ -149,7 +121,7 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 			// New, or past its retry window: reserve it. Conditional, so of
 			// two concurrent first requests one wins and the other retries
 			// this loop and meets the winner's reservation.
-			err := s.putIdem(ctx, okey, fresh, cur == nil)
+			err := s.records.PutIdem(ctx, fresh, cur == nil)
 			if errors.Is(err, objstore.ErrExists) && try == 0 {
 				continue
 			}
@@ -160,7 +132,7 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 		case cur.RequestHash != reqHash:
 			return true, problem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused",
 				"this Idempotency-Key was used with a different request; use a new key for a new request")
-		case cur.State == idemDone:
+		case cur.State == recordstore.IdemDone:
 			return true, s.replayIdem(w, r, rc, cur)
 		case now.Sub(cur.Created) < s.idemStale():
 			p := problem(http.StatusConflict, "idempotency-in-progress", "Request in progress",
@@ -170,7 +142,7 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 		default:
 			// Cut off (the gateway stopped mid-request): take it over.
 			cur.Created, cur.RequestID = now, rc.id
-			if err := s.putIdem(ctx, okey, cur, false); err != nil {
+			if err := s.records.PutIdem(ctx, cur, false); err != nil {
 				return true, backendProblem(err)
 			}
 			rec, attempt.resume = cur, true
@@ -192,9 +164,9 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 		var rerr error
 		if rec.RecordID != "" {
 			rec.Created = now.Add(-s.idemStale() - time.Second)
-			rerr = s.putIdem(context.WithoutCancel(ctx), okey, rec, false)
-		} else if rerr = s.records.store.Delete(context.WithoutCancel(ctx), okey); errors.Is(rerr, objstore.ErrNotFound) {
-			rerr = nil
+			rerr = s.records.PutIdem(context.WithoutCancel(ctx), rec, false)
+		} else {
+			rerr = s.records.DeleteIdem(ctx, okey)
 		}
 		if rerr != nil {
 			s.log.Warn("idempotency reservation not released", zap.String(fRequestID, rc.id), zap.Error(rerr))
@@ -203,8 +175,8 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 			return true, err
 		}
 	} else {
-		rec.State, rec.Status, rec.Location, rec.Body = idemDone, bw.status, bw.header.Get("Location"), json.RawMessage(bytes.TrimSpace(bw.body.Bytes()))
-		if perr := s.putIdem(context.WithoutCancel(ctx), okey, rec, false); perr != nil {
+		rec.State, rec.Status, rec.Location, rec.Body = recordstore.IdemDone, bw.status, bw.header.Get("Location"), json.RawMessage(bytes.TrimSpace(bw.body.Bytes()))
+		if perr := s.records.PutIdem(context.WithoutCancel(ctx), rec, false); perr != nil {
 			// The request is done and its answer goes out; a retry finds
 			// the reservation pending and, once stale, resumes it (a
 			// publish adopts its stored record).
@@ -221,7 +193,7 @@ func (s *Server) withIdempotency(w http.ResponseWriter, r *http.Request, rc *req
 
 // replayIdem answers with the stored result. The repeat is audited like
 // any request (it discloses only the caller's own earlier answer).
-func (s *Server) replayIdem(w http.ResponseWriter, r *http.Request, rc *reqCtx, rec *idemRecord) error {
+func (s *Server) replayIdem(w http.ResponseWriter, r *http.Request, rc *reqCtx, rec *recordstore.Idem) error {
 	if rec.RecordID != "" {
 		rc.recordIDs = []string{rec.RecordID}
 	} else if id := r.PathValue("id"); record.ValidID(id) {
@@ -240,42 +212,6 @@ func (s *Server) replayIdem(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(append(bytes.Clone(rec.Body), '\n'))
 	return nil
-}
-
-func (s *Server) loadIdem(ctx context.Context, key string) (*idemRecord, error) {
-	b, err := s.records.store.Get(ctx, key)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	// The store is untrusted: the record is signed like record metadata, so
-	// an edited one cannot make a retry answer with another record's id.
-	payload, err := s.records.signer.Verify(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: idempotency record %s: %v", errTampered, key, err)
-	}
-	var rec idemRecord
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rec); err != nil || rec.Format != idemFormat || rec.Object != key {
-		// Treating it as absent would let a duplicate through: fail.
-		return nil, fmt.Errorf("%w: idempotency record %s is not valid", errTampered, key)
-	}
-	return &rec, nil
-}
-
-func (s *Server) putIdem(ctx context.Context, key string, rec *idemRecord, ifAbsent bool) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	jws, err := s.records.signer.Sign(b)
-	if err != nil {
-		return err
-	}
-	return s.records.store.Put(ctx, key, jws, objstore.PutOptions{IfAbsent: ifAbsent, ContentType: "application/jose"})
 }
 
 // bufferedWriter holds a handler's answer until its idempotency record is

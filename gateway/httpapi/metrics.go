@@ -1,9 +1,7 @@
-package gateway
+package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -147,14 +145,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 func fieldRecord(id string) zap.Field { return zap.String(fRecordID, id) }
 func fieldErr(err error) zap.Field    { return zap.Error(err) }
 
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "req_" + idEncoding.EncodeToString(b[:])
-}
-
 // AdminHandler serves /healthz, /readyz and /metrics on the admin listener,
 // never on the agency listener.
 func (s *Server) AdminHandler() http.Handler {
@@ -189,19 +179,10 @@ func (s *Server) AdminHandler() http.Handler {
 
 func (s *Server) readyChecks() map[string]func(context.Context) error {
 	checks := map[string]func(context.Context) error{
-		"store": func(ctx context.Context) error {
-			if p, ok := s.records.store.(interface{ Ping(context.Context) error }); ok {
-				return p.Ping(ctx)
-			}
-			_, err := s.records.store.List(ctx, "records/", "", 1)
-			return err
-		},
+		"store": s.records.Ping,
 	}
 	for k, v := range s.ready {
 		checks[k] = v
 	}
 	return checks
 }
-
-// Registry exposes the metrics registry (for the policy engine's observer).
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }

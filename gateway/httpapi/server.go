@@ -1,9 +1,10 @@
-// Package gateway is Liaison's request path: the mutual-TLS listener, caller
-// identity (agency from the client certificate, officer from a JWT), request
-// context and limits, the policy decision, the audit entry written before
-// anything is disclosed or changed, and the record operations on encrypted
-// storage. Errors are RFC 9457 problem+json, rendered in one place.
-package gateway
+// Package httpapi is Liaison's agency API over HTTP: routes, the
+// middleware every request passes (edge refusals, identity from the client
+// certificate and the officer's JWT, rate limits, request context), the
+// handlers, the audit entry each request leaves (assembled in one place,
+// audit.go), and RFC 9457 problem+json rendering. It keeps records only
+// through gateway/recordstore and decides only through the policy engine.
+package httpapi
 
 import (
 	"context"
@@ -14,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -24,7 +23,9 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -46,7 +47,7 @@ type Deps struct {
 	Policy   PolicyEngine
 	Officers OfficerVerifier
 	Store    objstore.Store
-	Keys     DataKeys
+	Keys     recordstore.DataKeys
 	Signer   Signer
 	Audit    audit.Writer
 	// Ready lists extra readiness checks for /readyz (audit writer, TLS reloader…).
@@ -54,13 +55,22 @@ type Deps struct {
 	Now   func() time.Time
 }
 
-// Server is a configured gateway.
+// Signer signs consent receipts (jose.Signer).
+type Signer = recordstore.Signer
+
+// Records is the record store the server keeps records in (the
+// composition root recovers its index before serving).
+func (s *Server) Records() *recordstore.Store { return s.records }
+
+// Server is the agency API of one gateway.
 type Server struct {
-	cfg     Config
+	cfg     config.Config
 	log     *zap.Logger
 	policy  PolicyEngine
 	off     OfficerVerifier
-	records *recordStore
+	records *recordstore.Store
+	// signer signs consent receipts (the record store signs what it stores).
+	signer  Signer
 	audit   audit.Writer
 	metrics *metrics
 	ready   map[string]func(context.Context) error
@@ -113,7 +123,7 @@ func (k *keyedMutex) lock(key string) func() {
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
-func NewServer(cfg Config, d Deps) (*Server, error) {
+func NewServer(cfg config.Config, d Deps) (*Server, error) {
 	if d.Policy == nil || d.Store == nil || d.Keys == nil || d.Signer == nil || d.Audit == nil {
 		return nil, errors.New("gateway: policy, store, keys, signer and audit are required")
 	}
@@ -124,27 +134,32 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{
-		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit,
-		records: &recordStore{store: d.Store, keys: d.Keys, signer: d.Signer,
-			keyName: func(m *record.Meta) string { return KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m)) },
-			index:   newReaderIndex(d.Store, d.Now, cfg.Store.IndexFlushInterval, d.Log.Named("index"))},
+		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit, signer: d.Signer,
 		metrics: newMetrics(), ready: d.Ready, now: d.Now,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}
+	// Every path that loads or opens a stored object (read, list, share,
+	// consent, idempotent replay) counts integrity failures in one place:
+	// the record store.
+	s.records = recordstore.New(recordstore.Options{
+		Objects: d.Store, Keys: d.Keys, Signer: d.Signer, Now: d.Now, Log: d.Log,
+		KeyName: func(m *record.Meta) string {
+			return config.KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m))
+		},
+		IndexLinger: cfg.Store.IndexFlushInterval,
+		Tampered:    s.metrics.integrityFailures.Inc,
+		IndexWritten: func(entries int, err error) {
+			if err != nil {
+				s.metrics.indexWrites.WithLabelValues("error").Inc()
+				return
+			}
+			s.metrics.indexWrites.WithLabelValues("ok").Inc()
+			s.metrics.indexEntries.Add(float64(entries))
+		},
+	})
 	s.edge = newEdgeState(s)
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
-	}
-	// Every path that loads or opens a record (read, list, share, consent,
-	// idempotent replay) counts integrity failures in one place.
-	s.records.tampered = s.metrics.integrityFailures.Inc
-	s.records.index.observe = func(entries int, err error) {
-		if err != nil {
-			s.metrics.indexWrites.WithLabelValues("error").Inc()
-			return
-		}
-		s.metrics.indexWrites.WithLabelValues("ok").Inc()
-		s.metrics.indexEntries.Add(float64(entries))
 	}
 	return s, nil
 }
@@ -264,7 +279,7 @@ func fromContext(ctx context.Context) *reqCtx {
 
 func (s *Server) requestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := &reqCtx{id: newRequestID(), start: s.now()}
+		rc := &reqCtx{id: audit.NewRequestID(), start: s.now()}
 		w.Header().Set("Liaison-Request-Id", rc.id)
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.RequestTimeout)
 		defer cancel()
@@ -365,7 +380,6 @@ const (
 	headerPurpose       = "Liaison-Purpose"
 	headerJustification = "Liaison-Justification"
 	headerCase          = "Liaison-Case"
-	maxJustification    = 1024
 )
 
 func readContextHeaders(r *http.Request, rc *reqCtx) error {
@@ -379,9 +393,9 @@ func readContextHeaders(r *http.Request, rc *reqCtx) error {
 		rc.purpose, rc.justification, rc.caseRef = "", "", ""
 		return errBadRequest(headerPurpose + " must be a purpose code such as investigation or prevention")
 	}
-	if len(rc.justification) > maxJustification || !printable(rc.justification) {
+	if len(rc.justification) > record.MaxJustification || !record.Printable(rc.justification) {
 		rc.justification, rc.caseRef = "", ""
-		return errBadRequest(fmt.Sprintf("%s must be printable text of at most %d bytes", headerJustification, maxJustification))
+		return errBadRequest(fmt.Sprintf("%s must be printable text of at most %d bytes", headerJustification, record.MaxJustification))
 	}
 	if rc.caseRef != "" && !isToken(strings.ToLower(rc.caseRef), 128, "-_./") {
 		rc.caseRef = ""
@@ -396,30 +410,6 @@ func isToken(s string, max int, extra string) bool {
 	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(extra, c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// printable reports whether s is valid UTF-8 free of characters that can
-// forge or disguise a log line when it is displayed: C0 and C1 controls
-// (U+0085 NEL is a line break to many viewers), the Unicode line and
-// paragraph separators (U+2028, U+2029) and format characters, among them
-// the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
-// that reorder what an auditor sees. Zero-width joiner and non-joiner are
-// kept: scripts such as Persian and the Indic ones need them in names.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return false
-		case c < 0x80:
-		case c == 0x200c || c == 0x200d:
-		case unicode.IsControl(c) || unicode.In(c, unicode.Cf, unicode.Zl, unicode.Zp):
 			return false
 		}
 	}

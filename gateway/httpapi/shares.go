@@ -1,4 +1,4 @@
-package gateway
+package httpapi
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -25,46 +26,6 @@ import (
 // for the originator, who approves or refuses it. An approval is a signed
 // receipt, kept in the request and, by digest, in the record's metadata.
 
-// Consent states.
-const (
-	consentPending  = "pending"
-	consentApproved = "approved"
-	consentRefused  = "refused"
-	consentExpired  = "expired"
-)
-
-const consentFormat = "liaison.consent/v1"
-
-type consentRecord struct {
-	Format             string   `json:"format"`
-	ID                 string   `json:"id"`
-	RecordID           string   `json:"record_id"`
-	Originator         string   `json:"originator"`
-	RequestedBy        string   `json:"requested_by"`
-	RequestedByOfficer string   `json:"requested_by_officer,omitempty"`
-	Recipients         []string `json:"recipients"`
-	Purpose            string   `json:"purpose,omitempty"`
-	Justification      string   `json:"justification,omitempty"`
-	Note               string   `json:"note,omitempty"`
-	Created            string   `json:"created"`
-	Expires            string   `json:"expires"`
-	State              string   `json:"state"`
-	DecidedBy          string   `json:"decided_by,omitempty"`
-	DecidedByOfficer   string   `json:"decided_by_officer,omitempty"`
-	DecidedAt          string   `json:"decided_at,omitempty"`
-	// Receipt is the originator's signed approval (compact JWS).
-	Receipt string `json:"receipt,omitempty"`
-	// Reasons are the policy's public reasons why consent was required,
-	// from the decision taken when the request was filed.
-	Reasons []policy.Reason `json:"reasons,omitempty"`
-	// PreviousRefusals are the earlier refusals of the same request (same
-	// record, requester and recipient set), so that a repeat shows as one.
-	PreviousRefusals []ConsentRefusal `json:"previous_refusals,omitempty"`
-}
-
-func consentKey(id string) string              { return "consents/" + id }
-func consentIndexPrefix(agency string) string  { return "index/consents/" + agency + "/" }
-func consentIndexKey(agency, id string) string { return consentIndexPrefix(agency) + id }
 func errConsentNotFound() *Problem {
 	return problem(http.StatusNotFound, "not-found", "Not found", "no such consent request, or it does not concern you")
 }
@@ -85,7 +46,7 @@ func parseShare(body []byte) (*shareRequest, error) {
 	}
 	seen := map[string]bool{}
 	for _, a := range req.Recipients {
-		if !validAgencyID(a) {
+		if !config.ValidAgencyID(a) {
 			return nil, errBadRequest(fmt.Sprintf("recipient %q is not an agency id", a))
 		}
 		if seen[a] {
@@ -93,7 +54,7 @@ func parseShare(body []byte) (*shareRequest, error) {
 		}
 		seen[a] = true
 	}
-	if len(req.Note) > 1024 || !printable(req.Note) {
+	if len(req.Note) > 1024 || !record.Printable(req.Note) {
 		return nil, errBadRequest("note must be printable text of at most 1024 bytes")
 	}
 	return &req, nil
@@ -132,8 +93,8 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 		return err
 	}
 	rc.recordIDs = []string{id}
-	st, err := s.records.load(r.Context(), id)
-	if errors.Is(err, errRecordNotFound) {
+	st, err := s.records.Load(r.Context(), id)
+	if errors.Is(err, recordstore.ErrNotFound) {
 		return errNotFound()
 	}
 	if err != nil {
@@ -149,7 +110,7 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if !d.Visible {
 		return errNotFound()
 	}
-	if st.State != stateActive {
+	if st.State != recordstore.StateActive {
 		return problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record")
 	}
 	switch {
@@ -171,7 +132,7 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 // executeShare adds recipients as a new version of the record: content
 // re-sealed (its AAD binds the new metadata), index entries for the new
 // recipients, the audit entry durable before the commit.
-func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord, recipients []string, consent *record.ConsentRef) (*record.Meta, error) {
+func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.Record, recipients []string, consent *record.ConsentRef) (*record.Meta, error) {
 	meta := st.Meta
 	meta.Recipients = slices.Clone(st.Meta.Recipients)
 	var added []string
@@ -184,7 +145,7 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord,
 	if consent != nil {
 		meta.Consents = append(slices.Clone(st.Meta.Consents), *consent)
 	}
-	p, err := s.records.reseal(ctx, st, meta)
+	p, err := s.records.Reseal(ctx, st, meta)
 	if err != nil {
 		return nil, backendProblem(err)
 	}
@@ -195,20 +156,20 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord,
 	if err := s.writeAudit(ctx, rc, ev); err != nil {
 		return nil, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	if err := s.records.index.add(ctx, meta.RecordID, added); err != nil {
+	if err := s.records.Index().Add(ctx, meta.RecordID, added); err != nil {
 		s.correct(ctx, rc, ev, err)
 		return nil, backendProblem(err)
 	}
-	if err := s.records.replace(ctx, meta.RecordID, p.object); err != nil {
+	if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {
 		s.correct(ctx, rc, ev, err)
 		return nil, backendProblem(err)
 	}
-	return &p.st.Meta, nil
+	return &p.Record.Meta, nil
 }
 
-func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *storedRecord, req *shareRequest, d *policy.Decision) error {
+func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *recordstore.Record, req *shareRequest, d *policy.Decision) error {
 	ctx := r.Context()
-	reqKey := consentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
+	reqKey := recordstore.ConsentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
 	// A few rounds at most: each lost race means another filing claimed the
 	// slot, and the next round finds its request (pending, or in flight).
 	for range 3 {
@@ -225,13 +186,13 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 				return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 			}
 			w.Header().Set("Location", "/v1/consents/"+cr.ID)
-			writeJSON(w, http.StatusAccepted, cr.filed(d.ID, true))
+			writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, true))
 			return nil
 		}
-		cr := &consentRecord{Format: consentFormat, ID: record.NewConsentID(now), RecordID: st.Meta.RecordID,
+		cr := &recordstore.Consent{Format: recordstore.ConsentFormat, ID: record.NewConsentID(now), RecordID: st.Meta.RecordID,
 			Originator: st.Meta.Originator.OrgID, RequestedBy: rc.agency, RequestedByOfficer: officerID(rc),
 			Recipients: req.Recipients, Purpose: rc.purpose, Justification: rc.justification, Note: req.Note,
-			Created: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Consents.TTL).Format(time.RFC3339), State: consentPending,
+			Created: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Consents.TTL).Format(time.RFC3339), State: recordstore.ConsentPending,
 			Reasons: d.PublicReasons(), PreviousRefusals: h.refusals}
 		if err := s.claimConsentSlot(ctx, reqKey, h.nextGen, cr.ID, now); errors.Is(err, objstore.ErrExists) {
 			continue
@@ -247,13 +208,13 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
 			return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 		}
-		if err := s.storeConsent(ctx, cr, true); err != nil {
+		if err := s.records.PutConsent(ctx, cr, true); err != nil {
 			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
 			s.correct(ctx, rc, ev, err)
 			return backendProblem(err)
 		}
 		w.Header().Set("Location", "/v1/consents/"+cr.ID)
-		writeJSON(w, http.StatusAccepted, cr.filed(d.ID, false))
+		writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, false))
 		return nil
 	}
 	p := problem(http.StatusConflict, "consent-filing-in-progress", "Consent request being filed",
@@ -262,52 +223,22 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	return p
 }
 
-func (s *Server) storeConsent(ctx context.Context, cr *consentRecord, create bool) error {
-	b, err := json.Marshal(cr)
-	if err != nil {
-		return err
-	}
-	jws, err := s.records.signer.Sign(b)
-	if err != nil {
-		return err
-	}
-	if err := s.records.store.Put(ctx, consentKey(cr.ID), jws, objstore.PutOptions{IfAbsent: create, ContentType: "application/jose"}); err != nil {
-		return fmt.Errorf("store consent: %w", err)
-	}
-	if create {
-		for _, a := range []string{cr.Originator, cr.RequestedBy} {
-			if err := s.records.store.Put(ctx, consentIndexKey(a, cr.ID), nil, objstore.PutOptions{}); err != nil {
-				return fmt.Errorf("store consent index: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-func (s *Server) loadConsent(ctx context.Context, id string) (*consentRecord, error) {
-	jws, err := s.records.store.Get(ctx, consentKey(id))
-	if errors.Is(err, objstore.ErrNotFound) {
+func (s *Server) loadConsent(ctx context.Context, id string) (*recordstore.Consent, error) {
+	cr, err := s.records.LoadConsent(ctx, id)
+	if errors.Is(err, recordstore.ErrNotFound) {
 		return nil, errConsentNotFound()
 	}
 	if err != nil {
 		return nil, backendProblem(err)
 	}
-	payload, err := s.records.signer.Verify(jws)
-	if err != nil {
-		return nil, errIntegrity(fmt.Errorf("consent %s: %w", id, err))
+	if cr.State == recordstore.ConsentPending && s.now().UTC().Format(time.RFC3339) > cr.Expires {
+		cr.State = recordstore.ConsentExpired // lazily: expiry needs no background job
 	}
-	var cr consentRecord
-	if err := json.Unmarshal(payload, &cr); err != nil || cr.Format != consentFormat || cr.ID != id {
-		return nil, errIntegrity(fmt.Errorf("consent %s: malformed", id))
-	}
-	if cr.State == consentPending && s.now().UTC().Format(time.RFC3339) > cr.Expires {
-		cr.State = consentExpired // lazily: expiry needs no background job
-	}
-	return &cr, nil
+	return cr, nil
 }
 
 // consentForOriginator loads a consent request the caller must decide.
-func (s *Server) consentForOriginator(r *http.Request, rc *reqCtx) (*consentRecord, error) {
+func (s *Server) consentForOriginator(r *http.Request, rc *reqCtx) (*recordstore.Consent, error) {
 	id := r.PathValue("id")
 	if !record.ValidConsentID(id) {
 		return nil, errConsentNotFound()
@@ -325,9 +256,9 @@ func (s *Server) consentForOriginator(r *http.Request, rc *reqCtx) (*consentReco
 		return nil, errConsentNotFound()
 	}
 	switch cr.State {
-	case consentPending:
+	case recordstore.ConsentPending:
 		return cr, nil
-	case consentExpired:
+	case recordstore.ConsentExpired:
 		return nil, problem(http.StatusGone, "consent-expired", "Consent request expired", "the request expired on "+cr.Expires+"; the requester may ask again")
 	default:
 		return nil, problem(http.StatusConflict, "consent-decided", "Already decided", "this request was already "+cr.State)
@@ -341,14 +272,14 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		return err
 	}
 	defer s.recordLocks.lock(cr.RecordID)()
-	st, err := s.records.load(r.Context(), cr.RecordID)
-	if errors.Is(err, errRecordNotFound) {
+	st, err := s.records.Load(r.Context(), cr.RecordID)
+	if errors.Is(err, recordstore.ErrNotFound) {
 		return errNotFound()
 	}
 	if err != nil {
 		return backendProblem(err)
 	}
-	if st.State != stateActive {
+	if st.State != recordstore.StateActive {
 		return problem(http.StatusGone, "recalled", "Recalled", "the record was recalled")
 	}
 	rc.setRecord(&st.Meta)
@@ -359,7 +290,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	if err != nil {
 		return err
 	}
-	jws, err := s.records.signer.Sign(receipt)
+	jws, err := s.signer.Sign(receipt)
 	if err != nil {
 		return err
 	}
@@ -382,8 +313,8 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	if err != nil {
 		return err
 	}
-	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt, cr.Receipt = consentApproved, rc.agency, officerID(rc), ref.ApprovedAt, string(jws)
-	if err := s.storeConsent(r.Context(), cr, false); err != nil {
+	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt, cr.Receipt = recordstore.ConsentApproved, rc.agency, officerID(rc), ref.ApprovedAt, string(jws)
+	if err := s.records.PutConsent(r.Context(), cr, false); err != nil {
 		// The share is committed and the record carries the receipt's
 		// digest; only the request's own state is stale. Say so in the log.
 		s.log.Error("consent approved and executed but its state was not stored", fieldRecord(cr.RecordID), fieldErr(err))
@@ -404,8 +335,8 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = consentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
-	if err := s.storeConsent(r.Context(), cr, false); err != nil {
+	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = recordstore.ConsentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
+	if err := s.records.PutConsent(r.Context(), cr, false); err != nil {
 		s.correct(r.Context(), rc, ev, err)
 		return backendProblem(err)
 	}
@@ -422,21 +353,17 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	want := q.Get("state")
 	switch want {
 	case "":
-		want = consentPending
-	case consentPending, consentApproved, consentRefused, consentExpired, "all":
+		want = recordstore.ConsentPending
+	case recordstore.ConsentPending, recordstore.ConsentApproved, recordstore.ConsentRefused, recordstore.ConsentExpired, "all":
 	default:
 		return errBadRequest("state must be pending, approved, refused, expired or all")
 	}
-	keys, err := s.records.store.List(r.Context(), consentIndexPrefix(rc.agency), "", 1000)
+	ids, err := s.records.ConsentIDs(r.Context(), rc.agency)
 	if err != nil {
 		return backendProblem(err)
 	}
 	items := []ConsentItem{}
-	for _, k := range keys {
-		id := strings.TrimPrefix(k, consentIndexPrefix(rc.agency))
-		if !record.ValidConsentID(id) {
-			continue
-		}
+	for _, id := range ids {
 		cr, err := s.loadConsent(r.Context(), id)
 		if err != nil {
 			if p := asProblem(err); p.Status == http.StatusNotFound {
@@ -447,7 +374,7 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		if want != "all" && cr.State != want {
 			continue
 		}
-		items = append(items, cr.item(rc.agency))
+		items = append(items, consentItem(cr, rc.agency))
 		rc.recordIDs = append(rc.recordIDs, cr.RecordID)
 	}
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {

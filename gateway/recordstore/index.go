@@ -1,4 +1,4 @@
-package gateway
+package recordstore
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/record"
 )
 
-// readerIndex tells a listing which records an agency may look for. It is
+// Index tells a listing which records an agency may look for. It is
 // kept in the shared object store (so stateless replicas share it) as
 // batches: one small object per agency per flush, listing the record ids
 // that became visible to that agency,
@@ -42,10 +42,12 @@ import (
 // is the other way round: an entry is written only after the audit entry
 // of the publish or share that adds it is durable, so nothing is listable
 // before its collection or disclosure is on the record.
-type readerIndex struct {
+type Index struct {
 	store objstore.Store
-	now   func() time.Time
-	node  string // distinguishes this process's batch ids from other replicas'
+	// signer is the key cursors' MAC key is derived from (cursorKey).
+	signer Signer
+	now    func() time.Time
+	node   string // distinguishes this process's batch ids from other replicas'
 	// linger is how long entries may wait to be written together; 0 makes
 	// add wait for its own (group-committed) write.
 	linger time.Duration
@@ -77,13 +79,13 @@ const (
 	indexListChunk = 64
 )
 
-func newReaderIndex(store objstore.Store, now func() time.Time, linger time.Duration, log *zap.Logger) *readerIndex {
+func newIndex(store objstore.Store, now func() time.Time, linger time.Duration, log *zap.Logger) *Index {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &readerIndex{store: store, now: now, node: hex.EncodeToString(b[:]), linger: linger, log: log,
+	return &Index{store: store, now: now, node: hex.EncodeToString(b[:]), linger: linger, log: log,
 		pending: map[string][]string{}}
 }
 
@@ -95,7 +97,7 @@ func indexAgencyPrefix(agency string) string { return indexPrefix + agency + "/"
 var batchIDPattern = regexp.MustCompile(`^[0-9]{13}-[0-9]{4}-[0-9a-f]{8}$`)
 
 // nextBatchID must be called with mu held.
-func (ix *readerIndex) nextBatchID() string {
+func (ix *Index) nextBatchID() string {
 	ms := max(ix.now().UnixMilli(), ix.lastMs)
 	if ms == ix.lastMs {
 		ix.seq++
@@ -114,7 +116,7 @@ func (ix *readerIndex) nextBatchID() string {
 // entry is durable (or failed); with linger it returns at once, and the
 // entry is written within linger, retried while the store is down, and
 // recovered from the audit log if the process dies first.
-func (ix *readerIndex) add(ctx context.Context, id string, readers []string) error {
+func (ix *Index) Add(ctx context.Context, id string, readers []string) error {
 	if len(readers) == 0 {
 		return nil
 	}
@@ -135,7 +137,7 @@ func (ix *readerIndex) add(ctx context.Context, id string, readers []string) err
 }
 
 // flush writes every entry added so far and returns when they are durable.
-func (ix *readerIndex) flush(ctx context.Context) error {
+func (ix *Index) Flush(ctx context.Context) error {
 	ix.mu.Lock()
 	if len(ix.pending) == 0 && !ix.running {
 		ix.mu.Unlock()
@@ -148,7 +150,7 @@ func (ix *readerIndex) flush(ctx context.Context) error {
 
 // pendingFor reports whether entries for agency may not be written yet:
 // some wait, or a write is in flight.
-func (ix *readerIndex) pendingFor(agency string) bool {
+func (ix *Index) PendingFor(agency string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	return len(ix.pending[agency]) > 0 || ix.running
@@ -156,7 +158,7 @@ func (ix *readerIndex) pendingFor(agency string) bool {
 
 // waitLocked registers a waiter for the next write and makes sure the
 // writer runs. mu must be held.
-func (ix *readerIndex) waitLocked() chan error {
+func (ix *Index) waitLocked() chan error {
 	done := make(chan error, 1)
 	ix.waiters = append(ix.waiters, done)
 	if ix.timer != nil {
@@ -170,18 +172,18 @@ func (ix *readerIndex) waitLocked() chan error {
 	return done
 }
 
-func (ix *readerIndex) await(ctx context.Context, done chan error) error {
+func (ix *Index) await(ctx context.Context, done chan error) error {
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		// The write goes on without us; a late entry is only a candidate.
+		// The write goes on without us; a late entry is only a Candidate.
 		return fmt.Errorf("%w: index: %w", objstore.ErrUnavailable, ctx.Err())
 	}
 }
 
 // kick starts the writer when the linger timer fires.
-func (ix *readerIndex) kick() {
+func (ix *Index) kick() {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.timer = nil
@@ -193,7 +195,7 @@ func (ix *readerIndex) kick() {
 
 // flushLoop writes what is pending, one batch after another, until nothing
 // is left; then it exits (add, flush or the timer start it again).
-func (ix *readerIndex) flushLoop() {
+func (ix *Index) flushLoop() {
 	for {
 		ix.mu.Lock()
 		if len(ix.pending) == 0 && len(ix.waiters) == 0 {
@@ -270,7 +272,7 @@ type indexBatch struct {
 // once under a fresh name (IfAbsent): batches are never rewritten. It
 // returns the entries of the agencies whose batch failed, so that a retry
 // does not write the others again.
-func (ix *readerIndex) write(pending map[string][]string, batchIDs map[string]string) (failed map[string][]string, err error) {
+func (ix *Index) write(pending map[string][]string, batchIDs map[string]string) (failed map[string][]string, err error) {
 	// Not tied to any one request: a batch serves every waiter. The store's
 	// own per-call timeout bounds it.
 	ctx := context.Background()
@@ -309,10 +311,10 @@ func (ix *readerIndex) write(pending map[string][]string, batchIDs map[string]st
 	return failed, err
 }
 
-// listCursor is where a listing resumes: after record id in batch.
-type listCursor struct{ batch, id string }
+// Cursor is where a listing resumes: after record id in batch.
+type Cursor struct{ batch, id string }
 
-func (c listCursor) String() string {
+func (c Cursor) String() string {
 	if c.batch == "" {
 		return ""
 	}
@@ -320,15 +322,15 @@ func (c listCursor) String() string {
 }
 
 // parseListCursor accepts exactly what String produces.
-func parseListCursor(s string) (listCursor, bool) {
+func parseListCursor(s string) (Cursor, bool) {
 	if s == "" {
-		return listCursor{}, true
+		return Cursor{}, true
 	}
 	batch, id, ok := strings.Cut(s, ".")
 	if !ok || !batchIDPattern.MatchString(batch) || !record.ValidID(id) {
-		return listCursor{}, false
+		return Cursor{}, false
 	}
-	return listCursor{batch: batch, id: id}, true
+	return Cursor{batch: batch, id: id}, true
 }
 
 // Cursors given to clients are authenticated: "<batch>.<id>.<mac>", the MAC
@@ -356,7 +358,8 @@ type keyDeriver interface {
 // signer that cannot derive one (test doubles) gets a random key for this
 // process: cursors then fail closed (400) after a restart or on another
 // replica, never open.
-func (ix *readerIndex) cursorKey(src Signer) []byte {
+func (ix *Index) cursorKey() []byte {
+	src := ix.signer
 	ix.cursorOnce.Do(func() {
 		if kd, ok := src.(keyDeriver); ok {
 			k, err := kd.DeriveKey(cursorKeyLabel)
@@ -376,13 +379,13 @@ func (ix *readerIndex) cursorKey(src Signer) []byte {
 }
 
 // formatCursor is the cursor a client gets to resume after c ("" at the start).
-func (ix *readerIndex) formatCursor(src Signer, agency string, c listCursor) string {
-	return signCursor(ix.cursorKey(src), agency, c)
+func (ix *Index) FormatCursor(agency string, c Cursor) string {
+	return signCursor(ix.cursorKey(), agency, c)
 }
 
 // parseCursor accepts exactly what formatCursor produced for agency.
-func (ix *readerIndex) parseCursor(src Signer, agency, s string) (listCursor, bool) {
-	return verifyCursor(ix.cursorKey(src), agency, s)
+func (ix *Index) ParseCursor(agency, s string) (Cursor, bool) {
+	return verifyCursor(ix.cursorKey(), agency, s)
 }
 
 func cursorMAC(key []byte, agency, pos string) []byte {
@@ -395,7 +398,7 @@ func cursorMAC(key []byte, agency, pos string) []byte {
 	return m.Sum(nil)[:cursorMACLen]
 }
 
-func signCursor(key []byte, agency string, c listCursor) string {
+func signCursor(key []byte, agency string, c Cursor) string {
 	pos := c.String()
 	if pos == "" {
 		return ""
@@ -403,37 +406,37 @@ func signCursor(key []byte, agency string, c listCursor) string {
 	return pos + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(key, agency, pos))
 }
 
-func verifyCursor(key []byte, agency, s string) (listCursor, bool) {
+func verifyCursor(key []byte, agency, s string) (Cursor, bool) {
 	if s == "" {
-		return listCursor{}, true
+		return Cursor{}, true
 	}
 	i := strings.LastIndexByte(s, '.')
 	if i < 0 {
-		return listCursor{}, false
+		return Cursor{}, false
 	}
 	pos, tag := s[:i], s[i+1:]
 	mac, err := base64.RawURLEncoding.Strict().DecodeString(tag)
 	if err != nil || len(mac) != cursorMACLen || !hmac.Equal(mac, cursorMAC(key, agency, pos)) {
-		return listCursor{}, false
+		return Cursor{}, false
 	}
 	c, ok := parseListCursor(pos)
 	if !ok || c.batch == "" {
-		return listCursor{}, false
+		return Cursor{}, false
 	}
 	return c, true
 }
 
-// candidate is a record id a listing should consider, with the cursor that
+// Candidate is a record id a listing should consider, with the cursor that
 // resumes right after it.
-type candidate struct {
-	id     string
-	cursor listCursor
+type Candidate struct {
+	ID     string
+	Cursor Cursor
 }
 
 // scan returns at least n candidates for agency after cur (fewer only when
 // the index is exhausted, in which case more is false), in index order:
 // batches by name, ids sorted within a batch.
-func (ix *readerIndex) scan(ctx context.Context, agency string, cur listCursor, n int) (cands []candidate, more bool, err error) {
+func (ix *Index) Scan(ctx context.Context, agency string, cur Cursor, n int) (cands []Candidate, more bool, err error) {
 	prefix := indexAgencyPrefix(agency)
 	if cur.batch != "" {
 		ids, err := ix.readBatch(ctx, prefix+cur.batch)
@@ -442,7 +445,7 @@ func (ix *readerIndex) scan(ctx context.Context, agency string, cur listCursor, 
 		}
 		for _, id := range ids {
 			if id > cur.id {
-				cands = append(cands, candidate{id: id, cursor: listCursor{batch: cur.batch, id: id}})
+				cands = append(cands, Candidate{ID: id, Cursor: Cursor{batch: cur.batch, id: id}})
 			}
 		}
 	}
@@ -480,7 +483,7 @@ func (ix *readerIndex) scan(ctx context.Context, agency string, cur listCursor, 
 				continue
 			}
 			for _, id := range batches[i] {
-				cands = append(cands, candidate{id: id, cursor: listCursor{batch: batch, id: id}})
+				cands = append(cands, Candidate{ID: id, Cursor: Cursor{batch: batch, id: id}})
 			}
 		}
 		startAfter = keys[len(keys)-1]
@@ -494,7 +497,7 @@ func (ix *readerIndex) scan(ctx context.Context, agency string, cur listCursor, 
 // readBatch reads one batch object. A malformed batch is skipped rather
 // than failing every listing: entries are only candidates, and each record
 // is verified on its own.
-func (ix *readerIndex) readBatch(ctx context.Context, key string) ([]string, error) {
+func (ix *Index) readBatch(ctx context.Context, key string) ([]string, error) {
 	b, err := ix.store.Get(ctx, key)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package gateway
+package recordstore
 
 import (
 	"context"
@@ -35,18 +35,18 @@ func TestIndexRetryWritesOnlyWhatFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &agencyFailingStore{Store: fs, agency: "rocu-nw"}
-	ix := newReaderIndex(st, time.Now, time.Hour, nil) // the timer never fires here: flush drives it
+	ix := newIndex(st, time.Now, time.Hour, nil) // the timer never fires here: flush drives it
 	ctx := context.Background()
 	id := record.NewID(time.Now())
 	st.on.Store(true)
-	if err := ix.add(ctx, id, []string{"met-police", "rocu-nw"}); err != nil {
+	if err := ix.Add(ctx, id, []string{"met-police", "rocu-nw"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.flush(ctx); err == nil {
+	if err := ix.Flush(ctx); err == nil {
 		t.Fatal("flush with a failing store must report it")
 	}
 	st.on.Store(false)
-	if err := ix.flush(ctx); err != nil {
+	if err := ix.Flush(ctx); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	for agency, want := range map[string]int{"met-police": 1, "rocu-nw": 1} {
@@ -57,8 +57,8 @@ func TestIndexRetryWritesOnlyWhatFailed(t *testing.T) {
 		if len(keys) != want {
 			t.Fatalf("%s: %d batch objects %v, want %d", agency, len(keys), keys, want)
 		}
-		cands, more, err := ix.scan(ctx, agency, listCursor{}, 10)
-		if err != nil || more || len(cands) != 1 || cands[0].id != id {
+		cands, more, err := ix.Scan(ctx, agency, Cursor{}, 10)
+		if err != nil || more || len(cands) != 1 || cands[0].ID != id {
 			t.Fatalf("%s: scan = %+v more=%v err=%v", agency, cands, more, err)
 		}
 	}

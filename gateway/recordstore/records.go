@@ -1,4 +1,10 @@
-package gateway
+// Package recordstore keeps records in the (untrusted) object store: the
+// stored object format (signed metadata framed with the sealed content),
+// sealing and opening with envelope encryption, loading with integrity
+// checks, the listing index and its crash recovery. Handlers reach stored
+// objects only through its methods, so every path that loads a record
+// verifies it and counts integrity failures the same way.
+package recordstore
 
 import (
 	"bytes"
@@ -8,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
@@ -32,8 +41,8 @@ type Signer interface {
 
 // Record states.
 const (
-	stateActive   = "active"
-	stateRecalled = "recalled"
+	StateActive   = "active"
+	StateRecalled = "recalled"
 )
 
 // storedFormat names the signed metadata inside a record object. v2 keeps
@@ -51,56 +60,99 @@ const storedFormat = "liaison.record/v2"
 // editing either part is an integrity failure.
 const objectMagic = "LSR2"
 
-// storedRecord is the signed metadata of a record. The object store is
+// Record is the signed metadata of a record. The object store is
 // untrusted, so everything read back is checked: the signature, the record
 // id, and the metadata digest that the content's AAD binds.
-type storedRecord struct {
+type Record struct {
 	Format     string       `json:"format"`
 	Meta       record.Meta  `json:"meta"`
 	MetaDigest string       `json:"meta_digest"`
 	State      string       `json:"state"`
-	Content    *contentRef  `json:"content,omitempty"`
-	Recalled   *recallEvent `json:"recalled,omitempty"`
+	Content    *ContentRef  `json:"content,omitempty"`
+	Recalled   *RecallEvent `json:"recalled,omitempty"`
 
 	// sealed is the ciphertext read with the metadata (not signed: the AEAD
 	// and its AAD protect it).
 	sealed []byte
 }
 
-type contentRef struct {
+type ContentRef struct {
 	Alg        string `json:"alg"`
 	KeyName    string `json:"key_name"`
 	WrappedKey []byte `json:"wrapped_key"`
 	Size       int    `json:"size"`
 }
 
-type recallEvent struct {
+type RecallEvent struct {
 	At    string `json:"at"`
 	By    string `json:"by"`
 	ByOff string `json:"by_officer,omitempty"`
 }
 
 var (
-	errRecordNotFound = errors.New("record not found")
-	errTampered       = errors.New("stored record failed integrity checks")
-	errShredded       = errors.New("record content crypto-shredded")
+	ErrNotFound = errors.New("record not found")
+	ErrTampered = errors.New("stored record failed integrity checks")
+	ErrShredded = errors.New("record content crypto-shredded")
 )
 
-type recordStore struct {
+// Store is the record store over one object store.
+type Store struct {
 	store   objstore.Store
 	keys    DataKeys
 	signer  Signer
 	keyName func(*record.Meta) string
-	index   *readerIndex
+	index   *Index
 	// tampered, if set, is told of every record that fails an integrity
 	// check, whichever path loaded or opened it (the integrity metric).
 	tampered func()
 }
 
+// Options are a Store's collaborators and settings.
+type Options struct {
+	// Objects is where records, index batches, consents and idempotency
+	// records are kept.
+	Objects objstore.Store
+	// Keys seals and opens content; nil for a store that only reads and
+	// re-signs metadata (key operations without the data-key cache).
+	Keys DataKeys
+	// Signer signs and verifies stored metadata.
+	Signer Signer
+	// KeyName names the key that protects a record's content.
+	KeyName func(*record.Meta) string
+	// Now is the clock (index batch ids).
+	Now func() time.Time
+	// IndexLinger is how long index entries may wait to be written
+	// together (store.index_flush_interval); 0 writes each add at once.
+	IndexLinger time.Duration
+	Log         *zap.Logger
+	// Tampered is told of every record that fails an integrity check.
+	Tampered func()
+	// IndexWritten is told the size and result of every index write.
+	IndexWritten func(entries int, err error)
+}
+
+// New returns a Store. It starts no goroutine: the index writes on demand
+// and its writer exits when nothing is pending (Close flushes it).
+func New(o Options) *Store {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	ix := newIndex(o.Objects, o.Now, o.IndexLinger, o.Log.Named("index"))
+	ix.signer = o.Signer
+	ix.observe = o.IndexWritten
+	return &Store{store: o.Objects, keys: o.Keys, signer: o.Signer, keyName: o.KeyName, index: ix, tampered: o.Tampered}
+}
+
+// Index is the listing index kept beside the records.
+func (rs *Store) Index() *Index { return rs.index }
+
 // checked reports err to the tampered hook when it is an integrity
 // failure, and returns it.
-func (rs *recordStore) checked(err error) error {
-	if rs.tampered != nil && errors.Is(err, errTampered) {
+func (rs *Store) checked(err error) error {
+	if rs.tampered != nil && errors.Is(err, ErrTampered) {
 		rs.tampered()
 	}
 	return err
@@ -117,16 +169,18 @@ func aad(id string, version int, digest string) []byte {
 	return envelope.BindAAD("liaison.record.v1", id, strconv.Itoa(version), digest)
 }
 
-// pendingRecord is a sealed and signed record version, ready to store.
-type pendingRecord struct {
-	st      storedRecord
-	object  []byte
-	readers []string
+// Pending is a sealed and signed record version, ready to store.
+type Pending struct {
+	Record Record
+	// Object is the framed record object to store.
+	Object []byte
+	// Readers are the agencies the index must make it findable by.
+	Readers []string
 }
 
 // seal encrypts content for meta and signs the result. No plaintext leaves
 // this function except into the sealed envelope.
-func (rs *recordStore) seal(ctx context.Context, meta record.Meta, content []byte) (*pendingRecord, error) {
+func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*Pending, error) {
 	digest, err := meta.Digest()
 	if err != nil {
 		return nil, err
@@ -141,20 +195,20 @@ func (rs *recordStore) seal(ctx context.Context, meta record.Meta, content []byt
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	p := &pendingRecord{
-		st: storedRecord{Format: storedFormat, Meta: meta, MetaDigest: digest, State: stateActive,
-			Content: &contentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
+	p := &Pending{
+		Record: Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateActive,
+			Content: &ContentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
 			sealed:  sealed},
-		readers: meta.Readers(),
+		Readers: meta.Readers(),
 	}
-	if p.object, err = rs.encode(&p.st); err != nil {
+	if p.Object, err = rs.encode(&p.Record); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // encode signs st and frames it with its sealed content.
-func (rs *recordStore) encode(st *storedRecord) ([]byte, error) {
+func (rs *Store) encode(st *Record) ([]byte, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, err
@@ -171,8 +225,8 @@ func (rs *recordStore) encode(st *storedRecord) ([]byte, error) {
 }
 
 // create stores a new record: the conditional PUT is the commit point.
-func (rs *recordStore) create(ctx context.Context, p *pendingRecord) error {
-	if err := rs.store.Put(ctx, recordKey(p.st.Meta.RecordID), p.object, objstore.PutOptions{IfAbsent: true, ContentType: "application/octet-stream"}); err != nil {
+func (rs *Store) Create(ctx context.Context, p *Pending) error {
+	if err := rs.store.Put(ctx, recordKey(p.Record.Meta.RecordID), p.Object, objstore.PutOptions{IfAbsent: true, ContentType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
 	return nil
@@ -181,7 +235,7 @@ func (rs *recordStore) create(ctx context.Context, p *pendingRecord) error {
 // replace stores a new version of an existing record (a share, a rewrap, a
 // recall's tombstone) and drops the versions it supersedes, so that older
 // metadata and ciphertext do not linger in a versioned bucket.
-func (rs *recordStore) replace(ctx context.Context, id string, object []byte) error {
+func (rs *Store) Replace(ctx context.Context, id string, object []byte) error {
 	if err := rs.store.Put(ctx, recordKey(id), object, objstore.PutOptions{DropOlderVersions: true, ContentType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
@@ -190,15 +244,15 @@ func (rs *recordStore) replace(ctx context.Context, id string, object []byte) er
 
 // remove deletes a record object that was created but whose publish did
 // not complete (best effort: its id was never given out or indexed).
-func (rs *recordStore) remove(ctx context.Context, id string) {
+func (rs *Store) Remove(ctx context.Context, id string) {
 	_ = rs.store.Delete(context.WithoutCancel(ctx), recordKey(id))
 }
 
 // load reads and verifies a record object.
-func (rs *recordStore) load(ctx context.Context, id string) (*storedRecord, error) {
+func (rs *Store) Load(ctx context.Context, id string) (*Record, error) {
 	obj, err := rs.store.Get(ctx, recordKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, errRecordNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -209,59 +263,59 @@ func (rs *recordStore) load(ctx context.Context, id string) (*storedRecord, erro
 
 // decode parses and verifies the record object obj read for id from the
 // (untrusted) store; FuzzDecodeRecordObject exercises it.
-func (rs *recordStore) decode(id string, obj []byte) (*storedRecord, error) {
+func (rs *Store) decode(id string, obj []byte) (*Record, error) {
 	if len(obj) < len(objectMagic)+4 || string(obj[:len(objectMagic)]) != objectMagic {
-		return nil, fmt.Errorf("%w: not a record object", errTampered)
+		return nil, fmt.Errorf("%w: not a record object", ErrTampered)
 	}
 	n := binary.BigEndian.Uint32(obj[len(objectMagic):])
 	rest := obj[len(objectMagic)+4:]
 	if uint64(n) > uint64(len(rest)) {
-		return nil, fmt.Errorf("%w: truncated record object", errTampered)
+		return nil, fmt.Errorf("%w: truncated record object", ErrTampered)
 	}
 	payload, err := rs.signer.Verify(rest[:n])
 	if err != nil {
-		return nil, fmt.Errorf("%w: metadata signature: %v", errTampered, err)
+		return nil, fmt.Errorf("%w: metadata signature: %v", ErrTampered, err)
 	}
-	var st storedRecord
+	var st Record
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil || st.Format != storedFormat {
-		return nil, fmt.Errorf("%w: metadata format", errTampered)
+		return nil, fmt.Errorf("%w: metadata format", ErrTampered)
 	}
 	// A validly signed record object of another record copied over this one.
 	if st.Meta.RecordID != id {
-		return nil, fmt.Errorf("%w: metadata belongs to another record", errTampered)
+		return nil, fmt.Errorf("%w: metadata belongs to another record", ErrTampered)
 	}
 	if d, err := st.Meta.Digest(); err != nil || d != st.MetaDigest {
-		return nil, fmt.Errorf("%w: metadata digest", errTampered)
+		return nil, fmt.Errorf("%w: metadata digest", ErrTampered)
 	}
 	st.sealed = rest[n:]
-	if st.State != stateActive && len(st.sealed) != 0 {
-		return nil, fmt.Errorf("%w: content beside a tombstone", errTampered)
+	if st.State != StateActive && len(st.sealed) != 0 {
+		return nil, fmt.Errorf("%w: content beside a tombstone", ErrTampered)
 	}
 	return &st, nil
 }
 
 // open decrypts a loaded record's content.
-func (rs *recordStore) open(ctx context.Context, st *storedRecord) ([]byte, error) {
+func (rs *Store) Open(ctx context.Context, st *Record) ([]byte, error) {
 	pt, err := rs.openContent(ctx, st)
 	return pt, rs.checked(err)
 }
 
-func (rs *recordStore) openContent(ctx context.Context, st *storedRecord) ([]byte, error) {
-	if st.State != stateActive || st.Content == nil {
-		return nil, errRecordNotFound
+func (rs *Store) openContent(ctx context.Context, st *Record) ([]byte, error) {
+	if st.State != StateActive || st.Content == nil {
+		return nil, ErrNotFound
 	}
 	if len(st.sealed) == 0 {
-		return nil, fmt.Errorf("%w: content missing", errTampered)
+		return nil, fmt.Errorf("%w: content missing", ErrTampered)
 	}
 	dk, err := rs.keys.Unwrap(ctx, st.Content.KeyName, st.Content.WrappedKey)
 	if errors.Is(err, keys.ErrShredded) || errors.Is(err, keys.ErrNotFound) {
 		// The key version was retired or the key destroyed on purpose.
-		return nil, fmt.Errorf("%w: %v", errShredded, err)
+		return nil, fmt.Errorf("%w: %v", ErrShredded, err)
 	}
 	if errors.Is(err, keys.ErrInvalidCiphertext) {
-		return nil, fmt.Errorf("%w: data key: %v", errTampered, err)
+		return nil, fmt.Errorf("%w: data key: %v", ErrTampered, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
@@ -269,7 +323,7 @@ func (rs *recordStore) openContent(ctx context.Context, st *storedRecord) ([]byt
 	pt, err := envelope.Open(dk, st.sealed, aad(st.Meta.RecordID, st.Meta.Version, st.MetaDigest))
 	clear(dk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: content: %v", errTampered, err)
+		return nil, fmt.Errorf("%w: content: %v", ErrTampered, err)
 	}
 	return pt, nil
 }
@@ -278,19 +332,19 @@ func (rs *recordStore) openContent(ctx context.Context, st *storedRecord) ([]byt
 // replaced by a signed tombstone without content or wrapped data key, and
 // every earlier version (with its ciphertext) is dropped. Index entries
 // stay: listings skip records that are not active.
-func (rs *recordStore) recall(ctx context.Context, st *storedRecord, agency, officer string, now time.Time) error {
+func (rs *Store) Recall(ctx context.Context, st *Record, agency, officer string, now time.Time) error {
 	tomb := *st
-	tomb.State = stateRecalled
+	tomb.State = StateRecalled
 	tomb.Content = nil
 	tomb.sealed = nil
 	if tomb.Recalled == nil { // a repeat keeps the first recall's time and author
-		tomb.Recalled = &recallEvent{At: now.UTC().Format(time.RFC3339), By: agency, ByOff: officer}
+		tomb.Recalled = &RecallEvent{At: now.UTC().Format(time.RFC3339), By: agency, ByOff: officer}
 	}
 	obj, err := rs.encode(&tomb)
 	if err != nil {
 		return err
 	}
-	if err := rs.replace(ctx, st.Meta.RecordID, obj); err != nil {
+	if err := rs.Replace(ctx, st.Meta.RecordID, obj); err != nil {
 		return fmt.Errorf("store tombstone: %w", err)
 	}
 	return nil
@@ -299,22 +353,81 @@ func (rs *recordStore) recall(ctx context.Context, st *storedRecord, agency, off
 // reseal prepares a new version of a record whose metadata changed: the
 // content is decrypted and sealed again, because its AAD binds the version
 // and the metadata digest.
-func (rs *recordStore) reseal(ctx context.Context, st *storedRecord, meta record.Meta) (*pendingRecord, error) {
-	content, err := rs.open(ctx, st)
+func (rs *Store) Reseal(ctx context.Context, st *Record, meta record.Meta) (*Pending, error) {
+	content, err := rs.Open(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(content)
 	meta.Version = st.Meta.Version + 1
-	return rs.seal(ctx, meta, content)
+	return rs.Seal(ctx, meta, content)
 }
 
 // rewrite re-signs a record whose wrapped data key changed (a rewrap); the
 // ciphertext is unchanged.
-func (rs *recordStore) rewrite(ctx context.Context, st *storedRecord) error {
+func (rs *Store) Rewrite(ctx context.Context, st *Record) error {
 	obj, err := rs.encode(st)
 	if err != nil {
 		return err
 	}
-	return rs.replace(ctx, st.Meta.RecordID, obj)
+	return rs.Replace(ctx, st.Meta.RecordID, obj)
+}
+
+// IDs lists every record id in the store, in key order (key operations
+// walk them all).
+func (rs *Store) IDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	after := ""
+	for {
+		page, err := rs.store.List(ctx, recordPrefix, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range page {
+			if id := strings.TrimPrefix(key, recordPrefix); record.ValidID(id) {
+				ids = append(ids, id)
+			}
+		}
+		if len(page) < 1000 {
+			return ids, nil
+		}
+		after = page[len(page)-1]
+	}
+}
+
+// Ping checks that the store answers: its own health check where it has
+// one, else a one-key listing of the records.
+func (rs *Store) Ping(ctx context.Context) error {
+	if p, ok := rs.store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	_, err := rs.store.List(ctx, recordPrefix, "", 1)
+	return err
+}
+
+// WarnOldLayout says so when the store holds records in the layout of
+// earlier development builds (records/<id>/meta and …/v<n>/content), which
+// this version does not read: such records would otherwise just seem gone.
+func (rs *Store) WarnOldLayout(ctx context.Context, log *zap.Logger) {
+	keys, err := rs.store.List(ctx, recordPrefix, "", 100)
+	if err != nil {
+		return // the store's health is checked and reported elsewhere
+	}
+	for _, k := range keys {
+		if strings.Contains(strings.TrimPrefix(k, recordPrefix), "/") {
+			log.Warn("the store holds records in an older layout that this version does not read; "+
+				"re-create the development data directory (or migrate)", zap.String("example_key", k))
+			return
+		}
+	}
+}
+
+// HasRecords reports whether store holds any record object (dev start-up
+// checks it before creating a new signing key).
+func HasRecords(ctx context.Context, store objstore.Store) (bool, error) {
+	keys, err := store.List(ctx, recordPrefix, "", 1)
+	if err != nil {
+		return false, err
+	}
+	return len(keys) > 0, nil
 }

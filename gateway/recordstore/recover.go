@@ -1,4 +1,4 @@
-package gateway
+package recordstore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -81,7 +82,7 @@ func writeIndexState(dir string, st indexState) error {
 // Re-adding an entry that was written is harmless: listings skip
 // duplicates. It returns how many records it re-indexed and how many
 // publishes it corrected.
-func (ix *readerIndex) recoverFromAudit(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string) (indexed, corrected int, err error) {
+func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string) (indexed, corrected int, err error) {
 	st, ok, err := readIndexState(dir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("index state: %w", err)
@@ -170,7 +171,7 @@ func (ix *readerIndex) recoverFromAudit(ctx context.Context, dir string, slack t
 		ix.addPending(id, readers)
 		indexed++
 	}
-	if err := ix.flush(ctx); err != nil {
+	if err := ix.Flush(ctx); err != nil {
 		return 0, 0, fmt.Errorf("index recovery: %w", err)
 	}
 	return indexed, corrected, writeIndexState(dir, indexState{Through: st.Through})
@@ -178,7 +179,7 @@ func (ix *readerIndex) recoverFromAudit(ctx context.Context, dir string, slack t
 
 // addPending queues index entries without waiting for them (recovery
 // flushes once at the end).
-func (ix *readerIndex) addPending(id string, readers []string) {
+func (ix *Index) addPending(id string, readers []string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, a := range readers {
@@ -202,4 +203,46 @@ func appendCorrection(ctx context.Context, aw audit.Writer, orig *audit.Event, g
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return aw.Append(actx, ev)
+}
+
+// Recover makes the index crash-safe for this gateway node: it keeps the
+// recovery point in dir (the node's audit log directory), saved at most
+// once a second after successful writes (stateFailed is told when a save
+// fails), re-adds what a crash may have lost before the gateway serves
+// (recoverFromAudit, reading slack before the saved point), and returns
+// the shutdown step: write what is pending and mark the state clean.
+func (ix *Index) Recover(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string,
+	stateFailed func(error)) (indexed, corrected int, shutdown func() error, err error) {
+	// Saved at most once a second: recovery re-reads slack of the audit log
+	// before the saved point anyway, so a fresher point buys nothing.
+	// mu: the writer saves progress while shutdown may save the clean state.
+	var mu sync.Mutex
+	var saved time.Time
+	ix.onFlushed = func(through time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(saved) < time.Second {
+			return
+		}
+		saved = time.Now()
+		if err := writeIndexState(dir, indexState{Through: through}); err != nil && stateFailed != nil {
+			stateFailed(err)
+		}
+	}
+	indexed, corrected, err = ix.recoverFromAudit(ctx, dir, slack, aw, gatewayID)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	shutdown = func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ix.Flush(ctx); err != nil {
+			return fmt.Errorf("listing index: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		saved = time.Now().Add(time.Hour) // nothing after this may overwrite the clean state
+		return writeIndexState(dir, indexState{Through: ix.now(), Clean: true})
+	}
+	return indexed, corrected, shutdown, nil
 }

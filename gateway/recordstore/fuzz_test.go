@@ -1,4 +1,4 @@
-package gateway
+package recordstore
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // panics.
 func FuzzVerifyCursor(f *testing.F) {
 	key := bytes.Repeat([]byte{7}, 32)
-	good := signCursor(key, "rocu-nw", listCursor{batch: "1796530594893-0001-0b7e883e", id: "rec_01m94s2s21rbs404jbvevt5mek"})
+	good := signCursor(key, "rocu-nw", Cursor{batch: "1796530594893-0001-0b7e883e", id: "rec_01m94s2s21rbs404jbvevt5mek"})
 	f.Add("rocu-nw", good)
 	f.Add("met-police", good)
 	f.Add("rocu-nw", "1796530594893-0001-0b7e883e.rec_01m94s2s21rbs404jbvevt5mek")
@@ -29,7 +29,7 @@ func FuzzVerifyCursor(f *testing.F) {
 			return
 		}
 		if s == "" {
-			if c != (listCursor{}) {
+			if c != (Cursor{}) {
 				t.Fatalf("empty cursor gave a position")
 			}
 			return
@@ -50,7 +50,7 @@ func FuzzDecodeRecordObject(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	rs := &recordStore{signer: signer}
+	rs := &Store{signer: signer}
 	now := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
 	meta := record.Meta{RecordID: record.NewID(now), Version: 1, Created: now.Format(time.RFC3339),
 		Originator: record.Originator{OrgID: "met-police"}, TLP: "AMBER", DSAIDs: []string{"dsa-uk-soc"}, Recipients: []string{"rocu-nw"}}
@@ -58,15 +58,15 @@ func FuzzDecodeRecordObject(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	st := storedRecord{Format: storedFormat, Meta: meta, MetaDigest: digest, State: stateActive,
-		Content: &contentRef{Alg: "A256GCM-envelope", KeyName: "k", WrappedKey: []byte("wrapped"), Size: 3},
+	st := Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateActive,
+		Content: &ContentRef{Alg: "A256GCM-envelope", KeyName: "k", WrappedKey: []byte("wrapped"), Size: 3},
 		sealed:  []byte("sealed-content")}
 	obj, err := rs.encode(&st)
 	if err != nil {
 		f.Fatal(err)
 	}
 	tomb := st
-	tomb.State, tomb.Content, tomb.sealed = stateRecalled, nil, nil
+	tomb.State, tomb.Content, tomb.sealed = StateRecalled, nil, nil
 	tombObj, err := rs.encode(&tomb)
 	if err != nil {
 		f.Fatal(err)
