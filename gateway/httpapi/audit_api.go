@@ -54,8 +54,8 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
 	// Reading the audit log is itself a consultation, logged before the answer.
-	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return err
 	}
 	next := ""
 	if len(evs) == limit {

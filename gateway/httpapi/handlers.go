@@ -178,7 +178,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		if createErr == nil {
 			s.records.Remove(r.Context(), meta.RecordID)
 		}
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, auditErr))
+		return s.recordOutcomeFailed(auditErr)
 	case createErr != nil:
 		s.correct(r.Context(), rc, ev, createErr)
 		return backendProblem(createErr)
@@ -216,12 +216,8 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
-		return false, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
-	}
-	if err := s.records.Index().Add(r.Context(), id, st.Meta.Readers()); err != nil {
-		s.correct(r.Context(), rc, ev, err)
-		return false, backendProblem(err)
+	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Add(r.Context(), id, st.Meta.Readers()) }); err != nil {
+		return false, err
 	}
 	w.Header().Set("Location", "/v1/records/"+id)
 	writeJSON(w, http.StatusCreated, map[string]any{
@@ -268,14 +264,22 @@ func (s *Server) importLegacy(ctx context.Context, m *record.Meta) error {
 	return nil
 }
 
-// correct appends an entry saying that the action an earlier entry
-// recorded did not complete. Best effort: the original entry is already
-// durable and the caller is told the request failed.
-func (s *Server) correct(ctx context.Context, rc *reqCtx, orig *audit.Event, cause error) {
-	ev := &audit.Event{Operation: orig.Operation, Status: http.StatusServiceUnavailable, Corrects: orig.Seq, Error: "not completed: " + cause.Error()}
-	if err := s.writeAudit(ctx, rc, ev); err != nil {
-		s.log.Error("audit correction failed", zap.String(fRequestID, rc.id), zap.Error(err))
+// loadRecord is the one way a request loads the record it acts on: the
+// store verifies it (and counts an integrity failure), and from here on
+// every audit entry of the request names the record, its originator, DSAs
+// and handling codes. An absent record is 404; a record that fails its
+// integrity checks is 500 integrity (backendProblem).
+func (s *Server) loadRecord(ctx context.Context, rc *reqCtx, id string) (*recordstore.Record, error) {
+	rc.recordIDs = []string{id}
+	st, err := s.records.Load(ctx, id)
+	if errors.Is(err, recordstore.ErrNotFound) {
+		return nil, errNotFound()
 	}
+	if err != nil {
+		return nil, backendProblem(err)
+	}
+	rc.setRecord(&st.Meta)
+	return st, nil
 }
 
 // loadForCaller loads a record, asks the policy, and returns 404 or 403
@@ -285,15 +289,10 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*rec
 	if !record.ValidID(id) {
 		return nil, nil, errNotFound() // hostile or mistyped ids never reach storage
 	}
-	rc.recordIDs = []string{id}
-	st, err := s.records.Load(r.Context(), id)
-	if errors.Is(err, recordstore.ErrNotFound) {
-		return nil, nil, errNotFound()
-	}
+	st, err := s.loadRecord(r.Context(), rc, id)
 	if err != nil {
-		return nil, nil, backendProblem(err)
+		return nil, nil, err
 	}
-	rc.setRecord(&st.Meta)
 	d, err := s.decide(r.Context(), rc, action, &st.Meta)
 	if err != nil {
 		return nil, nil, err
@@ -333,8 +332,8 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	} else {
 		recips = []string{rc.agency}
 	}
-	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: op, Status: http.StatusOK, Recipients: recips}); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: op, Status: http.StatusOK, Recipients: recips}); err != nil {
+		return err
 	}
 	handling := map[string]any{
 		"banner":                      d.Obligations.Banner,
@@ -480,8 +479,8 @@ scan:
 		next = ""
 	}
 	rc.recordIDs = listed
-	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 	return nil
@@ -496,16 +495,12 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
-	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
-	}
 	// Recall is idempotent: repeating it on a recalled record writes the
 	// same tombstone again, which finishes dropping older versions if an
 	// earlier attempt stopped half-way.
-	if err := s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()); err != nil {
-		s.correct(r.Context(), rc, ev, err)
-		return backendProblem(err)
+	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
+	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()) }); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": st.Meta.RecordID, "state": recordstore.StateRecalled})
 	return nil
@@ -545,8 +540,8 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if ex, ok := s.policy.(policy.Explainer); ok && evalErr == nil {
 		result.Explanation = ex.Explain(r.Context(), result, input)
 	}
-	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return err
 	}
 	resp := map[string]any{"decision": result}
 	if evalErr != nil {

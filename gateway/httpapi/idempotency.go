@@ -200,8 +200,8 @@ func (s *Server) replayIdem(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 		rc.recordIDs = []string{id}
 	}
 	ev := &audit.Event{Operation: audit.OpConsultation, Status: rec.Status}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, ev); err != nil {
+		return err
 	}
 	if rec.Location != "" {
 		w.Header().Set("Location", rec.Location)

@@ -416,32 +416,6 @@ func isToken(s string, max int, extra string) bool {
 	return true
 }
 
-// fail renders err, after making sure the request has its audit entry. If
-// the entry cannot be written, the answer becomes 503: the caller must not
-// take an unaudited answer as final.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
-	p := asProblem(err)
-	if p.Status == http.StatusRequestEntityTooLarge || isMaxBytes(err) {
-		p = problem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
-			fmt.Sprintf("the limit is %d bytes", s.cfg.Limits.MaxBodyBytes))
-	}
-	p.RequestID = rc.id
-	if !rc.audited {
-		op := audit.OpDenial
-		ev := &audit.Event{Operation: op, Status: p.Status, Error: errorText(p)}
-		if aerr := s.writeAudit(r.Context(), rc, ev); aerr != nil {
-			s.log.Error("audit write failed", zap.String(fRequestID, rc.id), zap.Error(aerr))
-			p = errUnavailable("the audit log", aerr)
-			p.RequestID = rc.id
-		}
-	}
-	if p.Status >= 500 {
-		s.log.Error("request failed", zap.String(fRequestID, rc.id), zap.String(fAction, rc.action),
-			zap.String(fAgency, rc.agency), zap.Int(fStatus, p.Status), zap.String(fProblem, p.Type), zap.Error(p.cause))
-	}
-	writeProblem(w, p)
-}
-
 func errorText(p *Problem) string {
 	if p.cause != nil {
 		return p.Type + ": " + p.cause.Error()
@@ -452,57 +426,6 @@ func errorText(p *Problem) string {
 func isMaxBytes(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
-}
-
-// writeAudit fills the request's common fields into ev and appends it
-// durably. It is not cancelled with the client: an entry for something
-// that happened must be written even if the caller has gone.
-func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) error {
-	ev.Time = s.now().UTC()
-	ev.Gateway = s.cfg.GatewayID
-	ev.RequestID = rc.id
-	ev.Action = rc.action
-	ev.Method = rc.method
-	ev.Route = rc.route
-	ev.Agency = rc.agency
-	if rc.officer != nil {
-		ev.Officer = rc.officer.ID
-	}
-	ev.CertFingerprint = rc.certFP
-	ev.RecordIDs = rc.recordIDs
-	ev.Originator = rc.originator
-	ev.ControllerID = rc.controller
-	if ev.Handling == nil {
-		ev.Handling = rc.handling
-	}
-	if ev.Recipients == nil {
-		ev.Recipients = rc.recipients
-	}
-	ev.DSAIDs = rc.dsaIDs
-	ev.Purpose = rc.purpose
-	ev.Justification = rc.justification
-	ev.Case = rc.caseRef
-	if d := rc.decision; d != nil && ev.Decision == nil {
-		ev.Decision = auditDecision(d)
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	rc.audited = true
-	start := time.Now()
-	err := s.audit.Append(actx, ev)
-	s.metrics.auditLatency.Observe(time.Since(start).Seconds())
-	if err != nil {
-		s.metrics.auditFailures.Inc()
-	}
-	return err
-}
-
-func auditDecision(d *policy.Decision) *audit.Decision {
-	ad := &audit.Decision{ID: d.ID, Revision: d.Revision, Allow: d.Allow}
-	for _, r := range d.Reasons {
-		ad.Reasons = append(ad.Reasons, audit.Reason{Code: r.Code, Message: r.Message, Public: r.Public})
-	}
-	return ad
 }
 
 // Policy input, as documented in policies/README.md.
@@ -604,23 +527,4 @@ func firstDSA(m *record.Meta) string {
 		return ""
 	}
 	return m.DSAIDs[0]
-}
-
-// handlingSnapshot is the part of a record's metadata that says how it must
-// be handled — what the audit entry keeps of the record, never content.
-type handlingSnapshot struct {
-	Classification record.Classification `json:"classification"`
-	TLP            string                `json:"tlp,omitempty"`
-	Grading        record.Grading        `json:"grading"`
-	Handling       record.Handling       `json:"handling"`
-}
-
-// setRecord notes the record a request acts on: its originator (also the
-// accountable controller), its DSAs and its handling codes at this moment,
-// for every audit entry the request writes from here on.
-func (rc *reqCtx) setRecord(m *record.Meta) {
-	rc.originator, rc.controller, rc.dsaIDs = m.Originator.OrgID, m.Originator.OrgID, m.DSAIDs
-	if b, err := json.Marshal(handlingSnapshot{Classification: m.Classification, TLP: m.TLP, Grading: m.Grading, Handling: m.Handling}); err == nil {
-		rc.handling = b
-	}
 }

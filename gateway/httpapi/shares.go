@@ -92,15 +92,10 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if err != nil {
 		return err
 	}
-	rc.recordIDs = []string{id}
-	st, err := s.records.Load(r.Context(), id)
-	if errors.Is(err, recordstore.ErrNotFound) {
-		return errNotFound()
-	}
+	st, err := s.loadRecord(r.Context(), rc, id)
 	if err != nil {
-		return backendProblem(err)
+		return err
 	}
-	rc.setRecord(&st.Meta)
 	in := s.input(rc, "record.share", &st.Meta)
 	in.Share = &inputShare{Recipients: req.Recipients}
 	d, err := s.decideInput(r.Context(), rc, in)
@@ -153,16 +148,14 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	// recipients (only candidates until the record names them), then the
 	// new version, which is the commit point and drops the older versions.
 	ev := &audit.Event{Operation: audit.OpDisclosure, Status: http.StatusOK, Recipients: added}
-	if err := s.writeAudit(ctx, rc, ev); err != nil {
-		return nil, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
-	}
-	if err := s.records.Index().Add(ctx, meta.RecordID, added); err != nil {
-		s.correct(ctx, rc, ev, err)
-		return nil, backendProblem(err)
-	}
-	if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {
-		s.correct(ctx, rc, ev, err)
-		return nil, backendProblem(err)
+	err = s.auditThen(ctx, rc, ev, func() error {
+		if err := s.records.Index().Add(ctx, meta.RecordID, added); err != nil {
+			return err
+		}
+		return s.records.Replace(ctx, meta.RecordID, p.Object)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &p.Record.Meta, nil
 }
@@ -182,8 +175,8 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			// The same request is already waiting: answer with it, file nothing.
 			ev := &audit.Event{Operation: audit.OpConsultation, Status: http.StatusAccepted, Recipients: req.Recipients,
 				Error: "consent request already pending: " + cr.ID}
-			if err := s.writeAudit(ctx, rc, ev); err != nil {
-				return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+			if err := s.recordOutcome(ctx, rc, ev); err != nil {
+				return err
 			}
 			w.Header().Set("Location", "/v1/consents/"+cr.ID)
 			writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, true))
@@ -204,14 +197,17 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			msg += fmt.Sprintf(" (repeat: refused %d time(s) before, last %s)", n, cr.PreviousRefusals[n-1].ConsentID)
 		}
 		ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusAccepted, Recipients: req.Recipients, Error: msg}
-		if err := s.writeAudit(ctx, rc, ev); err != nil {
+		stored := false
+		err = s.auditThen(ctx, rc, ev, func() error {
+			err := s.records.PutConsent(ctx, cr, true)
+			stored = err == nil
+			return err
+		})
+		if !stored {
 			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
-			return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 		}
-		if err := s.records.PutConsent(ctx, cr, true); err != nil {
-			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
-			s.correct(ctx, rc, ev, err)
-			return backendProblem(err)
+		if err != nil {
+			return err
 		}
 		w.Header().Set("Location", "/v1/consents/"+cr.ID)
 		writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, false))
@@ -272,17 +268,13 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		return err
 	}
 	defer s.recordLocks.lock(cr.RecordID)()
-	st, err := s.records.Load(r.Context(), cr.RecordID)
-	if errors.Is(err, recordstore.ErrNotFound) {
-		return errNotFound()
-	}
+	st, err := s.loadRecord(r.Context(), rc, cr.RecordID)
 	if err != nil {
-		return backendProblem(err)
+		return err
 	}
 	if st.State != recordstore.StateActive {
 		return problem(http.StatusGone, "recalled", "Recalled", "the record was recalled")
 	}
-	rc.setRecord(&st.Meta)
 	now := s.now().UTC()
 	receipt, err := json.Marshal(consentReceipt{Type: "liaison.consent-receipt/v1", ConsentID: cr.ID, RecordID: cr.RecordID,
 		RequestedBy: cr.RequestedBy, Recipients: cr.Recipients, ApprovedBy: rc.agency,
@@ -332,13 +324,12 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	now := s.now().UTC()
 	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Error: "consent refused: " + cr.ID}
-	if err := s.writeAudit(r.Context(), rc, ev); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
-	}
-	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = recordstore.ConsentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
-	if err := s.records.PutConsent(r.Context(), cr, false); err != nil {
-		s.correct(r.Context(), rc, ev, err)
-		return backendProblem(err)
+	err = s.auditThen(r.Context(), rc, ev, func() error {
+		cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = recordstore.ConsentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
+		return s.records.PutConsent(r.Context(), cr, false)
+	})
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
 	return nil
@@ -377,8 +368,8 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		items = append(items, consentItem(cr, rc.agency))
 		rc.recordIDs = append(rc.recordIDs, cr.RecordID)
 	}
-	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, ConsentList{Items: items})
 	return nil

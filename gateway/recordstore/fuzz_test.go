@@ -2,6 +2,8 @@ package recordstore
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -89,6 +91,114 @@ func FuzzDecodeRecordObject(f *testing.F) {
 		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("accepted a frame this gateway did not write: %q", b)
+		}
+	})
+}
+
+// FuzzParseBatch: index batches come from the untrusted store. Any bytes
+// parse without panicking, and what is returned is only valid record ids,
+// sorted: a batch can name candidates, never steer a listing elsewhere.
+func FuzzParseBatch(f *testing.F) {
+	id := record.NewID(time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC))
+	f.Add([]byte(`{"format":"liaison.index/v1","ids":["` + id + `"]}`))
+	f.Add([]byte(`{"format":"liaison.index/v1","ids":["../records/x","` + id + `"]}`))
+	f.Add([]byte(`{"format":"liaison.index/v2","ids":[]}`))
+	f.Add([]byte(`{"format":"liaison.index/v1","ids":null,"extra":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids := parseBatch(b)
+		for i, id := range ids {
+			if !record.ValidID(id) {
+				t.Fatalf("invalid id %q accepted", id)
+			}
+			if i > 0 && ids[i-1] > id {
+				t.Fatalf("ids not sorted: %q", ids)
+			}
+		}
+	})
+}
+
+// FuzzDecodeConsent: consent objects come from the untrusted store. Any
+// bytes decode without panicking, and only a consent this gateway signed,
+// for the id asked, is accepted.
+func FuzzDecodeConsent(f *testing.F) {
+	signer, err := jose.LoadOrCreateSigner(filepath.Join(f.TempDir(), "signing.jwk.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	rs := &Store{signer: signer}
+	now := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+	id := record.NewConsentID(now)
+	good, err := json.Marshal(Consent{Format: ConsentFormat, ID: id, RecordID: record.NewID(now), Originator: "met-police",
+		RequestedBy: "rocu-nw", Recipients: []string{"nca"}, State: ConsentPending})
+	if err != nil {
+		f.Fatal(err)
+	}
+	jws, err := signer.Sign(good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	other, err := signer.Sign([]byte(`{"format":"liaison.consent/v1","id":"someone-else"}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(jws)
+	f.Add(other)
+	f.Add(good)
+	f.Add(jws[:len(jws)-2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cr, err := rs.decodeConsent(id, b)
+		if err != nil {
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("a bad consent object is not an integrity failure: %v", err)
+			}
+			return
+		}
+		if cr.ID != id || cr.Format != ConsentFormat {
+			t.Fatalf("accepted %+v for %s", cr, id)
+		}
+		if _, err := signer.Verify(b); err != nil {
+			t.Fatalf("accepted an object that does not verify")
+		}
+	})
+}
+
+// FuzzDecodeIdem: idempotency reservations come from the untrusted store.
+// Any bytes decode without panicking, and only a reservation this gateway
+// signed for this very key is accepted (never one copied from another key).
+func FuzzDecodeIdem(f *testing.F) {
+	signer, err := jose.LoadOrCreateSigner(filepath.Join(f.TempDir(), "signing.jwk.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	rs := &Store{signer: signer}
+	key := IdemKey("met-police", "k-1")
+	sign := func(rec *Idem) []byte {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			f.Fatal(err)
+		}
+		jws, err := signer.Sign(b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return jws
+	}
+	good := NewIdem(key)
+	good.Agency, good.State, good.Status = "met-police", IdemDone, 201
+	f.Add(sign(good))
+	f.Add(sign(NewIdem(IdemKey("rocu-nw", "k-1"))))
+	f.Add([]byte(`{"format":"liaison.idempotency/v1"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := rs.decodeIdem(key, b)
+		if err != nil {
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("a bad reservation is not an integrity failure: %v", err)
+			}
+			return
+		}
+		if rec.Object != key || rec.Format != idemFormat {
+			t.Fatalf("accepted %+v for %s", rec, key)
 		}
 	})
 }

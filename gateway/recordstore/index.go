@@ -502,11 +502,17 @@ func (ix *Index) readBatch(ctx context.Context, key string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseBatch(b), nil
+}
+
+// parseBatch returns the valid record ids of a batch object, sorted; none
+// for a malformed one (FuzzParseBatch).
+func parseBatch(b []byte) []string {
 	var batch indexBatch
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&batch); err != nil || batch.Format != indexFormat {
-		return nil, nil
+		return nil
 	}
 	ids := batch.IDs[:0]
 	for _, id := range batch.IDs {
@@ -515,5 +521,5 @@ func (ix *Index) readBatch(ctx context.Context, key string) ([]string, error) {
 		}
 	}
 	slices.Sort(ids)
-	return ids, nil
+	return ids
 }
