@@ -101,3 +101,9 @@ func registerAuditMetrics(reg *prometheus.Registry, aw *audit.Log) {
 			func() float64 { return float64(aw.ProbeFailures()) }),
 	)
 }
+
+// newKeysUpGauge is the key provider's last health check (1 up, 0 down).
+func newKeysUpGauge() prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: "liaison_key_provider_up",
+		Help: "1 if the key provider's last (cached) health check succeeded, else 0."})
+}

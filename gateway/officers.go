@@ -4,6 +4,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ---- officer-token key sets ----
@@ -12,10 +13,7 @@ import (
 // failure keeps the agency's previous keys (crypto/jose Reload); it is an
 // error in the log because that agency's officers may be using new keys.
 func (g *Gateway) onKeySet(ev jose.KeySetEvent) {
-	// The verifier loads its key sets before the server exists.
-	if g.Server != nil {
-		g.Server.KeySetChanged(ev.Change)
-	}
+	g.keySets.WithLabelValues(string(ev.Change)).Inc()
 	fields := []zap.Field{zap.String("agency", ev.Agency), zap.String("file", ev.File), zap.String("change", string(ev.Change))}
 	switch ev.Change {
 	case jose.KeySetFailed:
@@ -29,4 +27,13 @@ func (g *Gateway) onKeySet(ev jose.KeySetEvent) {
 	default:
 		g.log.Info("officer key set loaded", fields...)
 	}
+}
+
+// newKeySetCounter counts officer key-set changes found by reloads; it is
+// built before the verifier (whose first load it counts) and registered
+// with the server's metrics once the server exists.
+func newKeySetCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_officer_keyset_reloads_total",
+		Help: "Officer-token key set changes found by reloads: added, replaced, removed, failed (a failed file keeps the agency's previous keys)."},
+		[]string{"change"})
 }

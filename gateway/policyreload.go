@@ -40,13 +40,9 @@ const (
 // (policy.Options.OnReload). A policy change alters who may see what, so it
 // is evidence like a disclosure: the entry names the revision before and
 // after and, for a rejected change, where it was broken (file:line). The
-// policy engine has already logged it; during Build, before the server
-// exists, there is no audit log to write to yet.
+// policy engine has already logged it. The audit log is opened before the
+// policy engine (build), so every reload, the first included, has one.
 func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
-	s := g.Server
-	if s == nil {
-		return
-	}
 	action := "policy.reload"
 	d := &audit.Decision{Revision: ev.NewRevision, Allow: ev.Applied}
 	entry := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Decision: d}
@@ -86,7 +82,7 @@ func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
 			entry.Error = "policy: reload rejected"
 		}
 	}
-	if err := s.AuditSystem(context.Background(), action, "policy:"+ev.Trigger, entry); err != nil {
+	if err := g.auditSystem(action, "policy:"+ev.Trigger, entry); err != nil {
 		g.log.Error("audit write failed for a policy reload",
 			zap.String("policy_revision", ev.NewRevision), zap.Bool("applied", ev.Applied), zap.Error(err))
 	}
@@ -175,4 +171,21 @@ func (g *Gateway) shadowPolicy(ctx context.Context, candidateDir, reportPath str
 		zap.String("policy_revision", g.policy.Revision()), zap.String("policy_candidate_revision", candidate.Revision()),
 		zap.String("policy_shadow_report", reportPath))
 	return sh, nil
+}
+
+// auditSystem appends an entry for something the gateway did on its own
+// (a policy reload, a suite run): no caller, so the entry has the
+// gateway's id, the time, a request id of its own, the action and, as
+// route, the trigger. (Request entries are assembled in httpapi/audit.go,
+// key-custody entries in custody.go.) Not cancelled with anything: an
+// entry for something that happened must be written.
+func (g *Gateway) auditSystem(action, route string, ev *audit.Event) error {
+	now := time.Now
+	if g.opts.now != nil {
+		now = g.opts.now
+	}
+	ev.Time, ev.Gateway, ev.RequestID, ev.Action, ev.Route = now().UTC(), g.cfg.GatewayID, audit.NewRequestID(), action, route
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.audit.Append(ctx, ev)
 }

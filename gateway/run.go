@@ -21,16 +21,21 @@ import (
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Gateway is a built gateway: the server and everything it runs.
 type Gateway struct {
 	*httpapi.Server
-	cfg     config.Config
-	log     *zap.Logger
-	tls     *pki.ServerTLS
-	policy  *policy.Engine
-	off     *jose.OfficerVerifier
+	cfg    config.Config
+	log    *zap.Logger
+	tls    *pki.ServerTLS
+	policy *policy.Engine
+	// audit is the audit log every entry goes to (wrapped in tests).
+	audit audit.Writer
+	// keySets counts officer key-set reloads (registered with the
+	// server's metrics once it exists).
+	keySets *prometheus.CounterVec
 	closers []func() error
 	starts  []func(context.Context) error
 	opts    buildOptions
@@ -87,6 +92,22 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Opti
 	return g, nil
 }
 
+// build constructs the gateway's components in dependency order, SPIRE
+// style: each one is built from those before it, registers what it runs
+// in the background with g.starts (started in this order by Run) and its
+// release with g.closers (run in reverse by Close), so nothing starts
+// before what it needs and nothing is closed while something still uses
+// it. The order:
+//
+//  1. TLS: the listener's certificate and trust bundle.
+//  2. The audit log: everything after it can leave evidence (a policy
+//     reload during start-up included).
+//  3. The policy engine, whose reloads are audited.
+//  4. Officer-token key sets, whose reloads are counted and logged.
+//  5. Backends: key provider, object store, metadata signer; the audit
+//     shipper, which copies the log to the store.
+//  6. The HTTP server over all of them, and the listing index recovered
+//     from the audit log before anything is served.
 func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger) (*httpapi.Server, error) {
 	var err error
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
@@ -97,6 +118,21 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	g.starts = append(g.starts, func(ctx context.Context) error { g.tls.Start(ctx); return nil })
+
+	aopts := config.AuditOptions(cfg)
+	aopts.OnProbe = auditProbeLogger(log.Named("audit"))
+	if g.opts.auditOpts != nil {
+		g.opts.auditOpts(&aopts)
+	}
+	aw, err := audit.Open(cfg.Audit.Path, aopts)
+	if err != nil {
+		return nil, &OpenError{What: "audit", Err: err}
+	}
+	g.closers = append(g.closers, aw.Close)
+	g.audit = aw
+	if g.opts.wrapAudit != nil {
+		g.audit = g.opts.wrapAudit(aw)
+	}
 
 	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Bundle: cfg.Policy.Bundle, TrustedKeys: cfg.Policy.TrustedKeys,
 		RequiredSignatures: cfg.Policy.RequiredSignatures, ReloadInterval: cfg.Policy.ReloadInterval, Logger: log, OnReload: g.AuditPolicyReload})
@@ -111,78 +147,65 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 			return nil, fmt.Errorf("policy shadow: %w", err)
 		}
 	}
+
+	g.keySets = newKeySetCounter()
+	var off httpapi.OfficerVerifier
 	if cfg.Officers.JWKSDir != "" {
-		g.off, err = jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience, jose.WithKeySetObserver(g.onKeySet))
+		v, err := jose.NewOfficerVerifier(cfg.Officers.JWKSDir, cfg.Officers.Audience, jose.WithKeySetObserver(g.onKeySet))
 		if err != nil {
 			return nil, fmt.Errorf("officers: %w", err)
 		}
 		// Re-read on the trust bundle's schedule: an agency joining or
-		// leaving the federation changes both (edge.go).
-		g.starts = append(g.starts, func(ctx context.Context) error { g.off.Watch(ctx, cfg.TLS.ReloadInterval); return nil })
+		// leaving the federation changes both.
+		g.starts = append(g.starts, func(ctx context.Context) error { v.Watch(ctx, cfg.TLS.ReloadInterval); return nil })
+		off = v
 	}
+
 	b, err := openBackends(ctx, cfg, log, openOptions{createSigningKey: g.opts.dev})
 	if err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, b.close)
 	provider, store, signer := b.provider, b.store, b.signer
-	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
-		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
-	if cfg.Keys.Cache.Disabled {
-		limits = envelope.CacheLimits{}
-	}
-	aopts := config.AuditOptions(cfg)
-	aopts.OnProbe = auditProbeLogger(log.Named("audit"))
-	if g.opts.auditOpts != nil {
-		g.opts.auditOpts(&aopts)
-	}
-	aw, err := audit.Open(cfg.Audit.Path, aopts)
-	if err != nil {
-		return nil, &OpenError{What: "audit", Err: err}
-	}
 	if cfg.Audit.ShipInterval > 0 {
 		shipTo, err := b.auditStore(ctx, cfg, store)
 		if err != nil {
 			return nil, fmt.Errorf("audit store: %w", err)
 		}
-		// Closers run last-in first-out: the log closes (and signs its last
-		// checkpoint) before the shipper's final pass copies it.
+		// Closers run last-in first-out: the shipper's final pass runs
+		// after the server stops and before the backends close; the log
+		// itself closes (and signs its last checkpoint) last of all.
 		sh := audit.NewShipper(shipTo, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval,
 			OnError: func(err error) { log.Warn("audit shipping failed", zap.Error(err)) }})
 		g.starts = append(g.starts, sh.Start)
 		g.closers = append(g.closers, sh.Close)
 	}
-	g.closers = append(g.closers, aw.Close)
-
-	var off httpapi.OfficerVerifier
-	if g.off != nil {
-		off = g.off
-	}
-	var aWriter audit.Writer = aw
-	if g.opts.wrapAudit != nil {
-		aWriter = g.opts.wrapAudit(aw)
-	}
 	if g.opts.wrapStore != nil {
 		store = g.opts.wrapStore(store)
 	}
+	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
+		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
+	if cfg.Keys.Cache.Disabled {
+		limits = envelope.CacheLimits{}
+	}
 	g.keyCache = envelope.NewCachingKeys(provider, limits)
-	// The key check is bound once the server (and its metrics) exist.
-	var keysReady func(context.Context) error
+
+	keysUp := newKeysUpGauge()
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Log: log, Policy: pe, Officers: off, Store: store,
-		Keys: g.keyCache, Signer: signer, Audit: aWriter,
+		Keys: g.keyCache, Signer: signer, Audit: g.audit,
 		Ready: map[string]func(context.Context) error{
 			"audit": func(context.Context) error { return aw.Healthy() },
-			"keys":  func(ctx context.Context) error { return keysReady(ctx) },
+			"keys":  keyHealth(provider, keysUp),
 		},
 		Now: g.opts.now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	srv.Records().WarnOldLayout(ctx, log)
-	keysReady = keyHealth(provider, srv.KeysUp())
+	srv.Registry().MustRegister(keysUp, g.keySets)
 	registerAuditMetrics(srv.Registry(), aw)
+	srv.Records().WarnOldLayout(ctx, log)
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
 		return nil, err
 	}

@@ -42,7 +42,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
 )
@@ -71,7 +70,6 @@ type edgeState struct {
 	s         *Server
 	refusals  *prometheus.CounterVec
 	dropped   prometheus.Counter
-	keySets   *prometheus.CounterVec
 	auditor   *refusalAuditor
 	startOnce sync.Once
 	done      chan struct{}
@@ -85,10 +83,7 @@ func newEdgeState(s *Server) *edgeState {
 		[]string{"layer", "kind"})
 	e.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_edge_refusal_audit_dropped_total",
 		Help: "Connection-level refusal audit entries dropped because the queue was full (the count is audited per window)."})
-	e.keySets = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_officer_keyset_reloads_total",
-		Help: "Officer-token key set changes found by reloads: added, replaced, removed, failed (a failed file keeps the agency's previous keys)."},
-		[]string{"change"})
-	s.metrics.reg.MustRegister(e.refusals, e.dropped, e.keySets)
+	s.metrics.reg.MustRegister(e.refusals, e.dropped)
 	e.auditor = &refusalAuditor{e: e, seen: map[string]*refusalTally{}, queue: make(chan refusalEntry, refusalQueue), since: s.now()}
 	return e
 }
@@ -562,10 +557,4 @@ func cleanRequestPath(p string) bool {
 		c += "/"
 	}
 	return c == p
-}
-
-// KeySetChanged counts what an officer key-set reload changed (the
-// composition root logs it).
-func (s *Server) KeySetChanged(change jose.KeySetChange) {
-	s.edge.keySets.WithLabelValues(string(change)).Inc()
 }

@@ -54,20 +54,9 @@ func (s *Server) Stop() error { return s.edge.stop() }
 // composition root adds the audit log's and the key provider's metrics to.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
-// KeysUp is the gauge of the key provider's last health check.
-func (s *Server) KeysUp() prometheus.Gauge { return s.metrics.keysUp }
-
 // IndexStateFailed counts a listing-index recovery point that could not be
 // saved.
 func (s *Server) IndexStateFailed() { s.metrics.indexStateFailures.Inc() }
 
 // Audit is the audit writer every entry of this server goes to.
 func (s *Server) Audit() audit.Writer { return s.audit }
-
-// AuditSystem appends an entry for something the gateway did on its own
-// (a policy reload, a policy suite run): no caller; route names the
-// trigger. The common fields are filled as for a request's entry.
-func (s *Server) AuditSystem(ctx context.Context, action, route string, ev *audit.Event) error {
-	rc := &reqCtx{id: audit.NewRequestID(), start: s.now(), action: action, route: route, dsaIDs: ev.DSAIDs}
-	return s.writeAudit(ctx, rc, ev)
-}

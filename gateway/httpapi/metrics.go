@@ -39,8 +39,6 @@ type metrics struct {
 	// indexStateFailures: the listing index's recovery point could not be
 	// saved beside the audit log (a crash would then re-read more of it).
 	indexStateFailures prometheus.Counter
-	// keysUp is the key provider's last health check (1 up, 0 down).
-	keysUp prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -68,10 +66,8 @@ func newMetrics() *metrics {
 		Help: "Listing-index entries (record, agency) written; entries per write shows how well batching works."})
 	m.indexStateFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_index_state_save_failures_total",
 		Help: "Failed saves of the listing index's recovery point (index-state.json beside the audit log)."})
-	m.keysUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "liaison_key_provider_up",
-		Help: "1 if the key provider's last (cached) health check succeeded, else 0."})
 	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
-		m.indexStateFailures, m.keysUp,
+		m.indexStateFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
