@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
@@ -59,7 +60,7 @@ type consentRecord struct {
 	Reasons []policy.Reason `json:"reasons,omitempty"`
 	// PreviousRefusals are the earlier refusals of the same request (same
 	// record, requester and recipient set), so that a repeat shows as one.
-	PreviousRefusals []ConsentRefusal `json:"previous_refusals,omitempty"`
+	PreviousRefusals []api.ConsentRefusal `json:"previous_refusals,omitempty"`
 }
 
 func consentKey(id string) string              { return "consents/" + id }
@@ -69,14 +70,9 @@ func errConsentNotFound() *Problem {
 	return problem(http.StatusNotFound, "not-found", "Not found", "no such consent request, or it does not concern you")
 }
 
-// shareRequest is the body of POST /v1/records/{id}/shares.
-type shareRequest struct {
-	Recipients []string `json:"recipients"`
-	Note       string   `json:"note"`
-}
-
-func parseShare(body []byte) (*shareRequest, error) {
-	var req shareRequest
+// parseShare reads the body of POST /v1/records/{id}/shares.
+func parseShare(body []byte) (*api.ShareRequest, error) {
+	var req api.ShareRequest
 	if err := decodeJSON(body, &req, `body must be {"recipients": ["agency-id", ...], "note": "optional"}`); err != nil {
 		return nil, err
 	}
@@ -158,8 +154,8 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "version": meta.Version, "state": "shared",
-			"recipients": meta.Recipients, "decision_id": d.ID})
+		writeJSON(w, http.StatusOK, api.Shared{ID: id, Version: meta.Version, State: "shared",
+			Recipients: meta.Recipients, DecisionID: d.ID})
 		return nil
 	case onlyConsentMissing(d):
 		return s.requestConsent(w, r, rc, st, req, d)
@@ -206,7 +202,7 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *storedRecord,
 	return &p.st.Meta, nil
 }
 
-func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *storedRecord, req *shareRequest, d *policy.Decision) error {
+func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *storedRecord, req *api.ShareRequest, d *policy.Decision) error {
 	ctx := r.Context()
 	reqKey := consentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
 	// A few rounds at most: each lost race means another filing claimed the
@@ -388,7 +384,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		// digest; only the request's own state is stale. Say so in the log.
 		s.log.Error("consent approved and executed but its state was not stored", fieldRecord(cr.RecordID), fieldErr(err))
 	}
-	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
+	writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
 		Version: meta.Version, Recipients: meta.Recipients, Receipt: cr.Receipt})
 	return nil
 }
@@ -409,7 +405,7 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.correct(r.Context(), rc, ev, err)
 		return backendProblem(err)
 	}
-	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
+	writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
 	return nil
 }
 
@@ -431,7 +427,7 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err != nil {
 		return backendProblem(err)
 	}
-	items := []ConsentItem{}
+	items := []api.ConsentItem{}
 	for _, k := range keys {
 		id := strings.TrimPrefix(k, consentIndexPrefix(rc.agency))
 		if !record.ValidConsentID(id) {
@@ -453,6 +449,6 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	writeJSON(w, http.StatusOK, ConsentList{Items: items})
+	writeJSON(w, http.StatusOK, api.ConsentList{Items: items})
 	return nil
 }
