@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 )
 
 // TestClientRefusesMalformedAnswers: a gateway (or a proxy in front of
@@ -113,5 +114,29 @@ func TestClientRefusesMalformedAnswers(t *testing.T) {
 	out, err := runCLI(t, append([]string{"records", "get", "rec_x"}, conn...)...)
 	if _, ok := err.(exitError); !ok || !strings.Contains(out, `"status":404`) {
 		t.Fatalf("problem: err=%v out=%s", err, out)
+	}
+}
+
+// TestPrintProblem: a refusal is printed for a person with everything the
+// problem says: fields by pointer, public reasons, the ids to quote.
+func TestPrintProblem(t *testing.T) {
+	var p api.Problem
+	body := `{"type":"https://liaison.dev/problems/denied","title":"Forbidden","status":403,"detail":"the policy denied the request",
+		"request_id":"req_1","decision_id":"dec_1","reasons":[{"code":"dsa_expired","message":"dsa-uk-soc expired","public":true}],
+		"errors":[{"pointer":"/meta/tlp","detail":"not a TLP"},{"pointer":"","detail":"trailing data"}]}`
+	if err := api.Decode([]byte(body), &p); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	printProblem(&b, 403, &p)
+	want := `error: 403 Forbidden: the policy denied the request
+  /meta/tlp: not a TLP
+  (body): trailing data
+  reason dsa_expired: dsa-uk-soc expired
+  decision id: dec_1 (the decision in the gateway's audit log)
+  request id: req_1
+`
+	if b.String() != want {
+		t.Fatalf("printed\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -169,21 +169,30 @@ func (c *client) problemError(method, path string, status int, body []byte) erro
 	if c.jsonOut {
 		os.Stdout.Write(body)
 	}
-	fmt.Fprintf(os.Stderr, "error: %d %s: %s\n", status, p.Title, p.Detail)
+	printProblem(os.Stderr, status, &p)
+	return exitError{code: 1}
+}
+
+// printProblem writes a problem for a person: status, title and detail,
+// then each invalid field, each public reason, and the ids to quote.
+func printProblem(w io.Writer, status int, p *api.Problem) {
+	fmt.Fprintf(w, "error: %d %s: %s\n", status, p.Title, p.Detail)
 	for _, e := range p.Errors {
 		ptr := e.Pointer
 		if ptr == "" {
 			ptr = "(body)"
 		}
-		fmt.Fprintf(os.Stderr, "  %s: %s\n", ptr, e.Detail)
+		fmt.Fprintf(w, "  %s: %s\n", ptr, e.Detail)
 	}
 	for _, r := range p.Reasons {
-		fmt.Fprintf(os.Stderr, "  reason %s: %s\n", r.Code, r.Message)
+		fmt.Fprintf(w, "  reason %s: %s\n", r.Code, r.Message)
+	}
+	if p.DecisionID != "" {
+		fmt.Fprintf(w, "  decision id: %s (the decision in the gateway's audit log)\n", p.DecisionID)
 	}
 	if p.RequestID != "" {
-		fmt.Fprintf(os.Stderr, "  request id: %s\n", p.RequestID)
+		fmt.Fprintf(w, "  request id: %s\n", p.RequestID)
 	}
-	return exitError{code: 1}
 }
 
 // call sends a request and, when the status is want, decodes the answer
