@@ -239,7 +239,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
-	JSON   map[string]any
+	// JSON is the body as generic JSON, for tests that probe members
+	// directly; read an answer as its API type with Decode.
+	JSON map[string]any
 }
 
 // Do sends a request; body may be nil, []byte, or any value to marshal.
