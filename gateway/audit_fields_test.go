@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
@@ -40,10 +41,8 @@ func TestAuditEntriesCarryRequestFields(t *testing.T) {
 	if pub.Status != 201 {
 		t.Fatalf("publish: %d %s", pub.Status, pub.Body)
 	}
-	var created struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(pub.Body, &created); err != nil || created.ID == "" {
+	var created api.Published
+	if err := api.Decode(pub.Body, &created); err != nil {
 		t.Fatalf("publish answer: %s", pub.Body)
 	}
 	read := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42").MustDo("GET", "/v1/records/"+created.ID, nil)

@@ -2,27 +2,23 @@ package gateway_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
-
-type auditPage struct {
-	Items []audit.Event `json:"items"`
-}
 
 func auditItems(t *testing.T, r *gatewaytest.Response) []audit.Event {
 	t.Helper()
 	if r.Status != 200 {
 		t.Fatalf("audit query: %d %s", r.Status, r.Body)
 	}
-	var p auditPage
-	if err := json.Unmarshal(r.Body, &p); err != nil {
+	var p api.AuditPage
+	if err := api.Decode(r.Body, &p); err != nil {
 		t.Fatalf("audit page: %v: %s", err, r.Body)
 	}
 	return p.Items

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,27 +9,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
-	"github.com/liaison-project/liaison/gateway/httpapi"
 )
 
-func decodeAs[T any](t *testing.T, r *gatewaytest.Response) T {
+func decodeAs[T any, P interface {
+	*T
+	api.Response
+}](t *testing.T, r *gatewaytest.Response) T {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.Body, &v); err != nil {
-		t.Fatalf("%d %s: %v", r.Status, r.Body, err)
-	}
-	return v
+	return *gatewaytest.Decode[T, P](t, r)
 }
 
-func consentsOf(t *testing.T, c *gatewaytest.Client, recordID string) []httpapi.ConsentItem {
+func consentsOf(t *testing.T, c *gatewaytest.Client, recordID string) []api.ConsentItem {
 	t.Helper()
 	r := c.MustDo("GET", "/v1/consents?state=all", nil)
 	if r.Status != 200 {
 		t.Fatalf("list: %d %s", r.Status, r.Body)
 	}
-	var out []httpapi.ConsentItem
-	for _, it := range decodeAs[httpapi.ConsentList](t, r).Items {
+	var out []api.ConsentItem
+	for _, it := range decodeAs[api.ConsentList](t, r).Items {
 		if it.RecordID == recordID {
 			out = append(out, it)
 		}
@@ -38,8 +36,8 @@ func consentsOf(t *testing.T, c *gatewaytest.Client, recordID string) []httpapi.
 	return out
 }
 
-func pendingOf(items []httpapi.ConsentItem) []httpapi.ConsentItem {
-	var out []httpapi.ConsentItem
+func pendingOf(items []api.ConsentItem) []api.ConsentItem {
+	var out []api.ConsentItem
 	for _, it := range items {
 		if it.State == "pending" {
 			out = append(out, it)
@@ -48,7 +46,7 @@ func pendingOf(items []httpapi.ConsentItem) []httpapi.ConsentItem {
 	return out
 }
 
-func hasConsentReason(rs []httpapi.ConsentItem) bool {
+func hasConsentReason(rs []api.ConsentItem) bool {
 	for _, it := range rs {
 		if len(it.Reasons) == 0 || it.Reasons[0].Code != "originator_consent_required" || it.Reasons[0].Message == "" {
 			return false
@@ -71,7 +69,7 @@ func TestConsentDuplicateFilingReturnsThePendingRequest(t *testing.T) {
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("first filing: %d %s", r.Status, r.Body)
 	}
-	first := decodeAs[httpapi.ConsentFiled](t, r)
+	first := decodeAs[api.ConsentFiled](t, r)
 	if first.Duplicate || first.State != "pending" || len(first.PreviousRefusals) != 0 {
 		t.Fatalf("first filing: %s", r.Body)
 	}
@@ -81,7 +79,7 @@ func TestConsentDuplicateFilingReturnsThePendingRequest(t *testing.T) {
 
 	// Sequential duplicate (another note: still the same request).
 	r = rocu.MustDo("POST", "/v1/records/"+id+"/shares", map[string]any{"recipients": []string{"nca"}, "note": "again"})
-	again := decodeAs[httpapi.ConsentFiled](t, r)
+	again := decodeAs[api.ConsentFiled](t, r)
 	if r.Status != http.StatusAccepted || again.ConsentID != first.ConsentID || !again.Duplicate ||
 		r.Header.Get("Location") != "/v1/consents/"+first.ConsentID {
 		t.Fatalf("duplicate filing: %d %s (first %s)", r.Status, r.Body, first.ConsentID)
@@ -103,8 +101,8 @@ func TestConsentDuplicateFilingReturnsThePendingRequest(t *testing.T) {
 			if err != nil || r.Status != http.StatusAccepted {
 				return
 			}
-			var f httpapi.ConsentFiled
-			if json.Unmarshal(r.Body, &f) == nil {
+			var f api.ConsentFiled
+			if api.Decode(r.Body, &f) == nil {
 				ids[i] = f.ConsentID
 			}
 		}()
@@ -139,17 +137,17 @@ func TestConsentRefusedThenRefiledShowsTheRepeat(t *testing.T) {
 	id := publish(t, met, recordBody())
 	share := map[string]any{"recipients": []string{"nca"}}
 
-	file := func() httpapi.ConsentFiled {
+	file := func() api.ConsentFiled {
 		t.Helper()
 		r := rocu.MustDo("POST", "/v1/records/"+id+"/shares", share)
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("filing: %d %s", r.Status, r.Body)
 		}
-		return decodeAs[httpapi.ConsentFiled](t, r)
+		return decodeAs[api.ConsentFiled](t, r)
 	}
 	refuse := func(cid string) {
 		t.Helper()
-		if r := met.MustDo("POST", "/v1/consents/"+cid+"/refuse", nil); r.Status != 200 || decodeAs[httpapi.ConsentDecided](t, r).State != "refused" {
+		if r := met.MustDo("POST", "/v1/consents/"+cid+"/refuse", nil); r.Status != 200 || decodeAs[api.ConsentDecided](t, r).State != "refused" {
 			t.Fatalf("refuse: %d %s", r.Status, r.Body)
 		}
 	}
@@ -198,7 +196,7 @@ func TestConsentFilingRaceAcrossNodes(t *testing.T) {
 	id := publish(t, met, recordBody())
 	share := map[string]any{"recipients": []string{"nca"}}
 	r := rocu.MustDo("POST", "/v1/records/"+id+"/shares", share)
-	c1 := decodeAs[httpapi.ConsentFiled](t, r)
+	c1 := decodeAs[api.ConsentFiled](t, r)
 	if r := met.MustDo("POST", "/v1/consents/"+c1.ConsentID+"/refuse", nil); r.Status != 200 {
 		t.Fatalf("refuse: %d %s", r.Status, r.Body)
 	}
@@ -223,7 +221,7 @@ func TestConsentFilingRaceAcrossNodes(t *testing.T) {
 	env.SetClock(time.Now().Add(env.Cfg.Limits.RequestTimeout + time.Minute))
 	defer env.SetClock(time.Time{})
 	r = rocu.MustDo("POST", "/v1/records/"+id+"/shares", share)
-	c2 := decodeAs[httpapi.ConsentFiled](t, r)
+	c2 := decodeAs[api.ConsentFiled](t, r)
 	if r.Status != http.StatusAccepted || c2.Duplicate || len(c2.PreviousRefusals) != 1 || c2.PreviousRefusals[0].ConsentID != c1.ConsentID {
 		t.Fatalf("filing after an abandoned claim: %d %s", r.Status, r.Body)
 	}

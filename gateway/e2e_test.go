@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -62,20 +64,19 @@ func publish(t *testing.T, c *gatewaytest.Client, body any) string {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
-	id, _ := r.JSON["id"].(string)
+	id := gatewaytest.Decode[api.Published](t, r).ID
 	if !strings.HasPrefix(id, "rec_") {
 		t.Fatalf("publish returned id %q", id)
 	}
 	return id
 }
 
-func reasons(r *gatewaytest.Response) []string {
+// reasons are the codes of a refusal's public reasons.
+func reasons(t *testing.T, r *gatewaytest.Response) []string {
+	t.Helper()
 	var out []string
-	rs, _ := r.JSON["reasons"].([]any)
-	for _, x := range rs {
-		if m, ok := x.(map[string]any); ok {
-			out = append(out, m["code"].(string))
-		}
+	for _, x := range r.Problem(t).Reasons {
+		out = append(out, x.Code)
 	}
 	return out
 }
@@ -88,12 +89,12 @@ func wantReason(t *testing.T, r *gatewaytest.Response, status int, code string) 
 	if code == "" {
 		return
 	}
-	for _, c := range reasons(r) {
+	for _, c := range reasons(t, r) {
 		if c == code {
 			return
 		}
 	}
-	t.Fatalf("reason %q not among %v: %s", code, reasons(r), r.Body)
+	t.Fatalf("reason %q not among %v: %s", code, reasons(t, r), r.Body)
 }
 
 // storeFiles lists every object the filesystem store holds.
@@ -152,22 +153,23 @@ func TestEndToEndRecordLifecycle(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("read: %d %s", r.Status, r.Body)
 		}
-		content := r.JSON["content"].(map[string]any)
-		if content["summary"] == nil {
+		rec := gatewaytest.Decode[api.Record](t, r)
+		var content map[string]any
+		if err := json.Unmarshal(rec.Content, &content); err != nil || content["summary"] == nil {
 			t.Fatalf("content missing: %s", r.Body)
 		}
 		if _, ok := content["source_details"]; ok {
 			t.Fatalf("protected field not redacted: %s", r.Body)
 		}
-		h := r.JSON["handling"].(map[string]any)
-		banner, _ := h["banner"].(string)
+		h := rec.Handling
+		banner := h.Banner
 		if !strings.Contains(banner, "OFFICIAL") || !strings.Contains(banner, "TLP:AMBER") {
 			t.Fatalf("banner %q lacks classification or TLP", banner)
 		}
 		if r.Header.Get("Liaison-Handling") == "" || r.Header.Get("Liaison-Decision-Id") == "" {
 			t.Fatalf("handling headers missing: %v", r.Header)
 		}
-		if h["grading"] == nil {
+		if h.Grading == nil {
 			t.Fatalf("grading must travel with the disclosure (DPA s.38(6)(b)): %s", r.Body)
 		}
 	})
@@ -314,8 +316,7 @@ func TestClearanceAndOfficerTokens(t *testing.T) {
 		if r.Status != 200 {
 			t.Fatalf("decisions: %d %s", r.Status, r.Body)
 		}
-		d, _ := r.JSON["decision"].(map[string]any)
-		if d == nil || d["allow"] != false {
+		if d := gatewaytest.Decode[api.DecisionResult](t, r); d.Decision.Allow {
 			t.Fatalf("dry run of a bare input must deny: %s", r.Body)
 		}
 		if r := met.WithToken(so).MustDo("POST", "/v1/decisions", []byte(`{"input": {}, "x": 1}`)); r.Status != 400 {
@@ -336,7 +337,7 @@ func TestExpiredDSA(t *testing.T) {
 	if r.Status != 403 {
 		t.Fatalf("after expiry: %d %s", r.Status, r.Body)
 	}
-	codes := strings.Join(reasons(r), ",")
+	codes := strings.Join(reasons(t, r), ",")
 	if !strings.Contains(codes, "dsa_expired") && !strings.Contains(codes, "dsa_not_active") {
 		t.Fatalf("reasons %s do not name the DSA", codes)
 	}
@@ -452,8 +453,9 @@ func TestListPaging(t *testing.T) {
 				if r.Status != 200 {
 					t.Fatalf("list: %d %s", r.Status, r.Body)
 				}
-				for _, it := range r.JSON["items"].([]any) {
-					id := it.(map[string]any)["id"].(string)
+				page := gatewaytest.Decode[api.RecordList](t, r)
+				for _, it := range page.Items {
+					id := it.ID
 					if got[id] {
 						t.Fatalf("%s listed twice", id)
 					}
@@ -464,7 +466,7 @@ func TestListPaging(t *testing.T) {
 						want[publish(t, met, recordBody())] = true
 					}
 				}
-				cursor, _ = r.JSON["next_cursor"].(string)
+				cursor = page.NextCursor
 				if cursor == "" {
 					break
 				}

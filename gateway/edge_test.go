@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -194,12 +194,8 @@ func TestRawHTTPRefusalsAreProblemJSON(t *testing.T) {
 			if resp.Status != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("status %d, type %q: %s", resp.Status, resp.Header.Get("Content-Type"), body)
 			}
-			var p struct {
-				Type      string `json:"type"`
-				Status    int    `json:"status"`
-				RequestID string `json:"request_id"`
-			}
-			if err := json.Unmarshal(body, &p); err != nil || p.Status != tc.status || !strings.HasSuffix(p.Type, "/"+tc.problem) ||
+			var p api.Problem
+			if err := api.Decode(body, &p); err != nil || p.Status != tc.status || !strings.HasSuffix(p.Type, "/"+tc.problem) ||
 				p.RequestID == "" || resp.Header.Get("Liaison-Request-Id") != p.RequestID {
 				t.Fatalf("problem %+v (%v): %s", p, err, body)
 			}

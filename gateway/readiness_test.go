@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -14,14 +13,12 @@ import (
 
 	"github.com/liaison-project/liaison/deploy/devstack"
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
-type readiness struct {
-	Ready  bool              `json:"ready"`
-	Checks map[string]string `json:"checks"`
-}
+type readiness = api.Readiness
 
 func readyz(t *testing.T, env *gatewaytest.Env) (int, readiness) {
 	t.Helper()
@@ -30,8 +27,12 @@ func readyz(t *testing.T, env *gatewaytest.Env) (int, readiness) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var r readiness
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+	if err := api.Decode(b, &r); err != nil {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, r

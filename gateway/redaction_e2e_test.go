@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/policies"
@@ -119,10 +120,8 @@ func TestProtectedFieldThatCannotApplyIs400(t *testing.T) {
 		if r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
 			t.Fatalf("%q: %d %s", tc.path, r.Status, r.Body)
 		}
-		var p struct {
-			Errors []struct{ Pointer, Detail string } `json:"errors"`
-		}
-		if err := json.Unmarshal(r.Body, &p); err != nil || len(p.Errors) != 1 ||
+		var p api.Problem
+		if err := api.Decode(r.Body, &p); err != nil || len(p.Errors) != 1 ||
 			p.Errors[0].Pointer != "/meta/protected_fields/1" || !strings.Contains(p.Errors[0].Detail, tc.path) ||
 			!strings.Contains(p.Errors[0].Detail, tc.detail) {
 			t.Fatalf("%q: errors do not name the path and why: %s", tc.path, r.Body)
@@ -169,12 +168,8 @@ func TestPolicyNamedNestedRedaction(t *testing.T) {
 		if r.Status != http.StatusOK {
 			t.Fatalf("read: %d %s", r.Status, r.Body)
 		}
-		var resp struct {
-			Handling struct {
-				Redacted []string `json:"redacted"`
-			} `json:"handling"`
-		}
-		if err := json.Unmarshal(r.Body, &resp); err != nil {
+		var resp api.Record
+		if err := api.Decode(r.Body, &resp); err != nil {
 			t.Fatal(err)
 		}
 		for _, iban := range []string{ibanSubject, ibanAcct1, ibanAcct2} {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
@@ -31,8 +32,8 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 		if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 404 {
 			t.Fatalf("before the share: %d", r.Status)
 		}
-		r := met.MustDo("POST", "/v1/records/"+id+"/shares", map[string]any{"recipients": []string{"hmrc"}})
-		if r.Status != 200 || r.JSON["version"] != float64(2) {
+		r := met.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"hmrc"}})
+		if r.Status != 200 || gatewaytest.Decode[api.Shared](t, r).Version != 2 {
 			t.Fatalf("share: %d %s", r.Status, r.Body)
 		}
 		if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 || !strings.Contains(string(r.Body), "Salford") {
@@ -53,11 +54,11 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 
 	var consentID string
 	t.Run("a recipient's onward share waits for the originator", func(t *testing.T) {
-		r := rocu.MustDo("POST", "/v1/records/"+id+"/shares", map[string]any{"recipients": []string{"nca"}, "note": "NCA leads on the OCG"})
+		r := rocu.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"nca"}, Note: "NCA leads on the OCG"})
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("share: %d %s", r.Status, r.Body)
 		}
-		consentID, _ = r.JSON["consent_id"].(string)
+		consentID = gatewaytest.Decode[api.ConsentFiled](t, r).ConsentID
 		if !strings.HasPrefix(consentID, "con_") {
 			t.Fatalf("no consent id: %s", r.Body)
 		}
@@ -77,15 +78,18 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 	})
 	t.Run("approval adds the recipient and leaves a signed receipt", func(t *testing.T) {
 		r := met.MustDo("POST", "/v1/consents/"+consentID+"/approve", nil)
-		if r.Status != 200 || r.JSON["state"] != "approved" || strings.Count(r.JSON["receipt"].(string), ".") != 2 {
+		if r.Status != 200 {
+			t.Fatalf("approve: %d %s", r.Status, r.Body)
+		}
+		if d := gatewaytest.Decode[api.ConsentDecided](t, r); d.State != "approved" || strings.Count(d.Receipt, ".") != 2 {
 			t.Fatalf("approve: %d %s", r.Status, r.Body)
 		}
 		r = nca.MustDo("GET", "/v1/records/"+id, nil)
 		if r.Status != 200 {
 			t.Fatalf("nca after consent: %d %s", r.Status, r.Body)
 		}
-		consents, _ := r.JSON["meta"].(map[string]any)["consents"].([]any)
-		if len(consents) != 1 || !strings.HasPrefix(consents[0].(map[string]any)["receipt_digest"].(string), "sha256:") {
+		consents := gatewaytest.Decode[api.Record](t, r).Meta.Consents
+		if len(consents) != 1 || !strings.HasPrefix(consents[0].ReceiptDigest, "sha256:") {
 			t.Fatalf("receipt not in the metadata: %s", r.Body)
 		}
 		if r := met.MustDo("POST", "/v1/consents/"+consentID+"/approve", nil); r.Status != http.StatusConflict {
@@ -94,9 +98,9 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 	})
 	t.Run("refusal", func(t *testing.T) {
 		other := publish(t, met, recordBody())
-		r := rocu.MustDo("POST", "/v1/records/"+other+"/shares", map[string]any{"recipients": []string{"nca"}})
-		cid, _ := r.JSON["consent_id"].(string)
-		if r := met.MustDo("POST", "/v1/consents/"+cid+"/refuse", nil); r.Status != 200 || r.JSON["state"] != "refused" {
+		r := rocu.MustDo("POST", "/v1/records/"+other+"/shares", api.ShareRequest{Recipients: []string{"nca"}})
+		cid := gatewaytest.Decode[api.ConsentFiled](t, r).ConsentID
+		if r := met.MustDo("POST", "/v1/consents/"+cid+"/refuse", nil); r.Status != 200 || gatewaytest.Decode[api.ConsentDecided](t, r).State != "refused" {
 			t.Fatalf("refuse: %d %s", r.Status, r.Body)
 		}
 		if r := nca.MustDo("GET", "/v1/records/"+other, nil); r.Status != 404 {
@@ -108,8 +112,8 @@ func TestOnwardSharingAndConsent(t *testing.T) {
 	})
 	t.Run("pending requests expire", func(t *testing.T) {
 		other := publish(t, met, recordBody())
-		r := rocu.MustDo("POST", "/v1/records/"+other+"/shares", map[string]any{"recipients": []string{"nca"}})
-		cid, _ := r.JSON["consent_id"].(string)
+		r := rocu.MustDo("POST", "/v1/records/"+other+"/shares", api.ShareRequest{Recipients: []string{"nca"}})
+		cid := gatewaytest.Decode[api.ConsentFiled](t, r).ConsentID
 		env.SetClock(time.Now().Add(env.Cfg.Consents.TTL + time.Hour))
 		defer env.SetClock(time.Time{})
 		if r := met.MustDo("POST", "/v1/consents/"+cid+"/approve", nil); r.Status != http.StatusGone {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -59,8 +59,8 @@ func TestRecordsCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("put: %v", err)
 	}
-	var put struct{ ID string }
-	if err := json.Unmarshal([]byte(out), &put); err != nil || !strings.HasPrefix(put.ID, "rec_") {
+	var put api.Published
+	if err := api.Decode([]byte(out), &put); err != nil || !strings.HasPrefix(put.ID, "rec_") {
 		t.Fatalf("put output %q: %v", out, err)
 	}
 
@@ -84,10 +84,8 @@ func TestRecordsCLI(t *testing.T) {
 	}
 
 	out, err = runCLI(t, "records", "share", "--profile", rocu, put.ID, "--to", "nca", "--note", "NCA leads", "-o", "json")
-	var share struct {
-		ConsentID string `json:"consent_id"`
-	}
-	if err != nil || json.Unmarshal([]byte(out), &share) != nil || !strings.HasPrefix(share.ConsentID, "con_") {
+	var share api.ConsentFiled
+	if err != nil || api.Decode([]byte(out), &share) != nil || !strings.HasPrefix(share.ConsentID, "con_") {
 		t.Fatalf("share: %v %s", err, out)
 	}
 	if out, err = runCLI(t, "consents", "list", "--profile", met, "-o", "json"); err != nil || !strings.Contains(out, share.ConsentID) {

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/spf13/cobra"
+
+	"github.com/liaison-project/liaison/gateway/api"
 )
 
 func newShareCmd() *cobra.Command {
@@ -30,31 +31,38 @@ func newShareCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]any{"recipients": to, "note": note})
-			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, "/v1/records/"+url.PathEscape(args[0])+"/shares", body)
+			body, err := json.Marshal(api.ShareRequest{Recipients: to, Note: note})
 			if err != nil {
 				return err
 			}
-			if st != http.StatusOK && st != http.StatusAccepted {
-				return c.problemError(st, resp)
+			path := "/v1/records/" + url.PathEscape(args[0]) + "/shares"
+			st, resp, _, err := c.do(cmd.Context(), http.MethodPost, path, body)
+			if err != nil {
+				return err
+			}
+			// 200: shared at once; 202: a consent request was filed.
+			var shared api.Shared
+			var filed api.ConsentFiled
+			var answer api.Response = &shared
+			switch st {
+			case http.StatusOK:
+			case http.StatusAccepted:
+				answer = &filed
+			default:
+				return c.problemError(http.MethodPost, path, st, resp)
+			}
+			if err := c.decode(http.MethodPost, path, st, resp, answer); err != nil {
+				return err
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
 				return nil
 			}
 			if st == http.StatusAccepted {
-				var r httpapi.ConsentFiled
-				if err := json.Unmarshal(resp, &r); err != nil {
-					return fmt.Errorf("the gateway's answer is not a consent request: %w", err)
-				}
-				printConsentFiled(os.Stdout, &r)
+				printConsentFiled(os.Stdout, &filed)
 				return nil
 			}
-			var r struct {
-				Recipients []string `json:"recipients"`
-				Version    int      `json:"version"`
-			}
-			_ = json.Unmarshal(resp, &r)
+			r := shared
 			fmt.Printf("shared %s (version %d): recipients %s\n", args[0], r.Version, strings.Join(r.Recipients, ", "))
 			return nil
 		},
@@ -83,17 +91,14 @@ func newConsentsListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/consents?state="+url.QueryEscape(state), nil, http.StatusOK)
+			var page api.ConsentList
+			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/consents?state="+url.QueryEscape(state), nil, http.StatusOK, &page)
 			if err != nil {
 				return err
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
 				return nil
-			}
-			var page httpapi.ConsentList
-			if err := json.Unmarshal(resp, &page); err != nil {
-				return fmt.Errorf("the gateway's answer is not a consent list: %w", err)
 			}
 			return printConsentList(os.Stdout, &page)
 		},
@@ -114,17 +119,14 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/consents/"+url.PathEscape(args[0])+"/"+verb, nil, http.StatusOK)
+			var r api.ConsentDecided
+			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/consents/"+url.PathEscape(args[0])+"/"+verb, nil, http.StatusOK, &r)
 			if err != nil {
 				return err
 			}
 			if c.jsonOut {
 				os.Stdout.Write(resp)
 				return nil
-			}
-			var r httpapi.ConsentDecided
-			if err := json.Unmarshal(resp, &r); err != nil {
-				return fmt.Errorf("the gateway's answer is not a consent decision: %w", err)
 			}
 			fmt.Printf("%s: %s %s\n", args[0], r.State, r.RecordID)
 			return nil
@@ -137,7 +139,7 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 // printConsentFiled says what a share that needs consent did: filed (or
 // found already pending), why consent is needed, and whether the
 // originator refused the same request before.
-func printConsentFiled(w io.Writer, r *httpapi.ConsentFiled) {
+func printConsentFiled(w io.Writer, r *api.ConsentFiled) {
 	if r.Duplicate {
 		fmt.Fprintf(w, "consent already requested: %s is pending (waits for the originator until %s); nothing new was filed\n", r.ConsentID, r.Expires)
 	} else {
@@ -151,7 +153,7 @@ func printConsentFiled(w io.Writer, r *httpapi.ConsentFiled) {
 	}
 }
 
-func refusalList(rs []httpapi.ConsentRefusal) string {
+func refusalList(rs []api.ConsentRefusal) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = r.ConsentID + " on " + r.RefusedAt
@@ -161,7 +163,7 @@ func refusalList(rs []httpapi.ConsentRefusal) string {
 
 // printConsentList prints the table, and under each request why consent is
 // needed and, for a repeat, the earlier refusals.
-func printConsentList(w io.Writer, page *httpapi.ConsentList) error {
+func printConsentList(w io.Writer, page *api.ConsentList) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONSENT\tRECORD\tSTATE\tYOU ARE\tREQUESTED BY\tTO\tEXPIRES\tREPEAT\tNOTE")
 	for _, it := range page.Items {

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
-	"github.com/liaison-project/liaison/gateway/httpapi"
 )
 
 // TestConsentsCLIShowsDuplicatesRepeatsAndReasons: `records share` says
@@ -20,8 +19,8 @@ func TestConsentsCLIShowsDuplicatesRepeatsAndReasons(t *testing.T) {
 	dir := t.TempDir()
 	met, rocu := profileFor(t, env, dir, "met-police"), profileFor(t, env, dir, "rocu-nw")
 	out, err := runCLI(t, "records", "put", "--profile", met, "--file", filepath.Join("..", "..", "deploy", "examples", "record.json"), "-o", "json")
-	var put struct{ ID string }
-	if err != nil || json.Unmarshal([]byte(out), &put) != nil {
+	var put api.Published
+	if err != nil || api.Decode([]byte(out), &put) != nil {
 		t.Fatalf("put: %v %s", err, out)
 	}
 	share := func() string {
@@ -58,8 +57,8 @@ func TestConsentsCLIShowsDuplicatesRepeatsAndReasons(t *testing.T) {
 		t.Fatalf("consents list output:\n%s", out)
 	}
 	out, err = runCLI(t, "consents", "list", "--profile", met, "-o", "json")
-	var page httpapi.ConsentList
-	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Items) != 1 || len(page.Items[0].PreviousRefusals) != 1 ||
+	var page api.ConsentList
+	if err != nil || api.Decode([]byte(out), &page) != nil || len(page.Items) != 1 || len(page.Items[0].PreviousRefusals) != 1 ||
 		len(page.Items[0].Reasons) == 0 {
 		t.Fatalf("consents list json: %v %s", err, out)
 	}

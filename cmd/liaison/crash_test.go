@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 )
 
@@ -97,21 +97,19 @@ func TestCrashKeepsEveryAcknowledgedEntry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var page struct {
-			Items []struct {
-				ID string `json:"id"`
-			} `json:"items"`
-			Next string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
+		var page api.RecordList
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err == nil {
+			err = api.Decode(b, &page)
+		}
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("list: %d %v", resp.StatusCode, err)
 		}
 		for _, it := range page.Items {
 			listed[it.ID] = true
 		}
-		if cursor = page.Next; cursor == "" {
+		if cursor = page.NextCursor; cursor == "" {
 			break
 		}
 	}
@@ -267,10 +265,8 @@ func publishOnce(ctx context.Context, c *http.Client, url string, body []byte) (
 	if resp.StatusCode != http.StatusCreated {
 		return "", false
 	}
-	var r struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil || r.ID == "" {
+	var r api.Published
+	if err := api.Decode(b, &r); err != nil {
 		return "", false
 	}
 	return r.ID, true

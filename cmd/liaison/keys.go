@@ -96,6 +96,12 @@ func printResult(asJSON bool, v any, text string) {
 	fmt.Println(text)
 }
 
+// keyDestroyed is what `liaison keys destroy -o json` prints.
+type keyDestroyed struct {
+	Key       string `json:"key"`
+	Destroyed bool   `json:"destroyed"`
+}
+
 func newKeysCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
@@ -232,7 +238,7 @@ func newKeysDestroyCmd() *cobra.Command {
 				if err != nil {
 					return nil, "", err
 				}
-				return map[string]any{"key": name, "destroyed": true}, name + ": destroyed; records under it can no longer be read", nil
+				return keyDestroyed{Key: name, Destroyed: true}, name + ": destroyed; records under it can no longer be read", nil
 			})
 		},
 	}

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 )
 
 // clientFlags are how every client command finds the gateway and proves who it is.
@@ -156,48 +157,77 @@ func (c *client) do(ctx context.Context, method, path string, body []byte) (int,
 	return resp.StatusCode, b, resp.Header, err
 }
 
-// problemError prints a problem+json answer readably and returns exit code 1.
-func (c *client) problemError(status int, body []byte) error {
-	var p struct {
-		Title, Detail string
-		RequestID     string `json:"request_id"`
-		Errors        []struct{ Pointer, Detail string }
-		Reasons       []struct{ Code, Message string }
+// problemError prints a problem+json answer readably and returns exit code
+// 1. An answer that is not a problem (a proxy's HTML page, a truncated
+// body) is an error of its own that says so: never an empty message.
+func (c *client) problemError(method, path string, status int, body []byte) error {
+	var p api.Problem
+	if err := api.Decode(body, &p); err != nil {
+		return fmt.Errorf("%s %s: the gateway answered %d %s with a body that is not a valid %w",
+			method, pathOnly(path), status, http.StatusText(status), err)
 	}
-	_ = json.Unmarshal(body, &p)
-	var t struct{ Title, Detail string }
-	_ = json.Unmarshal(body, &t)
 	if c.jsonOut {
 		os.Stdout.Write(body)
 	}
-	fmt.Fprintf(os.Stderr, "error: %d %s: %s\n", status, t.Title, t.Detail)
+	printProblem(os.Stderr, status, &p)
+	return exitError{code: 1}
+}
+
+// printProblem writes a problem for a person: status, title and detail,
+// then each invalid field, each public reason, and the ids to quote.
+func printProblem(w io.Writer, status int, p *api.Problem) {
+	fmt.Fprintf(w, "error: %d %s: %s\n", status, p.Title, p.Detail)
 	for _, e := range p.Errors {
 		ptr := e.Pointer
 		if ptr == "" {
 			ptr = "(body)"
 		}
-		fmt.Fprintf(os.Stderr, "  %s: %s\n", ptr, e.Detail)
+		fmt.Fprintf(w, "  %s: %s\n", ptr, e.Detail)
 	}
 	for _, r := range p.Reasons {
-		fmt.Fprintf(os.Stderr, "  reason %s: %s\n", r.Code, r.Message)
+		fmt.Fprintf(w, "  reason %s: %s\n", r.Code, r.Message)
+	}
+	if p.DecisionID != "" {
+		fmt.Fprintf(w, "  decision id: %s (the decision in the gateway's audit log)\n", p.DecisionID)
 	}
 	if p.RequestID != "" {
-		fmt.Fprintf(os.Stderr, "  request id: %s\n", p.RequestID)
+		fmt.Fprintf(w, "  request id: %s\n", p.RequestID)
 	}
-	return exitError{code: 1}
 }
 
-// call sends a request and returns the body when the status is want; any
-// other status is printed as a problem and becomes exit code 1.
-func (c *client) call(ctx context.Context, method, path string, body []byte, want int) ([]byte, error) {
+// call sends a request and, when the status is want, decodes the answer
+// into v (api.Decode: a malformed or incomplete answer is an error naming
+// the request, never zero values) and returns the raw body as well (for
+// -o json). Any other status is printed as a problem and becomes exit code 1.
+func (c *client) call(ctx context.Context, method, path string, body []byte, want int, v api.Response) ([]byte, error) {
 	st, resp, _, err := c.do(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}
 	if st != want {
-		return nil, c.problemError(st, resp)
+		return nil, c.problemError(method, path, st, resp)
+	}
+	if err := c.decode(method, path, st, resp, v); err != nil {
+		return nil, err
 	}
 	return resp, nil
+}
+
+// decode decodes a success answer into v, or says which request's answer
+// was malformed.
+func (c *client) decode(method, path string, status int, resp []byte, v api.Response) error {
+	if err := api.Decode(resp, v); err != nil {
+		return fmt.Errorf("%s %s: the gateway answered %d with a malformed %w", method, pathOnly(path), status, err)
+	}
+	return nil
+}
+
+// pathOnly drops the query (a cursor is long and says nothing to a reader).
+func pathOnly(path string) string {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		return path[:i]
+	}
+	return path
 }
 
 func newRecordsCmd() *cobra.Command {
@@ -232,7 +262,8 @@ func newPutCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/records", body, http.StatusCreated)
+			var r api.Published
+			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/records", body, http.StatusCreated, &r)
 			if err != nil {
 				return err
 			}
@@ -240,8 +271,6 @@ func newPutCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var r struct{ ID, Digest string }
-			_ = json.Unmarshal(resp, &r)
 			fmt.Printf("published %s\n  digest %s\n", r.ID, r.Digest)
 			return nil
 		},
@@ -262,7 +291,8 @@ func newGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK)
+			var r api.Record
+			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r)
 			if err != nil {
 				return err
 			}
@@ -270,16 +300,6 @@ func newGetCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			var r struct {
-				ID       string
-				Handling struct {
-					Banner     string
-					Conditions []string
-					Redacted   []string
-				}
-				Content json.RawMessage
-			}
-			_ = json.Unmarshal(resp, &r)
 			fmt.Printf("%s\n%s\n", r.Handling.Banner, r.ID)
 			if len(r.Handling.Conditions) > 0 {
 				fmt.Printf("conditions: %s\n", strings.Join(r.Handling.Conditions, ", "))
@@ -288,7 +308,9 @@ func newGetCmd() *cobra.Command {
 				fmt.Printf("redacted:   %s\n", strings.Join(r.Handling.Redacted, ", "))
 			}
 			var pretty bytes.Buffer
-			_ = json.Indent(&pretty, r.Content, "", "  ")
+			if err := json.Indent(&pretty, r.Content, "", "  "); err != nil {
+				return fmt.Errorf("record %s: content is not JSON: %w", r.ID, err)
+			}
 			fmt.Println(pretty.String())
 			return nil
 		},
@@ -311,52 +333,32 @@ func newListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type item struct {
-				ID     string `json:"id"`
-				Banner string `json:"banner"`
-				Meta   struct {
-					Created    string   `json:"created"`
-					Recipients []string `json:"recipients"`
-					Originator struct {
-						OrgID string `json:"org_id"`
-					} `json:"originator"`
-				} `json:"meta"`
-			}
-			var items []json.RawMessage
-			var parsed []item
+			// -o json prints the pages as one api.RecordList: the items the
+			// gateway sent (re-encoded from the same type it encoded them
+			// from) and the cursor that continues after them.
+			list := api.RecordList{Items: []api.RecordListItem{}}
 			for {
 				q := url.Values{"limit": {fmt.Sprint(limit)}}
 				if cursor != "" {
 					q.Set("cursor", cursor)
 				}
-				resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil, http.StatusOK)
-				if err != nil {
+				var page api.RecordList
+				if _, err := c.call(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil, http.StatusOK, &page); err != nil {
 					return err
 				}
-				var page struct {
-					Items      []json.RawMessage `json:"items"`
-					NextCursor string            `json:"next_cursor"`
-				}
-				if err := json.Unmarshal(resp, &page); err != nil {
-					return err
-				}
-				for _, raw := range page.Items {
-					var it item
-					_ = json.Unmarshal(raw, &it)
-					parsed = append(parsed, it)
-				}
-				items = append(items, page.Items...)
+				list.Items = append(list.Items, page.Items...)
 				cursor = page.NextCursor
 				if !all || cursor == "" {
 					break
 				}
 			}
+			list.NextCursor = cursor
 			if c.jsonOut {
-				return json.NewEncoder(os.Stdout).Encode(map[string]any{"items": items, "next_cursor": cursor})
+				return json.NewEncoder(os.Stdout).Encode(list)
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tORIGINATOR\tCREATED\tHANDLING")
-			for _, it := range parsed {
+			for _, it := range list.Items {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.ID, it.Meta.Originator.OrgID, it.Meta.Created, it.Banner)
 			}
 			tw.Flush()
@@ -384,7 +386,8 @@ func newRecallCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := c.call(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK)
+			var r api.Recalled
+			resp, err := c.call(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r)
 			if err != nil {
 				return err
 			}
@@ -392,7 +395,7 @@ func newRecallCmd() *cobra.Command {
 				os.Stdout.Write(resp)
 				return nil
 			}
-			fmt.Printf("recalled %s\n", args[0])
+			fmt.Printf("%s %s\n", r.State, r.ID)
 			return nil
 		},
 	}
@@ -416,11 +419,12 @@ func newDecideCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := json.Marshal(map[string]json.RawMessage{"input": in})
+			body, err := json.Marshal(api.DecisionRequest{Input: in})
 			if err != nil {
 				return fmt.Errorf("%s is not JSON: %w", file, err)
 			}
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/decisions", body, http.StatusOK)
+			var d api.DecisionResult
+			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/decisions", body, http.StatusOK, &d)
 			if err != nil {
 				return err
 			}

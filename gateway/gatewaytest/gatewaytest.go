@@ -24,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
@@ -239,7 +240,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
-	JSON   map[string]any
+	// JSON is the body as generic JSON, for tests that probe members
+	// directly; read an answer as its API type with Decode.
+	JSON map[string]any
 }
 
 // Do sends a request; body may be nil, []byte, or any value to marshal.
@@ -282,6 +285,28 @@ func (c *Client) Do(method, path string, body any) (*Response, error) {
 	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 	_ = json.Unmarshal(b, &r.JSON)
 	return r, nil
+}
+
+// Decode decodes r's body as the API body T with api.Decode: a body that
+// is not T's documented shape fails the test, naming the status and body.
+// Tests read answers through the same types the CLI uses.
+func Decode[T any, P interface {
+	*T
+	api.Response
+}](t testing.TB, r *Response) *T {
+	t.Helper()
+	v := P(new(T))
+	if err := api.Decode(r.Body, v); err != nil {
+		t.Fatalf("answer %d %s: %v", r.Status, r.Body, err)
+	}
+	return v
+}
+
+// Problem decodes r's body as a problem (api.Problem); anything else
+// fails the test.
+func (r *Response) Problem(t testing.TB) *api.Problem {
+	t.Helper()
+	return Decode[api.Problem](t, r)
 }
 
 // MustDo is Do that fails the test on a transport error.

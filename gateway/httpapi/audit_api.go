@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
@@ -70,7 +71,7 @@ func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		}
 	}
 	evs = shown
-	writeJSON(w, http.StatusOK, map[string]any{"gateway": s.cfg.GatewayID, "items": evs, "next_after": next})
+	writeJSON(w, http.StatusOK, api.AuditPage{Gateway: s.cfg.GatewayID, Items: evs, NextAfter: next})
 	return nil
 }
 

@@ -9,79 +9,16 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/recordstore"
-	"github.com/liaison-project/liaison/policy"
 )
 
-// API bodies of the consent workflow. The server writes them, the CLI and
-// the tests read them: one definition, so the three cannot drift apart.
-
-// ConsentFiled is the 202 body of POST /v1/records/{id}/shares when the
-// policy's only objection is the originator's consent.
-type ConsentFiled struct {
-	ConsentID  string   `json:"consent_id"`
-	State      string   `json:"state"`
-	RecordID   string   `json:"record_id"`
-	Recipients []string `json:"recipients"`
-	Expires    string   `json:"expires"`
-	// DecisionID is the decision taken on this filing (in the audit log).
-	DecisionID string `json:"decision_id"`
-	// Reasons are the policy's public reasons why consent is required, as
-	// recorded when the request was first filed.
-	Reasons []policy.Reason `json:"reasons"`
-	// PreviousRefusals are the originator's earlier refusals of the same
-	// request (same record, requesting agency and recipient set), oldest
-	// first: the originator sees that this one is a repeat.
-	PreviousRefusals []ConsentRefusal `json:"previous_refusals"`
-	// Duplicate is true when the same request was already pending: the
-	// answer is that request, and nothing new was filed.
-	Duplicate bool   `json:"duplicate"`
-	Detail    string `json:"detail"`
-}
-
-// ConsentRefusal names one earlier refusal of the same request.
-type ConsentRefusal = recordstore.ConsentRefusal
-
-// ConsentItem is one entry of GET /v1/consents.
-type ConsentItem struct {
-	ConsentID        string           `json:"consent_id"`
-	RecordID         string           `json:"record_id"`
-	State            string           `json:"state"`
-	Role             string           `json:"role"` // "originator" (decides) or "requester"
-	RequestedBy      string           `json:"requested_by"`
-	Recipients       []string         `json:"recipients"`
-	Purpose          string           `json:"purpose"`
-	Justification    string           `json:"justification"`
-	Note             string           `json:"note"`
-	Created          string           `json:"created"`
-	Expires          string           `json:"expires"`
-	DecidedBy        string           `json:"decided_by"`
-	DecidedAt        string           `json:"decided_at"`
-	Reasons          []policy.Reason  `json:"reasons"`
-	PreviousRefusals []ConsentRefusal `json:"previous_refusals"`
-}
-
-// ConsentList is the body of GET /v1/consents.
-type ConsentList struct {
-	Items []ConsentItem `json:"items"`
-}
-
-// ConsentDecided is the body of POST /v1/consents/{id}/approve|refuse.
-type ConsentDecided struct {
-	ConsentID  string   `json:"consent_id"`
-	State      string   `json:"state"`
-	RecordID   string   `json:"record_id"`
-	Version    int      `json:"version,omitempty"`
-	Recipients []string `json:"recipients,omitempty"`
-	Receipt    string   `json:"receipt,omitempty"`
-}
-
-func consentItem(cr *recordstore.Consent, viewer string) ConsentItem {
+func consentItem(cr *recordstore.Consent, viewer string) api.ConsentItem {
 	role := "requester"
 	if cr.Originator == viewer {
 		role = "originator"
 	}
-	return ConsentItem{ConsentID: cr.ID, RecordID: cr.RecordID, State: cr.State, Role: role, RequestedBy: cr.RequestedBy,
+	return api.ConsentItem{ConsentID: cr.ID, RecordID: cr.RecordID, State: cr.State, Role: role, RequestedBy: cr.RequestedBy,
 		Recipients: cr.Recipients, Purpose: cr.Purpose, Justification: cr.Justification, Note: cr.Note, Created: cr.Created,
 		Expires: cr.Expires, DecidedBy: cr.DecidedBy, DecidedAt: cr.DecidedAt,
 		Reasons: orEmpty(cr.Reasons), PreviousRefusals: orEmpty(cr.PreviousRefusals)}
@@ -127,7 +64,7 @@ type consentHistory struct {
 	nextGen int
 	// refusals: the earlier refusals, carried forward from the most recent
 	// stored request.
-	refusals []ConsentRefusal
+	refusals []api.ConsentRefusal
 }
 
 // consentInFlight is how long a claimed slot may wait for its request to
@@ -175,7 +112,7 @@ func (s *Server) consentHistory(ctx context.Context, reqKey string, now time.Tim
 		}
 		h.refusals = slices.Clone(cr.PreviousRefusals)
 		if cr.State == recordstore.ConsentRefused {
-			h.refusals = append(h.refusals, ConsentRefusal{ConsentID: cr.ID, RefusedAt: cr.DecidedAt, RefusedBy: cr.DecidedBy})
+			h.refusals = append(h.refusals, api.ConsentRefusal{ConsentID: cr.ID, RefusedAt: cr.DecidedAt, RefusedBy: cr.DecidedBy})
 		}
 		return h, nil
 	}
@@ -188,12 +125,12 @@ func (s *Server) claimConsentSlot(ctx context.Context, reqKey string, gen int, c
 	return s.records.ClaimSlot(ctx, reqKey, gen, consentID, now)
 }
 
-func consentFiled(cr *recordstore.Consent, decisionID string, duplicate bool) ConsentFiled {
+func consentFiled(cr *recordstore.Consent, decisionID string, duplicate bool) api.ConsentFiled {
 	detail := "the originator's consent is required; the request waits for " + cr.Originator
 	if duplicate {
 		detail = "the same request is already pending with " + cr.Originator + "; this is that request"
 	}
-	return ConsentFiled{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID, Recipients: cr.Recipients, Expires: cr.Expires,
+	return api.ConsentFiled{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID, Recipients: cr.Recipients, Expires: cr.Expires,
 		DecisionID: decisionID, Reasons: orEmpty(cr.Reasons), PreviousRefusals: orEmpty(cr.PreviousRefusals), Duplicate: duplicate,
 		Detail: detail}
 }

@@ -495,7 +495,7 @@ func (s *Server) httpRefused(c *edgeConn, status int, netText string) {
 		p = problem(status, "http-version", "HTTP version not supported", "use HTTP/1.1 or HTTP/2")
 	}
 	p.RequestID = audit.NewRequestID()
-	body, _ := json.Marshal(p)
+	body, _ := json.Marshal(&p.Problem)
 	body = append(body, '\n')
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\nConnection: close\r\n"+
 		"Liaison-Request-Id: %s\r\nContent-Length: %d\r\n\r\n", status, http.StatusText(status), p.RequestID, len(body))

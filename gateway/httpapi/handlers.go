@@ -14,6 +14,7 @@ import (
 
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
@@ -188,10 +189,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		return backendProblem(indexErr)
 	}
 	w.Header().Set("Location", "/v1/records/"+meta.RecordID)
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": meta.RecordID, "version": meta.Version, "digest": pending.Record.MetaDigest,
-		"decision_id": d.ID, "policy_revision": d.Revision,
-	})
+	writeJSON(w, http.StatusCreated, api.Published{ID: meta.RecordID, Version: meta.Version, Digest: pending.Record.MetaDigest,
+		DecisionID: d.ID, PolicyRevision: d.Revision})
 	return nil
 }
 
@@ -220,10 +219,8 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return false, err
 	}
 	w.Header().Set("Location", "/v1/records/"+id)
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": id, "version": st.Meta.Version, "digest": st.MetaDigest,
-		"decision_id": d.ID, "policy_revision": d.Revision,
-	})
+	writeJSON(w, http.StatusCreated, api.Published{ID: id, Version: st.Meta.Version, Digest: st.MetaDigest,
+		DecisionID: d.ID, PolicyRevision: d.Revision})
 	return true, nil
 }
 
@@ -335,23 +332,22 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: op, Status: http.StatusOK, Recipients: recips}); err != nil {
 		return err
 	}
-	handling := map[string]any{
-		"banner":                      d.Obligations.Banner,
-		"conditions":                  nonNil(d.Obligations.Conditions),
-		"originator_consent_required": d.Obligations.OriginatorConsentRequired,
-		"redacted":                    redacted,
+	handling := api.Handling{
+		Banner:                    d.Obligations.Banner,
+		Conditions:                nonNil(d.Obligations.Conditions),
+		OriginatorConsentRequired: d.Obligations.OriginatorConsentRequired,
+		Redacted:                  redacted,
 	}
 	if d.Obligations.AttachGrading {
-		handling["grading"] = st.Meta.Grading
+		grading := st.Meta.Grading
+		handling.Grading = &grading
 	}
 	w.Header().Set("Liaison-Handling", headerSafe(d.Obligations.Banner))
 	w.Header().Set("Liaison-Decision-Id", d.ID)
 	w.Header().Set("Liaison-Policy-Revision", d.Revision)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": st.Meta.RecordID, "version": st.Meta.Version, "meta": st.Meta,
-		"content": json.RawMessage(out), "handling": handling,
-		"decision_id": d.ID, "policy_revision": d.Revision,
-	})
+	writeJSON(w, http.StatusOK, api.Record{ID: st.Meta.RecordID, Version: st.Meta.Version, Meta: st.Meta,
+		Content: json.RawMessage(out), Handling: handling,
+		DecisionID: d.ID, PolicyRevision: d.Revision})
 	return nil
 }
 
@@ -411,13 +407,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	if !ok {
 		return errBadRequest("cursor is not one this gateway issued")
 	}
-	type item struct {
-		ID      string      `json:"id"`
-		Version int         `json:"version"`
-		Meta    record.Meta `json:"meta"`
-		Banner  string      `json:"banner"`
-	}
-	items := []item{}
+	items := []api.RecordListItem{}
 	// Read your writes: entries this gateway still holds for the caller are
 	// written before the scan.
 	if s.records.Index().PendingFor(rc.agency) {
@@ -462,7 +452,7 @@ scan:
 			if !d.Allow {
 				continue
 			}
-			items = append(items, item{ID: c.ID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
+			items = append(items, api.RecordListItem{ID: c.ID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
 			listed = append(listed, c.ID)
 			if len(items) == limit {
 				exhausted = !more && i == len(cands)-1
@@ -482,7 +472,7 @@ scan:
 	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
+	writeJSON(w, http.StatusOK, api.RecordList{Items: items, NextCursor: next})
 	return nil
 }
 
@@ -502,7 +492,7 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()) }); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": st.Meta.RecordID, "state": recordstore.StateRecalled})
+	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
 	return nil
 }
 
@@ -543,9 +533,9 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return err
 	}
-	resp := map[string]any{"decision": result}
+	resp := api.DecisionResult{Decision: result}
 	if evalErr != nil {
-		resp["evaluation_error"] = evalErr.Error()
+		resp.EvaluationError = evalErr.Error()
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 )
@@ -130,7 +131,7 @@ func TestRedactHelper(t *testing.T) {
 	t.Run("a path the redactor cannot parse refuses the disclosure", func(t *testing.T) {
 		_, out, err := redact(content, true, []string{"subject..iban"})
 		var p *Problem
-		if !errors.As(err, &p) || p.Status != http.StatusInternalServerError || p.Type != problemBase+"policy-error" || out != nil {
+		if !errors.As(err, &p) || p.Status != http.StatusInternalServerError || p.Type != api.ProblemTypeBase+"policy-error" || out != nil {
 			t.Fatalf("got %s %v; want a 500 policy-error and no content", out, err)
 		}
 		if !errors.Is(err, record.ErrPathSyntax) {

@@ -6,24 +6,15 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/liaison-project/liaison/gateway/record"
-	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/gateway/api"
 )
 
 // Problem is an RFC 9457 problem detail. Handlers return one (or any error,
-// which becomes a 500); one place renders it. The client sees Title and
-// Detail; the cause stays in the process log and the audit entry.
+// which becomes a 500); one place renders it. The client sees the wire
+// body (api.Problem: Title, Detail, ...); the cause stays in the process
+// log and the audit entry.
 type Problem struct {
-	Type      string              `json:"type"`
-	Title     string              `json:"title"`
-	Status    int                 `json:"status"`
-	Detail    string              `json:"detail,omitempty"`
-	Instance  string              `json:"instance,omitempty"`
-	RequestID string              `json:"request_id,omitempty"`
-	Errors    []record.FieldError `json:"errors,omitempty"`
-	Reasons   []policy.Reason     `json:"reasons,omitempty"`
-	// DecisionID lets a security officer find the decision in the audit log.
-	DecisionID string `json:"decision_id,omitempty"`
+	api.Problem
 
 	cause      error
 	retryAfter int
@@ -38,10 +29,8 @@ func (p *Problem) Error() string {
 
 func (p *Problem) Unwrap() error { return p.cause }
 
-const problemBase = "https://liaison.dev/problems/"
-
 func problem(status int, slug, title, detail string) *Problem {
-	return &Problem{Type: problemBase + slug, Title: title, Status: status, Detail: detail}
+	return &Problem{Problem: api.Problem{Type: api.ProblemTypeBase + slug, Title: title, Status: status, Detail: detail}}
 }
 
 func (p *Problem) withCause(err error) *Problem { p.cause = err; return p }
@@ -91,7 +80,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="liaison", error="invalid_token"`)
 	}
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
+	_ = json.NewEncoder(w).Encode(&p.Problem)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

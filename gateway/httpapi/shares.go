@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
@@ -30,14 +31,9 @@ func errConsentNotFound() *Problem {
 	return problem(http.StatusNotFound, "not-found", "Not found", "no such consent request, or it does not concern you")
 }
 
-// shareRequest is the body of POST /v1/records/{id}/shares.
-type shareRequest struct {
-	Recipients []string `json:"recipients"`
-	Note       string   `json:"note"`
-}
-
-func parseShare(body []byte) (*shareRequest, error) {
-	var req shareRequest
+// parseShare reads the body of POST /v1/records/{id}/shares.
+func parseShare(body []byte) (*api.ShareRequest, error) {
+	var req api.ShareRequest
 	if err := decodeJSON(body, &req, `body must be {"recipients": ["agency-id", ...], "note": "optional"}`); err != nil {
 		return nil, err
 	}
@@ -114,8 +110,8 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "version": meta.Version, "state": "shared",
-			"recipients": meta.Recipients, "decision_id": d.ID})
+		writeJSON(w, http.StatusOK, api.Shared{ID: id, Version: meta.Version, State: "shared",
+			Recipients: meta.Recipients, DecisionID: d.ID})
 		return nil
 	case onlyConsentMissing(d):
 		return s.requestConsent(w, r, rc, st, req, d)
@@ -160,7 +156,7 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	return &p.Record.Meta, nil
 }
 
-func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *recordstore.Record, req *shareRequest, d *policy.Decision) error {
+func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *recordstore.Record, req *api.ShareRequest, d *policy.Decision) error {
 	ctx := r.Context()
 	reqKey := recordstore.ConsentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
 	// A few rounds at most: each lost race means another filing claimed the
@@ -311,7 +307,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		// digest; only the request's own state is stale. Say so in the log.
 		s.log.Error("consent approved and executed but its state was not stored", fieldRecord(cr.RecordID), fieldErr(err))
 	}
-	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
+	writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
 		Version: meta.Version, Recipients: meta.Recipients, Receipt: cr.Receipt})
 	return nil
 }
@@ -331,7 +327,7 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
+	writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
 	return nil
 }
 
@@ -353,7 +349,7 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err != nil {
 		return backendProblem(err)
 	}
-	items := []ConsentItem{}
+	items := []api.ConsentItem{}
 	for _, id := range ids {
 		cr, err := s.loadConsent(r.Context(), id)
 		if err != nil {
@@ -371,6 +367,6 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ConsentList{Items: items})
+	writeJSON(w, http.StatusOK, api.ConsentList{Items: items})
 	return nil
 }

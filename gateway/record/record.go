@@ -111,8 +111,8 @@ type Conditions struct {
 
 // PublishRequest is a validated POST /v1/records body.
 type PublishRequest struct {
-	Meta    Meta
-	Content json.RawMessage // a non-empty JSON object, compacted
+	Meta    Meta            `json:"meta"`
+	Content json.RawMessage `json:"content"` // a non-empty JSON object, compacted
 }
 
 // FieldError names one invalid field of a request by JSON pointer.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
 )
@@ -54,14 +55,7 @@ type Consent struct {
 	Reasons []policy.Reason `json:"reasons,omitempty"`
 	// PreviousRefusals are the earlier refusals of the same request (same
 	// record, requester and recipient set), so that a repeat shows as one.
-	PreviousRefusals []ConsentRefusal `json:"previous_refusals,omitempty"`
-}
-
-// ConsentRefusal names one earlier refusal of the same request.
-type ConsentRefusal struct {
-	ConsentID string `json:"consent_id"`
-	RefusedAt string `json:"refused_at"`
-	RefusedBy string `json:"refused_by"`
+	PreviousRefusals []api.ConsentRefusal `json:"previous_refusals,omitempty"`
 }
 
 func consentKey(id string) string              { return "consents/" + id }
