@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/minio"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/connectors/vault"
-	"github.com/liaison-project/liaison/crypto/keys"
 )
 
 // VaultKeys is the keys.vault section of liaison.yaml.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 	"io"
 	"net"
 	"os"

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/record"
 )
 

@@ -13,11 +13,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/fsstore"
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/localkeys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
 	"github.com/liaison-project/liaison/crypto/jose"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/policy"

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // authState is the Provider's token bookkeeping.

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // maxMessagesPerKey is the most messages one data key may seal: with random
