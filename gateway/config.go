@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/liaison-project/liaison/connectors/keys"
+	"github.com/liaison-project/liaison/crypto/identity"
 	"io"
 	"net"
 	"os"
@@ -360,7 +361,7 @@ func (c *Config) Validate() error {
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, "config: "+field+": "+fmt.Sprintf(format, a...))
 	}
-	if !validAgencyID(c.GatewayID) {
+	if !identity.ValidID(c.GatewayID) {
 		bad("gateway_id", "%q must be 1-63 of a-z, 0-9 and '-'", c.GatewayID)
 	}
 	if c.TrustDomain == "" || strings.ContainsAny(c.TrustDomain, "/: ") {
@@ -457,7 +458,7 @@ func (c *Config) Validate() error {
 		bad("limits.max_list_limit", "must be 1..1000")
 	}
 	for _, a := range c.Officers.RequireFor {
-		if !validAgencyID(a) {
+		if !identity.ValidID(a) {
 			bad("officers.require_for", "%q is not an agency id", a)
 		}
 	}
@@ -494,19 +495,6 @@ func (c *Config) Validate() error {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
-}
-
-func validAgencyID(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (c == '-' && i > 0)) {
-			return false
-		}
-	}
-	return true
 }
 
 // ApplyEnv applies LIAISON_* overrides from env to cfg (see Config).

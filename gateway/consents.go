@@ -127,7 +127,7 @@ func consentRequestKey(recordID, requester string, recipients []string) string {
 	rs := slices.Clone(recipients)
 	slices.Sort(rs)
 	h := sha256.New()
-	// Agency and record ids cannot contain a newline (validAgencyID,
+	// Agency and record ids cannot contain a newline (identity.ValidID,
 	// record.ValidID), so the encoding is unambiguous.
 	fmt.Fprintf(h, "liaison.consent-request/v1\n%s\n%s\n%s", recordID, requester, strings.Join(rs, "\n"))
 	return hex.EncodeToString(h.Sum(nil))

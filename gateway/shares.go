@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
@@ -85,7 +86,7 @@ func parseShare(body []byte) (*shareRequest, error) {
 	}
 	seen := map[string]bool{}
 	for _, a := range req.Recipients {
-		if !validAgencyID(a) {
+		if !identity.ValidID(a) {
 			return nil, errBadRequest(fmt.Sprintf("recipient %q is not an agency id", a))
 		}
 		if seen[a] {

@@ -24,7 +24,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
-	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/crypto/identity"
 )
 
 // Officer token errors. Every error returned by OfficerVerifier.Verify
@@ -426,7 +426,7 @@ type issueOpts struct {
 }
 
 // WithCertBinding binds the token to a client certificate (RFC 8705
-// cnf.x5t#S256; see pki.CertThumbprintS256).
+// cnf.x5t#S256; see crypto/pki.CertThumbprintS256).
 func WithCertBinding(x5tS256 string) IssueOption {
 	return func(o *issueOpts) { o.thumbprint = x5tS256 }
 }
@@ -456,7 +456,7 @@ func IssueOfficerToken(key jwk.Key, agencyID, audience string, o Officer, ttl ti
 	if err != nil {
 		return "", err
 	}
-	if !pki.ValidID(agencyID) || audience == "" {
+	if !identity.ValidID(agencyID) || audience == "" {
 		return "", fmt.Errorf("%w: agency id or audience invalid", ErrClaims)
 	}
 	if o.Agency != "" && o.Agency != agencyID {
