@@ -3,37 +3,23 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"github.com/liaison-project/liaison/connectors/minio"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/liaison-project/liaison/connectors/minio"
 
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
 )
 
-// defaultAudit is the audit section of Defaults.
-func defaultAudit(dataDir string) AuditConfig {
-	return AuditConfig{
-		Path:         filepath.Join(dataDir, "audit"),
-		SigningKey:   filepath.Join(dataDir, "keys", "audit-signing.jwk.json"),
-		HMACKey:      filepath.Join(dataDir, "keys", "audit-hmac.key"),
-		WriteTimeout: audit.DefaultWriteTimeout, SegmentMaxEntries: audit.DefaultSegmentMaxEntries, SegmentMaxBytes: audit.DefaultSegmentMaxBytes,
-		CheckpointEvery: audit.DefaultCheckpointEvery, CheckpointInterval: audit.DefaultCheckpointInterval, ShipInterval: time.Minute,
-	}
-}
-
-func auditHMACField(f string) bool { return audit.ValidHMACField(f) }
-func auditHMACFieldList() string   { return strings.Join(audit.HMACFieldNames, ", ") }
-
 // AuditOptions are the audit writer's options from the configuration.
-func AuditOptions(cfg Config) audit.Options {
+func AuditOptions(cfg config.Config) audit.Options {
 	a := cfg.Audit
 	return audit.Options{
 		Gateway: cfg.GatewayID, SigningKeyFile: a.SigningKey, HMACFields: a.HMACFields, HMACKeyFile: a.HMACKey,
@@ -45,7 +31,7 @@ func AuditOptions(cfg Config) audit.Options {
 // OpenStore opens the configured object store alone, for tools that read
 // what the gateway shipped there (`liaison audit verify --store`). Close
 // it with the returned function.
-func OpenStore(ctx context.Context, cfg Config, log *zap.Logger) (objstore.Store, func() error, error) {
+func OpenStore(ctx context.Context, cfg config.Config, log *zap.Logger) (objstore.Store, func() error, error) {
 	b := &backends{log: log}
 	st, err := b.auditStore(ctx, cfg, nil)
 	if err != nil {
@@ -193,7 +179,7 @@ func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 
 // auditStore is where audit segments are shipped: audit.store when its
 // endpoint is set, else the records store (records; opened when nil).
-func (b *backends) auditStore(ctx context.Context, cfg Config, records objstore.Store) (objstore.Store, error) {
+func (b *backends) auditStore(ctx context.Context, cfg config.Config, records objstore.Store) (objstore.Store, error) {
 	if cfg.Audit.Store.Endpoint != "" {
 		return minio.New(ctx, cfg.Audit.Store, b.log.Named("audit-store"))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // OpenError says which stateful part of the gateway could not be opened at
@@ -86,7 +87,7 @@ func WithDevMode() Option { return func(o *buildOptions) { o.dev = true } }
 // loadSigner loads the gateway signing key, creating it only when that
 // cannot orphan stored records: the file is absent and the store holds no
 // record (a first start), or in dev mode.
-func loadSigner(ctx context.Context, cfg Config, store objstore.Store, o openOptions, log *zap.Logger) (*jose.Signer, error) {
+func loadSigner(ctx context.Context, cfg config.Config, store objstore.Store, o openOptions, log *zap.Logger) (*jose.Signer, error) {
 	path := cfg.Signing.Key
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		has, err := storeHasRecords(ctx, store)

@@ -7,17 +7,10 @@ import (
 	"github.com/liaison-project/liaison/connectors/minio"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/connectors/vault"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
-// VaultKeys is the keys.vault section of liaison.yaml.
-type VaultKeys = vault.Config
-
-// MinIOStore is the store.minio section of liaison.yaml.
-type MinIOStore = minio.Config
-
-func defaultMinIO() MinIOStore { return MinIOStore{} }
-
-func (b *backends) vaultProvider(ctx context.Context, cfg Config) (keys.Provider, error) {
+func (b *backends) vaultProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	p, err := vault.New(cfg.Keys.Vault, b.log.Named("vault"))
 	if err != nil {
 		return nil, err
@@ -32,6 +25,6 @@ func (b *backends) vaultProvider(ctx context.Context, cfg Config) (keys.Provider
 	return p, nil
 }
 
-func (b *backends) minioStore(ctx context.Context, cfg Config) (objstore.Store, error) {
+func (b *backends) minioStore(ctx context.Context, cfg config.Config) (objstore.Store, error) {
 	return minio.New(ctx, cfg.Store.MinIO, b.log.Named("minio"))
 }

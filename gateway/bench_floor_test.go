@@ -14,7 +14,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/minio"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/pki"
-	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -29,7 +29,7 @@ func BenchmarkProxyFloor(b *testing.B) {
 		for _, conc := range []int{1, 8} {
 			b.Run(fmt.Sprintf("size=%s/c%d", sz.name, conc), func(b *testing.B) {
 				use, _ := gatewaytest.UseDevStack(b)
-				var cfg gateway.Config
+				var cfg config.Config
 				use(&cfg)
 				ctx := context.Background()
 				st, err := minio.New(ctx, cfg.Store.MinIO, zap.NewNop())

@@ -9,7 +9,7 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/liaison-project/liaison/deploy/devstack"
-	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -75,7 +75,7 @@ func BenchmarkVaultCallsPerRecord(b *testing.B) {
 	for _, mode := range []string{"cache-on", "cache-off"} {
 		b.Run(mode, func(b *testing.B) {
 			use, _ := gatewaytest.UseDevStack(b)
-			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+			env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 				use(c)
 				c.Keys.Cache.Disabled = mode == "cache-off"
 			}})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
 )
 
@@ -62,7 +63,7 @@ func osIdentity() string {
 
 // CustodyLogPath is where key custody operations of cfg's gateway are
 // audited.
-func CustodyLogPath(cfg Config) string {
+func CustodyLogPath(cfg config.Config) string {
 	return filepath.Clean(audit.LogDir(cfg.Audit.Path)) + "-custody"
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/liaison-project/liaison/deploy/devstack"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -117,7 +118,7 @@ func TestVaultOutageFailsClosed(t *testing.T) {
 	v := devstack.StartVault(t)
 	useMinIO, bucket := gatewaytest.UseMinIO(t, m.Endpoint, m.AccessKey, m.SecretKey)
 	useVault := gatewaytest.UseVault(t, v.Addr, v.Token)
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 		useMinIO(c)
 		useVault(c)
 		c.Keys.Cache.MaxRecords = 2 // a data key serves two records,
@@ -192,7 +193,7 @@ func TestMinIOOutageFailsClosed(t *testing.T) {
 	ms := devstack.StartMinIO(t)
 	useMinIO, _ := gatewaytest.UseMinIO(t, ms.Endpoint, ms.AccessKey, ms.SecretKey)
 	useVault := gatewaytest.UseVault(t, v.Addr, v.Token)
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) { useMinIO(c); useVault(c) }})
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) { useMinIO(c); useVault(c) }})
 	met := env.Client("met-police")
 	id := publish(t, met, recordBody())
 	ready := func() int {
@@ -232,7 +233,7 @@ func TestMinIOOutageFailsClosed(t *testing.T) {
 
 func TestRotateRewrapShred(t *testing.T) {
 	use, _ := gatewaytest.UseDevStack(t)
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 		use(c)
 		c.Keys.Cache.Disabled = true // every record its own data key; every read unwraps at Vault
 	}})
@@ -316,7 +317,7 @@ func TestRotateRewrapShred(t *testing.T) {
 // stay readable.
 func TestPerDSAKeysDestroy(t *testing.T) {
 	use, _ := gatewaytest.UseDevStack(t)
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 		use(c)
 		c.Keys.NamePattern = "agency-{agency}-{dsa}"
 		c.Keys.Cache.Disabled = true // every read unwraps at Vault
@@ -368,7 +369,7 @@ func TestAuditShippedToWORMBucket(t *testing.T) {
 	use, _ := gatewaytest.UseDevStack(t)
 	m := devstack.MinIO(t)
 	auditBucket := "liaison-audit-" + gatewaytest.Unique(t)
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 		use(c)
 		c.Audit.ShipInterval = 200 * time.Millisecond
 		c.Audit.SegmentMaxEntries = 5

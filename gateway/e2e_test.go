@@ -24,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -351,7 +352,7 @@ func TestExpiredDSA(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
-	env := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *gateway.Config) { c.Limits.MaxBodyBytes = 64 << 10 }})
+	env := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) { c.Limits.MaxBodyBytes = 64 << 10 }})
 	met := env.Client("met-police")
 	before := storeFiles(t, env)
 	big := recordBody()
@@ -431,7 +432,7 @@ func TestListPaging(t *testing.T) {
 		flush time.Duration
 	}{{"group-committed", 0}, {"lingering", 100 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = tc.flush }})
+			env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = tc.flush }})
 			met := env.Client("met-police")
 			want := map[string]bool{}
 			for i := 0; i < 7; i++ {
@@ -579,7 +580,7 @@ func (f *failingAudit) Append(ctx context.Context, e *audit.Event) error {
 // writeIndexAtOnce makes each publish wait for its listing-index entries
 // (no lingering batch), for tests that compare the store before and after:
 // otherwise a batch from an earlier publish can land in between.
-func writeIndexAtOnce(c *gateway.Config) { c.Store.IndexFlushInterval = 0 }
+func writeIndexAtOnce(c *config.Config) { c.Store.IndexFlushInterval = 0 }
 
 func TestAuditFailureFailsClosed(t *testing.T) {
 	fa := &failingAudit{}
@@ -654,7 +655,7 @@ func TestIndexWriteFailure(t *testing.T) {
 		fs := &indexFailingStore{}
 		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
 			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
-		}, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = 20 * time.Millisecond }})
+		}, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = 20 * time.Millisecond }})
 		met := env.Client("met-police")
 		fs.on.Store(true)
 		id := publish(t, met, recordBody())
@@ -690,7 +691,7 @@ func TestIndexWriteFailure(t *testing.T) {
 		fs := &indexFailingStore{}
 		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
 			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
-		}, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = 0 }})
+		}, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = 0 }})
 		met := env.Client("met-police")
 		before := storeFiles(t, env)
 		fs.on.Store(true)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -216,7 +216,7 @@ func TestRawHTTPRefusalsAreProblemJSON(t *testing.T) {
 // file withdraws an agency's keys; a file added at run time is used without
 // a restart; a broken file keeps the agency's keys and is counted.
 func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
-	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *gateway.Config) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
 		c.TLS.ReloadInterval = 20 * time.Millisecond
 	}})
 	cl := env.Client("hmrc").WithToken(env.OfficerToken("hmrc", jose.Officer{ID: "HMRC-7"}, time.Hour))

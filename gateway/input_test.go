@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/crypto/jose"
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -110,7 +110,7 @@ func wantUnchanged(t *testing.T, env *gatewaytest.Env, objects map[string]string
 // publish returns, so that a snapshot of the store taken afterwards is
 // not overtaken by a lingering index write.
 func startStrict(t *testing.T, dir string) *gatewaytest.Env {
-	return gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: func(c *gateway.Config) { c.Store.IndexFlushInterval = 0 }})
+	return gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = 0 }})
 }
 
 const jsonCT = "Content-Type: application/json"

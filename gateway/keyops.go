@@ -9,13 +9,14 @@ import (
 
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // KeyOps runs key-lifecycle operations (rotation, rewrapping,
 // crypto-shredding) on the backends a gateway configuration names. It opens
 // them exactly as the gateway does.
 type KeyOps struct {
-	cfg Config
+	cfg config.Config
 	b   *backends
 	mgr keys.Manager
 	rs  *recordStore
@@ -29,7 +30,7 @@ type KeyOps struct {
 
 // OpenKeyOps opens the key provider, store and signer of cfg. The provider
 // must support key management (both the local keyring and Vault do).
-func OpenKeyOps(ctx context.Context, cfg Config, log *zap.Logger) (*KeyOps, error) {
+func OpenKeyOps(ctx context.Context, cfg config.Config, log *zap.Logger) (*KeyOps, error) {
 	// Never re-create a missing signing key here: rewrap would re-sign
 	// records under a key no gateway has.
 	b, err := openBackends(ctx, cfg, log, openOptions{})
@@ -51,7 +52,7 @@ func (k *KeyOps) Close() error { return k.b.close() }
 // KeyName is the key-encryption key of originator agency's records, and
 // with per-DSA keys ({dsa} in keys.name_pattern) of those shared under dsa.
 func (k *KeyOps) KeyName(agency, dsa string) (string, error) {
-	switch perDSA := PerDSAKeys(k.cfg.Keys.NamePattern); {
+	switch perDSA := config.PerDSAKeys(k.cfg.Keys.NamePattern); {
 	case agency == "":
 		return "", fmt.Errorf("an agency is required")
 	case perDSA && dsa == "":
@@ -59,7 +60,7 @@ func (k *KeyOps) KeyName(agency, dsa string) (string, error) {
 	case !perDSA && dsa != "":
 		return "", fmt.Errorf("keys.name_pattern %q has no {dsa}: keys are per agency, not per DSA", k.cfg.Keys.NamePattern)
 	}
-	name := KeyName(k.cfg.Keys.NamePattern, agency, dsa)
+	name := config.KeyName(k.cfg.Keys.NamePattern, agency, dsa)
 	if !keys.ValidName(name) {
 		return "", fmt.Errorf("%q is not a valid key name", name)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/policies"
 )
@@ -158,7 +158,7 @@ func TestPolicyNamedNestedRedaction(t *testing.T) {
 	if err := os.WriteFile(dsas, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *gateway.Config) { c.Policy.Dir = dir }})
+	env := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) { c.Policy.Dir = dir }})
 	met := env.Client("met-police")
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
 

@@ -20,13 +20,14 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
 )
 
 // Gateway is a built gateway: the server and everything it runs.
 type Gateway struct {
 	*Server
-	cfg     Config
+	cfg     config.Config
 	log     *zap.Logger
 	tls     *pki.ServerTLS
 	policy  *policy.Engine
@@ -73,7 +74,7 @@ func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
 
 // Build constructs a gateway from cfg: backends chosen by one switch each,
 // then the server on top of the same interfaces whichever they are.
-func Build(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
+func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1)}
 	for _, o := range opts {
 		o(&g.opts)
@@ -87,7 +88,7 @@ func Build(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*G
 	return g, nil
 }
 
-func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Server, error) {
+func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Server, error) {
 	var err error
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
@@ -196,7 +197,7 @@ func (g *Gateway) build(ctx context.Context, cfg Config, log *zap.Logger) (*Serv
 // recoverIndex wires the listing index's recovery state (beside this
 // node's audit log), re-adds what a crash may have lost before the gateway
 // serves, and on close writes what is pending and marks the state clean.
-func (g *Gateway) recoverIndex(ctx context.Context, cfg Config, srv *Server, log *zap.Logger) error {
+func (g *Gateway) recoverIndex(ctx context.Context, cfg config.Config, srv *Server, log *zap.Logger) error {
 	dir := audit.LogDir(cfg.Audit.Path)
 	ix := srv.records.index
 	// Saved at most once a second: recovery re-reads 30 s of the audit log
@@ -251,7 +252,7 @@ type backends struct {
 	log      *zap.Logger
 }
 
-func openBackends(ctx context.Context, cfg Config, log *zap.Logger, o openOptions) (*backends, error) {
+func openBackends(ctx context.Context, cfg config.Config, log *zap.Logger, o openOptions) (*backends, error) {
 	// b is not the named result on purpose: `return nil, err` must not hide
 	// from the cleanup what was already opened (a nil b there was a
 	// nil-pointer panic instead of the real error, issue 9 item 8).
@@ -283,7 +284,7 @@ func (b *backends) close() error {
 }
 
 // keyProvider is the one place that chooses the key backend.
-func (b *backends) keyProvider(ctx context.Context, cfg Config) (keys.Provider, error) {
+func (b *backends) keyProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	switch cfg.Keys.Provider {
 	case "local":
 		auto := true
@@ -304,7 +305,7 @@ func (b *backends) keyProvider(ctx context.Context, cfg Config) (keys.Provider, 
 }
 
 // objectStore is the one place that chooses the storage backend.
-func (b *backends) objectStore(ctx context.Context, cfg Config) (objstore.Store, error) {
+func (b *backends) objectStore(ctx context.Context, cfg config.Config) (objstore.Store, error) {
 	switch cfg.Store.Backend {
 	case "fs":
 		st, err := fsstore.Open(cfg.Store.FS.Dir)

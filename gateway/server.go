@@ -24,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/policy"
 )
@@ -40,7 +41,7 @@ type OfficerVerifier interface {
 	Verify(ctx context.Context, raw, agencyID, certThumbprint string, now time.Time) (jose.Officer, error)
 }
 
-// Deps are the gateway's collaborators, built by Build from a Config, or by tests.
+// Deps are the gateway's collaborators, built by Build from a config.Config, or by tests.
 type Deps struct {
 	Log      *zap.Logger
 	Policy   PolicyEngine
@@ -56,7 +57,7 @@ type Deps struct {
 
 // Server is a configured gateway.
 type Server struct {
-	cfg     Config
+	cfg     config.Config
 	log     *zap.Logger
 	policy  PolicyEngine
 	off     OfficerVerifier
@@ -113,7 +114,7 @@ func (k *keyedMutex) lock(key string) func() {
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
-func NewServer(cfg Config, d Deps) (*Server, error) {
+func NewServer(cfg config.Config, d Deps) (*Server, error) {
 	if d.Policy == nil || d.Store == nil || d.Keys == nil || d.Signer == nil || d.Audit == nil {
 		return nil, errors.New("gateway: policy, store, keys, signer and audit are required")
 	}
@@ -126,8 +127,10 @@ func NewServer(cfg Config, d Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit,
 		records: &recordStore{store: d.Store, keys: d.Keys, signer: d.Signer,
-			keyName: func(m *record.Meta) string { return KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m)) },
-			index:   newReaderIndex(d.Store, d.Now, cfg.Store.IndexFlushInterval, d.Log.Named("index"))},
+			keyName: func(m *record.Meta) string {
+				return config.KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m))
+			},
+			index: newReaderIndex(d.Store, d.Now, cfg.Store.IndexFlushInterval, d.Log.Named("index"))},
 		metrics: newMetrics(), ready: d.Ready, now: d.Now,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // auditFlags locate the logs an auditor works on: log directories given
@@ -37,14 +38,14 @@ func (f *auditFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "auto", "json, text, or auto (text on a terminal)")
 }
 
-func (f *auditFlags) loadConfig() (gateway.Config, error) {
+func (f *auditFlags) loadConfig() (config.Config, error) {
 	if f.config == "" {
 		f.config = os.Getenv("LIAISON_CONFIG")
 	}
 	if f.config == "" {
-		return gateway.Config{}, errors.New("give --dir (a gateway's audit log directory) or --config (its liaison.yaml)")
+		return config.Config{}, errors.New("give --dir (a gateway's audit log directory) or --config (its liaison.yaml)")
 	}
-	return gateway.LoadConfig(f.config, f.dataDir, os.Environ())
+	return config.Load(f.config, f.dataDir, os.Environ())
 }
 
 func (f *auditFlags) logDirs() ([]string, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
@@ -114,7 +115,7 @@ func TestRecordsCLI(t *testing.T) {
 }
 
 // writeConfig writes cfg as a liaison.yaml for commands that take --config.
-func writeConfig(t *testing.T, cfg gateway.Config) string {
+func writeConfig(t *testing.T, cfg config.Config) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "liaison.yaml")
 	b, err := yaml.Marshal(cfg)

@@ -16,6 +16,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -49,13 +50,13 @@ file beside the data it protects.`,
 			if err != nil {
 				return fmt.Errorf("dev federation: %w", err)
 			}
-			cfg := gateway.Defaults(abs)
+			cfg := config.Defaults(abs)
 			cfg.Listen, cfg.AdminListen = listen, adminListen
 			cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
 			cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}
 			cfg.Officers.JWKSDir = fed.JWKSDir
-			cfg.Log = gateway.LogConfig{Format: "console", Level: logLevel}
-			if err := gateway.ApplyEnv(&cfg, os.Environ()); err != nil {
+			cfg.Log = config.LogConfig{Format: "console", Level: logLevel}
+			if err := config.ApplyEnv(&cfg, os.Environ()); err != nil {
 				return err
 			}
 			if cfg.Officers.Audience == "" {
@@ -111,7 +112,7 @@ type profile struct {
 	Audience   string `yaml:"audience,omitempty"`
 }
 
-func writeDevFiles(dir string, cfg gateway.Config, fed *pki.DevFederation, agencies []string) error {
+func writeDevFiles(dir string, cfg config.Config, fed *pki.DevFederation, agencies []string) error {
 	host, port, _ := net.SplitHostPort(cfg.Listen)
 	if host == "127.0.0.1" || host == "" || host == "0.0.0.0" {
 		host = "localhost"

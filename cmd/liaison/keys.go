@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // keyFlags locate the configuration whose key provider and store the key
@@ -44,7 +45,7 @@ func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
 	if f.config == "" {
 		return nil, fmt.Errorf("--config is required (the gateway's liaison.yaml)")
 	}
-	cfg, err := gateway.LoadConfig(f.config, f.dataDir, os.Environ())
+	cfg, err := config.Load(f.config, f.dataDir, os.Environ())
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 func newServeCmd() *cobra.Command {
@@ -26,7 +27,7 @@ errors. See docs/configuration.md.`,
 			if configPath == "" {
 				return fmt.Errorf("--config is required (or LIAISON_CONFIG); `liaison dev` writes a working example")
 			}
-			cfg, err := gateway.LoadConfig(configPath, dataDir, os.Environ())
+			cfg, err := config.Load(configPath, dataDir, os.Environ())
 			if err != nil {
 				return err
 			}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/liaison-project/liaison/connectors/localkeys"
 	"github.com/liaison-project/liaison/crypto/pki"
-	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -66,7 +66,7 @@ func runMain(t *testing.T, env []string, args ...string) (int, string) {
 // devConfig writes a complete gateway configuration (dev federation, local
 // keyring, fs store) into dir, as `liaison dev` does, and returns it with
 // the path of its liaison.yaml.
-func devConfig(t *testing.T, dir string) (gateway.Config, string) {
+func devConfig(t *testing.T, dir string) (config.Config, string) {
 	t.Helper()
 	eng, err := policy.New(t.Context(), policy.Options{})
 	if err != nil {
@@ -79,13 +79,13 @@ func devConfig(t *testing.T, dir string) (gateway.Config, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.Defaults(dir)
+	cfg := config.Defaults(dir)
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
 	cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}
 	cfg.Officers.JWKSDir = fed.JWKSDir
 	cfg.Officers.Audience = cfg.GatewayID
-	cfg.Log = gateway.LogConfig{Format: "console", Level: "error"}
+	cfg.Log = config.LogConfig{Format: "console", Level: "error"}
 	if err := writeDevFiles(dir, cfg, fed, agencies); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestStartupFailuresAreOneClearLine(t *testing.T) {
 
 // storeRecord puts a record-shaped object into the fs store of cfg, as a
 // gateway that published before would have left it.
-func storeRecord(t *testing.T, cfg gateway.Config) {
+func storeRecord(t *testing.T, cfg config.Config) {
 	t.Helper()
 	p := filepath.Join(cfg.Store.FS.Dir, "records", "rec_aaaaaaaaaaaaaaaaaaaaaaaa")
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {

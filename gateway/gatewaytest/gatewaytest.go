@@ -25,6 +25,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -33,7 +34,7 @@ type Env struct {
 	T        testing.TB
 	Dir      string
 	Fed      *pki.DevFederation
-	Cfg      gateway.Config
+	Cfg      config.Config
 	GW       *gateway.Gateway
 	URL      string // https://localhost:port
 	AdminURL string // http://127.0.0.1:port
@@ -47,7 +48,7 @@ type Env struct {
 // Options adjust the gateway before it starts.
 type Options struct {
 	// Configure edits the configuration (backends, limits…).
-	Configure func(*gateway.Config)
+	Configure func(*config.Config)
 	// BuildOptions are passed to gateway.Build (fault injection).
 	BuildOptions []gateway.Option
 	// Dir reuses a data directory (restart tests); empty: a fresh temp dir.
@@ -73,7 +74,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("dev federation: %v", err)
 	}
-	cfg := gateway.Defaults(dir)
+	cfg := config.Defaults(dir)
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
 	cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/deploy/devstack"
-	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // Unique returns a short random lower-case tag, for bucket and key names
@@ -23,9 +23,9 @@ func Unique(t testing.TB) string {
 
 // UseVault configures the gateway's keys on the Vault at addr, with key
 // names unique to this test.
-func UseVault(t testing.TB, addr, token string) func(*gateway.Config) {
+func UseVault(t testing.TB, addr, token string) func(*config.Config) {
 	tag := Unique(t)
-	return func(c *gateway.Config) {
+	return func(c *config.Config) {
 		c.Keys.Provider = "vault"
 		c.Keys.Vault.Address = addr
 		c.Keys.Vault.Auth.Method = "token"
@@ -39,9 +39,9 @@ func UseVault(t testing.TB, addr, token string) func(*gateway.Config) {
 
 // UseMinIO configures the gateway's store on the MinIO at endpoint, in a
 // bucket of its own.
-func UseMinIO(t testing.TB, endpoint, access, secret string) (func(*gateway.Config), string) {
+func UseMinIO(t testing.TB, endpoint, access, secret string) (func(*config.Config), string) {
 	bucket := "liaison-" + Unique(t)
-	return func(c *gateway.Config) {
+	return func(c *config.Config) {
 		c.Store.Backend = "minio"
 		c.Store.MinIO.Endpoint = endpoint
 		c.Store.MinIO.Bucket = bucket
@@ -55,10 +55,10 @@ func UseMinIO(t testing.TB, endpoint, access, secret string) (func(*gateway.Conf
 
 // UseDevStack configures Vault and MinIO from the shared dev stack (skips,
 // or fails under LIAISON_INTEGRATION=required, when it is not running).
-func UseDevStack(t testing.TB) (func(*gateway.Config), string) {
+func UseDevStack(t testing.TB) (func(*config.Config), string) {
 	v := devstack.Vault(t)
 	m := devstack.MinIO(t)
 	vault := UseVault(t, v.Addr, v.Token)
 	minio, bucket := UseMinIO(t, m.Endpoint, m.AccessKey, m.SecretKey)
-	return func(c *gateway.Config) { vault(c); minio(c) }, bucket
+	return func(c *config.Config) { vault(c); minio(c) }, bucket
 }

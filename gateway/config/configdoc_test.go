@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 
 // configKeys lists every liaison.yaml key of Config as a dotted path
 // ("tls.min_version") with its environment variable
-// (LIAISON_TLS_MIN_VERSION), as LoadConfig reads them.
+// (LIAISON_TLS_MIN_VERSION), as Load reads them.
 func configKeys() map[string]string {
 	fields := map[string]reflect.Value{}
 	collectEnvFields(reflect.ValueOf(&Config{}).Elem(), "LIAISON", fields)
@@ -44,7 +44,7 @@ func configKeys() map[string]string {
 // --help` points to) documents every liaison.yaml key and its LIAISON_*
 // variable (issue 9 item 25: the file did not exist).
 func TestConfigurationDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
+	doc, err := os.ReadFile("../../docs/configuration.md")
 	if err != nil {
 		t.Fatalf("docs/configuration.md: %v", err)
 	}

@@ -1,11 +1,14 @@
-package gateway
+// Package config is the gateway's configuration: liaison.yaml and its
+// LIAISON_* environment overrides, the defaults, and validation. Each
+// section (tls, keys, store, audit, ...) is a type here with its defaults
+// and its checks; the backends' own sections (keys.vault, store.minio) are
+// the connectors' Config types, which validate themselves.
+package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/liaison-project/liaison/connectors/keys"
-	"github.com/liaison-project/liaison/crypto/identity"
 	"io"
 	"net"
 	"os"
@@ -17,6 +20,12 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/connectors/keys"
+	"github.com/liaison-project/liaison/connectors/minio"
+	"github.com/liaison-project/liaison/connectors/vault"
+	"github.com/liaison-project/liaison/crypto/identity"
+	"github.com/liaison-project/liaison/gateway/audit"
 )
 
 // Config is the gateway's configuration as liaison.yaml spells it. Every
@@ -217,9 +226,9 @@ func Defaults(dataDir string) Config {
 	}
 }
 
-// LoadConfig reads path (if not empty) over Defaults(dataDir), then applies
+// Load reads path (if not empty) over Defaults(dataDir), then applies
 // LIAISON_* environment overrides from env, then validates.
-func LoadConfig(path, dataDir string, env []string) (Config, error) {
+func Load(path, dataDir string, env []string) (Config, error) {
 	cfg := Defaults(dataDir)
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -508,3 +517,25 @@ func KeyName(pattern, agency, dsa string) string {
 
 // PerDSAKeys reports whether pattern gives each DSA its own key.
 func PerDSAKeys(pattern string) bool { return strings.Contains(pattern, "{dsa}") }
+
+// VaultKeys is the keys.vault section of liaison.yaml.
+type VaultKeys = vault.Config
+
+// MinIOStore is the store.minio section of liaison.yaml.
+type MinIOStore = minio.Config
+
+func defaultMinIO() MinIOStore { return MinIOStore{} }
+
+// defaultAudit is the audit section of Defaults.
+func defaultAudit(dataDir string) AuditConfig {
+	return AuditConfig{
+		Path:         filepath.Join(dataDir, "audit"),
+		SigningKey:   filepath.Join(dataDir, "keys", "audit-signing.jwk.json"),
+		HMACKey:      filepath.Join(dataDir, "keys", "audit-hmac.key"),
+		WriteTimeout: audit.DefaultWriteTimeout, SegmentMaxEntries: audit.DefaultSegmentMaxEntries, SegmentMaxBytes: audit.DefaultSegmentMaxBytes,
+		CheckpointEvery: audit.DefaultCheckpointEvery, CheckpointInterval: audit.DefaultCheckpointInterval, ShipInterval: time.Minute,
+	}
+}
+
+func auditHMACField(f string) bool { return audit.ValidHMACField(f) }
+func auditHMACFieldList() string   { return strings.Join(audit.HMACFieldNames, ", ") }
