@@ -128,11 +128,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	g.closers = append(g.closers, b.close)
 	provider, store, signer := b.provider, b.store, b.signer
 	warnOldLayout(ctx, store, log)
-	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
-		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
-	if cfg.Keys.Cache.Disabled {
-		limits = envelope.CacheLimits{}
-	}
+	limits := cfg.Keys.Cache.Limits()
 	aopts := AuditOptions(cfg)
 	aopts.OnProbe = auditProbeLogger(log.Named("audit"))
 	if g.opts.auditOpts != nil {
@@ -287,11 +283,7 @@ func (b *backends) close() error {
 func (b *backends) keyProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	switch cfg.Keys.Provider {
 	case "local":
-		auto := true
-		if cfg.Keys.Local.AutoCreate != nil {
-			auto = *cfg.Keys.Local.AutoCreate
-		}
-		kr, err := localkeys.Open(cfg.Keys.Local.Keyring, localkeys.Options{AutoCreate: auto})
+		kr, err := localkeys.Open(cfg.Keys.Local.Keyring, cfg.Keys.Local.Options())
 		if err != nil {
 			return nil, err
 		}
