@@ -2,7 +2,9 @@ package identity_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/liaison-project/liaison/crypto/identity"
 )
@@ -24,7 +26,8 @@ func byteRule(s string) bool {
 }
 
 // FuzzValidID: ids arrive from untrusted places (share request bodies,
-// certificate URI SANs, officer key-set file names, policy data).
+// certificate URI SANs, officer key-set file names, policy data), and
+// officer ids from officer tokens.
 func FuzzValidID(f *testing.F) {
 	for _, s := range []string{"met-police", "", "-a", "a-", "A", "a\n", "é", "a/b", "0", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123456789-"} {
 		f.Add(s)
@@ -43,6 +46,15 @@ func FuzzValidID(f *testing.F) {
 		}
 		if _, err := identity.ParseGatewayID(s); ok != (err == nil) {
 			t.Fatalf("ParseGatewayID(%q) = %v; ValidID %v", s, err, ok)
+		}
+		// An officer id that passes can go into a log line as it is.
+		if identity.ValidOfficerID(s) {
+			if s == "" || len(s) > identity.MaxOfficerIDLen || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\u0085\u2028\u2029\u202e") {
+				t.Fatalf("ValidOfficerID(%q) = true", s)
+			}
+		}
+		if ok && !identity.ValidOfficerID(s) {
+			t.Fatalf("agency-id alphabet %q refused as an officer id", s)
 		}
 	})
 }

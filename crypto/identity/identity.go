@@ -1,9 +1,11 @@
 // Package identity is the one rule for the names Liaison trusts: agency
-// ids and gateway ids. They appear in certificate URI SANs, file names
-// (officer key sets), storage prefixes, key names, audit entries and
-// policy data, so one safe alphabet is enforced everywhere they enter —
-// certificates (crypto/pki), officer tokens (crypto/jose), configuration
+// ids and gateway ids appear in certificate URI SANs, file names (officer
+// key sets), storage prefixes, key names, audit entries and policy data, so
+// one safe alphabet is enforced everywhere they enter — certificates
+// (crypto/pki), officer tokens (crypto/jose), configuration
 // (gateway/config), share requests (gateway) and policy data (policy).
+// Officer ids are chosen by each agency's identity provider, so their rule
+// is looser (printable text), but it too lives here.
 //
 // The JSON Schemas and the Rego policy repeat the rule as a pattern
 // (they cannot import Go); the tests of this package check that each copy
@@ -14,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Pattern is the shape of agency and gateway ids: 1 to 63 of a-z, 0-9 and
@@ -65,3 +69,33 @@ func (g GatewayID) String() string { return string(g) }
 // ValidID reports whether s is a well-formed agency or gateway id (for
 // callers that hold a plain string: file names, JSON members, flags).
 func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// MaxOfficerIDLen bounds an officer id (bytes).
+const MaxOfficerIDLen = 256
+
+// OfficerID names an officer within their agency: the sub of an officer
+// token, chosen by the agency's identity provider, so its alphabet is wide
+// (any printable UTF-8) but it is written to the audit log and the process
+// log, so nothing in it may forge or disguise a line.
+type OfficerID string
+
+// Valid reports whether o is a well-formed officer id.
+func (o OfficerID) Valid() bool { return ValidOfficerID(string(o)) }
+
+func (o OfficerID) String() string { return string(o) }
+
+// ValidOfficerID reports whether s is 1 to MaxOfficerIDLen bytes of valid
+// UTF-8 without control characters, line or paragraph separators or format
+// characters (bidi overrides and isolates reorder what an auditor sees);
+// zero-width joiner and non-joiner are kept, as some scripts need them.
+func ValidOfficerID(s string) bool {
+	if s == "" || len(s) > MaxOfficerIDLen || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || (r != 0x200c && r != 0x200d && unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)) {
+			return false
+		}
+	}
+	return true
+}

@@ -109,3 +109,30 @@ func TestCopiesOfThePatternAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestValidOfficerID(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{"officer-42", true},
+		{"Jane Smith", true},
+		{"محمد\u200cرضا", true}, // ZWNJ kept
+		{strings.Repeat("x", identity.MaxOfficerIDLen), true},
+		{"", false},
+		{strings.Repeat("x", identity.MaxOfficerIDLen+1), false},
+		{"a\nb", false},
+		{"a\u0085b", false}, // NEL
+		{"a\u2028b", false}, // line separator
+		{"a\u202eb", false}, // bidi override
+		{"a\u2066b", false}, // bidi isolate
+		{"\xff", false},
+	} {
+		if got := identity.ValidOfficerID(tc.id); got != tc.want {
+			t.Errorf("ValidOfficerID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+		if got := identity.OfficerID(tc.id).Valid(); got != tc.want {
+			t.Errorf("OfficerID(%q).Valid() = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

@@ -106,7 +106,6 @@ const (
 // unauthenticated input and what reaches audit records.
 const (
 	maxTokenLen  = 16 << 10
-	maxIDLen     = 256
 	maxRoles     = 64
 	maxRoleLen   = 64
 	DefaultSkew  = 30 * time.Second
@@ -373,7 +372,7 @@ func printable(s string) bool {
 }
 
 func (o *Officer) validate() error {
-	if o.ID == "" || len(o.ID) > maxIDLen || !printable(o.ID) {
+	if !identity.ValidOfficerID(o.ID) {
 		return tokenErr(ErrClaims, "sub is empty, too long or not printable")
 	}
 	if o.Clearance != "" && !slices.Contains(Clearances, o.Clearance) {
