@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/liaison-project/liaison/connectors/minio"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/config"
 )
@@ -28,7 +27,7 @@ func OpenStore(ctx context.Context, cfg config.Config, log *zap.Logger) (objstor
 // endpoint is set, else the records store (records; opened when nil).
 func (b *backends) auditStore(ctx context.Context, cfg config.Config, records objstore.Store) (objstore.Store, error) {
 	if cfg.Audit.Store.Endpoint != "" {
-		return minio.New(ctx, cfg.Audit.Store, b.log.Named("audit-store"))
+		return b.minioStore(ctx, cfg.Audit.Store, "audit-store")
 	}
 	if records != nil {
 		return records, nil

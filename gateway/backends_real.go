@@ -3,20 +3,12 @@ package gateway
 import (
 	"context"
 
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/minio"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/connectors/vault"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/config"
 )
-
-// VaultKeys is the keys.vault section of liaison.yaml.
-type VaultKeys = vault.Config
-
-// MinIOStore is the store.minio section of liaison.yaml.
-type MinIOStore = minio.Config
-
-func defaultMinIO() MinIOStore { return MinIOStore{} }
 
 func (b *backends) vaultProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	p, err := vault.New(cfg.Keys.Vault, b.log.Named("vault"))
@@ -33,6 +25,11 @@ func (b *backends) vaultProvider(ctx context.Context, cfg config.Config) (keys.P
 	return p, nil
 }
 
-func (b *backends) minioStore(ctx context.Context, cfg config.Config) (objstore.Store, error) {
-	return minio.New(ctx, cfg.Store.MinIO, b.log.Named("minio"))
+func (b *backends) minioStore(ctx context.Context, section minio.Config, name string) (objstore.Store, error) {
+	st, err := minio.New(ctx, section, b.log.Named(name))
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, st.Close) // its idle connections
+	return st, nil
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/gateway/audit"
 )
 

@@ -11,11 +11,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/fsstore"
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/localkeys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
 	"github.com/liaison-project/liaison/crypto/jose"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
@@ -183,12 +183,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	if g.opts.wrapStore != nil {
 		store = g.opts.wrapStore(store)
 	}
-	limits := envelope.CacheLimits{MaxAge: cfg.Keys.Cache.MaxAge, MaxMessages: cfg.Keys.Cache.MaxRecords, MaxBytes: cfg.Keys.Cache.MaxBytes,
-		UnwrapTTL: cfg.Keys.Cache.UnwrapTTL, MaxUnwrapEntries: cfg.Keys.Cache.MaxUnwrapEntries}
-	if cfg.Keys.Cache.Disabled {
-		limits = envelope.CacheLimits{}
-	}
-	g.keyCache = envelope.NewCachingKeys(provider, limits)
+	g.keyCache = envelope.NewCachingKeys(provider, cfg.Keys.Cache.Limits())
 
 	keysUp := newKeysUpGauge()
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
@@ -286,11 +281,7 @@ func (b *backends) close() error {
 func (b *backends) keyProvider(ctx context.Context, cfg config.Config) (keys.Provider, error) {
 	switch cfg.Keys.Provider {
 	case "local":
-		auto := true
-		if cfg.Keys.Local.AutoCreate != nil {
-			auto = *cfg.Keys.Local.AutoCreate
-		}
-		kr, err := localkeys.Open(cfg.Keys.Local.Keyring, localkeys.Options{AutoCreate: auto})
+		kr, err := localkeys.Open(cfg.Keys.Local.Keyring, cfg.Keys.Local.Options())
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +305,7 @@ func (b *backends) objectStore(ctx context.Context, cfg config.Config) (objstore
 		b.closers = append(b.closers, st.Close)
 		return st, nil
 	case "minio":
-		return b.minioStore(ctx, cfg)
+		return b.minioStore(ctx, cfg.Store.MinIO, "minio")
 	default:
 		return nil, fmt.Errorf("unknown backend %q", cfg.Store.Backend)
 	}

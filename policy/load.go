@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/util"
 
+	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/policies"
 )
 
@@ -34,8 +34,6 @@ const explainQuery = "data.liaison.authz.explain"
 
 // samplesFile is the optional file of sample decisions, at the policy root.
 const samplesFile = "samples.json"
-
-var agencyIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // bundle is the raw content of a policy source, split by role.
 type bundle struct {
@@ -314,7 +312,7 @@ func buildRegistry(data map[string]any) (*registry, error) {
 		}
 		for id, v := range agencies {
 			attrs, ok := v.(map[string]any)
-			if !ok || !agencyIDPattern.MatchString(id) {
+			if !ok || !identity.ValidID(id) {
 				return nil, fmt.Errorf("%w: data.agencies.%s is malformed", ErrLoad, id)
 			}
 			bs, err := json.Marshal(attrs)

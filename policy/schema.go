@@ -13,6 +13,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/policies"
 )
 
@@ -70,8 +71,8 @@ func (b *bundle) validateData(data map[string]any, owner map[string]string) erro
 			return err
 		}
 		for _, id := range sortedKeys(entries) {
-			if !agencyIDPattern.MatchString(id) {
-				report(key, []string{key, id}, fmt.Sprintf("id %q does not match %s", id, agencyIDPattern))
+			if !identity.ValidID(id) {
+				report(key, []string{key, id}, fmt.Sprintf("id %q does not match %s", id, identity.Pattern))
 				continue
 			}
 			obj, ok := entries[id].(map[string]any)

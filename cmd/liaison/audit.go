@@ -45,7 +45,7 @@ func (f *auditFlags) loadConfig() (config.Config, error) {
 	if f.config == "" {
 		return config.Config{}, errors.New("give --dir (a gateway's audit log directory) or --config (its liaison.yaml)")
 	}
-	return config.LoadConfig(f.config, f.dataDir, os.Environ())
+	return config.Load(f.config, f.dataDir, os.Environ())
 }
 
 func (f *auditFlags) logDirs() ([]string, error) {

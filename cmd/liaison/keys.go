@@ -45,7 +45,7 @@ func (f *keyFlags) open(cmd *cobra.Command) (*gateway.KeyOps, error) {
 	if f.config == "" {
 		return nil, fmt.Errorf("--config is required (the gateway's liaison.yaml)")
 	}
-	cfg, err := config.LoadConfig(f.config, f.dataDir, os.Environ())
+	cfg, err := config.Load(f.config, f.dataDir, os.Environ())
 	if err != nil {
 		return nil, err
 	}

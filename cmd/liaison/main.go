@@ -1,5 +1,9 @@
 // Command liaison is Liaison's single binary: the gateway (`dev`, `serve`)
-// and the clients and tools around it (`records`, `dev token`).
+// and the clients and tools around it — `records` (put, get, list, recall,
+// decide, share), `consents` (list, approve, refuse), `dev token`, `keys`
+// (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
+// crosswalk, replay, sign, verify, keygen) and `audit` (verify, query,
+// prove, check-proof, export, hmac, recover).
 package main
 
 import (

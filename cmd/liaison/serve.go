@@ -27,7 +27,7 @@ errors. See docs/configuration.md.`,
 			if configPath == "" {
 				return fmt.Errorf("--config is required (or LIAISON_CONFIG); `liaison dev` writes a working example")
 			}
-			cfg, err := config.LoadConfig(configPath, dataDir, os.Environ())
+			cfg, err := config.Load(configPath, dataDir, os.Environ())
 			if err != nil {
 				return err
 			}

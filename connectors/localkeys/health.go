@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // Health reports whether the keyring can serve key operations, for

@@ -48,7 +48,7 @@ import (
 	"sync"
 
 	"github.com/liaison-project/liaison/connectors/filelock"
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 var (

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/liaison-project/liaison/connectors/keys"
+	"github.com/liaison-project/liaison/connectors/keys/keystest"
 	"github.com/liaison-project/liaison/connectors/localkeys"
-	"github.com/liaison-project/liaison/crypto/keys"
-	"github.com/liaison-project/liaison/crypto/keys/keystest"
 )
 
 func open(t *testing.T, path string, opts localkeys.Options) *localkeys.Keyring {

@@ -84,68 +84,100 @@ type RetentionConfig struct {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("minio: invalid configuration")
 
-func configErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: config: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+// ConfigError is a problem with one field of Config. Field is the field's
+// YAML path within the section (the gateway's configuration prefixes the
+// section's own path, e.g. store.minio.bucket).
+type ConfigError struct{ field, problem string }
+
+func (e *ConfigError) Error() string {
+	return ErrConfig.Error() + ": config: " + e.field + ": " + e.problem
 }
 
-func (c Config) withDefaults() (Config, error) {
+// Unwrap makes every ConfigError an ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// Field is the YAML path of the field at fault, within the section.
+func (e *ConfigError) Field() string { return e.field }
+
+// Problem says what is wrong with it.
+func (e *ConfigError) Problem() string { return e.problem }
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{field: field, problem: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the section as the configuration gives it, and reports
+// every problem at once. It is what the gateway checks when it loads
+// liaison.yaml. It does not require the key pair (it may be given only to
+// the process that opens the store, and tools that load the configuration
+// without opening the store need none); New checks that.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) { errs = append(errs, configErr(field, format, args...)) }
 	if c.Endpoint == "" {
-		return c, configErr("endpoint", "required")
-	}
-	if strings.Contains(c.Endpoint, "://") || strings.Contains(c.Endpoint, "/") {
-		return c, configErr("endpoint", "must be host[:port] without scheme or path; use secure for https")
+		bad("endpoint", "required")
+	} else if strings.Contains(c.Endpoint, "://") || strings.Contains(c.Endpoint, "/") {
+		bad("endpoint", "must be host[:port] without scheme or path; use secure for https")
 	}
 	if c.Bucket == "" {
-		return c, configErr("bucket", "required")
-	}
-	if c.Region == "" {
-		c.Region = DefaultRegion
+		bad("bucket", "required")
 	}
 	if c.Prefix != "" {
-		p := strings.TrimSuffix(c.Prefix, "/")
-		if !objstore.ValidKey(p) {
-			return c, configErr("prefix", "%q must be like a valid object key (lower-case [a-z0-9._-] segments)", c.Prefix)
-		}
-		c.Prefix = p + "/"
-		if len(c.Prefix)+objstore.MaxKeyLen > 1024 {
-			return c, configErr("prefix", "too long")
+		if p := strings.TrimSuffix(c.Prefix, "/"); !objstore.ValidKey(p) {
+			bad("prefix", "%q must be like a valid object key (lower-case [a-z0-9._-] segments)", c.Prefix)
+		} else if len(p)+1+objstore.MaxKeyLen > 1024 {
+			bad("prefix", "too long")
 		}
 	}
-	cr := c.Credentials
-	switch {
-	case cr.FromEnv && (cr.AccessKey != "" || cr.SecretKey != ""):
-		return c, configErr("credentials", "from_env excludes access_key/secret_key")
-	case !cr.FromEnv && (cr.AccessKey == "" || cr.SecretKey == ""):
-		return c, configErr("credentials", "access_key and secret_key are required unless from_env is set")
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
+	if cr := c.Credentials; cr.FromEnv && (cr.AccessKey != "" || cr.SecretKey != "") {
+		bad("credentials", "from_env excludes access_key/secret_key")
 	}
 	if c.RequestTimeout < 0 {
-		return c, configErr("request_timeout", "must be positive")
+		bad("request_timeout", "must be positive")
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
-		return c, configErr("max_attempts", "must be between 1 and 10")
+	if c.MaxAttempts != 0 && (c.MaxAttempts < 1 || c.MaxAttempts > 10) {
+		bad("max_attempts", "must be between 1 and 10")
 	}
 	r := c.Retention
 	switch strings.ToUpper(r.Mode) {
 	case "":
 		if r.Days != 0 {
-			return c, configErr("retention.mode", "required with retention.days")
+			bad("retention.mode", "required with retention.days")
 		}
 	case "GOVERNANCE", "COMPLIANCE":
 		if !c.ObjectLock {
-			return c, configErr("retention", "requires object_lock")
+			bad("retention", "requires object_lock")
+		} else if r.Days == 0 {
+			bad("retention.days", "required with retention.mode")
 		}
-		if r.Days == 0 {
-			return c, configErr("retention.days", "required with retention.mode")
-		}
-		c.Retention.Mode = strings.ToUpper(r.Mode)
 	default:
-		return c, configErr("retention.mode", "%q is not GOVERNANCE or COMPLIANCE", r.Mode)
+		bad("retention.mode", "%q is not GOVERNANCE or COMPLIANCE", r.Mode)
 	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with defaults filled in and its prefix and
+// retention mode normalised, or an error naming the offending field:
+// Validate's problems, then the missing key pair.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	if cr := c.Credentials; !cr.FromEnv && (cr.AccessKey == "" || cr.SecretKey == "") {
+		return c, configErr("credentials", "access_key and secret_key are required unless from_env is set")
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.Prefix != "" {
+		c.Prefix = strings.TrimSuffix(c.Prefix, "/") + "/"
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	c.Retention.Mode = strings.ToUpper(c.Retention.Mode)
 	return c, nil
 }

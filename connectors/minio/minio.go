@@ -42,6 +42,7 @@ const maxListPage = 1000
 type Store struct {
 	cfg       Config
 	client    *miniogo.Client
+	transport *http.Transport // owned: Close ends its idle connections
 	log       *zap.Logger
 	versioned atomic.Bool // delete every version (set by config or found by Init)
 }
@@ -55,9 +56,18 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Store, error) {
 		return nil, err
 	}
 	if err := s.Init(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// Close ends the Store's idle keep-alive connections (each holds two
+// goroutines of the Store's own transport). The Store must not be used
+// afterwards. It always returns nil.
+func (s *Store) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
 }
 
 // newStore validates cfg and builds a Store without I/O.
@@ -107,7 +117,7 @@ func newStore(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, configErr("endpoint", "%v", err)
 	}
-	s := &Store{cfg: cfg, client: client, log: log}
+	s := &Store{cfg: cfg, client: client, transport: tr, log: log}
 	s.versioned.Store(cfg.Versioning || cfg.ObjectLock)
 	return s, nil
 }

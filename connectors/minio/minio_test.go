@@ -48,6 +48,7 @@ func openStore(t testing.TB, cfg Config) *Store {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

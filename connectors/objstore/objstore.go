@@ -1,8 +1,9 @@
-// Package objstore defines the object-store contract under Liaison's record
-// storage: a flat namespace of keys holding small immutable-by-default
-// objects (encrypted content, signed metadata, index entries, audit
-// segments). The store is trusted for availability only: confidentiality and
-// integrity come from envelope encryption and signatures above it.
+// Package objstore is the object-store contract + conformance suite
+// (objstoretest) under Liaison's record storage: a flat namespace of keys
+// holding small immutable-by-default objects (encrypted content, signed
+// metadata, index entries, audit segments). The store is trusted for
+// availability only: confidentiality and integrity come from envelope
+// encryption and signatures above it.
 //
 // Implementations: connectors/fsstore (embedded) and connectors/minio (MinIO
 // or any S3). Every implementation must pass the suite in objstoretest.

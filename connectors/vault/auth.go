@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -13,7 +14,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // authState is the Provider's token bookkeeping.
@@ -228,6 +229,13 @@ func (p *Provider) Close() error {
 	if cancel != nil {
 		cancel()
 		<-done
+	}
+	// The provider owns its transports (newClient clones one per client):
+	// their idle keep-alive connections, each with two goroutines, end here.
+	for _, c := range []*api.Client{p.client, p.loginClient} {
+		if tr, ok := c.CloneConfig().HttpClient.Transport.(*http.Transport); ok {
+			tr.CloseIdleConnections()
+		}
 	}
 	return nil
 }

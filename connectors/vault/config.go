@@ -100,22 +100,87 @@ func (a AuthConfig) String() string {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("vault: invalid configuration")
 
+// ConfigError is a problem with one field of Config. Field is the field's
+// YAML path within the section (the gateway's configuration prefixes the
+// section's own path, e.g. keys.vault.address).
+type ConfigError struct{ field, problem string }
+
+func (e *ConfigError) Error() string {
+	return ErrConfig.Error() + ": config: " + e.field + ": " + e.problem
+}
+
+// Unwrap makes every ConfigError an ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// Field is the YAML path of the field at fault, within the section.
+func (e *ConfigError) Field() string { return e.field }
+
+// Problem says what is wrong with it.
+func (e *ConfigError) Problem() string { return e.problem }
+
 func configErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: config: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	return &ConfigError{field: field, problem: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the section as the configuration gives it, and reports
+// every problem at once. It is what the gateway checks when it loads
+// liaison.yaml. It does not require the token: VAULT_TOKEN may be given to
+// the serving process only (tools that load the configuration without
+// talking to Vault need none); New checks that, and the CA file.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) { errs = append(errs, configErr(field, format, args...)) }
+	addr := c.Address
+	if addr == "" {
+		addr = os.Getenv("VAULT_ADDR")
+	}
+	if addr == "" {
+		bad("address", "required (or set VAULT_ADDR)")
+	} else if u, err := url.Parse(addr); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("address", "must be an http(s) URL")
+	}
+	if p := c.KeyNamePattern; p != "" {
+		if !strings.Contains(p, "{name}") {
+			bad("key_name_pattern", "must contain {name}")
+		} else if strings.ContainsAny(p, "/ ") {
+			bad("key_name_pattern", "must not contain '/' or spaces")
+		}
+	}
+	if c.RequestTimeout < 0 {
+		bad("request_timeout", "must be positive")
+	}
+	if c.MaxAttempts != 0 && (c.MaxAttempts < 1 || c.MaxAttempts > 10) {
+		bad("max_attempts", "must be between 1 and 10")
+	}
+	a := c.Auth
+	switch a.Method {
+	case "", AuthToken:
+	case AuthAppRole:
+		if a.RoleID == "" {
+			bad("auth.role_id", "required for method approle")
+		}
+		if a.SecretID != "" && a.SecretIDFile != "" {
+			bad("auth.secret_id", "exactly one of secret_id and secret_id_file is required for method approle")
+		}
+	case AuthKubernetes:
+		if a.Role == "" {
+			bad("auth.role", "required for method kubernetes")
+		}
+	default:
+		bad("auth.method", "%q is not one of token, approle, kubernetes", a.Method)
+	}
+	return errors.Join(errs...)
 }
 
 // withDefaults returns c with defaults filled in and environment fallbacks
-// applied, or an error naming the offending field.
+// applied, or an error naming the offending field: Validate's problems,
+// then the credentials the auth method needs.
 func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
 	if c.Address == "" {
 		c.Address = os.Getenv("VAULT_ADDR")
-	}
-	if c.Address == "" {
-		return c, configErr("address", "required (or set VAULT_ADDR)")
-	}
-	u, err := url.Parse(c.Address)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return c, configErr("address", "must be an http(s) URL")
 	}
 	if c.Mount == "" {
 		c.Mount = DefaultMount
@@ -124,26 +189,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeyNamePattern == "" {
 		c.KeyNamePattern = DefaultKeyNamePattern
 	}
-	if !strings.Contains(c.KeyNamePattern, "{name}") {
-		return c, configErr("key_name_pattern", "must contain {name}")
-	}
-	if strings.ContainsAny(c.KeyNamePattern, "/ ") {
-		return c, configErr("key_name_pattern", "must not contain '/' or spaces")
-	}
 	if c.KeyType == "" {
 		c.KeyType = DefaultKeyType
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	if c.RequestTimeout < 0 {
-		return c, configErr("request_timeout", "must be positive")
-	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
-	}
-	if c.MaxAttempts < 1 || c.MaxAttempts > 10 {
-		return c, configErr("max_attempts", "must be between 1 and 10")
 	}
 
 	a := &c.Auth
@@ -156,21 +209,13 @@ func (c Config) withDefaults() (Config, error) {
 			return c, configErr("auth.token", "required for method token (or auth.token_file, or VAULT_TOKEN)")
 		}
 	case AuthAppRole:
-		if a.RoleID == "" {
-			return c, configErr("auth.role_id", "required for method approle")
-		}
-		if (a.SecretID == "") == (a.SecretIDFile == "") {
+		if a.SecretID == "" && a.SecretIDFile == "" {
 			return c, configErr("auth.secret_id", "exactly one of secret_id and secret_id_file is required for method approle")
 		}
 	case AuthKubernetes:
-		if a.Role == "" {
-			return c, configErr("auth.role", "required for method kubernetes")
-		}
 		if a.JWTFile == "" {
 			a.JWTFile = DefaultKubernetesJWTFile
 		}
-	default:
-		return c, configErr("auth.method", "%q is not one of token, approle, kubernetes", a.Method)
 	}
 	if a.Mount == "" && a.Method != AuthToken {
 		a.Mount = a.Method

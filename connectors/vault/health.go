@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // Health reports whether Vault can serve the gateway's key operations, for

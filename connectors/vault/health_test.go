@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // TestHealth: the readiness check asks sys/health only (no token, no

@@ -21,8 +21,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/liaison-project/liaison/crypto/keys"
-	"github.com/liaison-project/liaison/crypto/keys/keystest"
+	"github.com/liaison-project/liaison/connectors/keys"
+	"github.com/liaison-project/liaison/connectors/keys/keystest"
 	"github.com/liaison-project/liaison/deploy/devstack"
 )
 

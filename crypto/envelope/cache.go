@@ -11,12 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
-// maxMessagesPerKey is the most messages one data key may seal: with random
+// MaxMessagesPerKey is the most messages one data key may seal (the
+// gateway refuses a larger keys.cache.max_records): with random
 // 96-bit nonces, NIST SP 800-38D §8.3 allows 2^32 invocations per key.
-const maxMessagesPerKey = 1 << 32
+const MaxMessagesPerKey = 1 << 32
 
 // CacheLimits bound how long and how much one cached data key is used, in
 // the manner of the AWS Encryption SDK's caching materials manager. A zero
@@ -129,8 +130,8 @@ type unwrapEntry struct {
 
 // NewCachingKeys wraps p with a cache bounded by c.
 func NewCachingKeys(p keys.Provider, c CacheLimits) *CachingKeys {
-	if c.MaxMessages > maxMessagesPerKey {
-		c.MaxMessages = maxMessagesPerKey
+	if c.MaxMessages > MaxMessagesPerKey {
+		c.MaxMessages = MaxMessagesPerKey
 	}
 	return &CachingKeys{
 		p:       p,

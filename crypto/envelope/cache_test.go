@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // fakeProvider is a counting in-memory keys.Provider. gate, when set, blocks

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/crypto/identity"
 )
 
 // KeySetChange says what a reload did to one agency's officer-token keys.
@@ -143,7 +143,7 @@ func (v *OfficerVerifier) notify(ev KeySetEvent) {
 // bytes read (zero if unreadable), so an unchanged bad file is recognised.
 func loadSetFile(path, agency string) (jwk.Set, [32]byte, error) {
 	var digest [32]byte
-	if !pki.ValidID(agency) {
+	if !identity.ValidID(agency) {
 		return nil, digest, fmt.Errorf("jose: officer key set %s: file name is not an agency id", path)
 	}
 	data, err := os.ReadFile(path)

@@ -24,7 +24,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
-	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/crypto/identity"
 )
 
 // Officer token errors. Every error returned by OfficerVerifier.Verify
@@ -106,7 +106,6 @@ const (
 // unauthenticated input and what reaches audit records.
 const (
 	maxTokenLen  = 16 << 10
-	maxIDLen     = 256
 	maxRoles     = 64
 	maxRoleLen   = 64
 	DefaultSkew  = 30 * time.Second
@@ -373,7 +372,7 @@ func printable(s string) bool {
 }
 
 func (o *Officer) validate() error {
-	if o.ID == "" || len(o.ID) > maxIDLen || !printable(o.ID) {
+	if !identity.ValidOfficerID(o.ID) {
 		return tokenErr(ErrClaims, "sub is empty, too long or not printable")
 	}
 	if o.Clearance != "" && !slices.Contains(Clearances, o.Clearance) {
@@ -426,7 +425,7 @@ type issueOpts struct {
 }
 
 // WithCertBinding binds the token to a client certificate (RFC 8705
-// cnf.x5t#S256; see pki.CertThumbprintS256).
+// cnf.x5t#S256; see crypto/pki.CertThumbprintS256).
 func WithCertBinding(x5tS256 string) IssueOption {
 	return func(o *issueOpts) { o.thumbprint = x5tS256 }
 }
@@ -456,7 +455,7 @@ func IssueOfficerToken(key jwk.Key, agencyID, audience string, o Officer, ttl ti
 	if err != nil {
 		return "", err
 	}
-	if !pki.ValidID(agencyID) || audience == "" {
+	if !identity.ValidID(agencyID) || audience == "" {
 		return "", fmt.Errorf("%w: agency id or audience invalid", ErrClaims)
 	}
 	if o.Agency != "" && o.Agency != agencyID {

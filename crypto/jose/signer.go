@@ -21,8 +21,9 @@ import (
 // checkpoints are small).
 const maxJWSLen = 4 << 20
 
-// Signer signs with the gateway's Ed25519 key: record metadata now, audit
-// checkpoints later. It also verifies its own signatures.
+// Signer signs with an Ed25519 key: the gateway key (record metadata,
+// idempotency answers, share receipts) or the audit key (checkpoints). It
+// also verifies its own signatures.
 type Signer struct {
 	priv jwk.Key
 	kid  string

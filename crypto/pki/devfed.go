@@ -19,6 +19,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/liaison-project/liaison/crypto/identity"
 )
 
 // renewBefore: dev files expiring within this window are regenerated, so a
@@ -145,12 +147,12 @@ func EnsureDevFederation(dir string, opts DevOptions) (*DevFederation, error) {
 	if !ValidTrustDomain(opts.TrustDomain) {
 		return nil, fmt.Errorf("%w: trust domain %q", ErrInvalidName, opts.TrustDomain)
 	}
-	if !ValidID(opts.GatewayID) {
+	if !identity.ValidID(opts.GatewayID) {
 		return nil, fmt.Errorf("%w: gateway id %q", ErrInvalidName, opts.GatewayID)
 	}
 	var agencies []string
 	for _, a := range opts.Agencies {
-		if !ValidID(a) {
+		if !identity.ValidID(a) {
 			return nil, fmt.Errorf("%w: agency id %q", ErrInvalidName, a)
 		}
 		if !slices.Contains(agencies, a) {
@@ -537,7 +539,7 @@ type ClientCertOptions struct {
 // without writing it anywhere.
 func (f *DevFederation) IssueClientCert(agencyID string, opts ClientCertOptions) (certPEM, keyPEM []byte, err error) {
 	req := f.agencyRequest(agencyID)
-	if opts.URIs == nil && !ValidID(agencyID) {
+	if opts.URIs == nil && !identity.ValidID(agencyID) {
 		return nil, nil, fmt.Errorf("%w: agency id %q", ErrInvalidName, agencyID)
 	}
 	req.NotBefore, req.NotAfter = opts.NotBefore, opts.NotAfter

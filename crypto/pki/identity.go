@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/liaison-project/liaison/crypto/identity"
 )
 
 var (
@@ -26,15 +28,8 @@ var (
 	ErrInvalidName = errors.New("pki: invalid name")
 )
 
-// idPattern is the shape of agency and gateway ids: they appear in URIs, file
-// names, storage prefixes and key names, so they are kept to a safe alphabet.
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 // trustDomainPattern follows the SPIFFE trust-domain alphabet.
 var trustDomainPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,252}$`)
-
-// ValidID reports whether id is a well-formed agency or gateway id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // ValidTrustDomain reports whether td is a well-formed trust domain.
 func ValidTrustDomain(td string) bool { return trustDomainPattern.MatchString(td) }
@@ -73,7 +68,7 @@ func agencyFromURI(u *url.URL, trustDomain string) (string, error) {
 		return "", fmt.Errorf("%w: URI SAN path is escaped", ErrNoIdentity)
 	}
 	id, ok := strings.CutPrefix(u.Path, "/agency/")
-	if !ok || !idPattern.MatchString(id) {
+	if !ok || !identity.ValidID(id) {
 		return "", fmt.Errorf("%w: URI SAN is not an agency id", ErrNoIdentity)
 	}
 	return id, nil

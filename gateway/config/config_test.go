@@ -21,7 +21,7 @@ var exampleEnv = []string{
 // TestExampleConfigLoads keeps deploy/liaison.example.yaml true: it must
 // load and validate with the environment the README tells people to export.
 func TestExampleConfigLoads(t *testing.T) {
-	cfg, err := config.LoadConfig(filepath.Join("..", "..", "deploy", "liaison.example.yaml"), t.TempDir(), exampleEnv)
+	cfg, err := config.Load(filepath.Join("..", "..", "deploy", "liaison.example.yaml"), t.TempDir(), exampleEnv)
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
@@ -60,7 +60,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const tls = "tls:\n  cert: gw.pem\n  key: gw.key\n  client_cas: [ca.pem]\n"
-			cfg, err := config.LoadConfig(write(t, tls+tc.yaml), t.TempDir(), tc.env)
+			cfg, err := config.Load(write(t, tls+tc.yaml), t.TempDir(), tc.env)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("must load: %v", err)

@@ -10,7 +10,7 @@ import (
 
 // configKeys lists every liaison.yaml key of Config as a dotted path
 // ("tls.min_version") with its environment variable
-// (LIAISON_TLS_MIN_VERSION), as LoadConfig reads them.
+// (LIAISON_TLS_MIN_VERSION), as Load reads them.
 func configKeys() map[string]string {
 	fields := map[string]reflect.Value{}
 	collectEnvFields(reflect.ValueOf(&Config{}).Elem(), "LIAISON", fields)

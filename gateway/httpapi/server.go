@@ -41,7 +41,7 @@ type OfficerVerifier interface {
 	Verify(ctx context.Context, raw, agencyID, certThumbprint string, now time.Time) (jose.Officer, error)
 }
 
-// Deps are the gateway's collaborators, built by Build from a Config, or by tests.
+// Deps are the gateway's collaborators, built by Build from a config.Config, or by tests.
 type Deps struct {
 	Log      *zap.Logger
 	Policy   PolicyEngine

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
-	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
@@ -42,7 +42,7 @@ func parseShare(body []byte) (*api.ShareRequest, error) {
 	}
 	seen := map[string]bool{}
 	for _, a := range req.Recipients {
-		if !config.ValidAgencyID(a) {
+		if !identity.ValidID(a) {
 			return nil, errBadRequest(fmt.Sprintf("recipient %q is not an agency id", a))
 		}
 		if seen[a] {

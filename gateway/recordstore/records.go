@@ -19,9 +19,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
-	"github.com/liaison-project/liaison/crypto/keys"
 	"github.com/liaison-project/liaison/gateway/record"
 )
 

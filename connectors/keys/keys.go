@@ -1,10 +1,13 @@
-// Package keys defines the key-provider contract that Liaison's envelope
-// encryption uses: data keys are generated and wrapped under a named
-// key-encryption key (KEK) held by a provider — Vault Transit in production,
-// a local keyring for `liaison dev` — so that plaintext data keys never reach
+// Package keys is the key-provider contract + conformance suite (keystest)
+// that Liaison's envelope encryption uses. Data keys are generated and
+// wrapped under a named key-encryption key (KEK) held by a provider — Vault
+// Transit in production (connectors/vault), a local keyring for `liaison
+// dev` (connectors/localkeys) — so that plaintext data keys never reach
 // storage and KEKs never leave the provider.
 //
-// Every implementation must pass the conformance suite in keystest.
+// The contract sits under connectors/, beside its implementations and the
+// object-store contract (connectors/objstore). Every implementation must
+// pass the conformance suite in keystest.
 package keys
 
 import (

@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liaison-project/liaison/crypto/keys"
+	"github.com/liaison-project/liaison/connectors/keys"
 )
 
 // dataKeyLen is the size of an AES-256 data key.
