@@ -536,13 +536,15 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err := decodeJSON(body, &req, `body must be {"input": {...}}`); err != nil {
 		return err
 	}
-	var input map[string]any
+	var input map[string]json.RawMessage
 	if err := json.Unmarshal(req.Input, &input); err != nil || input == nil {
 		return errBadRequest("input must be a JSON object (the policy input)")
 	}
-	result, evalErr := s.policy.Decide(r.Context(), input)
+	// Evaluated as written, not as a policy.Input: a dry run exists to see
+	// what the policy does with any input, malformed ones included.
+	result, evalErr := s.policy.DecideJSON(r.Context(), req.Input)
 	if ex, ok := s.policy.(policy.Explainer); ok && evalErr == nil {
-		result.Explanation = ex.Explain(r.Context(), result, input)
+		result.Explanation = ex.ExplainJSON(r.Context(), result, req.Input)
 	}
 	if err := s.writeAudit(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))

@@ -51,7 +51,11 @@ func TestShadowPolicyWiring(t *testing.T) {
 			"tlp": "GREEN", "grading": map[string]any{"source": "1", "intelligence": "B"}, "handling": map[string]any{"code": "P"},
 			"allowed_purposes": []any{"investigation"}, "dsa_ids": []any{"dsa-uk-soc"}, "recipients": []any{"rocu-nw"}},
 	}
-	d, err := pe.Decide(ctx, in)
+	raw, err = json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pe.DecideJSON(ctx, raw)
 	if err != nil || !d.Allow || pe.Revision() != live.Revision() {
 		t.Fatalf("the shadow did not answer as the live policy: %+v, %v", d, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // maxReplayLine bounds one recorded input (record metadata is small).
@@ -72,11 +74,12 @@ func Replay(ctx context.Context, live, candidate *Engine, inputs io.Reader, name
 			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: err.Error()})
 			continue
 		}
-		c, err := Compare(ctx, live, candidate, in)
+		v, err := ast.InterfaceToValue(in)
 		if err != nil {
 			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: "not a JSON-compatible input"})
 			continue
 		}
+		c := compareValue(ctx, live, candidate, v)
 		r.Inputs++
 		action := actionOf(in)
 		a := actions[action]

@@ -148,16 +148,21 @@ func safeID(s string) string {
 	return s
 }
 
-// Compare decides input with both engines and returns the change, or nil if
-// the candidate decides the same.
-func Compare(ctx context.Context, live, candidate *Engine, input any) (*Change, error) {
-	v, err := toValue(input)
+// Compare decides an input written as JSON (see DecideJSON) with both
+// engines and returns the change, or nil if the candidate decides the
+// same. Input that is not JSON is an error wrapping ErrEvaluation.
+func Compare(ctx context.Context, live, candidate *Engine, input []byte) (*Change, error) {
+	v, err := jsonValue(input)
 	if err != nil {
-		return nil, ErrEvaluation
+		return nil, err
 	}
-	ld, lerr := live.Decide(ctx, v)
-	cd, cerr := candidate.Decide(ctx, v)
-	return compareDecisions(v, summarize(ld, lerr), summarize(cd, cerr)), nil
+	return compareValue(ctx, live, candidate, v), nil
+}
+
+func compareValue(ctx context.Context, live, candidate *Engine, v ast.Value) *Change {
+	ld, lerr := live.decideValue(ctx, v, nil)
+	cd, cerr := candidate.decideValue(ctx, v, nil)
+	return compareDecisions(v, summarize(ld, lerr), summarize(cd, cerr))
 }
 
 // ShadowOptions configure a Shadow.
@@ -231,13 +236,27 @@ func NewShadow(live, candidate *Engine, opts ShadowOptions) *Shadow {
 }
 
 // Decide returns the live engine's decision and queues the comparison.
-func (s *Shadow) Decide(ctx context.Context, input any) (Decision, error) {
-	v, err := toValue(input)
+func (s *Shadow) Decide(ctx context.Context, in Input) (Decision, error) {
+	v, err := in.value()
 	if err != nil {
 		s.dropped.Add(1)
-		return s.live.Decide(ctx, input)
+		return s.live.Decide(ctx, in)
 	}
-	d, err := s.live.Decide(ctx, v)
+	return s.decideValue(ctx, v)
+}
+
+// DecideJSON is DecideJSON of the live engine, compared like Decide.
+func (s *Shadow) DecideJSON(ctx context.Context, raw []byte) (Decision, error) {
+	v, err := jsonValue(raw)
+	if err != nil {
+		s.dropped.Add(1)
+		return s.live.DecideJSON(ctx, raw)
+	}
+	return s.decideValue(ctx, v)
+}
+
+func (s *Shadow) decideValue(ctx context.Context, v ast.Value) (Decision, error) {
+	d, err := s.live.decideValue(ctx, v, nil)
 	s.sendMu.RLock()
 	defer s.sendMu.RUnlock()
 	if s.closed {
@@ -275,8 +294,13 @@ func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (Crosswalk, error
 func (s *Shadow) CandidateRevision() string { return s.candidate.Revision() }
 
 // Explain explains a live decision.
-func (s *Shadow) Explain(ctx context.Context, d Decision, input any) *Explanation {
-	return s.live.Explain(ctx, d, input)
+func (s *Shadow) Explain(ctx context.Context, d Decision, in Input) *Explanation {
+	return s.live.Explain(ctx, d, in)
+}
+
+// ExplainJSON explains a live decision made by DecideJSON.
+func (s *Shadow) ExplainJSON(ctx context.Context, d Decision, raw []byte) *Explanation {
+	return s.live.ExplainJSON(ctx, d, raw)
 }
 
 // Stats returns the counters so far.
@@ -309,7 +333,7 @@ func (s *Shadow) compare(job shadowJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
 	v := job.v
-	cd, cerr := s.candidate.Decide(ctx, v)
+	cd, cerr := s.candidate.decideValue(ctx, v, nil)
 	s.compared.Add(1)
 	if s.opts.Inputs != nil {
 		if g, err := ast.JSON(v); err == nil {
