@@ -1,8 +1,12 @@
-// Package policy evaluates Liaison's authorization policy: an embedded OPA
-// engine that loads the Rego library and data of package policies (or a
-// directory with the same layout), prepares the decision query once, checks
-// the policy against sample decisions before accepting it, and answers
-// Decide calls with a structured Decision.
+// Package policy is the policy engine: it loads, tests, signs, evaluates
+// and explains Liaison's authorization policy. The policy itself — Rego
+// rules, data, schemas, samples — is a library, not code of this package:
+// package policies embeds the bundled one, and a deployment may point the
+// engine at a directory with the same layout or at a signed bundle
+// (package policy/signedbundle). The engine prepares the decision query
+// once, checks the policy against its samples before accepting it, and
+// answers Decide calls — on the typed Input the gateway builds (the
+// contract documented in policies/README.md) — with a structured Decision.
 //
 // The engine fails closed: an evaluation error, a panic, or a result that is
 // not a well-formed decision yields a deny Decision together with a non-nil
