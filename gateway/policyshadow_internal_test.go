@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/policies"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 )
 
 func TestShadowPolicyWiring(t *testing.T) {
@@ -68,7 +69,7 @@ func TestShadowPolicyWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c policy.Change
+	var c shadow.Change
 	if err := json.Unmarshal(lines, &c); err != nil || c.Transition() != "allow→deny" || c.CodesAdded[0] != "justification_required" {
 		t.Fatalf("report = %s (%v)", lines, err)
 	}

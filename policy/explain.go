@@ -57,7 +57,6 @@ type Explainer interface {
 
 var (
 	_ Explainer = (*Engine)(nil)
-	_ Explainer = (*Shadow)(nil)
 )
 
 // Check results.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -108,4 +109,47 @@ func jsonValue(raw []byte) (ast.Value, error) {
 		return nil, fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
 	}
 	return v, nil
+}
+
+// Prepared is an input converted once for evaluation, to be decided by
+// several engines (shadow mode and replay compare a candidate policy with
+// the live one). It is immutable: it may be decided after the caller has
+// reused its Input.
+type Prepared struct{ v ast.Value }
+
+// Prepare converts the gateway's typed input.
+func Prepare(in Input) (Prepared, error) {
+	v, err := in.value()
+	if err != nil {
+		return Prepared{}, fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
+	}
+	return Prepared{v}, nil
+}
+
+// PrepareJSON parses an input written as JSON, as written (see
+// DecideJSON).
+func PrepareJSON(raw []byte) (Prepared, error) {
+	v, err := jsonValue(raw)
+	if err != nil {
+		return Prepared{}, err
+	}
+	return Prepared{v}, nil
+}
+
+// JSON returns the input as plain JSON values (maps, slices, strings,
+// json.Number, booleans, nil), to record or digest it.
+func (p Prepared) JSON() (any, error) {
+	if p.v == nil {
+		return nil, fmt.Errorf("%w: no input", ErrEvaluation)
+	}
+	return ast.JSON(p.v)
+}
+
+// DecidePrepared is Decide for a prepared input. The zero Prepared is
+// denied with an error, like any input that could not be converted.
+func (e *Engine) DecidePrepared(ctx context.Context, p Prepared) (Decision, error) {
+	if p.v == nil {
+		return e.decideValue(ctx, nil, fmt.Errorf("%w: no input", ErrEvaluation))
+	}
+	return e.decideValue(ctx, p.v, nil)
 }

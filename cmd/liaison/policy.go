@@ -14,6 +14,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 	"github.com/liaison-project/liaison/policy/signedbundle"
 )
 
@@ -403,7 +404,7 @@ Reports name requests by ids and an input digest only.`,
 				return err
 			}
 			defer f.Close()
-			r, err := policy.Replay(ctx, liveEng, candEng, f, inputs)
+			r, err := shadow.Replay(ctx, liveEng, candEng, f, inputs)
 			if err != nil {
 				return err
 			}
@@ -439,7 +440,7 @@ Reports name requests by ids and an input digest only.`,
 	return cmd
 }
 
-func writeChanges(path string, changes []policy.Change) error {
+func writeChanges(path string, changes []shadow.Change) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
