@@ -37,20 +37,20 @@ var invariants = []struct {
 	{"no input", nil},
 	{"empty object", map[string]any{}},
 	{"a string", "record.read"},
-	{"an array", []any{map[string]any{"action": "record.read"}}},
+	{"an array", []any{map[string]any{"action": string(ActionRead)}}},
 	{"unknown action", map[string]any{
 		"action":  "record.delete-everything",
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 	}},
 	{"read without a record", map[string]any{
-		"action":  "record.read",
+		"action":  string(ActionRead),
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 		"request": map[string]any{"purpose": "investigation", "justification": "sample check"},
 	}},
 	{"dry-run without an officer", map[string]any{
-		"action":  "policy.decide",
+		"action":  string(ActionDecide),
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 	}},
