@@ -153,16 +153,16 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var in map[string]any
-	_ = json.Unmarshal([]byte(`{"action":"record.read","time":"2026-11-21T10:00:00Z",
+	in := []byte(`{"action":"record.read","time":"2026-11-21T10:00:00Z",
 	 "subject":{"agency_id":"rocu-nw"},
 	 "request":{"purpose":"investigation","justification":"benchmark run 2026","case":""},
 	 "record":{"record_id":"rec_01jd0000000000000000000000","version":1,"created":"2026-11-20T09:00:00Z",
 	  "originator":{"org_id":"met-police"},"classification":{"tier":"OFFICIAL"},"tlp":"AMBER",
 	  "grading":{"source":"1","intelligence":"B"},"handling":{"code":"P"},
 	  "allowed_purposes":["investigation"],"data_subject_category":"suspect","content_basis":"fact",
-	  "dsa_ids":["dsa-uk-soc"],"recipients":["rocu-nw"],"protected_fields":["source_details"],"review_due":"2027-06-01"}}`), &in)
-	d, err := eng.Decide(context.Background(), in)
+	  "dsa_ids":["dsa-uk-soc"],"recipients":["rocu-nw"],"protected_fields":["source_details"],"review_due":"2027-06-01"}}`)
+	defer eng.Close()
+	d, err := eng.DecideJSON(context.Background(), in)
 	if err != nil || !d.Allow {
 		b.Fatalf("sample read must be allowed: %+v %v", d, err)
 	}
@@ -171,7 +171,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if _, err := eng.Decide(context.Background(), in); err != nil {
+		if _, err := eng.DecideJSON(context.Background(), in); err != nil {
 			b.Fatal(err)
 		}
 		lat[i] = time.Since(t0)

@@ -12,10 +12,11 @@ import (
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 )
 
 // The shadow stands in for the engine in the server.
-var _ httpapi.PolicyEngine = (*policy.Shadow)(nil)
+var _ httpapi.PolicyEngine = (*shadow.Shadow)(nil)
 
 // Reason codes of the audit entry for a policy reload.
 const (
@@ -147,7 +148,7 @@ func orUnknown(rev string) string {
 	return rev
 }
 
-// shadowPolicy wraps the live engine in a policy.Shadow that evaluates the
+// shadowPolicy wraps the live engine in a shadow.Shadow that evaluates the
 // candidate policy in candidateDir beside it and appends every decision it
 // would change to reportPath (JSON lines, mode 0600: ids and codes, no
 // request text). The candidate directory is watched like the live one, so
@@ -162,7 +163,7 @@ func (g *Gateway) shadowPolicy(ctx context.Context, candidateDir, reportPath str
 	if err != nil {
 		return nil, fmt.Errorf("policy shadow report: %w", err)
 	}
-	sh := policy.NewShadow(g.policy, candidate, policy.ShadowOptions{Report: report, Logger: log})
+	sh := shadow.New(g.policy, candidate, shadow.Options{Report: report, Logger: log})
 	g.starts = append(g.starts, candidate.Start)
 	// Closers run last-in first-out: the shadow drains into the report
 	// before the report is closed.

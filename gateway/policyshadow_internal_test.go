@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/policies"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 )
 
 func TestShadowPolicyWiring(t *testing.T) {
@@ -20,6 +21,7 @@ func TestShadowPolicyWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = live.Close() }) // its decision workers
 	// The candidate requires 40-character justifications; its samples (which
 	// expect 8) are replaced, as an officer changing the rule would.
 	dir := t.TempDir()
@@ -51,7 +53,11 @@ func TestShadowPolicyWiring(t *testing.T) {
 			"tlp": "GREEN", "grading": map[string]any{"source": "1", "intelligence": "B"}, "handling": map[string]any{"code": "P"},
 			"allowed_purposes": []any{"investigation"}, "dsa_ids": []any{"dsa-uk-soc"}, "recipients": []any{"rocu-nw"}},
 	}
-	d, err := pe.Decide(ctx, in)
+	raw, err = json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pe.DecideJSON(ctx, raw)
 	if err != nil || !d.Allow || pe.Revision() != live.Revision() {
 		t.Fatalf("the shadow did not answer as the live policy: %+v, %v", d, err)
 	}
@@ -64,7 +70,7 @@ func TestShadowPolicyWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c policy.Change
+	var c shadow.Change
 	if err := json.Unmarshal(lines, &c); err != nil || c.Transition() != "allow→deny" || c.CodesAdded[0] != "justification_required" {
 		t.Fatalf("report = %s (%v)", lines, err)
 	}

@@ -1,4 +1,7 @@
-// Package policies holds Liaison's bundled Rego policy library and its data:
+// Package policies is Liaison's bundled policy library — Rego rules, their
+// Rego tests, data, schemas and samples, embedded in the binary — not code
+// that runs them: package policy is the engine that loads, tests, signs,
+// evaluates and explains this library (or a copy of it). This package holds:
 // the authorization entrypoint (liaison/authz.rego), one package per marking
 // scheme (liaison/schemes: GSCP, TLP 2.0, 3x5x2, Europol, legacy 5x5x5,
 // police vetting, SELEC, DSAs), their unit tests, the demo federation's
@@ -17,12 +20,14 @@ import (
 	"io/fs"
 )
 
-// files holds the policy tree. Test modules are embedded too so that the
+// library is the policy tree. Test modules are embedded too so that the
 // bundled policy can be tested from the binary (`liaison policy test`).
 //
 //go:embed liaison data schemas samples.json
-var files embed.FS
+var library embed.FS
 
-// FS returns the embedded policy tree, rooted at this directory: liaison/…
-// (*.rego, *_test.rego), data/*.json, schemas/*.json and samples.json.
-func FS() fs.FS { return files }
+// FS returns the embedded policy library, rooted at this directory:
+// liaison/… (*.rego, *_test.rego), data/*.json, schemas/*.json and
+// samples.json. Package policy loads it when no policy directory or
+// bundle is configured.
+func FS() fs.FS { return library }

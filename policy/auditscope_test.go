@@ -16,7 +16,7 @@ func TestAuditScopeDecision(t *testing.T) {
 			"subject": map[string]any{"agency_id": agency, "officer": map[string]any{"id": "o-1", "clearance": "SC", "roles": roles}},
 			"request": map[string]any{"purpose": "", "justification": "", "case": ""}}
 	}
-	d, err := e.Decide(context.Background(), in("hmrc", "dpo"))
+	d, err := e.DecideJSON(context.Background(), js(t, in("hmrc", "dpo")))
 	if err != nil || !d.Allow || d.AuditScope == nil {
 		t.Fatalf("DPO: %+v %v", d, err)
 	}
@@ -24,7 +24,7 @@ func TestAuditScopeDecision(t *testing.T) {
 		t.Fatalf("scope %+v", s)
 	}
 	// The demo registry allows no agency federation auditors.
-	d, err = e.Decide(context.Background(), in("nca", "federation_auditor"))
+	d, err = e.DecideJSON(context.Background(), js(t, in("nca", "federation_auditor")))
 	if err != nil || d.Allow || d.AuditScope != nil {
 		t.Fatalf("federation_auditor at nca: %+v %v", d, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/liaison-project/liaison/policy"
 )
 
 // gatewayRead is the input of gateway/bench_test.go BenchmarkDecisionLatency:
@@ -28,12 +30,12 @@ func BenchmarkDecideAction(b *testing.B) {
 	}
 	cases := []struct {
 		name string
-		in   map[string]any
+		in   policy.Input
 	}{
-		{"gateway-read", gw},
-		{"read", input(b, baseRead, nil)},
-		{"list", input(b, baseRead, map[string]any{"action": "record.list"})},
-		{"publish", input(b, baseRead, map[string]any{"action": "record.publish", "subject.agency_id": "met-police", "record.recipients": []any{"rocu-nw", "hmrc", "nca"}})},
+		{"gateway-read", typed(b, gw)},
+		{"read", typed(b, input(b, baseRead, nil))},
+		{"list", typed(b, input(b, baseRead, map[string]any{"action": "record.list"}))},
+		{"publish", typed(b, input(b, baseRead, map[string]any{"action": "record.publish", "subject.agency_id": "met-police", "record.recipients": []any{"rocu-nw", "hmrc", "nca"}}))},
 	}
 	e := engine(b)
 	ctx := context.Background()
@@ -52,10 +54,11 @@ func BenchmarkDecideAction(b *testing.B) {
 // server does for every request (net/http runs each on its own), against
 // deciding on one goroutine, in the same run.
 func BenchmarkDecideFreshGoroutine(b *testing.B) {
-	var in map[string]any
-	if err := json.Unmarshal([]byte(gatewayRead), &in); err != nil {
+	var gw map[string]any
+	if err := json.Unmarshal([]byte(gatewayRead), &gw); err != nil {
 		b.Fatal(err)
 	}
+	in := typed(b, gw)
 	e := engine(b)
 	ctx := context.Background()
 	decide := func() {

@@ -108,7 +108,7 @@ func federationEngine(tb testing.TB, n int) *policy.Engine {
 	if e, ok := federations.Load(n); ok {
 		return e.(*policy.Engine)
 	}
-	e, err := policy.New(context.Background(), policy.Options{Dir: federation(tb, n), ReloadInterval: -1})
+	e, err := newEngine(tb, context.Background(), policy.Options{Dir: federation(tb, n), ReloadInterval: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func BenchmarkDecideFederation(b *testing.B) {
 	for _, n := range []int{10, 500, 10000} {
 		b.Run(fmt.Sprintf("agencies=%d/dsas=%d", n, 2*n), func(b *testing.B) {
 			e := federationEngine(b, n)
-			in := federatedRead(b, n)
+			in := typed(b, federatedRead(b, n))
 			ctx := context.Background()
 			percentiles(b, func() {
 				if d, err := e.Decide(ctx, in); err != nil || !d.Allow {
@@ -179,7 +179,7 @@ func BenchmarkDecideFederation(b *testing.B) {
 // by object key, never a scan of the registry).
 func BenchmarkDecideScaling(b *testing.B) {
 	small, large := federationEngine(b, 10), federationEngine(b, 10000)
-	inSmall, inLarge := federatedRead(b, 10), federatedRead(b, 10000)
+	inSmall, inLarge := typed(b, federatedRead(b, 10)), typed(b, federatedRead(b, 10000))
 	ctx := context.Background()
 	var ds, dl []time.Duration
 	b.ReportAllocs()
@@ -213,11 +213,11 @@ func BenchmarkDecideBaseline(b *testing.B) {
 	if dir == "" {
 		b.Skip("set LIAISON_BENCH_BASELINE to a policy directory to compare with")
 	}
-	base, err := policy.New(context.Background(), policy.Options{Dir: dir, ReloadInterval: -1})
+	base, err := newEngine(b, context.Background(), policy.Options{Dir: dir, ReloadInterval: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := input(b, baseRead, nil)
+	in := typed(b, input(b, baseRead, nil))
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

@@ -151,7 +151,7 @@ func TestSignedBundles(t *testing.T) {
 	one := signed(t, dir, keys[0])
 	two := signed(t, dir, keys[0], keys[1])
 	load := func(bundle string, required int) (*policy.Engine, error) {
-		return policy.New(ctx, policy.Options{Bundle: bundle, TrustedKeys: trusted, RequiredSignatures: required})
+		return newEngine(t, ctx, policy.Options{Bundle: bundle, TrustedKeys: trusted, RequiredSignatures: required})
 	}
 
 	t.Run("one trusted signature loads", func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestSignedBundles(t *testing.T) {
 		if e.Revision() != engine(t).Revision() || !slices.Equal(e.Signers(), []string{keys[0].priv.KeyID()}) {
 			t.Fatalf("revision %s signers %v", e.Revision(), e.Signers())
 		}
-		if d, err := e.Decide(ctx, input(t, baseRead, nil)); err != nil || !d.Allow || d.Revision != e.Revision() {
+		if d, err := e.DecideJSON(ctx, js(t, input(t, baseRead, nil))); err != nil || !d.Allow || d.Revision != e.Revision() {
 			t.Fatalf("Decide = %+v, %v", d, err)
 		}
 	})
@@ -282,10 +282,10 @@ func TestSignedBundles(t *testing.T) {
 		}
 	})
 	t.Run("trusted keys are required", func(t *testing.T) {
-		if _, err := policy.New(ctx, policy.Options{Bundle: one}); !errors.Is(err, policy.ErrLoad) {
+		if _, err := newEngine(t, ctx, policy.Options{Bundle: one}); !errors.Is(err, policy.ErrLoad) {
 			t.Fatalf("New = %v", err)
 		}
-		if _, err := policy.New(ctx, policy.Options{Bundle: one, Dir: dir, TrustedKeys: trusted}); !errors.Is(err, policy.ErrLoad) {
+		if _, err := newEngine(t, ctx, policy.Options{Bundle: one, Dir: dir, TrustedKeys: trusted}); !errors.Is(err, policy.ErrLoad) {
 			t.Fatalf("bundle and dir: %v", err)
 		}
 	})
@@ -293,7 +293,7 @@ func TestSignedBundles(t *testing.T) {
 		raw, _ := json.Marshal(map[string]any{"keys": []any{keys[0].priv}})
 		p := filepath.Join(t.TempDir(), "bad.jwks.json")
 		_ = os.WriteFile(p, raw, 0o644)
-		if _, err := policy.New(ctx, policy.Options{Bundle: one, TrustedKeys: p}); !errors.Is(err, policy.ErrBundle) {
+		if _, err := newEngine(t, ctx, policy.Options{Bundle: one, TrustedKeys: p}); !errors.Is(err, policy.ErrBundle) {
 			t.Fatalf("New = %v", err)
 		}
 	})
@@ -315,7 +315,7 @@ func TestWatchedBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := make(chan policy.ReloadEvent, 8)
-	e, err := policy.New(ctx, policy.Options{Bundle: bundle, TrustedKeys: trusted, ReloadInterval: 10 * time.Millisecond,
+	e, err := newEngine(t, ctx, policy.Options{Bundle: bundle, TrustedKeys: trusted, ReloadInterval: 10 * time.Millisecond,
 		OnReload: func(ev policy.ReloadEvent) { events <- ev }})
 	if err != nil {
 		t.Fatal(err)

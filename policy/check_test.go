@@ -116,7 +116,7 @@ func TestCheckLocatesProblems(t *testing.T) {
 func TestLoadErrorsCarryLocations(t *testing.T) {
 	dir := copyBundle(t)
 	edit(t, dir, "data/dsas.json", `"status": "active",`, `"status": "paused",`)
-	_, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	_, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 	var pe *policy.ProblemsError
 	if !errors.Is(err, policy.ErrLoad) || !errors.As(err, &pe) {
 		t.Fatalf("New = %v; want a located ErrLoad", err)
@@ -130,7 +130,7 @@ func TestLoadErrorsCarryLocations(t *testing.T) {
 func TestRegoTestFailureBlocksLoad(t *testing.T) {
 	dir := copyBundle(t)
 	write(t, dir, "liaison/zz_test.rego", "package liaison.zz_test\n\nimport data.liaison.authz\n\ntest_wrong if authz.decision.allow with input as {}\n")
-	_, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	_, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 	var pe *policy.ProblemsError
 	if !errors.Is(err, policy.ErrTest) || !errors.As(err, &pe) {
 		t.Fatalf("New = %v; want ErrTest", err)

@@ -65,7 +65,7 @@ func TestCrosswalkIsData(t *testing.T) {
 	// An agency changes the cross-walk without touching Rego or Go.
 	dir := copyBundle(t)
 	edit(t, dir, "data/crosswalk.json", `"4": "D"`, `"4": "C"`)
-	e, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	e, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

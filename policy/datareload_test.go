@@ -21,7 +21,7 @@ func reloadEngine(t testing.TB) (*policy.Engine, string, func() []policy.ReloadE
 	dir := copyBundle(t)
 	var mu sync.Mutex
 	var events []policy.ReloadEvent
-	e, err := policy.New(context.Background(), policy.Options{Dir: dir, ReloadInterval: -1,
+	e, err := newEngine(t, context.Background(), policy.Options{Dir: dir, ReloadInterval: -1,
 		OnReload: func(ev policy.ReloadEvent) { mu.Lock(); events = append(events, ev); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestDataOnlyReloadSkipsRegoSuite(t *testing.T) {
 	e, dir, events := reloadEngine(t)
 	ctx := context.Background()
 	read := input(t, baseRead, nil)
-	if d, err := e.Decide(ctx, read); err != nil || !d.Allow {
+	if d, err := e.DecideJSON(ctx, js(t, read)); err != nil || !d.Allow {
 		t.Fatalf("before: %+v %v", d, err)
 	}
 	oldSHA := fileSHA(t, filepath.Join(dir, "data", "dsas.json"))
@@ -69,7 +69,7 @@ func TestDataOnlyReloadSkipsRegoSuite(t *testing.T) {
 	if n := policy.SyncSuiteRuns(e); n != runs {
 		t.Fatalf("a data-only reload waited for the Rego suite (%d runs, %d before)", n, runs)
 	}
-	d, err := e.Decide(ctx, read)
+	d, err := e.DecideJSON(ctx, js(t, read))
 	if err != nil || d.Allow || d.Revision != e.Revision() {
 		t.Fatalf("after suspension: %+v %v; want a deny by the new revision", d, err)
 	}

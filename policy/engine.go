@@ -1,8 +1,12 @@
-// Package policy evaluates Liaison's authorization policy: an embedded OPA
-// engine that loads the Rego library and data of package policies (or a
-// directory with the same layout), prepares the decision query once, checks
-// the policy against sample decisions before accepting it, and answers
-// Decide calls with a structured Decision.
+// Package policy is the policy engine: it loads, tests, signs, evaluates
+// and explains Liaison's authorization policy. The policy itself — Rego
+// rules, data, schemas, samples — is a library, not code of this package:
+// package policies embeds the bundled one, and a deployment may point the
+// engine at a directory with the same layout or at a signed bundle
+// (package policy/signedbundle). The engine prepares the decision query
+// once, checks the policy against its samples before accepting it, and
+// answers Decide calls — on the typed Input the gateway builds (the
+// contract documented in policies/README.md) — with a structured Decision.
 //
 // The engine fails closed: an evaluation error, a panic, or a result that is
 // not a well-formed decision yields a deny Decision together with a non-nil
@@ -32,6 +36,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/policy/signedbundle"
 )
 
 var (
@@ -49,16 +55,7 @@ var (
 	ErrTest = errors.New("policy: Rego test failed")
 	// ErrBundle: a policy bundle is malformed, altered, or not signed by
 	// enough trusted keys.
-	ErrBundle = errors.New("policy: bundle not trusted")
-)
-
-// Actions the policy decides on (input.action).
-const (
-	ActionPublish = "record.publish"
-	ActionRead    = "record.read"
-	ActionList    = "record.list"
-	ActionRecall  = "record.recall"
-	ActionDecide  = "policy.decide" // the /v1/decisions dry-run
+	ErrBundle = signedbundle.ErrUntrusted
 )
 
 // Log field names, shared with the gateway's logs.
@@ -135,7 +132,7 @@ type state struct {
 	// queries holds extra prepared queries (explanations, the cross-walk)
 	// by query text, prepared on first use.
 	queries  sync.Map
-	manifest *Manifest
+	manifest *signedbundle.Manifest
 	signers  []string
 	// code is the bundle's codeDigest (modules, tests, schemas) and files
 	// the digest of each of its files: a reload compares them with the
@@ -166,6 +163,8 @@ type Engine struct {
 	// syncSuiteRuns counts the Rego suite runs a load or reload waited for;
 	// a data-only reload must not add to it (tested).
 	syncSuiteRuns atomic.Int64
+	// workers evaluate decisions; Close stops them.
+	workers evalPool
 }
 
 // New loads, compiles and checks the policy, and returns an engine ready to
@@ -183,6 +182,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, src: src, log: log.Named("policy")}
 	e.suite.init()
+	e.workers.init(max(4, 2*runtime.GOMAXPROCS(0)))
 	st, err := e.load(ctx)
 	if err != nil {
 		return nil, err
@@ -414,14 +414,39 @@ func (c *testCache) put(digest string, n int) {
 // Revision identifies the policy currently in force.
 func (e *Engine) Revision() string { return e.cur.Load().revision }
 
-// Decide evaluates the policy for input (a JSON-compatible value shaped as
-// described in policies/README.md). On any failure it returns a deny
-// Decision (with an ID, for the audit log) and a non-nil error wrapping
-// ErrEvaluation or ErrMalformedDecision.
-func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
+// Decide evaluates the policy for the gateway's typed input. On any
+// failure it returns a deny Decision (with an ID, for the audit log) and a
+// non-nil error wrapping ErrEvaluation or ErrMalformedDecision.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	v, err := in.value()
+	if err != nil {
+		// Not reachable with Input's field types; fail closed all the same.
+		err = fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
+	}
+	return e.decideValue(ctx, v, err)
+}
+
+// DecideJSON evaluates the policy for an input written as JSON, exactly
+// as written (see jsonValue for who needs that: a dry run, `liaison policy
+// eval`, replayed and sample inputs). Input that is not a JSON document is
+// denied with an error wrapping ErrEvaluation, like any evaluation failure.
+func (e *Engine) DecideJSON(ctx context.Context, raw []byte) (Decision, error) {
+	v, err := jsonValue(raw)
+	return e.decideValue(ctx, v, err)
+}
+
+// decideValue decides an input already converted; convErr is the
+// conversion's failure, which denies.
+func (e *Engine) decideValue(ctx context.Context, v ast.Value, convErr error) (Decision, error) {
 	start := time.Now()
 	st := e.cur.Load()
-	d, err := evalWorkers.decide(ctx, st, input)
+	var d Decision
+	err := convErr
+	if err != nil {
+		d = deny(newID(), st.revision)
+	} else {
+		d, err = e.workers.decide(ctx, st, v)
+	}
 	if err != nil {
 		e.log.Error("policy evaluation failed; denying",
 			zap.String(fieldDecisionID, d.ID), zap.String(fieldRevision, d.Revision), zap.Error(err))
@@ -432,7 +457,7 @@ func (e *Engine) Decide(ctx context.Context, input any) (Decision, error) {
 	return d, err
 }
 
-func (s *state) decide(ctx context.Context, input any) (d Decision, err error) {
+func (s *state) decide(ctx context.Context, v ast.Value) (d Decision, err error) {
 	id := newID()
 	defer func() {
 		if r := recover(); r != nil {
@@ -440,12 +465,6 @@ func (s *state) decide(ctx context.Context, input any) (d Decision, err error) {
 			d, err = deny(id, s.revision), fmt.Errorf("%w: panic during evaluation", ErrEvaluation)
 		}
 	}()
-	// Convert here rather than in OPA so that a conversion failure is
-	// reported as such, without the value.
-	v, err := toValue(input)
-	if err != nil {
-		return deny(id, s.revision), fmt.Errorf("%w: input of type %T is not JSON-compatible", ErrEvaluation, input)
-	}
 	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(v), rego.EvalGenerateJSON(keepAST))
 	if err != nil {
 		return deny(id, s.revision), evalError(ctx, err)
@@ -532,27 +551,35 @@ func decodeObject(raw json.RawMessage) map[string]any {
 	return m
 }
 
-// evalWorkers run decisions on long-lived goroutines, shared by every
-// engine in the process. Why: OPA's evaluator recurses deeply, growing a
-// goroutine's stack to hundreds of kilobytes during a decision, and a
-// server runs each request on a fresh goroutine (net/http does), so the
-// runtime grew and copied the stack several times per decision: +40–50% of
-// the decision's cost (BenchmarkDecideFreshGoroutine). A worker keeps its
-// grown stack. Decisions are CPU-bound, so a few workers per core lose no
-// parallelism; the hand-off costs a couple of microseconds.
-var evalWorkers = newEvalPool(max(4, 2*runtime.GOMAXPROCS(0)))
-
+// evalPool runs an engine's decisions on long-lived goroutines. Why: OPA's
+// evaluator recurses deeply, growing a goroutine's stack to hundreds of
+// kilobytes during a decision, and a server runs each request on a fresh
+// goroutine (net/http does), so the runtime grew and copied the stack
+// several times per decision: +40–50% of the decision's cost
+// (BenchmarkDecideFreshGoroutine). A worker keeps its grown stack.
+// Decisions are CPU-bound, so a few workers per core lose no parallelism;
+// the hand-off costs a couple of microseconds.
+//
+// The pool belongs to its Engine: the workers start with the first
+// decision (an engine built only to check or sign a policy never starts
+// them) and Close stops them. After Close a decision runs on the caller's
+// goroutine, so a closed engine still decides, as before.
 type evalPool struct {
+	n     int
 	jobs  chan evalJob
 	start sync.Once
-	n     int
+	wg    sync.WaitGroup
+	// mu orders sends against stop: decide sends under the read lock,
+	// stop closes the queue under the write lock.
+	mu     sync.RWMutex
+	closed bool
 }
 
 type evalJob struct {
-	ctx   context.Context
-	st    *state
-	input any
-	done  chan evalResult
+	ctx  context.Context
+	st   *state
+	v    ast.Value
+	done chan evalResult
 }
 
 type evalResult struct {
@@ -560,31 +587,52 @@ type evalResult struct {
 	err error
 }
 
-func newEvalPool(n int) *evalPool { return &evalPool{jobs: make(chan evalJob), n: n} }
+func (p *evalPool) init(n int) { p.n, p.jobs = n, make(chan evalJob) }
 
-func (p *evalPool) decide(ctx context.Context, st *state, input any) (Decision, error) {
-	p.start.Do(func() {
-		for range p.n {
-			go func() {
-				for j := range p.jobs {
-					d, err := j.st.decide(j.ctx, j.input) // recovers its own panics
-					j.done <- evalResult{d, err}
-				}
-			}()
-		}
-	})
+func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value) (Decision, error) {
 	// A request already abandoned is not evaluated: deny, as any evaluation
 	// failure does (OPA itself may finish a short evaluation before it
 	// notices the cancellation).
 	if err := ctx.Err(); err != nil {
 		return deny(newID(), st.revision), fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return st.decide(ctx, v)
+	}
+	p.start.Do(func() {
+		p.wg.Add(p.n)
+		for range p.n {
+			go func() {
+				defer p.wg.Done()
+				for j := range p.jobs {
+					d, err := j.st.decide(j.ctx, j.v) // recovers its own panics
+					j.done <- evalResult{d, err}
+				}
+			}()
+		}
+	})
 	done := make(chan evalResult, 1)
 	select {
-	case p.jobs <- evalJob{ctx: ctx, st: st, input: input, done: done}:
+	case p.jobs <- evalJob{ctx: ctx, st: st, v: v, done: done}:
+		p.mu.RUnlock()
 	case <-ctx.Done():
+		p.mu.RUnlock()
 		return deny(newID(), st.revision), fmt.Errorf("%w: %w", ErrEvaluation, ctx.Err())
 	}
 	r := <-done
 	return r.d, r.err
+}
+
+// stop ends the workers once the decisions they hold are answered.
+func (p *evalPool) stop() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		p.start.Do(func() {}) // never start after stop
+		close(p.jobs)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }

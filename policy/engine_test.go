@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,7 @@ import (
 
 // sharedEngine loads the embedded bundle once for the read-only tests.
 var sharedEngine = sync.OnceValues(func() (*policy.Engine, error) {
-	return policy.New(context.Background(), policy.Options{})
+	return policy.New(context.Background(), policy.Options{}) // closed by TestMain
 })
 
 func engine(t testing.TB) *policy.Engine {
@@ -210,7 +211,7 @@ func TestDecide(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := e.Decide(ctx, input(t, baseRead, tc.edits))
+			d, err := e.DecideJSON(ctx, js(t, input(t, baseRead, tc.edits)))
 			if err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
@@ -287,7 +288,7 @@ func TestDecideObligations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := e.Decide(ctx, input(t, baseRead, tc.edits))
+			d, err := e.DecideJSON(ctx, js(t, input(t, baseRead, tc.edits)))
 			if err != nil || !d.Allow {
 				t.Fatalf("Decide = %+v, %v; want an allow", d, err)
 			}
@@ -313,7 +314,7 @@ func TestDecisionIdentity(t *testing.T) {
 	ctx := context.Background()
 	seen := map[string]bool{}
 	for i := range 50 {
-		d, err := e.Decide(ctx, input(t, baseRead, nil))
+		d, err := e.DecideJSON(ctx, js(t, input(t, baseRead, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +332,7 @@ func TestDecisionIdentity(t *testing.T) {
 }
 
 func TestDecisionJSON(t *testing.T) {
-	d, err := engine(t).Decide(context.Background(), input(t, baseRead, map[string]any{"request.purpose": ""}))
+	d, err := engine(t).DecideJSON(context.Background(), js(t, input(t, baseRead, map[string]any{"request.purpose": ""})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestPublicReasons(t *testing.T) {
 	e := engine(t)
 	ctx := context.Background()
 	t.Run("visible", func(t *testing.T) {
-		d, _ := e.Decide(ctx, input(t, baseRead, map[string]any{"request.purpose": ""}))
+		d, _ := e.DecideJSON(ctx, js(t, input(t, baseRead, map[string]any{"request.purpose": ""})))
 		pr := d.PublicReasons()
 		if len(pr) != 1 || pr[0].Code != "purpose_required" {
 			t.Fatalf("PublicReasons = %+v", pr)
@@ -516,7 +517,7 @@ func TestObserver(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var calls []call
-	e, err := policy.New(context.Background(), policy.Options{Observer: func(d time.Duration, allowed bool, err error) {
+	e, err := newEngine(t, context.Background(), policy.Options{Observer: func(d time.Duration, allowed bool, err error) {
 		if d <= 0 {
 			t.Errorf("observer got duration %v", d)
 		}
@@ -528,9 +529,9 @@ func TestObserver(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, _ = e.Decide(ctx, input(t, baseRead, nil))
-	_, _ = e.Decide(ctx, input(t, baseRead, map[string]any{"subject.agency_id": "nca"}))
-	_, _ = e.Decide(ctx, make(chan int))
+	_, _ = e.DecideJSON(ctx, js(t, input(t, baseRead, nil)))
+	_, _ = e.DecideJSON(ctx, js(t, input(t, baseRead, map[string]any{"subject.agency_id": "nca"})))
+	_, _ = e.DecideJSON(ctx, []byte(`{"action": "record.read", "time": `)) // not JSON: a failure
 	want := []call{{true, false}, {false, false}, {false, true}}
 	if !slices.Equal(calls, want) {
 		t.Fatalf("observer calls = %+v, want %+v", calls, want)
@@ -538,7 +539,7 @@ func TestObserver(t *testing.T) {
 }
 
 func TestNewFromDirMatchesEmbedded(t *testing.T) {
-	e, err := policy.New(context.Background(), policy.Options{Dir: copyBundle(t)})
+	e, err := newEngine(t, context.Background(), policy.Options{Dir: copyBundle(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +564,7 @@ func TestRevisionTracksDecisionFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyBundle(t)
 			write(t, dir, tc.file, tc.content)
-			e, err := policy.New(context.Background(), policy.Options{Dir: dir})
+			e, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -630,7 +631,7 @@ decision := {"allow": true, "visible": true, "reasons": [], "obligations": {"red
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyBundle(t)
 			tc.edit(t, dir)
-			e, err := policy.New(context.Background(), policy.Options{Dir: dir})
+			e, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 			if !errors.Is(err, tc.isErr) || e != nil {
 				t.Fatalf("New = %v, %v; want error %v", e, err, tc.isErr)
 			}
@@ -650,7 +651,7 @@ func onlyModule(t *testing.T, dir, src string) {
 func TestReloadKeepsWorkingPolicy(t *testing.T) {
 	dir := copyBundle(t)
 	ctx := context.Background()
-	e, err := policy.New(ctx, policy.Options{Dir: dir})
+	e, err := newEngine(t, ctx, policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +665,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 
 	assertServing := func(t *testing.T) {
 		t.Helper()
-		d, err := e.Decide(ctx, good)
+		d, err := e.DecideJSON(ctx, js(t, good))
 		if err != nil || !d.Allow || d.Revision != rev {
 			t.Fatalf("after a rejected reload: %+v, %v; want the old policy (%s) allowing", d, err, rev)
 		}
@@ -702,7 +703,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 		bs, _ := json.Marshal(doc)
 		write(t, dir, "data/agencies.json", string(bs))
 
-		before, _ := e.Decide(ctx, stranger)
+		before, _ := e.DecideJSON(ctx, js(t, stranger))
 		if err := e.Reload(ctx); err != nil {
 			t.Fatalf("Reload: %v", err)
 		}
@@ -712,7 +713,7 @@ func TestReloadKeepsWorkingPolicy(t *testing.T) {
 		if _, ok := e.Agency("lancs-police"); !ok {
 			t.Fatal("new agency not in the registry after reload")
 		}
-		after, _ := e.Decide(ctx, stranger)
+		after, _ := e.DecideJSON(ctx, js(t, stranger))
 		if !slices.Contains(before.Codes(), "unknown_agency") || slices.Contains(after.Codes(), "unknown_agency") {
 			t.Fatalf("codes before %v, after %v: the reload did not reach decisions", before.Codes(), after.Codes())
 		}
@@ -744,28 +745,30 @@ decision := {"allow": true, "visible": false, "reasons": [], "obligations": empt
 decision := {"allow": false, "visible": true, "reasons": [], "obligations": empty} if input.action == "silent-deny"
 `)
 	ctx := context.Background()
-	e, err := policy.New(ctx, policy.Options{Dir: dir})
+	e, err := newEngine(t, ctx, policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err := e.Decide(ctx, map[string]any{"action": "ok"}); err != nil || !d.Allow {
+	if d, err := e.DecideJSON(ctx, js(t, map[string]any{"action": "ok"})); err != nil || !d.Allow {
 		t.Fatalf("control case: %+v, %v", d, err)
 	}
 	tests := []struct {
 		name  string
-		input any
+		input []byte
 		isErr error
 	}{
-		{"conflict error", map[string]any{"action": "conflict"}, policy.ErrEvaluation},
-		{"non-boolean allow", map[string]any{"action": "malformed"}, policy.ErrMalformedDecision},
-		{"allowed but invisible", map[string]any{"action": "invisible-allow"}, policy.ErrMalformedDecision},
-		{"deny without reason", map[string]any{"action": "silent-deny"}, policy.ErrMalformedDecision},
-		{"input not JSON-compatible", map[string]any{"action": "ok", "bad": func() {}}, policy.ErrEvaluation},
-		{"panic while reading input", panicky{}, policy.ErrEvaluation},
+		{"conflict error", js(t, map[string]any{"action": "conflict"}), policy.ErrEvaluation},
+		{"non-boolean allow", js(t, map[string]any{"action": "malformed"}), policy.ErrMalformedDecision},
+		{"allowed but invisible", js(t, map[string]any{"action": "invisible-allow"}), policy.ErrMalformedDecision},
+		{"deny without reason", js(t, map[string]any{"action": "silent-deny"}), policy.ErrMalformedDecision},
+		{"input not JSON", []byte(`{"action": "ok", "bad": }`), policy.ErrEvaluation},
+		{"empty input", nil, policy.ErrEvaluation},
+		// A panic while converting a typed input is TestValueRecoversPanics
+		// (policy/regoinput): a policy.Input cannot hold a panicking value.
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := e.Decide(ctx, tc.input)
+			d, err := e.DecideJSON(ctx, tc.input)
 			if !errors.Is(err, tc.isErr) {
 				t.Fatalf("err = %v, want %v", err, tc.isErr)
 			}
@@ -785,13 +788,13 @@ func TestDecideCancelledDenies(t *testing.T) {
 	if err := json.Unmarshal([]byte(baseRead), &in); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := e.Decide(context.Background(), in); err != nil || !d.Allow {
+	if d, err := e.DecideJSON(context.Background(), js(t, in)); err != nil || !d.Allow {
 		t.Fatalf("control: %+v %v", d, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 20 {
-		d, err := e.Decide(ctx, in)
+		d, err := e.DecideJSON(ctx, js(t, in))
 		if !errors.Is(err, policy.ErrEvaluation) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want ErrEvaluation wrapping context.Canceled", err)
 		}
@@ -801,15 +804,10 @@ func TestDecideCancelledDenies(t *testing.T) {
 	}
 }
 
-// panicky panics when OPA converts it to JSON.
-type panicky struct{}
-
-func (panicky) MarshalJSON() ([]byte, error) { panic("boom with secret content") }
-
 func TestConcurrentDecideAndReload(t *testing.T) {
 	dir := copyBundle(t)
 	ctx := context.Background()
-	e, err := policy.New(ctx, policy.Options{Dir: dir})
+	e, err := newEngine(t, ctx, policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,7 +837,7 @@ func TestConcurrentDecideAndReload(t *testing.T) {
 				if (i+w)%2 == 1 {
 					in, want = denyIn, false
 				}
-				d, err := e.Decide(ctx, in)
+				d, err := e.DecideJSON(ctx, js(t, in))
 				if err != nil || d.Allow != want {
 					t.Errorf("worker %d call %d: allow=%t err=%v, want allow=%t", w, i, d.Allow, err, want)
 					return
@@ -855,7 +853,7 @@ func TestConcurrentDecideAndReload(t *testing.T) {
 func BenchmarkDecideRead(b *testing.B) {
 	e := engine(b)
 	ctx := context.Background()
-	in := input(b, baseRead, nil)
+	in := typed(b, input(b, baseRead, nil))
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := e.Decide(ctx, in)
@@ -870,7 +868,7 @@ func BenchmarkDecideRead(b *testing.B) {
 func BenchmarkDecideListInvisible(b *testing.B) {
 	e := engine(b)
 	ctx := context.Background()
-	in := input(b, baseRead, map[string]any{"action": "record.list", "subject.agency_id": "nca"})
+	in := typed(b, input(b, baseRead, map[string]any{"action": "record.list", "subject.agency_id": "nca"}))
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := e.Decide(ctx, in)
@@ -878,4 +876,30 @@ func BenchmarkDecideListInvisible(b *testing.B) {
 			b.Fatalf("Decide = %+v, %v", d, err)
 		}
 	}
+}
+
+// js encodes a test input as the JSON DecideJSON evaluates as written:
+// these tests build malformed and partial inputs on purpose, which the
+// typed policy.Input cannot express.
+func js(t testing.TB, v any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("test input is not JSON: %v", err)
+	}
+	return raw
+}
+
+// typed decodes a well-formed test input into the gateway's typed input,
+// strictly: a field policy.Input does not have fails the test, so the
+// typed input is the same document.
+func typed(t testing.TB, v any) policy.Input {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(js(t, v)))
+	dec.DisallowUnknownFields()
+	var in policy.Input
+	if err := dec.Decode(&in); err != nil {
+		t.Fatalf("not a gateway input: %v", err)
+	}
+	return in
 }

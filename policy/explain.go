@@ -48,15 +48,15 @@ type CheckResult struct {
 	Codes []string `json:"codes,omitempty"`
 }
 
-// Explainer explains decisions; the Engine and a Shadow (for the live
-// policy) are Explainers. The dry-run handler type-asserts its policy to it.
+// Explainer explains decisions made for inputs written as JSON; the
+// Engine and a Shadow (for the live policy) are Explainers. The dry-run
+// handler type-asserts its policy to it.
 type Explainer interface {
-	Explain(ctx context.Context, d Decision, input any) *Explanation
+	ExplainJSON(ctx context.Context, d Decision, input []byte) *Explanation
 }
 
 var (
 	_ Explainer = (*Engine)(nil)
-	_ Explainer = (*Shadow)(nil)
 )
 
 // Check results.
@@ -122,11 +122,25 @@ func conditionPairs(m map[string]string) []string {
 // the policy's optional facts document (data.liaison.authz.explain) for
 // the same input; errors there only leave the facts out. It is meant for
 // the dry-run and the CLI, not for every request.
-func (e *Engine) Explain(ctx context.Context, d Decision, input any) *Explanation {
-	return e.cur.Load().explainDecision(ctx, d, input)
+func (e *Engine) Explain(ctx context.Context, d Decision, in Input) *Explanation {
+	v, err := in.value()
+	if err != nil {
+		v = ast.NewObject()
+	}
+	return e.cur.Load().explainDecision(ctx, d, v)
 }
 
-func (s *state) explainDecision(ctx context.Context, d Decision, input any) *Explanation {
+// ExplainJSON explains decision d, made for an input written as JSON (see
+// DecideJSON). An input that is not JSON is explained as an empty one.
+func (e *Engine) ExplainJSON(ctx context.Context, d Decision, raw []byte) *Explanation {
+	v, err := jsonValue(raw)
+	if err != nil {
+		v = ast.NewObject()
+	}
+	return e.cur.Load().explainDecision(ctx, d, v)
+}
+
+func (s *state) explainDecision(ctx context.Context, d Decision, input ast.Value) *Explanation {
 	in := genericInput(input)
 	f := requestFacts(in, d)
 	x := &Explanation{Request: f.describe()}
@@ -264,15 +278,11 @@ func obligationWords(d Decision, words map[string]string) []string {
 }
 
 // facts evaluates data.liaison.authz.explain.facts, if the policy has it.
-func (s *state) facts(ctx context.Context, input any) []string {
+func (s *state) facts(ctx context.Context, v ast.Value) []string {
 	if len(s.compiler.GetRulesExact(ast.MustParseRef(explainQuery))) == 0 {
 		return nil
 	}
 	pq, err := s.query(ctx, explainQuery)
-	if err != nil {
-		return nil
-	}
-	v, err := toValue(input)
 	if err != nil {
 		return nil
 	}
@@ -290,12 +300,8 @@ func (s *state) facts(ctx context.Context, input any) []string {
 	return out
 }
 
-// genericInput turns any JSON-compatible input into plain maps and slices.
-func genericInput(input any) map[string]any {
-	v, err := toValue(input)
-	if err != nil {
-		return map[string]any{}
-	}
+// genericInput turns an input value into plain maps and slices.
+func genericInput(v ast.Value) map[string]any {
 	g, err := ast.JSON(v)
 	if err != nil {
 		return map[string]any{}
@@ -329,7 +335,7 @@ func requestFacts(in map[string]any, d Decision) inputFacts {
 		role:       "other",
 	}
 	switch {
-	case f.action == ActionPublish:
+	case f.action == string(ActionPublish):
 		f.role = "publisher"
 	case f.agency != "" && f.agency == f.originator:
 		f.role = "originator"

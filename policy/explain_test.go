@@ -63,11 +63,11 @@ func TestExplain(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := input(t, baseRead, tc.edits)
-			d, err := e.Decide(ctx, in)
+			d, err := e.DecideJSON(ctx, js(t, in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := e.Explain(ctx, d, in)
+			x := e.ExplainJSON(ctx, d, js(t, in))
 			if x.Outcome != tc.want.outcome {
 				t.Fatalf("outcome %s, want %s (%v)", x.Outcome, tc.want.outcome, d.Codes())
 			}
@@ -127,12 +127,12 @@ func TestExplanationInDecisionJSON(t *testing.T) {
 	e := engine(t)
 	ctx := context.Background()
 	in := input(t, baseRead, nil)
-	d, _ := e.Decide(ctx, in)
+	d, _ := e.DecideJSON(ctx, js(t, in))
 	plain, _ := json.Marshal(d)
 	if strings.Contains(string(plain), "explanation") {
 		t.Fatal("a decision carries an explanation without being asked")
 	}
-	d.Explanation = e.Explain(ctx, d, in)
+	d.Explanation = e.ExplainJSON(ctx, d, js(t, in))
 	var back map[string]any
 	bs, _ := json.Marshal(d)
 	if err := json.Unmarshal(bs, &back); err != nil {
@@ -153,12 +153,12 @@ func TestExplainWithoutCatalog(t *testing.T) {
 default decision := {"allow": false, "visible": true, "reasons": [{"code": "closed", "message": "this gateway is closed", "public": true}], "obligations": {"redact": [], "banner": "", "attach_grading": false, "conditions": [], "originator_consent_required": false}}
 `)
 	ctx := context.Background()
-	e, err := policy.New(ctx, policy.Options{Dir: dir})
+	e, err := newEngine(t, ctx, policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := e.Decide(ctx, map[string]any{"action": "record.read"})
-	x := e.Explain(ctx, d, map[string]any{"action": "record.read"})
+	d, _ := e.DecideJSON(ctx, js(t, map[string]any{"action": "record.read"}))
+	x := e.ExplainJSON(ctx, d, js(t, map[string]any{"action": "record.read"}))
 	if len(x.Checks) != 1 || x.Checks[0].ID != "other" || x.Checks[0].Codes[0] != "closed" || len(x.Facts) != 0 {
 		t.Fatalf("explanation = %+v", x)
 	}

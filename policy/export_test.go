@@ -1,5 +1,7 @@
 package policy
 
+import "context"
+
 // SyncSuiteRuns is how many Rego suite runs e's loads and reloads waited
 // for (tests only).
 func SyncSuiteRuns(e *Engine) int64 { return e.syncSuiteRuns.Load() }
@@ -16,3 +18,8 @@ func ForgetPassedSuites() {
 	defer passedTests.mu.Unlock()
 	passedTests.m, passedTests.order = map[string]int{}, nil
 }
+
+// Poll does what one tick of e's watcher does: reload if the source
+// changed since the content last tried (tests only), so that a test can
+// make a change of several files and then look, deterministically.
+func Poll(e *Engine) { _ = e.reload(context.Background(), "watch", true) }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -79,12 +80,12 @@ func TestGoldenDecisions(t *testing.T) {
 		Fixtures: fixtureDecisions(t),
 	}
 	for _, c := range corpus {
-		d, err := e.Decide(ctx, c.Input)
+		d, err := e.DecideJSON(ctx, js(t, c.Input))
 		gd := goldenDecision{Allow: d.Allow, Visible: d.Visible, Reasons: d.Reasons, Obligations: d.Obligations, DSAID: d.DSAID}
 		if err != nil {
 			gd.Error = err.Error()
 		} else {
-			gd.Facts = e.Explain(ctx, d, c.Input).Facts
+			gd.Facts = e.ExplainJSON(ctx, d, js(t, c.Input)).Facts
 		}
 		got.Live = append(got.Live, goldenEntry{Name: c.Name, Input: c.Input, Decision: gd})
 	}
@@ -494,4 +495,43 @@ func fixtureDecisions(t *testing.T) map[string]map[string]any {
 		out[tb.name] = m
 	}
 	return out
+}
+
+// TestTypedInputDecidesAsJSON: the gateway's typed input (policy.Input,
+// through the reflection fast path) gets exactly the decision its JSON
+// gets, for every golden input that is a gateway input — one that decodes
+// strictly into policy.Input and encodes back to the same document.
+func TestTypedInputDecidesAsJSON(t *testing.T) {
+	e := engine(t)
+	ctx := context.Background()
+	typedCases := 0
+	for _, c := range goldenCorpus(t) {
+		raw := js(t, c.Input)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var in policy.Input
+		if dec.Decode(&in) != nil {
+			continue
+		}
+		var orig, back any
+		if json.Unmarshal(raw, &orig) != nil || json.Unmarshal(js(t, in), &back) != nil || !reflect.DeepEqual(orig, back) {
+			continue // not the same document once typed: not a gateway input
+		}
+		typedCases++
+		want, werr := e.DecideJSON(ctx, raw)
+		got, gerr := e.Decide(ctx, in)
+		want.ID, got.ID = "", ""
+		if !reflect.DeepEqual(got, want) || (werr == nil) != (gerr == nil) {
+			t.Errorf("%s: typed input decides %+v (%v), its JSON %+v (%v)", c.Name, got, gerr, want, werr)
+		}
+		if gerr == nil {
+			if gx, wx := e.Explain(ctx, got, in), e.ExplainJSON(ctx, want, raw); !reflect.DeepEqual(gx, wx) {
+				t.Errorf("%s: explanations differ:\n%+v\n%+v", c.Name, gx, wx)
+			}
+		}
+	}
+	if typedCases < 50 {
+		t.Fatalf("only %d golden inputs are gateway inputs; the comparison proves little", typedCases)
+	}
+	t.Logf("%d golden inputs decided typed and as JSON, identically", typedCases)
 }

@@ -1,240 +1,155 @@
 package policy
 
 import (
-	"encoding"
-	"encoding/json"
-	"errors"
-	"reflect"
-	"strconv"
-	"strings"
-	"sync"
+	"bytes"
+	"context"
+	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/policy/regoinput"
 )
 
-// toValue converts a decision input to the AST value OPA evaluates.
+// Action is what a decision is asked about (input.action). The policy
+// knows exactly these; anything else is denied as unknown_action.
+type Action string
+
+// The actions of policies/liaison (known_actions in authz.rego).
+const (
+	ActionPublish    Action = "record.publish"
+	ActionRead       Action = "record.read"
+	ActionList       Action = "record.list"
+	ActionRecall     Action = "record.recall"
+	ActionShare      Action = "record.share"
+	ActionAuditQuery Action = "audit.query"
+	ActionDecide     Action = "policy.decide" // the /v1/decisions dry-run
+)
+
+// Input is the policy input the gateway builds for every decision, as
+// documented in policies/README.md ("Input"). The JSON tags are the
+// contract with the Rego policy: renaming one changes what the policy
+// sees, so decisions (and the golden file) would change.
+type Input struct {
+	Action  Action       `json:"action"`
+	Time    string       `json:"time"`
+	Subject Subject      `json:"subject"`
+	Request Request      `json:"request"`
+	Record  *record.Meta `json:"record,omitempty"`
+	// Share is the onward share asked for (record.share).
+	Share *Share `json:"share,omitempty"`
+	// Consent is the originator's approval being executed (record.share).
+	Consent *Consent `json:"consent,omitempty"`
+}
+
+// Subject is who asks: the calling agency (from its certificate) and,
+// when it presented one, the officer of its token.
+type Subject struct {
+	AgencyID        string   `json:"agency_id"`
+	Officer         *Officer `json:"officer,omitempty"`
+	CertFingerprint string   `json:"cert_fingerprint,omitempty"`
+}
+
+// Officer is the officer named by a verified officer token. Roles is never
+// null: the policy reads it as a set.
+type Officer struct {
+	ID          string   `json:"id"`
+	Clearance   string   `json:"clearance,omitempty"`
+	Vetting     string   `json:"vetting,omitempty"`
+	Roles       []string `json:"roles"`
+	Nationality string   `json:"nationality,omitempty"`
+}
+
+// Request is why the subject asks (the request headers).
+type Request struct {
+	Purpose       string `json:"purpose"`
+	Justification string `json:"justification"`
+	Case          string `json:"case"`
+}
+
+// Share is an onward share asked for.
+type Share struct {
+	Recipients []string `json:"recipients"`
+}
+
+// Consent is an originator's approval of an onward share.
+type Consent struct {
+	ID          string   `json:"id"`
+	RequestedBy string   `json:"requested_by"`
+	ApprovedBy  string   `json:"approved_by"`
+	Recipients  []string `json:"recipients"`
+}
+
+// value converts a typed input to the AST value OPA evaluates, by the
+// reflection fast path (regoinput), without a JSON round trip.
+func (in *Input) value() (ast.Value, error) { return regoinput.Value(in) }
+
+// jsonValue parses a policy input written as JSON, exactly as written.
 //
-// OPA's own conversion (ast.InterfaceToValue) handles maps and slices
-// directly but turns any other Go value — the gateway's input struct — into
-// JSON and back (json.Marshal, a generic json.Unmarshal, then a walk of the
-// result) on every decision. toValue walks structs directly by reflection
-// instead, following encoding/json's rules (field names and tags,
-// omitempty, omitzero, "-", nil slices and maps as null), and falls back
-// to the JSON round trip for anything it does not handle the same way
-// (custom marshalers other than json.RawMessage, embedded structs, map keys
-// that are not strings, ",string" fields). TestToValueMatchesJSON holds the
-// two to the same result.
-func toValue(input any) (ast.Value, error) {
-	switch x := input.(type) {
-	case ast.Value:
-		return x, nil
-	case nil, bool, string, json.Number, int, int64, float64, map[string]any, []any, []string:
-		return ast.InterfaceToValue(x)
+// Why inputs are not always an Input: some come from people, not from the
+// gateway — an officer's dry run (POST /v1/decisions), `liaison policy
+// eval`, the inputs a shadow recorded for replay, the policy's samples,
+// the golden corpus. Those must be evaluated as they are: fields Input has
+// no field for, fields left out and values of the wrong type are exactly
+// what a policy author checks that the policy denies (invalid_input), and
+// decoding them into Input would fill in or drop fields and so change the
+// decision. Numbers keep their text (json.Number), as OPA's own parser does.
+func jsonValue(raw []byte) (ast.Value, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrEvaluation)
 	}
-	v, err := reflectValue(reflect.ValueOf(input))
-	if errors.Is(err, errFallback) {
-		return ast.InterfaceToValue(input)
+	var x any
+	if err := util.UnmarshalJSON(raw, &x); err != nil {
+		return nil, fmt.Errorf("%w: input is not JSON", ErrEvaluation)
 	}
-	return v, err
-}
-
-// errFallback: the value needs encoding/json's exact behaviour.
-var errFallback = errors.New("policy: convert through JSON")
-
-var (
-	rawMessageType    = reflect.TypeFor[json.RawMessage]()
-	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
-	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
-)
-
-func reflectValue(v reflect.Value) (ast.Value, error) {
-	if !v.IsValid() {
-		return ast.Null{}, nil
-	}
-	t := v.Type()
-	if t == rawMessageType {
-		raw := v.Bytes()
-		if len(raw) == 0 {
-			return ast.Null{}, nil
-		}
-		var x any
-		if err := util.UnmarshalJSON(raw, &x); err != nil {
-			return nil, err
-		}
-		return ast.InterfaceToValue(x)
-	}
-	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
-		(t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) ||
-			reflect.PointerTo(t).Implements(jsonMarshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)) {
-		return nil, errFallback
-	}
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if v.IsNil() {
-			return ast.Null{}, nil
-		}
-		if t.Kind() == reflect.Pointer && (t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType)) {
-			return nil, errFallback
-		}
-		return reflectValue(v.Elem())
-	case reflect.Bool:
-		return ast.Boolean(v.Bool()), nil
-	case reflect.String:
-		return ast.String(v.String()), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return ast.Number(strconv.FormatInt(v.Int(), 10)), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return ast.Number(strconv.FormatUint(v.Uint(), 10)), nil
-	case reflect.Float32, reflect.Float64:
-		// encoding/json's formatting, so that the number reads the same.
-		b, err := json.Marshal(v.Interface())
-		if err != nil {
-			return nil, err
-		}
-		return ast.Number(b), nil
-	case reflect.Slice:
-		if v.IsNil() {
-			return ast.Null{}, nil
-		}
-		if t.Elem().Kind() == reflect.Uint8 {
-			return nil, errFallback // base64, as encoding/json does
-		}
-		fallthrough
-	case reflect.Array:
-		terms := make([]*ast.Term, v.Len())
-		for i := range terms {
-			e, err := reflectValue(v.Index(i))
-			if err != nil {
-				return nil, err
-			}
-			terms[i] = ast.NewTerm(e)
-		}
-		return ast.NewArray(terms...), nil
-	case reflect.Map:
-		if v.IsNil() {
-			return ast.Null{}, nil
-		}
-		if t.Key().Kind() != reflect.String || t.Key().Implements(textMarshalerType) {
-			return nil, errFallback
-		}
-		kvs := make([][2]*ast.Term, 0, v.Len())
-		it := v.MapRange()
-		for it.Next() {
-			e, err := reflectValue(it.Value())
-			if err != nil {
-				return nil, err
-			}
-			kvs = append(kvs, [2]*ast.Term{ast.StringTerm(it.Key().String()), ast.NewTerm(e)})
-		}
-		return ast.NewObject(kvs...), nil
-	case reflect.Struct:
-		fields, err := structFields(t)
-		if err != nil {
-			return nil, err
-		}
-		kvs := make([][2]*ast.Term, 0, len(fields))
-		for _, f := range fields {
-			fv := v.Field(f.index)
-			if f.omitEmpty && isEmptyValue(fv) || f.omitZero && isZeroValue(fv) {
-				continue
-			}
-			e, err := reflectValue(fv)
-			if err != nil {
-				return nil, err
-			}
-			kvs = append(kvs, [2]*ast.Term{ast.StringTerm(f.name), ast.NewTerm(e)})
-		}
-		return ast.NewObject(kvs...), nil
-	default:
-		return nil, errFallback // channels, funcs, complex numbers: let JSON report it
-	}
-}
-
-type fieldInfo struct {
-	name                string
-	index               int
-	omitEmpty, omitZero bool
-}
-
-var fieldCache sync.Map // reflect.Type → []fieldInfo or error
-
-func structFields(t reflect.Type) ([]fieldInfo, error) {
-	if c, ok := fieldCache.Load(t); ok {
-		if err, isErr := c.(error); isErr {
-			return nil, err
-		}
-		return c.([]fieldInfo), nil
-	}
-	fields, err := computeFields(t)
+	v, err := ast.InterfaceToValue(x)
 	if err != nil {
-		fieldCache.Store(t, err)
-		return nil, err
+		return nil, fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
 	}
-	fieldCache.Store(t, fields)
-	return fields, nil
+	return v, nil
 }
 
-func computeFields(t reflect.Type) ([]fieldInfo, error) {
-	var out []fieldInfo
-	seen := map[string]bool{}
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if sf.Anonymous {
-			return nil, errFallback // embedded fields: encoding/json's promotion rules
-		}
-		if !sf.IsExported() {
-			continue
-		}
-		tag := sf.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = sf.Name
-		}
-		fi := fieldInfo{name: name, index: i}
-		for _, o := range strings.Split(opts, ",") {
-			switch o {
-			case "omitempty":
-				fi.omitEmpty = true
-			case "omitzero":
-				fi.omitZero = true
-			case "string":
-				return nil, errFallback
-			}
-		}
-		if seen[name] {
-			return nil, errFallback // duplicate names: encoding/json drops both
-		}
-		seen[name] = true
-		out = append(out, fi)
+// Prepared is an input converted once for evaluation, to be decided by
+// several engines (shadow mode and replay compare a candidate policy with
+// the live one). It is immutable: it may be decided after the caller has
+// reused its Input.
+type Prepared struct{ v ast.Value }
+
+// Prepare converts the gateway's typed input.
+func Prepare(in Input) (Prepared, error) {
+	v, err := in.value()
+	if err != nil {
+		return Prepared{}, fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
 	}
-	return out, nil
+	return Prepared{v}, nil
 }
 
-// isEmptyValue is encoding/json's definition for omitempty.
-func isEmptyValue(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
-		return v.Len() == 0
-	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
-		return v.IsZero()
+// PrepareJSON parses an input written as JSON, as written (see
+// DecideJSON).
+func PrepareJSON(raw []byte) (Prepared, error) {
+	v, err := jsonValue(raw)
+	if err != nil {
+		return Prepared{}, err
 	}
-	return false
+	return Prepared{v}, nil
 }
 
-// isZeroValue is encoding/json's definition for omitzero: IsZero() if the
-// type has it, the zero value otherwise.
-func isZeroValue(v reflect.Value) bool {
-	if z, ok := v.Interface().(interface{ IsZero() bool }); ok {
-		if v.Kind() == reflect.Pointer && v.IsNil() {
-			return true
-		}
-		return z.IsZero()
+// JSON returns the input as plain JSON values (maps, slices, strings,
+// json.Number, booleans, nil), to record or digest it.
+func (p Prepared) JSON() (any, error) {
+	if p.v == nil {
+		return nil, fmt.Errorf("%w: no input", ErrEvaluation)
 	}
-	return v.IsZero()
+	return ast.JSON(p.v)
+}
+
+// DecidePrepared is Decide for a prepared input. The zero Prepared is
+// denied with an error, like any input that could not be converted.
+func (e *Engine) DecidePrepared(ctx context.Context, p Prepared) (Decision, error) {
+	if p.v == nil {
+		return e.decideValue(ctx, nil, fmt.Errorf("%w: no input", ErrEvaluation))
+	}
+	return e.decideValue(ctx, p.v, nil)
 }

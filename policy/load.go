@@ -23,6 +23,8 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/policies"
+	"github.com/liaison-project/liaison/policy/jsonpos"
+	"github.com/liaison-project/liaison/policy/signedbundle"
 )
 
 // Query is the decision every policy must define.
@@ -47,7 +49,7 @@ type bundle struct {
 	origin string
 	// manifest is the signed manifest and signers the kids that signed it,
 	// when the bundle came signed.
-	manifest *Manifest
+	manifest *signedbundle.Manifest
 	signers  []string
 }
 
@@ -276,7 +278,7 @@ func (b *bundle) mergeData() (data map[string]any, owner map[string]string, err 
 		}
 		for _, k := range sortedKeys(doc) {
 			if prev, dup := owner[k]; dup {
-				line, col := locate(b.data[p], []string{k})
+				line, col := jsonpos.Locate(b.data[p], []string{k})
 				problems = append(problems, Problem{File: b.display(p), Line: line, Col: col, Kind: "data",
 					Message: fmt.Sprintf("top-level key %q already defined by %s", k, b.display(prev))})
 				continue

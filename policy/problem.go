@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/liaison-project/liaison/policy/jsonpos"
 )
 
 // Problem is one thing wrong with a policy source, located in a file so
@@ -95,123 +95,8 @@ func sortProblems(ps []Problem) {
 // offset, never the content.
 func jsonSyntaxProblem(file string, raw []byte, err error) Problem {
 	p := Problem{File: file, Kind: "data", Message: "malformed JSON"}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		p.Line, p.Col = lineCol(raw, int(se.Offset))
-		p.Message = "malformed JSON: " + se.Error()
-		return p
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		p.Line, p.Col = lineCol(raw, int(te.Offset))
-		p.Message = "unexpected JSON type: " + te.Error()
+	if line, col, msg, ok := jsonpos.Error(raw, err); ok {
+		p.Line, p.Col, p.Message = line, col, msg
 	}
 	return p
-}
-
-// locate returns the 1-based line and column where the value at pointer
-// (a JSON pointer split into unescaped tokens) starts in raw, or where the
-// deepest existing parent starts if the value is missing (a missing
-// required field is reported on its object). 0, 0 if raw does not parse.
-func locate(raw []byte, pointer []string) (line, col int) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	off, ok := walkTo(dec, raw, pointer)
-	if !ok && off < 0 {
-		return 0, 0
-	}
-	return lineCol(raw, off)
-}
-
-// walkTo consumes tokens up to the value at ptr and returns its offset. If
-// the value does not exist it returns the offset of the closest parent and
-// false; -1 on a syntax error.
-func walkTo(dec *json.Decoder, raw []byte, ptr []string) (int, bool) {
-	start := skipSeparators(raw, int(dec.InputOffset()))
-	if len(ptr) == 0 {
-		return start, true
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return -1, false
-	}
-	delim, isDelim := tok.(json.Delim)
-	switch {
-	case isDelim && delim == '{':
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return -1, false
-			}
-			if key, _ := kt.(string); key == ptr[0] {
-				off, ok := walkTo(dec, raw, ptr[1:])
-				if off < 0 {
-					return start, false
-				}
-				return off, ok
-			}
-			if !skipValue(dec) {
-				return -1, false
-			}
-		}
-	case isDelim && delim == '[':
-		for i := 0; dec.More(); i++ {
-			if strconv.Itoa(i) == ptr[0] {
-				off, ok := walkTo(dec, raw, ptr[1:])
-				if off < 0 {
-					return start, false
-				}
-				return off, ok
-			}
-			if !skipValue(dec) {
-				return -1, false
-			}
-		}
-	}
-	return start, false
-}
-
-func skipValue(dec *json.Decoder) bool {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-		}
-		if depth == 0 {
-			return true
-		}
-	}
-}
-
-// skipSeparators moves past whitespace, ':' and ',' to the next value.
-func skipSeparators(raw []byte, off int) int {
-	for off < len(raw) {
-		switch raw[off] {
-		case ' ', '\t', '\r', '\n', ':', ',':
-			off++
-		default:
-			return off
-		}
-	}
-	return off
-}
-
-func lineCol(raw []byte, off int) (int, int) {
-	if off > len(raw) {
-		off = len(raw)
-	}
-	if off < 0 {
-		off = 0
-	}
-	line := 1 + bytes.Count(raw[:off], []byte{'\n'})
-	col := off - bytes.LastIndexByte(raw[:off], '\n')
-	return line, col
 }

@@ -6,7 +6,10 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/liaison-project/liaison/policy/jsonpos"
 )
 
 // sample is one expected decision from samples.json.
@@ -34,20 +37,20 @@ var invariants = []struct {
 	{"no input", nil},
 	{"empty object", map[string]any{}},
 	{"a string", "record.read"},
-	{"an array", []any{map[string]any{"action": "record.read"}}},
+	{"an array", []any{map[string]any{"action": string(ActionRead)}}},
 	{"unknown action", map[string]any{
 		"action":  "record.delete-everything",
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 	}},
 	{"read without a record", map[string]any{
-		"action":  "record.read",
+		"action":  string(ActionRead),
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 		"request": map[string]any{"purpose": "investigation", "justification": "sample check"},
 	}},
 	{"dry-run without an officer", map[string]any{
-		"action":  "policy.decide",
+		"action":  string(ActionDecide),
 		"time":    "2026-11-21T10:00:00Z",
 		"subject": map[string]any{"agency_id": "any-agency"},
 	}},
@@ -59,7 +62,7 @@ var invariants = []struct {
 func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 	var problems []Problem
 	for _, inv := range invariants {
-		d, err := s.decide(ctx, inv.input)
+		d, err := s.decideGeneric(ctx, inv.input)
 		switch {
 		case err != nil:
 			problems = append(problems, Problem{Kind: "sample", Message: fmt.Sprintf("invariant %q: %v", inv.name, err)})
@@ -78,7 +81,7 @@ func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 		}
 		for i, smp := range doc.Samples {
 			at := func(msg string) Problem {
-				line, col := locate(raw, []string{"samples", strconv.Itoa(i)})
+				line, col := jsonpos.Locate(raw, []string{"samples", strconv.Itoa(i)})
 				return Problem{File: file, Line: line, Col: col, Kind: "sample", Message: msg}
 			}
 			if smp.Name == "" || smp.Want.Allow == nil {
@@ -94,7 +97,7 @@ func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 				s.skippedSamples = append(s.skippedSamples, fmt.Sprintf("%s (DSA %s is %s)", smp.Name, id, dsaStatus(s.reg.dsas[id])))
 				continue
 			}
-			d, err := s.decide(ctx, smp.Input)
+			d, err := s.decideGeneric(ctx, smp.Input)
 			if err != nil {
 				problems = append(problems, at(fmt.Sprintf("sample %q: %v", smp.Name, err)))
 				continue
@@ -109,6 +112,17 @@ func (s *state) checkSamples(ctx context.Context, b *bundle) (int, error) {
 		return 0, &ProblemsError{Kind: ErrSample, Problems: problems}
 	}
 	return n, nil
+}
+
+// decideGeneric decides an input decoded from JSON into plain values (a
+// sample, an invariant): deliberately not an Input, since samples check
+// that malformed inputs are denied.
+func (s *state) decideGeneric(ctx context.Context, x any) (Decision, error) {
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return deny(newID(), s.revision), fmt.Errorf("%w: input is not JSON-compatible", ErrEvaluation)
+	}
+	return s.decide(ctx, v)
 }
 
 func compare(d Decision, smp sample) string {

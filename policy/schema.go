@@ -15,6 +15,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/policies"
+	"github.com/liaison-project/liaison/policy/jsonpos"
 )
 
 // Schemas the data is validated against, at the policy root. A policy
@@ -36,7 +37,7 @@ func (b *bundle) validateData(data map[string]any, owner map[string]string) erro
 	var problems []Problem
 	report := func(key string, ptr []string, msg string) {
 		file := owner[key]
-		line, col := locate(b.data[file], ptr)
+		line, col := jsonpos.Locate(b.data[file], ptr)
 		field := "/" + strings.Join(escapePointer(ptr), "/")
 		problems = append(problems, Problem{File: b.display(file), Line: line, Col: col, Kind: "schema", Message: field + ": " + msg})
 	}

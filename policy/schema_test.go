@@ -102,7 +102,7 @@ func TestDataSchemas(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyBundle(t)
 			tc.edit(t, dir)
-			_, err := policy.New(context.Background(), policy.Options{Dir: dir})
+			_, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 			var pe *policy.ProblemsError
 			if !errors.Is(err, policy.ErrLoad) || !errors.As(err, &pe) {
 				t.Fatalf("New = %v; want a located ErrLoad", err)
@@ -123,7 +123,7 @@ func TestDataSchemas(t *testing.T) {
 	t.Run("agencies may carry extra attributes", func(t *testing.T) {
 		dir := copyBundle(t)
 		editData(t, dir, "agencies", func(doc map[string]any) { doc["nca"].(map[string]any)["x_desk"] = "ops" })
-		e, err := policy.New(context.Background(), policy.Options{Dir: dir})
+		e, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,12 +141,12 @@ func TestDSAStatusStopsAccessImmediately(t *testing.T) {
 	for _, status := range []string{"suspended", "terminated", "draft"} {
 		t.Run(status, func(t *testing.T) {
 			dir := copyBundle(t)
-			e, err := policy.New(ctx, policy.Options{Dir: dir})
+			e, err := newEngine(t, ctx, policy.Options{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
 			in := input(t, baseRead, nil)
-			if d, _ := e.Decide(ctx, in); !d.Allow {
+			if d, _ := e.DecideJSON(ctx, js(t, in)); !d.Allow {
 				t.Fatalf("before: %v", d.Codes())
 			}
 			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["status"] = status })
@@ -156,7 +156,7 @@ func TestDSAStatusStopsAccessImmediately(t *testing.T) {
 			if err := e.Reload(ctx); err != nil {
 				t.Fatal(err)
 			}
-			d, _ := e.Decide(ctx, in)
+			d, _ := e.DecideJSON(ctx, js(t, in))
 			if d.Allow || !slices.Contains(d.Codes(), "dsa_not_active") {
 				t.Fatalf("after %s: allow=%t %v", status, d.Allow, d.Codes())
 			}
@@ -168,7 +168,7 @@ func TestDSAStatusStopsAccessImmediately(t *testing.T) {
 			time  string
 			allow bool
 		}{{"2028-12-31T23:59:59Z", true}, {"2029-01-01T00:00:00Z", false}} {
-			d, _ := e.Decide(ctx, input(t, baseRead, map[string]any{"time": tc.time}))
+			d, _ := e.DecideJSON(ctx, js(t, input(t, baseRead, map[string]any{"time": tc.time})))
 			if d.Allow != tc.allow || !tc.allow && !slices.Contains(d.Codes(), "dsa_expired") {
 				t.Errorf("at %s: allow=%t %v", tc.time, d.Allow, d.Codes())
 			}

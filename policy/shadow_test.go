@@ -12,14 +12,19 @@ import (
 	"testing"
 
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 )
+
+// The tests of package policy/shadow live here, beside the engine tests
+// whose fixtures (copyBundle, input, edit, …) they share; TestMain's goleak
+// check covers the shadow's goroutine.
 
 // candidateEngine loads a copy of the bundle with edit applied.
 func candidateEngine(t *testing.T, edit func(dir string)) *policy.Engine {
 	t.Helper()
 	dir := copyBundle(t)
 	edit(dir)
-	e, err := policy.New(context.Background(), policy.Options{Dir: dir})
+	e, err := newEngine(t, context.Background(), policy.Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,14 +53,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) lines(t *testing.T) []policy.Change {
+func (s *syncBuffer) lines(t *testing.T) []shadow.Change {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []policy.Change
+	var out []shadow.Change
 	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
 	for sc.Scan() {
-		var c policy.Change
+		var c shadow.Change
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatalf("report line %q: %v", sc.Text(), err)
 		}
@@ -68,7 +73,7 @@ func TestShadowReportsEveryChangedDecision(t *testing.T) {
 	live := engine(t)
 	cand := candidateEngine(t, stricter(t))
 	var report, inputs syncBuffer
-	sh := policy.NewShadow(live, cand, policy.ShadowOptions{Report: &report, Inputs: &inputs})
+	sh := shadow.New(live, cand, shadow.Options{Report: &report, Inputs: &inputs})
 	ctx := context.Background()
 
 	selec := map[string]any{
@@ -91,8 +96,8 @@ func TestShadowReportsEveryChangedDecision(t *testing.T) {
 	}
 	for _, tc := range tests {
 		in := input(t, baseRead, tc.edits)
-		want, _ := live.Decide(ctx, in)
-		got, err := sh.Decide(ctx, in)
+		want, _ := live.DecideJSON(ctx, js(t, in))
+		got, err := sh.DecideJSON(ctx, js(t, in))
 		if err != nil || got.Allow != want.Allow || got.Revision != live.Revision() || !slices.Equal(got.Codes(), want.Codes()) {
 			t.Fatalf("%s: shadow answered %+v, %v; want the live decision %+v", tc.name, got, err, want)
 		}
@@ -140,7 +145,7 @@ func TestShadowReportsEveryChangedDecision(t *testing.T) {
 		t.Errorf("%d inputs recorded, want %d", n, len(tests))
 	}
 	// After Close the shadow still answers, from the live policy.
-	if d, err := sh.Decide(ctx, input(t, baseRead, nil)); err != nil || !d.Allow {
+	if d, err := sh.DecideJSON(ctx, js(t, input(t, baseRead, nil))); err != nil || !d.Allow {
 		t.Fatalf("after Close: %+v, %v", d, err)
 	}
 }
@@ -149,16 +154,16 @@ func TestShadowSameInputSameDigest(t *testing.T) {
 	live := engine(t)
 	cand := candidateEngine(t, stricter(t))
 	ctx := context.Background()
-	a, err := policy.Compare(ctx, live, cand, input(t, baseRead, nil))
+	a, err := shadow.Compare(ctx, live, cand, js(t, input(t, baseRead, nil)))
 	if err != nil || a == nil {
 		t.Fatalf("Compare = %v, %v", a, err)
 	}
-	b, _ := policy.Compare(ctx, live, cand, input(t, baseRead, nil))
-	other, _ := policy.Compare(ctx, live, cand, input(t, baseRead, map[string]any{"request.case": "OP-OTHER"}))
+	b, _ := shadow.Compare(ctx, live, cand, js(t, input(t, baseRead, nil)))
+	other, _ := shadow.Compare(ctx, live, cand, js(t, input(t, baseRead, map[string]any{"request.case": "OP-OTHER"})))
 	if a.InputDigest != b.InputDigest || a.InputDigest == other.InputDigest {
 		t.Fatalf("digests %s %s %s", a.InputDigest, b.InputDigest, other.InputDigest)
 	}
-	if same, _ := policy.Compare(ctx, live, live, input(t, baseRead, nil)); same != nil {
+	if same, _ := shadow.Compare(ctx, live, live, js(t, input(t, baseRead, nil))); same != nil {
 		t.Fatalf("a policy compared with itself reports %+v", same)
 	}
 }
@@ -175,11 +180,11 @@ func TestShadowNeverDelaysTheLiveDecision(t *testing.T) {
 	live := engine(t)
 	cand := candidateEngine(t, stricter(t))
 	w := blockingWriter{release: make(chan struct{})}
-	sh := policy.NewShadow(live, cand, policy.ShadowOptions{Report: w, QueueSize: 2})
+	sh := shadow.New(live, cand, shadow.Options{Report: w, QueueSize: 2})
 	ctx := context.Background()
 	in := input(t, baseRead, nil) // changes under the candidate: the worker blocks writing it
 	for range 10 {
-		if d, err := sh.Decide(ctx, in); err != nil || !d.Allow {
+		if d, err := sh.DecideJSON(ctx, js(t, in)); err != nil || !d.Allow {
 			t.Fatalf("Decide = %+v, %v", d, err)
 		}
 	}

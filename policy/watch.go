@@ -124,8 +124,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the watcher and waits for a reload in progress to finish.
-// The engine still decides with the policy in force.
+// Close stops the watcher, the background Rego suite and the decision
+// workers, waiting for a reload or decisions in progress to finish. The
+// engine still decides with the policy in force, on the caller's
+// goroutine.
 func (e *Engine) Close() error {
 	e.watch.once.Do(func() {}) // a later Start does nothing
 	if e.watch.cancel != nil {
@@ -133,5 +135,6 @@ func (e *Engine) Close() error {
 		<-e.watch.done
 	}
 	e.suite.stop()
+	e.workers.stop()
 	return nil
 }

@@ -22,7 +22,7 @@ func watched(t *testing.T) (*policy.Engine, string, chan policy.ReloadEvent) {
 	t.Helper()
 	dir := copyBundle(t)
 	events := make(chan policy.ReloadEvent, 16)
-	e, err := policy.New(context.Background(), policy.Options{
+	e, err := newEngine(t, context.Background(), policy.Options{
 		Dir:            dir,
 		ReloadInterval: 10 * time.Millisecond,
 		OnReload:       func(ev policy.ReloadEvent) { events <- ev },
@@ -83,7 +83,7 @@ func TestWatchAppliesGoodChangeWithoutDroppingRequests(t *testing.T) {
 	for range 3 {
 		wg.Go(func() {
 			for !stop.Load() {
-				d, err := e.Decide(ctx, allowIn)
+				d, err := e.DecideJSON(ctx, js(t, allowIn))
 				if err != nil || !d.Allow {
 					t.Errorf("decision during reload: allow=%t err=%v", d.Allow, err)
 					return
@@ -94,7 +94,7 @@ func TestWatchAppliesGoodChangeWithoutDroppingRequests(t *testing.T) {
 		})
 	}
 
-	before, _ := e.Decide(ctx, stranger)
+	before, _ := e.DecideJSON(ctx, js(t, stranger))
 	addAgency(t, dir, "lancs-police")
 	ev := nextEvent(t, events)
 	// Keep deciding a little after the swap, so both revisions are seen.
@@ -110,7 +110,7 @@ func TestWatchAppliesGoodChangeWithoutDroppingRequests(t *testing.T) {
 	if e.Revision() != ev.NewRevision {
 		t.Fatalf("revision %s, event says %s", e.Revision(), ev.NewRevision)
 	}
-	after, _ := e.Decide(ctx, stranger)
+	after, _ := e.DecideJSON(ctx, js(t, stranger))
 	if !slices.Contains(before.Codes(), "unknown_agency") || slices.Contains(after.Codes(), "unknown_agency") || after.Revision != ev.NewRevision {
 		t.Fatalf("before %v, after %v (%s): the change did not reach decisions", before.Codes(), after.Codes(), after.Revision)
 	}
@@ -126,7 +126,29 @@ func TestWatchAppliesGoodChangeWithoutDroppingRequests(t *testing.T) {
 }
 
 func TestWatchRejectsBrokenChanges(t *testing.T) {
-	e, dir, events := watched(t)
+	// The watcher's polls are driven by the test (policy.Poll does what a
+	// tick does): each change writes two files, and a ticking watcher could
+	// see the first alone, or a file half written.
+	dir := copyBundle(t)
+	events := make(chan policy.ReloadEvent, 16)
+	e, err := newEngine(t, context.Background(), policy.Options{
+		Dir:            dir,
+		ReloadInterval: -1,
+		OnReload:       func(ev policy.ReloadEvent) { events <- ev },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func(t *testing.T) (policy.ReloadEvent, bool) {
+		t.Helper()
+		policy.Poll(e)
+		select {
+		case ev := <-events: // OnReload runs within the poll
+			return ev, true
+		default:
+			return policy.ReloadEvent{}, false
+		}
+	}
 	ctx := context.Background()
 	good := input(t, baseRead, nil)
 	rev := e.Revision()
@@ -136,7 +158,7 @@ func TestWatchRejectsBrokenChanges(t *testing.T) {
 	}
 	assertServing := func(t *testing.T) {
 		t.Helper()
-		d, err := e.Decide(ctx, good)
+		d, err := e.DecideJSON(ctx, js(t, good))
 		if err != nil || !d.Allow || d.Revision != rev || e.Revision() != rev {
 			t.Fatalf("after a rejected change: %+v, %v; want the old policy %s allowing", d, err, rev)
 		}
@@ -164,25 +186,18 @@ func TestWatchRejectsBrokenChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.edit(t)
-			// An edit writes two files one after the other, and a poll
-			// may fall between them: skip (at most two) events about such
-			// half-done content; the event about the finished edit must
-			// come and be a rejection.
-			var ev policy.ReloadEvent
-			found := false
-			for range 3 {
-				ev = nextEvent(t, events)
-				for _, p := range ev.Problems {
-					if p.File == filepath.Join(dir, filepath.FromSlash(tc.file)) && (tc.line == 0 && p.Line > 0 || p.Line == tc.line) && strings.Contains(p.String(), tc.contains) {
-						found = true
-					}
-				}
-				if found {
-					break
-				}
+			ev, ok := poll(t)
+			if !ok {
+				t.Fatal("the change was not noticed")
 			}
 			if ev.Applied || !errors.Is(ev.Err, tc.isErr) || ev.OldRevision != rev {
 				t.Fatalf("event = %+v; want a rejection with %v", ev, tc.isErr)
+			}
+			found := false
+			for _, p := range ev.Problems {
+				if p.File == filepath.Join(dir, filepath.FromSlash(tc.file)) && (tc.line == 0 && p.Line > 0 || p.Line == tc.line) && strings.Contains(p.String(), tc.contains) {
+					found = true
+				}
 			}
 			if !found {
 				t.Fatalf("no problem at %s:%d with %q in %v", tc.file, tc.line, tc.contains, ev.Problems)
@@ -191,15 +206,15 @@ func TestWatchRejectsBrokenChanges(t *testing.T) {
 		})
 	}
 	// A rejected change is reported once, not on every poll; the fix is applied.
-	select {
-	case ev := <-events:
-		t.Fatalf("the same broken content was reported again: %+v", ev)
-	case <-time.After(100 * time.Millisecond):
+	for range 3 {
+		if ev, ok := poll(t); ok {
+			t.Fatalf("the same broken content was reported again: %+v", ev)
+		}
 	}
 	edit(t, dir, "liaison/schemes/tlp.rego", `red(l) if l == "AMBER"`, `red(l) if l == "RED"`)
-	ev := nextEvent(t, events)
-	if !ev.Applied || ev.NewRevision != rev {
-		t.Fatalf("fix: event = %+v; want the original revision %s back", ev, rev)
+	ev, ok := poll(t)
+	if !ok || !ev.Applied || ev.NewRevision != rev {
+		t.Fatalf("fix: event = %+v (%t); want the original revision %s back", ev, ok, rev)
 	}
 }
 
@@ -228,7 +243,7 @@ func TestWatchStopsOnClose(t *testing.T) {
 }
 
 func TestStartWithoutSourceIsNoop(t *testing.T) {
-	e, err := policy.New(context.Background(), policy.Options{ReloadInterval: time.Millisecond})
+	e, err := newEngine(t, context.Background(), policy.Options{ReloadInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
+	"github.com/liaison-project/liaison/policy/signedbundle"
 )
 
 // policyOutput is the -o flag shared by the policy commands.
@@ -239,7 +241,9 @@ func newPolicyEvalCmd() *cobra.Command {
 		Long: `Evaluates the policy for one input (the document the gateway builds, see
 policies/README.md; the body of POST /v1/decisions, {"input": {...}}, works
 too) and prints the decision with an explanation a security officer can
-read. Without "time" in the input, now is used.`,
+read. Without "time" in the input, now is used. The input is evaluated as
+written, like the dry run's: fields the gateway never sends, or leaves out,
+show what the policy does with such an input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := out.validate(); err != nil {
@@ -258,8 +262,13 @@ read. Without "time" in the input, now is used.`,
 				printProblems(cmd.ErrOrStderr(), policy.ProblemsOf(err))
 				return exitError{code: 2}
 			}
-			d, evalErr := e.Decide(cmd.Context(), in)
-			d.Explanation = e.Explain(cmd.Context(), d, in)
+			defer e.Close()
+			raw, err := json.Marshal(in) // json.Number keeps each number's text
+			if err != nil {
+				return err
+			}
+			d, evalErr := e.DecideJSON(cmd.Context(), raw)
+			d.Explanation = e.ExplainJSON(cmd.Context(), d, raw)
 			w := cmd.OutOrStdout()
 			if out.json() {
 				resp := map[string]any{"decision": d}
@@ -382,18 +391,20 @@ Reports name requests by ids and an input digest only.`,
 				printProblems(cmd.ErrOrStderr(), policy.ProblemsOf(err))
 				return exitError{code: 2}
 			}
+			defer liveEng.Close()
 			candEng, err := policy.New(ctx, policy.Options{Dir: candidate, ReloadInterval: -1})
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "candidate policy:")
 				printProblems(cmd.ErrOrStderr(), policy.ProblemsOf(err))
 				return exitError{code: 2}
 			}
+			defer candEng.Close()
 			f, err := os.Open(inputs)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
-			r, err := policy.Replay(ctx, liveEng, candEng, f, inputs)
+			r, err := shadow.Replay(ctx, liveEng, candEng, f, inputs)
 			if err != nil {
 				return err
 			}
@@ -429,7 +440,7 @@ Reports name requests by ids and an input digest only.`,
 	return cmd
 }
 
-func writeChanges(path string, changes []policy.Change) error {
+func writeChanges(path string, changes []shadow.Change) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -462,7 +473,7 @@ trusted keys signed it (policy.required_signatures).`,
 			if err != nil {
 				return err
 			}
-			var info *policy.BundleInfo
+			var info *signedbundle.Info
 			if dir != "" {
 				if out == "" {
 					return fmt.Errorf("--out is required with --dir")

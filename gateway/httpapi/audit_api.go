@@ -27,7 +27,7 @@ import (
 // action, request_id, from, to (RFC 3339), after (a seq: the next page),
 // limit (1..limits.max_list_limit).
 func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	d, err := s.decide(r.Context(), rc, "audit.query", nil)
+	d, err := s.decide(r.Context(), rc, policy.ActionAuditQuery, nil)
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	rc.recordIDs, rc.recipients = []string{meta.RecordID}, meta.Recipients
 	rc.setRecord(&meta)
 
-	d, err := s.decide(r.Context(), rc, "record.publish", &meta)
+	d, err := s.decide(r.Context(), rc, policy.ActionPublish, &meta)
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func (s *Server) loadRecord(ctx context.Context, rc *reqCtx, id string) (*record
 
 // loadForCaller loads a record, asks the policy, and returns 404 or 403
 // as the decision says. Recalled records are 410 for those who knew them.
-func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*recordstore.Record, *policy.Decision, error) {
+func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action policy.Action) (*recordstore.Record, *policy.Decision, error) {
 	id := r.PathValue("id")
 	if !record.ValidID(id) {
 		return nil, nil, errNotFound() // hostile or mistyped ids never reach storage
@@ -297,7 +297,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*rec
 	if !d.Visible {
 		return nil, nil, errNotFound()
 	}
-	if st.State == recordstore.StateRecalled && (action != "record.recall" || !d.Allow) {
+	if st.State == recordstore.StateRecalled && (action != policy.ActionRecall || !d.Allow) {
 		return nil, nil, problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record; it can no longer be read")
 	}
 	if !d.Allow {
@@ -308,7 +308,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action string) (*rec
 
 // GET /v1/records/{id}
 func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	st, d, err := s.loadForCaller(r, rc, "record.read")
+	st, d, err := s.loadForCaller(r, rc, policy.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -445,7 +445,7 @@ scan:
 			if st.State != recordstore.StateActive {
 				continue
 			}
-			d, err := s.policy.Decide(r.Context(), s.input(rc, "record.list", &st.Meta))
+			d, err := s.policy.Decide(r.Context(), s.input(rc, policy.ActionList, &st.Meta))
 			if err != nil {
 				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
 			}
@@ -481,7 +481,7 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if record.ValidID(r.PathValue("id")) {
 		defer s.recordLocks.lock(r.PathValue("id"))()
 	}
-	st, _, err := s.loadForCaller(r, rc, "record.recall")
+	st, _, err := s.loadForCaller(r, rc, policy.ActionRecall)
 	if err != nil {
 		return err
 	}
@@ -505,7 +505,7 @@ func officerID(rc *reqCtx) string {
 
 // POST /v1/decisions {"input": {...}} — a security officer's dry run.
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	d, err := s.decide(r.Context(), rc, "policy.decide", nil)
+	d, err := s.decide(r.Context(), rc, policy.ActionDecide, nil)
 	if err != nil {
 		return err
 	}
@@ -522,13 +522,15 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if err := decodeJSON(body, &req, `body must be {"input": {...}}`); err != nil {
 		return err
 	}
-	var input map[string]any
+	var input map[string]json.RawMessage
 	if err := json.Unmarshal(req.Input, &input); err != nil || input == nil {
 		return errBadRequest("input must be a JSON object (the policy input)")
 	}
-	result, evalErr := s.policy.Decide(r.Context(), input)
+	// Evaluated as written, not as a policy.Input: a dry run exists to see
+	// what the policy does with any input, malformed ones included.
+	result, evalErr := s.policy.DecideJSON(r.Context(), req.Input)
 	if ex, ok := s.policy.(policy.Explainer); ok && evalErr == nil {
-		result.Explanation = ex.Explain(r.Context(), result, input)
+		result.Explanation = ex.ExplainJSON(r.Context(), result, req.Input)
 	}
 	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
 		return err

@@ -31,7 +31,10 @@ import (
 
 // PolicyEngine is what the gateway needs from the policy layer.
 type PolicyEngine interface {
-	Decide(ctx context.Context, input any) (policy.Decision, error)
+	Decide(ctx context.Context, in policy.Input) (policy.Decision, error)
+	// DecideJSON decides an officer's hand-written input as written (the
+	// /v1/decisions dry run).
+	DecideJSON(ctx context.Context, input []byte) (policy.Decision, error)
 	Agency(id string) (policy.Agency, bool)
 	Revision() string
 }
@@ -168,13 +171,13 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 // outermost first, in exactly this order.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/records", s.endpoint("record.publish", s.publish))
-	mux.Handle("GET /v1/records", s.endpoint("record.list", s.list))
-	mux.Handle("GET /v1/records/{id}", s.endpoint("record.read", s.read))
-	mux.Handle("DELETE /v1/records/{id}", s.endpoint("record.recall", s.recall))
-	mux.Handle("POST /v1/decisions", s.endpoint("policy.decide", s.decisions))
-	mux.Handle("GET /v1/audit", s.endpoint("audit.query", s.auditQuery))
-	mux.Handle("POST /v1/records/{id}/shares", s.endpoint("record.share", s.share))
+	mux.Handle("POST /v1/records", s.endpoint(string(policy.ActionPublish), s.publish))
+	mux.Handle("GET /v1/records", s.endpoint(string(policy.ActionList), s.list))
+	mux.Handle("GET /v1/records/{id}", s.endpoint(string(policy.ActionRead), s.read))
+	mux.Handle("DELETE /v1/records/{id}", s.endpoint(string(policy.ActionRecall), s.recall))
+	mux.Handle("POST /v1/decisions", s.endpoint(string(policy.ActionDecide), s.decisions))
+	mux.Handle("GET /v1/audit", s.endpoint(string(policy.ActionAuditQuery), s.auditQuery))
+	mux.Handle("POST /v1/records/{id}/shares", s.endpoint(string(policy.ActionShare), s.share))
 	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
 	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
 	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))
@@ -428,56 +431,13 @@ func isMaxBytes(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// Policy input, as documented in policies/README.md.
-type policyInput struct {
-	Action  string       `json:"action"`
-	Time    string       `json:"time"`
-	Subject inputSubject `json:"subject"`
-	Request inputRequest `json:"request"`
-	Record  *record.Meta `json:"record,omitempty"`
-	// Share is the onward share asked for (record.share).
-	Share *inputShare `json:"share,omitempty"`
-	// Consent is the originator's approval being executed (record.share).
-	Consent *inputConsent `json:"consent,omitempty"`
-}
-
-type inputShare struct {
-	Recipients []string `json:"recipients"`
-}
-
-type inputConsent struct {
-	ID          string   `json:"id"`
-	RequestedBy string   `json:"requested_by"`
-	ApprovedBy  string   `json:"approved_by"`
-	Recipients  []string `json:"recipients"`
-}
-
-type inputSubject struct {
-	AgencyID        string        `json:"agency_id"`
-	Officer         *inputOfficer `json:"officer,omitempty"`
-	CertFingerprint string        `json:"cert_fingerprint,omitempty"`
-}
-
-type inputOfficer struct {
-	ID          string   `json:"id"`
-	Clearance   string   `json:"clearance,omitempty"`
-	Vetting     string   `json:"vetting,omitempty"`
-	Roles       []string `json:"roles"`
-	Nationality string   `json:"nationality,omitempty"`
-}
-
-type inputRequest struct {
-	Purpose       string `json:"purpose"`
-	Justification string `json:"justification"`
-	Case          string `json:"case"`
-}
-
-func (s *Server) input(rc *reqCtx, action string, m *record.Meta) policyInput {
-	in := policyInput{
+// input is the policy input (policies/README.md) for this request.
+func (s *Server) input(rc *reqCtx, action policy.Action, m *record.Meta) policy.Input {
+	in := policy.Input{
 		Action:  action,
 		Time:    s.now().UTC().Format(time.RFC3339),
-		Subject: inputSubject{AgencyID: rc.agency, CertFingerprint: rc.certFP},
-		Request: inputRequest{Purpose: rc.purpose, Justification: rc.justification, Case: rc.caseRef},
+		Subject: policy.Subject{AgencyID: rc.agency, CertFingerprint: rc.certFP},
+		Request: policy.Request{Purpose: rc.purpose, Justification: rc.justification, Case: rc.caseRef},
 		Record:  m,
 	}
 	if o := rc.officer; o != nil {
@@ -485,18 +445,18 @@ func (s *Server) input(rc *reqCtx, action string, m *record.Meta) policyInput {
 		if roles == nil {
 			roles = []string{}
 		}
-		in.Subject.Officer = &inputOfficer{ID: o.ID, Clearance: o.Clearance, Vetting: o.Vetting, Roles: roles, Nationality: o.Nationality}
+		in.Subject.Officer = &policy.Officer{ID: o.ID, Clearance: o.Clearance, Vetting: o.Vetting, Roles: roles, Nationality: o.Nationality}
 	}
 	return in
 }
 
 // decide asks the policy. Any evaluation failure is a deny and a 500: the
 // gateway never proceeds without an explicit allow.
-func (s *Server) decide(ctx context.Context, rc *reqCtx, action string, m *record.Meta) (*policy.Decision, error) {
+func (s *Server) decide(ctx context.Context, rc *reqCtx, action policy.Action, m *record.Meta) (*policy.Decision, error) {
 	return s.decideInput(ctx, rc, s.input(rc, action, m))
 }
 
-func (s *Server) decideInput(ctx context.Context, rc *reqCtx, in policyInput) (*policy.Decision, error) {
+func (s *Server) decideInput(ctx context.Context, rc *reqCtx, in policy.Input) (*policy.Decision, error) {
 	start := time.Now()
 	d, err := s.policy.Decide(ctx, in)
 	s.metrics.observeDecision(time.Since(start), d.Allow, err)

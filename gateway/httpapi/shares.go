@@ -92,8 +92,8 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if err != nil {
 		return err
 	}
-	in := s.input(rc, "record.share", &st.Meta)
-	in.Share = &inputShare{Recipients: req.Recipients}
+	in := s.input(rc, policy.ActionShare, &st.Meta)
+	in.Share = &policy.Share{Recipients: req.Recipients}
 	d, err := s.decideInput(r.Context(), rc, in)
 	if err != nil {
 		return err
@@ -287,9 +287,9 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		ApprovedAt: now.Format(time.RFC3339), ReceiptDigest: "sha256:" + hex.EncodeToString(sum[:])}
 	// The originator's own decision still passes the policy: recipients must
 	// be parties of the record's DSAs, the DSAs in force.
-	in := s.input(rc, "record.share", &st.Meta)
-	in.Share = &inputShare{Recipients: cr.Recipients}
-	in.Consent = &inputConsent{ID: cr.ID, RequestedBy: cr.RequestedBy, ApprovedBy: rc.agency, Recipients: cr.Recipients}
+	in := s.input(rc, policy.ActionShare, &st.Meta)
+	in.Share = &policy.Share{Recipients: cr.Recipients}
+	in.Consent = &policy.Consent{ID: cr.ID, RequestedBy: cr.RequestedBy, ApprovedBy: rc.agency, Recipients: cr.Recipients}
 	d, err := s.decideInput(r.Context(), rc, in)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/policy"
 )
 
 // indexState is the listing index's recovery point, kept in the audit log
@@ -106,9 +107,9 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 			return nil
 		}
 		switch {
-		case ev.Operation == audit.OpCollection && ev.Action == "record.publish" && ev.Status == 201:
+		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionPublish) && ev.Status == 201:
 			publishes = append(publishes, ev)
-		case ev.Operation == audit.OpDisclosure && (ev.Action == "record.share" || ev.Action == "consent.approve") && ev.Status == 200:
+		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve") && ev.Status == 200:
 			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
 		}
 		return nil

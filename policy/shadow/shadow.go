@@ -1,4 +1,10 @@
-package policy
+// Package shadow tries a candidate policy beside the live one before it
+// goes live, and reports every decision it would change: on live traffic
+// (Shadow stands in for the engine in the gateway, answers from the live
+// policy and compares the candidate off the request path) or on recorded
+// inputs (Replay, behind `liaison policy replay`). Reports name requests
+// by ids and an input digest, never by their content.
+package shadow
 
 import (
 	"context"
@@ -12,8 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"go.uber.org/zap"
+
+	"github.com/liaison-project/liaison/policy"
 )
 
 // Change is one decision a candidate policy would make differently from the
@@ -42,14 +49,14 @@ type Change struct {
 
 // DecisionSummary is a decision as a Change reports it.
 type DecisionSummary struct {
-	ID          string      `json:"id"`
-	Revision    string      `json:"revision"`
-	Allow       bool        `json:"allow"`
-	Visible     bool        `json:"visible"`
-	Codes       []string    `json:"codes"`
-	Obligations Obligations `json:"obligations"`
-	DSAID       string      `json:"dsa_id,omitempty"`
-	Error       string      `json:"error,omitempty"`
+	ID          string             `json:"id"`
+	Revision    string             `json:"revision"`
+	Allow       bool               `json:"allow"`
+	Visible     bool               `json:"visible"`
+	Codes       []string           `json:"codes"`
+	Obligations policy.Obligations `json:"obligations"`
+	DSAID       string             `json:"dsa_id,omitempty"`
+	Error       string             `json:"error,omitempty"`
 }
 
 // Transition names how the outcome moved: "allow→deny", "deny→allow", or
@@ -65,7 +72,7 @@ func (c *Change) Transition() string {
 	}
 }
 
-func summarize(d Decision, err error) DecisionSummary {
+func summarize(d policy.Decision, err error) DecisionSummary {
 	s := DecisionSummary{ID: d.ID, Revision: d.Revision, Allow: d.Allow, Visible: d.Visible,
 		Codes: uniqueSorted(d.Codes()), Obligations: d.Obligations, DSAID: d.DSAID}
 	if err != nil {
@@ -76,7 +83,7 @@ func summarize(d Decision, err error) DecisionSummary {
 
 // compareDecisions returns the change between two decisions for one input,
 // or nil if the candidate decides the same (decision ids aside).
-func compareDecisions(v ast.Value, live, cand DecisionSummary) *Change {
+func compareDecisions(p policy.Prepared, live, cand DecisionSummary) *Change {
 	var kinds []string
 	if live.Allow != cand.Allow {
 		kinds = append(kinds, "allow")
@@ -103,7 +110,7 @@ func compareDecisions(v ast.Value, live, cand DecisionSummary) *Change {
 	}
 	c := &Change{Time: time.Now().UTC(), Kinds: kinds, Live: live, Candidate: cand,
 		CodesAdded: setDiff(cand.Codes, live.Codes), CodesRemoved: setDiff(live.Codes, cand.Codes)}
-	c.InputDigest, c.Action, c.Agency, c.RecordID = describeInput(v)
+	c.InputDigest, c.Action, c.Agency, c.RecordID = describeInput(p)
 	return c
 }
 
@@ -119,8 +126,8 @@ func setDiff(a, b []string) []string {
 }
 
 // describeInput returns the digest and the identifiers of an input.
-func describeInput(v ast.Value) (digest, action, agency, record string) {
-	g, err := ast.JSON(v)
+func describeInput(p policy.Prepared) (digest, action, agency, record string) {
+	g, err := p.JSON()
 	if err != nil {
 		return "", "", "", ""
 	}
@@ -148,20 +155,25 @@ func safeID(s string) string {
 	return s
 }
 
-// Compare decides input with both engines and returns the change, or nil if
-// the candidate decides the same.
-func Compare(ctx context.Context, live, candidate *Engine, input any) (*Change, error) {
-	v, err := toValue(input)
+// Compare decides an input written as JSON (see DecideJSON) with both
+// engines and returns the change, or nil if the candidate decides the
+// same. Input that is not JSON is an error wrapping ErrEvaluation.
+func Compare(ctx context.Context, live, candidate *policy.Engine, input []byte) (*Change, error) {
+	p, err := policy.PrepareJSON(input)
 	if err != nil {
-		return nil, ErrEvaluation
+		return nil, err
 	}
-	ld, lerr := live.Decide(ctx, v)
-	cd, cerr := candidate.Decide(ctx, v)
-	return compareDecisions(v, summarize(ld, lerr), summarize(cd, cerr)), nil
+	return comparePrepared(ctx, live, candidate, p), nil
 }
 
-// ShadowOptions configure a Shadow.
-type ShadowOptions struct {
+func comparePrepared(ctx context.Context, live, candidate *policy.Engine, p policy.Prepared) *Change {
+	ld, lerr := live.DecidePrepared(ctx, p)
+	cd, cerr := candidate.DecidePrepared(ctx, p)
+	return compareDecisions(p, summarize(ld, lerr), summarize(cd, cerr))
+}
+
+// Options configure a Shadow.
+type Options struct {
 	// Report receives one JSON line (a Change) per decision the candidate
 	// would make differently. Writes are serialised.
 	Report io.Writer
@@ -180,8 +192,8 @@ type ShadowOptions struct {
 	Logger *zap.Logger
 }
 
-// ShadowStats counts a Shadow's work.
-type ShadowStats struct {
+// Stats counts a Shadow's work.
+type Stats struct {
 	Compared uint64 `json:"compared"`
 	Changed  uint64 `json:"changed"`
 	// Dropped comparisons: the queue was full, or the input could not be
@@ -195,8 +207,8 @@ type ShadowStats struct {
 // the candidate's decision for the same input off the request path,
 // reporting every difference.
 type Shadow struct {
-	live, candidate *Engine
-	opts            ShadowOptions
+	live, candidate *policy.Engine
+	opts            Options
 	log             *zap.Logger
 	jobs            chan shadowJob
 	done            chan struct{}
@@ -211,9 +223,9 @@ type Shadow struct {
 	dropped  atomic.Uint64
 }
 
-// NewShadow starts a shadow of candidate beside live. Close it to flush the
-// comparisons still queued.
-func NewShadow(live, candidate *Engine, opts ShadowOptions) *Shadow {
+// New starts a shadow of candidate beside live. Close it to flush the
+// comparisons still queued (and to stop its goroutine).
+func New(live, candidate *policy.Engine, opts Options) *Shadow {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024
 	}
@@ -231,20 +243,34 @@ func NewShadow(live, candidate *Engine, opts ShadowOptions) *Shadow {
 }
 
 // Decide returns the live engine's decision and queues the comparison.
-func (s *Shadow) Decide(ctx context.Context, input any) (Decision, error) {
-	v, err := toValue(input)
+func (s *Shadow) Decide(ctx context.Context, in policy.Input) (policy.Decision, error) {
+	p, err := policy.Prepare(in)
 	if err != nil {
 		s.dropped.Add(1)
-		return s.live.Decide(ctx, input)
+		return s.live.Decide(ctx, in)
 	}
-	d, err := s.live.Decide(ctx, v)
+	return s.decidePrepared(ctx, p)
+}
+
+// DecideJSON is DecideJSON of the live engine, compared like Decide.
+func (s *Shadow) DecideJSON(ctx context.Context, raw []byte) (policy.Decision, error) {
+	p, err := policy.PrepareJSON(raw)
+	if err != nil {
+		s.dropped.Add(1)
+		return s.live.DecideJSON(ctx, raw)
+	}
+	return s.decidePrepared(ctx, p)
+}
+
+func (s *Shadow) decidePrepared(ctx context.Context, p policy.Prepared) (policy.Decision, error) {
+	d, err := s.live.DecidePrepared(ctx, p)
 	s.sendMu.RLock()
 	defer s.sendMu.RUnlock()
 	if s.closed {
 		return d, err
 	}
 	select {
-	case s.jobs <- shadowJob{v: v, live: summarize(d, err)}:
+	case s.jobs <- shadowJob{p: p, live: summarize(d, err)}:
 	default:
 		if n := s.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8… drops
 			s.log.Warn("shadow comparison queue full; comparisons dropped", zap.Uint64("dropped", n))
@@ -256,18 +282,18 @@ func (s *Shadow) Decide(ctx context.Context, input any) (Decision, error) {
 // shadowJob is a live decision waiting for the candidate's. The input value
 // is immutable, so the caller may reuse its own input at once.
 type shadowJob struct {
-	v    ast.Value
+	p    policy.Prepared
 	live DecisionSummary
 }
 
 // Agency answers from the live policy.
-func (s *Shadow) Agency(id string) (Agency, bool) { return s.live.Agency(id) }
+func (s *Shadow) Agency(id string) (policy.Agency, bool) { return s.live.Agency(id) }
 
 // Revision is the live policy's.
 func (s *Shadow) Revision() string { return s.live.Revision() }
 
 // Crosswalk reads a legacy grade through the live policy's cross-walk.
-func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (Crosswalk, error) {
+func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (policy.Crosswalk, error) {
 	return s.live.Crosswalk(ctx, legacy)
 }
 
@@ -275,13 +301,18 @@ func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (Crosswalk, error
 func (s *Shadow) CandidateRevision() string { return s.candidate.Revision() }
 
 // Explain explains a live decision.
-func (s *Shadow) Explain(ctx context.Context, d Decision, input any) *Explanation {
-	return s.live.Explain(ctx, d, input)
+func (s *Shadow) Explain(ctx context.Context, d policy.Decision, in policy.Input) *policy.Explanation {
+	return s.live.Explain(ctx, d, in)
+}
+
+// ExplainJSON explains a live decision made by DecideJSON.
+func (s *Shadow) ExplainJSON(ctx context.Context, d policy.Decision, raw []byte) *policy.Explanation {
+	return s.live.ExplainJSON(ctx, d, raw)
 }
 
 // Stats returns the counters so far.
-func (s *Shadow) Stats() ShadowStats {
-	return ShadowStats{Compared: s.compared.Load(), Changed: s.changed.Load(), Dropped: s.dropped.Load()}
+func (s *Shadow) Stats() Stats {
+	return Stats{Compared: s.compared.Load(), Changed: s.changed.Load(), Dropped: s.dropped.Load()}
 }
 
 // Close stops accepting comparisons, finishes the queued ones and returns.
@@ -308,15 +339,15 @@ func (s *Shadow) work() {
 func (s *Shadow) compare(job shadowJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
-	v := job.v
-	cd, cerr := s.candidate.Decide(ctx, v)
+	p := job.p
+	cd, cerr := s.candidate.DecidePrepared(ctx, p)
 	s.compared.Add(1)
 	if s.opts.Inputs != nil {
-		if g, err := ast.JSON(v); err == nil {
+		if g, err := p.JSON(); err == nil {
 			s.write(s.opts.Inputs, map[string]any{"input": g})
 		}
 	}
-	c := compareDecisions(v, job.live, summarize(cd, cerr))
+	c := compareDecisions(p, job.live, summarize(cd, cerr))
 	if c == nil {
 		return
 	}
@@ -336,4 +367,17 @@ func (s *Shadow) write(w io.Writer, v any) {
 	if _, err := w.Write(append(line, '\n')); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		s.log.Error("shadow report write failed", zap.Error(err))
 	}
+}
+
+var _ policy.Explainer = (*Shadow)(nil)
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func uniqueSorted(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -1,4 +1,4 @@
-package policy
+package regoinput_test
 
 import (
 	"context"
@@ -6,36 +6,16 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/regoinput"
 )
-
-// gatewayInput mirrors the input struct the gateway builds (gateway/server.go).
-type gatewayInput struct {
-	Action  string `json:"action"`
-	Time    string `json:"time"`
-	Subject struct {
-		AgencyID string `json:"agency_id"`
-		Officer  *struct {
-			ID          string   `json:"id"`
-			Clearance   string   `json:"clearance,omitempty"`
-			Vetting     string   `json:"vetting,omitempty"`
-			Roles       []string `json:"roles"`
-			Nationality string   `json:"nationality,omitempty"`
-		} `json:"officer,omitempty"`
-		CertFingerprint string `json:"cert_fingerprint,omitempty"`
-	} `json:"subject"`
-	Request struct {
-		Purpose       string `json:"purpose"`
-		Justification string `json:"justification"`
-		Case          string `json:"case"`
-	} `json:"request"`
-	Record *record.Meta `json:"record,omitempty"`
-}
 
 const sampleMeta = `{
   "record_id": "rec_01JD8X3Q", "version": 1, "created": "2026-11-20T09:00:00Z",
@@ -57,19 +37,16 @@ func gatewayInputs(t *testing.T) map[string]any {
 	if err := json.Unmarshal([]byte(sampleMeta), &full); err != nil {
 		t.Fatal(err)
 	}
-	withOfficer := gatewayInput{Action: "record.read", Time: "2026-11-21T10:00:00Z", Record: &full}
+	withOfficer := policy.Input{Action: policy.ActionRead, Time: "2026-11-21T10:00:00Z", Record: &full}
 	withOfficer.Subject.AgencyID = "rocu-nw"
-	withOfficer.Subject.Officer = &struct {
-		ID          string   `json:"id"`
-		Clearance   string   `json:"clearance,omitempty"`
-		Vetting     string   `json:"vetting,omitempty"`
-		Roles       []string `json:"roles"`
-		Nationality string   `json:"nationality,omitempty"`
-	}{ID: "dc-77", Clearance: "SC", Roles: []string{}}
+	withOfficer.Subject.Officer = &policy.Officer{ID: "dc-77", Clearance: "SC", Roles: []string{}}
 	withOfficer.Request.Purpose = "investigation"
-	noRecord := gatewayInput{Action: "policy.decide", Time: "2026-11-21T10:00:00Z"}
+	noRecord := policy.Input{Action: policy.ActionDecide, Time: "2026-11-21T10:00:00Z"}
 	var empty record.Meta
-	emptyRecord := gatewayInput{Action: "record.publish", Record: &empty}
+	emptyRecord := policy.Input{Action: policy.ActionPublish, Record: &empty}
+	share := policy.Input{Action: policy.ActionShare, Time: "2026-11-21T10:00:00Z", Record: &full,
+		Share:   &policy.Share{Recipients: []string{"nca"}},
+		Consent: &policy.Consent{ID: "con_1", RequestedBy: "rocu-nw", ApprovedBy: "met-police", Recipients: []string{"nca"}}}
 
 	type custom struct {
 		When    time.Time       `json:"when"`
@@ -103,6 +80,7 @@ func gatewayInputs(t *testing.T) map[string]any {
 	return map[string]any{
 		"gateway input with officer and full record": withOfficer,
 		"gateway input without record":               noRecord,
+		"gateway share input with consent":           share,
 		"gateway input with an empty record":         emptyRecord,
 		"pointer to the input":                       &withOfficer,
 		"record meta alone":                          full,
@@ -119,7 +97,7 @@ func TestToValueMatchesJSON(t *testing.T) {
 	for name, in := range gatewayInputs(t) {
 		t.Run(name, func(t *testing.T) {
 			want, werr := ast.InterfaceToValue(in)
-			got, gerr := toValue(in)
+			got, gerr := regoinput.Value(in)
 			if (werr != nil) != (gerr != nil) {
 				t.Fatalf("errors differ: %v vs %v", gerr, werr)
 			}
@@ -129,7 +107,7 @@ func TestToValueMatchesJSON(t *testing.T) {
 		})
 	}
 	t.Run("typed nil pointer is null (OPA's own conversion panics)", func(t *testing.T) {
-		if v, err := toValue((*gatewayInput)(nil)); err != nil || v.Compare(ast.Null{}) != 0 {
+		if v, err := regoinput.Value((*policy.Input)(nil)); err != nil || v.Compare(ast.Null{}) != 0 {
 			t.Fatalf("toValue = %v, %v", v, err)
 		}
 	})
@@ -137,24 +115,24 @@ func TestToValueMatchesJSON(t *testing.T) {
 		bad := struct {
 			R json.RawMessage `json:"r"`
 		}{json.RawMessage(`{`)}
-		if _, err := toValue(bad); err == nil {
+		if _, err := regoinput.Value(bad); err == nil {
 			t.Fatal("invalid RawMessage accepted")
 		}
 	})
 	t.Run("channel fails as JSON does", func(t *testing.T) {
-		if _, err := toValue(struct{ C chan int }{make(chan int)}); err == nil {
+		if _, err := regoinput.Value(struct{ C chan int }{make(chan int)}); err == nil {
 			t.Fatal("channel accepted")
 		}
 	})
 	t.Run("fallback is taken only when needed", func(t *testing.T) {
 		in := gatewayInputs(t)
-		for _, name := range []string{"gateway input with officer and full record", "plain kinds of field"} {
-			if _, err := reflectValue(reflectOf(in[name])); errors.Is(err, errFallback) {
+		for _, name := range []string{"gateway input with officer and full record", "gateway share input with consent", "plain kinds of field"} {
+			if _, err := regoinput.ReflectValue(reflectOf(in[name])); errors.Is(err, regoinput.ErrFallback) {
 				t.Errorf("%s falls back to the JSON round trip", name)
 			}
 		}
 		for _, name := range []string{"every kind of field", "embedded struct (falls back)"} {
-			if _, err := reflectValue(reflectOf(in[name])); !errors.Is(err, errFallback) {
+			if _, err := regoinput.ReflectValue(reflectOf(in[name])); !errors.Is(err, regoinput.ErrFallback) {
 				t.Errorf("%s does not fall back", name)
 			}
 		}
@@ -201,7 +179,7 @@ func plainKinds(m *record.Meta) any {
 // with a full record) converted the old way, through OPA's JSON round trip,
 // and directly; the two run in the same process, so their numbers compare.
 func BenchmarkDecideGatewayInput(b *testing.B) {
-	e, err := New(context.Background(), Options{})
+	e, err := policy.New(context.Background(), policy.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -213,34 +191,30 @@ func BenchmarkDecideGatewayInput(b *testing.B) {
 	full.Handling = record.Handling{Code: "P"}
 	full.Grading.Legacy5x5x5, full.Grading.Europol = "", nil
 	full.SourceType, full.Classification.Foreign = "", nil
-	in := gatewayInput{Action: "record.read", Time: "2026-11-21T10:00:00Z", Record: &full}
+	in := policy.Input{Action: policy.ActionRead, Time: "2026-11-21T10:00:00Z", Record: &full}
 	in.Subject.AgencyID = "rocu-nw"
-	in.Subject.Officer = &struct {
-		ID          string   `json:"id"`
-		Clearance   string   `json:"clearance,omitempty"`
-		Vetting     string   `json:"vetting,omitempty"`
-		Roles       []string `json:"roles"`
-		Nationality string   `json:"nationality,omitempty"`
-	}{ID: "dc-77", Clearance: "SC", Vetting: "MV", Roles: []string{"analyst"}, Nationality: "GBR"}
+	in.Subject.Officer = &policy.Officer{ID: "dc-77", Clearance: "SC", Vetting: "MV", Roles: []string{"analyst"}, Nationality: "GBR"}
 	in.Request.Purpose, in.Request.Justification = "investigation", "Operation KINGFISHER lead 42"
+	defer e.Close()
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
-		convert func() any
+		name   string
+		decide func() (policy.Decision, error)
 	}{
-		{"convert=json-roundtrip", func() any {
-			v, err := ast.InterfaceToValue(in)
+		// The same input as JSON text, parsed on every decision.
+		{"convert=json", func() (policy.Decision, error) {
+			raw, err := json.Marshal(in)
 			if err != nil {
 				b.Fatal(err)
 			}
-			return v
+			return e.DecideJSON(ctx, raw)
 		}},
-		{"convert=direct", func() any { return in }},
+		{"convert=direct", func() (policy.Decision, error) { return e.Decide(ctx, in) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				d, err := e.Decide(ctx, tc.convert())
+				d, err := tc.decide()
 				if err != nil || !d.Allow {
 					b.Fatalf("Decide = %v %v, %v", d.Allow, d.Codes(), err)
 				}
@@ -256,7 +230,29 @@ func BenchmarkDecideGatewayInput(b *testing.B) {
 	b.Run("conversion-only/direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = toValue(in)
+			_, _ = regoinput.Value(in)
 		}
 	})
+}
+
+// panicky panics when it is converted to JSON.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("boom with secret content") }
+
+// TestValueRecoversPanics: a marshaler that panics is an error that does
+// not quote the panic (which may carry input), never a crash.
+func TestValueRecoversPanics(t *testing.T) {
+	for name, in := range map[string]any{
+		"value":             panicky{},
+		"field of a struct": struct{ P panicky }{},
+		"in a map":          map[string]any{"p": panicky{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := regoinput.Value(in)
+			if !errors.Is(err, regoinput.ErrPanic) || strings.Contains(err.Error(), "secret") {
+				t.Fatalf("err = %v, want ErrPanic without the panic value", err)
+			}
+		})
+	}
 }

@@ -1,15 +1,20 @@
-package policy
+package shadow
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/liaison-project/liaison/policy"
 )
 
 // maxReplayLine bounds one recorded input (record metadata is small).
@@ -23,10 +28,10 @@ type ReplayReport struct {
 	Inputs            int    `json:"inputs"`
 	Changed           int    `json:"changed"`
 	// Malformed lists input lines that could not be read (skipped).
-	Malformed []Problem       `json:"malformed,omitempty"`
-	ByAction  []ActionChanges `json:"by_action"`
-	ByCode    []CodeChanges   `json:"by_code"`
-	Changes   []Change        `json:"changes"`
+	Malformed []policy.Problem `json:"malformed,omitempty"`
+	ByAction  []ActionChanges  `json:"by_action"`
+	ByCode    []CodeChanges    `json:"by_code"`
+	Changes   []Change         `json:"changes"`
 }
 
 // ActionChanges counts the replayed decisions of one action.
@@ -53,7 +58,7 @@ type CodeChanges struct {
 // policy input or {"input": …} (the body of POST /v1/decisions, and what
 // ShadowOptions.Inputs records); blank lines are skipped. Recorded inputs
 // carry their own time, so a replay is repeatable.
-func Replay(ctx context.Context, live, candidate *Engine, inputs io.Reader, name string) (*ReplayReport, error) {
+func Replay(ctx context.Context, live, candidate *policy.Engine, inputs io.Reader, name string) (*ReplayReport, error) {
 	r := &ReplayReport{LiveRevision: live.Revision(), CandidateRevision: candidate.Revision(), Changes: []Change{}}
 	actions := map[string]*ActionChanges{}
 	codes := map[string]*CodeChanges{}
@@ -69,14 +74,15 @@ func Replay(ctx context.Context, live, candidate *Engine, inputs io.Reader, name
 		}
 		in, err := replayInput(raw)
 		if err != nil {
-			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: err.Error()})
+			r.Malformed = append(r.Malformed, policy.Problem{File: name, Line: line, Kind: "input", Message: err.Error()})
 			continue
 		}
-		c, err := Compare(ctx, live, candidate, in)
+		p, err := prepare(in)
 		if err != nil {
-			r.Malformed = append(r.Malformed, Problem{File: name, Line: line, Kind: "input", Message: "not a JSON-compatible input"})
+			r.Malformed = append(r.Malformed, policy.Problem{File: name, Line: line, Kind: "input", Message: "not a JSON-compatible input"})
 			continue
 		}
+		c := comparePrepared(ctx, live, candidate, p)
 		r.Inputs++
 		action := actionOf(in)
 		a := actions[action]
@@ -110,10 +116,10 @@ func Replay(ctx context.Context, live, candidate *Engine, inputs io.Reader, name
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	for _, k := range sortedKeys(actions) {
+	for _, k := range slices.Sorted(maps.Keys(actions)) {
 		r.ByAction = append(r.ByAction, *actions[k])
 	}
-	for _, k := range sortedKeys(codes) {
+	for _, k := range slices.Sorted(maps.Keys(codes)) {
 		r.ByCode = append(r.ByCode, *codes[k])
 	}
 	// Most affected codes first.
@@ -150,6 +156,16 @@ func replayInput(raw []byte) (any, error) {
 		}
 	}
 	return doc, nil
+}
+
+// prepare evaluates a recorded input as written (json.Number keeps each
+// number's text through the re-encoding).
+func prepare(in any) (policy.Prepared, error) {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return policy.Prepared{}, err
+	}
+	return policy.PrepareJSON(raw)
 }
 
 func actionOf(in any) string {
@@ -197,7 +213,7 @@ func (r *ReplayReport) Text(limit int) string {
 				fmt.Fprintf(&b, "  … and %d more (use -o json or --report for all)\n", len(r.Changes)-i)
 				break
 			}
-			fmt.Fprintf(&b, "  line %d: %s by %s", c.Line, c.Action, orPlaceholder(c.Agency, "?"))
+			fmt.Fprintf(&b, "  line %d: %s by %s", c.Line, c.Action, cmp.Or(c.Agency, "?"))
 			if c.RecordID != "" {
 				fmt.Fprintf(&b, " on %s", c.RecordID)
 			}
