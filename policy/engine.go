@@ -97,9 +97,6 @@ type Options struct {
 	// Logger receives load, reload and evaluation-failure events; never
 	// inputs or record content. Nil means no logging.
 	Logger *zap.Logger
-	// Observer, if set, is called after every Decide with the evaluation
-	// time, the outcome and the error (for latency metrics).
-	Observer func(d time.Duration, allowed bool, err error)
 }
 
 // Agency is a federation member as the policy data describes it.
@@ -438,7 +435,6 @@ func (e *Engine) DecideJSON(ctx context.Context, raw []byte) (Decision, error) {
 // decideValue decides an input already converted; convErr is the
 // conversion's failure, which denies.
 func (e *Engine) decideValue(ctx context.Context, v ast.Value, convErr error) (Decision, error) {
-	start := time.Now()
 	st := e.cur.Load()
 	var d Decision
 	err := convErr
@@ -450,9 +446,6 @@ func (e *Engine) decideValue(ctx context.Context, v ast.Value, convErr error) (D
 	if err != nil {
 		e.log.Error("policy evaluation failed; denying",
 			zap.String(fieldDecisionID, d.ID), zap.String(fieldRevision, d.Revision), zap.Error(err))
-	}
-	if e.opts.Observer != nil {
-		e.opts.Observer(time.Since(start), d.Allow, err)
 	}
 	return d, err
 }

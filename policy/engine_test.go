@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/liaison-project/liaison/policies"
 	"github.com/liaison-project/liaison/policy"
@@ -507,34 +506,6 @@ func write(t testing.TB, dir, name, content string) {
 	}
 	if err := os.Rename(tmp.Name(), p); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestObserver(t *testing.T) {
-	type call struct {
-		allowed bool
-		err     bool
-	}
-	var mu sync.Mutex
-	var calls []call
-	e, err := newEngine(t, context.Background(), policy.Options{Observer: func(d time.Duration, allowed bool, err error) {
-		if d <= 0 {
-			t.Errorf("observer got duration %v", d)
-		}
-		mu.Lock()
-		calls = append(calls, call{allowed, err != nil})
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	_, _ = e.DecideJSON(ctx, js(t, input(t, baseRead, nil)))
-	_, _ = e.DecideJSON(ctx, js(t, input(t, baseRead, map[string]any{"subject.agency_id": "nca"})))
-	_, _ = e.DecideJSON(ctx, []byte(`{"action": "record.read", "time": `)) // not JSON: a failure
-	want := []call{{true, false}, {false, false}, {false, true}}
-	if !slices.Equal(calls, want) {
-		t.Fatalf("observer calls = %+v, want %+v", calls, want)
 	}
 }
 
