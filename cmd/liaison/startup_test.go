@@ -18,6 +18,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/policy"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets tests run the real command as a child process: the test
@@ -33,7 +34,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// In-process commands (dev, serve, records, audit, keys) stop what they
+	// start: no goroutine outlives the tests.
+	goleak.VerifyTestMain(m)
 }
 
 // runMain runs `liaison args...` in a child process and returns its exit
