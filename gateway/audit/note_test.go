@@ -261,4 +261,3 @@ func TestShipperShipsTheNoteAndStoreVerifiesIt(t *testing.T) {
 		t.Fatalf("an altered note in the store: %+v", r.Failure)
 	}
 }
-
