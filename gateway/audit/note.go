@@ -238,6 +238,14 @@ func printableOrigin(s string) string {
 	}, s)
 }
 
+// SignedNote is the verified checkpoint note, exactly as stored (with any
+// cosignatures): what a witness is given to cosign. Nil if the log had none.
+func (r *Report) SignedNote() []byte { return bytes.Clone(r.noteRaw) }
+
+// PublishedKeys returns the public key set published in the log directory
+// dir (what verifies its checkpoints when no key set is pinned).
+func PublishedKeys(dir string) ([]byte, error) { return readKeys(LogDir(dir)) }
+
 // writeNote replaces dir's latest checkpoint note.
 func writeNote(dir string, n []byte) error {
 	return writeFileAtomic(filepath.Join(dir, noteFile), n)
