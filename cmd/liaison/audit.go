@@ -509,6 +509,9 @@ which shows only that the file is self-consistent.`,
 					signed = "exporter signature valid"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "OK: %d entries proven against %d signed checkpoints; %s; keys: %s\n", len(res.Entries), len(res.Checkpoints), signed, keys)
+				for _, n := range res.Notes {
+					fmt.Fprintf(cmd.OutOrStdout(), "  checkpoint note (C2SP signed note) of %s verified at tree size %d\n", n.Origin, n.TreeSize)
+				}
 				for _, u := range p.Uncovered {
 					fmt.Fprintf(cmd.OutOrStdout(), "  NOT IN THE PACK: %s\n", describeUncovered(u))
 				}

@@ -41,6 +41,15 @@ func TestAuditCheckpointCommandPrintsAVerifiableNote(t *testing.T) {
 	if text, err := runAudit(t, "verify", "--dir", dir, "--jwks", jwks, "-o", "text"); err != nil || !strings.Contains(text, "checkpoint note (C2SP signed note) verified at tree size 25") {
 		t.Fatalf("verify does not report the note: %s %v", text, err)
 	}
+	// The exported evidence pack carries the note, and check-proof checks it.
+	pack := filepath.Join(t.TempDir(), "pack.json")
+	if out, err := runAudit(t, "export", "--dir", dir, "--jwks", jwks, "--record", "rec-2", "--no-seal", "--out", pack); err != nil {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	if out, err := runAudit(t, "check-proof", pack, "--jwks", jwks, "-o", "text"); err != nil ||
+		!strings.Contains(out, "checkpoint note (C2SP signed note) of liaison.audit/gw-a verified at tree size 25") {
+		t.Fatalf("check-proof of the pack: %v %s", err, out)
+	}
 	path := filepath.Join(audit.LogDir(dir), "checkpoint.note")
 	os.WriteFile(path, []byte(strings.Replace(msg, "\n25\n", "\n24\n", 1)), 0o600)
 	if _, err := runAudit(t, "checkpoint", "--dir", dir, "--jwks", jwks); err == nil {
