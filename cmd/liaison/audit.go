@@ -91,10 +91,11 @@ object store.
   liaison audit query --dir node1/audit --dir node2/audit --record 01J…
   liaison audit prove --dir node1/audit --seq 4711 > proof.json
   liaison audit check-proof proof.json --jwks audit-keys.jwks.json
-  liaison audit export --dir node1/audit --dsa dsa-met-rocu --from 2026-01-01T00:00:00Z > pack.json`,
+  liaison audit export --dir node1/audit --dsa dsa-met-rocu --from 2026-01-01T00:00:00Z > pack.json
+  liaison audit checkpoint --dir node1/audit > checkpoint.note   (C2SP form, for witnesses)`,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(), newAuditQueryCmd(), newAuditProveCmd(), newAuditCheckProofCmd(),
-		newAuditExportCmd(), newAuditHMACCmd(), newAuditRecoverCmd())
+		newAuditExportCmd(), newAuditHMACCmd(), newAuditRecoverCmd(), newAuditCheckpointCmd())
 	return cmd
 }
 
@@ -248,6 +249,9 @@ func printReport(w io.Writer, r *audit.Report) {
 		fmt.Fprintf(w, " (%s over segments not shipped yet)", plural(r.Pending, "checkpoint", "checkpoints"))
 	}
 	fmt.Fprintf(w, "\n  root %s; keys: %s\n", r.RootHash, r.KeySource)
+	if r.Note != nil {
+		fmt.Fprintf(w, "  checkpoint note (C2SP signed note) verified at tree size %d\n", r.Note.TreeSize)
+	}
 	for _, rc := range r.Recoveries {
 		fmt.Fprintf(w, "  RECOVERED: %s\n", rc.Explain())
 	}
@@ -506,6 +510,9 @@ which shows only that the file is self-consistent.`,
 					signed = "exporter signature valid"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "OK: %d entries proven against %d signed checkpoints; %s; keys: %s\n", len(res.Entries), len(res.Checkpoints), signed, keys)
+				for _, n := range res.Notes {
+					fmt.Fprintf(cmd.OutOrStdout(), "  checkpoint note (C2SP signed note) of %s verified at tree size %d\n", n.Origin, n.TreeSize)
+				}
 				for _, u := range p.Uncovered {
 					fmt.Fprintf(cmd.OutOrStdout(), "  NOT IN THE PACK: %s\n", describeUncovered(u))
 				}

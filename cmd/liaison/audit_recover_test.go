@@ -43,8 +43,10 @@ func TestAuditRecoverCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "entries after seq 24 were moved out") {
 		t.Fatalf("recover: %v\n%s", err, out)
 	}
+	// The cut tail, the checkpoints over it and the checkpoint note (the
+	// latest checkpoint in C2SP form) that went with them.
 	ev, _ := filepath.Glob(filepath.Join(dir, "damaged-*"))
-	if len(ev) != 2 {
+	if len(ev) != 3 || !strings.HasSuffix(ev[0], "-checkpoint.note") {
 		t.Fatalf("evidence files: %q", ev)
 	}
 

@@ -203,6 +203,11 @@ func newVerifierFromKeys(keys []jwk.Key) (*Verifier, error) {
 		if !ok || okp.Crv() != jwa.Ed25519 {
 			return nil, fmt.Errorf("%w: key %d is not an Ed25519 public key", ErrKey, i)
 		}
+		// jwx parses an OKP key with a short or empty "x", and crypto/ed25519
+		// panics on such a key at verification: refuse it here.
+		if len(okp.X()) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: key %d is not an Ed25519 public key", ErrKey, i)
+		}
 		if a := k.Algorithm().String(); a != "" && a != jwa.EdDSA.String() {
 			return nil, fmt.Errorf("%w: key %d is not an EdDSA key", ErrKey, i)
 		}

@@ -922,5 +922,16 @@ func (l *Log) checkpoint() error {
 		return err
 	}
 	l.cpSize, l.cpTime = n, now
+	// The note form of the same checkpoint, for witnesses (note.go). It
+	// comes after the JWS is durable, so it never states a size the JWS
+	// file lacks; if writing it fails, the JWS stands and the error is the
+	// checkpoint's (Healthy reports it) until the next checkpoint's note.
+	msg, err := signNote(l.opts.Signer, Checkpoint{Gateway: l.opts.Gateway, TreeSize: n, RootHash: hexHash(root), Time: now})
+	if err != nil {
+		return fmt.Errorf("checkpoint note: %w", err)
+	}
+	if err := writeNote(l.dir, msg); err != nil {
+		return fmt.Errorf("checkpoint note: %w", err)
+	}
 	return nil
 }

@@ -213,6 +213,10 @@ type PackGateway struct {
 	TreeSize   uint64          `json:"tree_size"`
 	Checkpoint string          `json:"checkpoint"`
 	JWKS       json.RawMessage `json:"jwks"`
+	// Note is the same checkpoint as a C2SP signed note (checkpoint.note),
+	// with whatever witness cosignatures it had, when the log's latest
+	// note is at this tree size.
+	Note string `json:"note,omitempty"`
 }
 
 // PackUncovered is the exporter's statement that matching entries of one
@@ -262,7 +266,11 @@ func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*Eviden
 			return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotSigned, d)
 		}
 		cp := pr.report.cps[len(pr.report.cps)-1]
-		pack.Gateways = append(pack.Gateways, PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(pr.jwks)})
+		pg := PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(pr.jwks)}
+		if r.Note != nil && r.Note.TreeSize == cp.c.TreeSize {
+			pg.Note = string(r.noteRaw)
+		}
+		pack.Gateways = append(pack.Gateways, pg)
 		unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
 			Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
 		err = Scan(d, func(ev *Event, line []byte) error {
@@ -341,6 +349,8 @@ func (p *EvidencePack) Sign(s *jose.Signer) error {
 type PackResult struct {
 	Entries     []Event      `json:"entries"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
+	// Notes are the checkpoint notes the pack carries, verified.
+	Notes []NoteCheckpoint `json:"notes,omitempty"`
 	// Signed says whether the pack carries a valid exporter signature.
 	Signed bool `json:"signed"`
 }
@@ -384,6 +394,16 @@ func CheckPack(p *EvidencePack, pinnedJWKS []byte) (*PackResult, error) {
 		}
 		if cps[g.Gateway] != nil {
 			return nil, fmt.Errorf("%w: gateway %s appears twice", ErrTampered, g.Gateway)
+		}
+		if g.Note != "" {
+			nc, err := openNote([]byte(g.Note), jv, g.Gateway)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s checkpoint note: %v", ErrTampered, g.Gateway, err)
+			}
+			if nc.TreeSize != c.TreeSize || nc.RootHash != c.RootHash {
+				return nil, fmt.Errorf("%w: %s checkpoint note states tree size %d, not the checkpoint's %d with its root", ErrTampered, g.Gateway, nc.TreeSize, c.TreeSize)
+			}
+			res.Notes = append(res.Notes, nc)
 		}
 		cps[g.Gateway] = &c
 		res.Checkpoints = append(res.Checkpoints, c)

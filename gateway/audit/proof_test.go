@@ -227,6 +227,10 @@ func TestShipperCopiesSealedSegmentsAndStoreVerifies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The checkpoint over the 70th entry is signed after that Append
+	// returned: wait for it, or the second pass below ships it (see
+	// TestShipperSecondPassShipsOnlyTheCheckpointSignedAfterTheFirst).
+	waitForCheckpoint(t, dir, 70)
 	ctx := context.Background()
 	n, err := sh.Ship(ctx)
 	if err != nil || n == 0 {

@@ -308,6 +308,22 @@ func applyRecovery(dir string, rec *Recovery, cp *cutPoint, opts RecoverOptions)
 		}
 		rec.Evidence = append(rec.Evidence, ev)
 	}
+	// The latest checkpoint note is at least as new as the last checkpoint:
+	// when checkpoints are moved out, it goes with them (the next
+	// checkpoint writes a new one).
+	var oldNote []byte
+	if cp.cpKeep < len(lines) {
+		if oldNote, err = readNote(dir); err != nil {
+			return err
+		}
+	}
+	if oldNote != nil {
+		ev, err := keepEvidence(dir, damagedPrefix+stamp+"-"+noteFile, oldNote)
+		if err != nil {
+			return err
+		}
+		rec.Evidence = append(rec.Evidence, ev)
+	}
 	if len(rec.Evidence) == 0 {
 		return fmt.Errorf("audit: verification fails (%v) but there is nothing after entry %d to move out; see `liaison audit verify`", &rec.Failure, rec.KeptEntries)
 	}
@@ -335,6 +351,11 @@ func applyRecovery(dir string, rec *Recovery, cp *cutPoint, opts RecoverOptions)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, checkpointsFile), kept); err != nil {
 		return fmt.Errorf("audit: rewrite checkpoints: %w", err)
+	}
+	if oldNote != nil {
+		if err := os.Remove(filepath.Join(dir, noteFile)); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
 	}
 	if err := os.Truncate(filepath.Join(dir, cp.seg.name), cp.off); err != nil {
 		return fmt.Errorf("audit: cut %s: %w", cp.seg.name, err)

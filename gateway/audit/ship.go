@@ -25,6 +25,7 @@ import (
 //
 //	audit/<gateway>/segment-000001.jsonl          sealed segments, byte for byte
 //	audit/<gateway>/checkpoint-<tree size, 20 digits>.jws
+//	audit/<gateway>/checkpoint-<tree size, 20 digits>.note  the note form, as of each pass
 //	audit/<gateway>/keys-<16 hex of SHA-256>.jwks.json
 //
 // Every object is written once (IfAbsent) and never replaced: with S3
@@ -36,6 +37,10 @@ func storeDir(gateway string) string { return storePrefix + gateway + "/" }
 
 func checkpointKey(gateway string, size uint64) string {
 	return fmt.Sprintf("%scheckpoint-%020d.jws", storeDir(gateway), size)
+}
+
+func noteKey(gateway string, size uint64) string {
+	return fmt.Sprintf("%scheckpoint-%020d.note", storeDir(gateway), size)
 }
 
 // ShipperOptions configure a Shipper.
@@ -180,6 +185,26 @@ func (s *Shipper) ship(ctx context.Context) (int, error) {
 		s.cpShipped = i + 1
 		n++
 	}
+	// The latest note, after the JWS checkpoints: the note at a size is
+	// written after the JWS at that size, so the store never holds a note
+	// without its JWS. A note is written whole (renamed into place).
+	msg, err := readNote(s.dir)
+	if err != nil {
+		return n, err
+	}
+	if msg != nil {
+		size, err := noteSize(msg)
+		if err != nil {
+			return n, fmt.Errorf("audit: %s: %w", noteFile, err)
+		}
+		if key := noteKey(s.gateway, size); !s.shipped[key] {
+			if err := s.put(ctx, key, msg); err != nil {
+				return n, err
+			}
+			s.shipped[key] = true
+			n++
+		}
+	}
 	return n, nil
 }
 
@@ -280,7 +305,7 @@ func VerifyStore(ctx context.Context, store objstore.Store, gateway string, opts
 		return nil, err
 	}
 	src := storeSource{ctx: ctx, store: store}
-	var cpKeys []string
+	var cpKeys, noteKeys []string
 	jwks := opts.JWKS
 	keySource := "pinned"
 	if len(jwks) == 0 {
@@ -289,6 +314,8 @@ func VerifyStore(ctx context.Context, store objstore.Store, gateway string, opts
 	for _, k := range keys {
 		name := strings.TrimPrefix(k, storeDir(gateway))
 		switch {
+		case strings.HasPrefix(name, "checkpoint-") && strings.HasSuffix(name, ".note"):
+			noteKeys = append(noteKeys, k)
 		case strings.HasPrefix(name, "checkpoint-"):
 			cpKeys = append(cpKeys, k)
 		case strings.HasPrefix(name, "keys-") && len(opts.JWKS) == 0:
@@ -324,6 +351,26 @@ func VerifyStore(ctx context.Context, store objstore.Store, gateway string, opts
 		}
 	}
 	r, err := verifySource(src, cpData, jv, verifyRun{partial: true, progress: opts.Progress})
+	// Every shipped note over shipped segments is checked; one over
+	// entries still local counts as pending, like such a checkpoint.
+	sort.Strings(noteKeys)
+	for _, k := range noteKeys {
+		if r == nil || !r.OK {
+			break
+		}
+		msg, gerr := store.Get(ctx, k)
+		if gerr != nil {
+			return nil, fmt.Errorf("audit: %s: %w", k, gerr)
+		}
+		if size, serr := noteSize(msg); serr == nil && size > r.Entries {
+			r.Pending++
+			continue
+		}
+		checkNote(r, msg, jv)
+		if r.Failure != nil {
+			r.Failure.Reason = k + ": " + strings.TrimPrefix(r.Failure.Reason, noteFile+": ")
+		}
+	}
 	if r != nil {
 		r.Dir, r.KeySource = "store:"+storeDir(gateway), keySource
 		if r.Gateway == "" {

@@ -84,9 +84,13 @@ type Report struct {
 	// says which entries were moved out of it, why, and where the evidence
 	// is (and whether it is still there unchanged).
 	Recoveries []Recovery `json:"recoveries,omitempty"`
+	// Note is what the log's latest checkpoint note (checkpoint.note, the
+	// C2SP signed-note form) states, once verified; nil if there is none.
+	Note *NoteCheckpoint `json:"note,omitempty"`
 
-	tree *tree              // the verified tree, for proofs
-	cps  []parsedCheckpoint // the checkpoints, for proofs
+	tree    *tree              // the verified tree, for proofs
+	cps     []parsedCheckpoint // the checkpoints, for proofs
+	noteRaw []byte             // the verified note, for export
 }
 
 // Err is the report's failure as an error (nil when it verified).
@@ -431,8 +435,14 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Checkpoints before segments: a log being written only grows, so the
-	// segments read afterwards hold every entry these checkpoints cover.
+	// The note, then checkpoints, then segments: a log being written only
+	// grows, and its writer makes entries durable before it signs them, so
+	// what is read afterwards holds every entry that what is read first
+	// covers.
+	noteData, err := readNote(dir)
+	if err != nil {
+		return nil, err
+	}
 	cpData, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("audit: %w", err)
@@ -442,6 +452,9 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	r, err := verifySource(dirSource{dir: dir, segs: segs}, cpData, jv, verifyRun{progress: opts.Progress, live: opts.Live})
+	if r != nil && r.OK && noteData != nil {
+		checkNote(r, noteData, jv)
+	}
 	if r != nil {
 		r.Dir, r.KeySource = dir, src
 		if r.Recoveries, err = readRecoveries(dir); err != nil {
