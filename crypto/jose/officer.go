@@ -3,6 +3,7 @@ package jose
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -200,6 +201,11 @@ func parsePublicSet(data []byte) (jwk.Set, error) {
 		}
 		if u := k.KeyUsage(); u != "" && u != jwk.ForSignature.String() {
 			return nil, fmt.Errorf("key %d is not a signing key", i)
+		}
+		// An Ed25519 key of the wrong length would panic in
+		// ed25519.Verify at the first token: refuse it with the file.
+		if ok, isOKP := k.(jwk.OKPPublicKey); isOKP && (ok.Crv() != jwa.Ed25519 || len(ok.X()) != ed25519.PublicKeySize) {
+			return nil, fmt.Errorf("key %d is an OKP key that is not a %d-byte Ed25519 public key", i, ed25519.PublicKeySize)
 		}
 		if rk, ok := k.(jwk.RSAPublicKey); ok && len(rk.N())*8 < minRSABits {
 			return nil, fmt.Errorf("key %d is an RSA key shorter than %d bits", i, minRSABits)
