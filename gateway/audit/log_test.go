@@ -291,6 +291,11 @@ func TestStallFailsClosedThenCorrects(t *testing.T) {
 	release := make(chan struct{})
 	var stalling atomic.Bool
 	stalling.Store(true)
+	var releaseOnce sync.Once
+	unstall := func() { stalling.Store(false); releaseOnce.Do(func() { close(release) }) }
+	// Runs before the deferred Close (deferred later): a failed assertion
+	// must end the stall, or Close would wait for the stuck write forever.
+	defer unstall()
 	l.syncFn = func(f *os.File) error {
 		if stalling.Load() {
 			<-release // a disk that stops answering
@@ -302,15 +307,23 @@ func TestStallFailsClosedThenCorrects(t *testing.T) {
 	if err := l.Append(context.Background(), stalled); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("a stalled write must fail the append: %v", err)
 	}
-	if err := l.Healthy(); err == nil || !strings.Contains(err.Error(), "stalled") {
-		t.Fatalf("Healthy during a stall: %v", err)
+	// The append gives up WriteTimeout after it was made; the writer's
+	// clock started when it took the entry, a little later (much later
+	// under the race detector), so the stall shows once that write has
+	// been stuck for WriteTimeout too. It must show while the disk hangs.
+	healthy := l.Healthy()
+	for wait := time.Now().Add(5 * time.Second); (healthy == nil || !strings.Contains(healthy.Error(), "stalled")) && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+		healthy = l.Healthy()
+	}
+	if healthy == nil || !strings.Contains(healthy.Error(), "stalled") {
+		t.Fatalf("Healthy during a stall: %v", healthy)
 	}
 	// While stalled, appends fail at once rather than piling up.
 	if err := l.Append(context.Background(), ev("during")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("append during a stall: %v", err)
 	}
-	stalling.Store(false)
-	close(release)
+	unstall()
 	deadline := time.Now().Add(5 * time.Second)
 	for l.Healthy() != nil && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
