@@ -12,6 +12,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/policy"
 )
 
 // TestClientRefusesMalformedAnswers: a gateway (or a proxy in front of
@@ -138,5 +139,23 @@ func TestPrintProblem(t *testing.T) {
 `
 	if b.String() != want {
 		t.Fatalf("printed\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestPrintProblemKeepsTheTerminalSafe: escape sequences and other control
+// characters in a gateway's answer never reach the operator's terminal.
+func TestPrintProblemKeepsTheTerminalSafe(t *testing.T) {
+	p := api.Problem{Title: "Forbidden\x1b[2J", Detail: "denied\r\x1b]0;owned\x07 now\u2028x\u202ey",
+		Reasons: []policy.Reason{{Code: "c\x00", Message: "m\x9bA"}}, RequestID: "req_\x1b[1A"}
+	var b strings.Builder
+	printProblem(&b, 403, &p)
+	out := b.String()
+	for _, bad := range []string{"\x1b", "\r", "\x07", "\x00", "\x9b", "\u2028", "\u202e"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("printed a control character %q: %q", bad, out)
+		}
+	}
+	if !strings.Contains(out, "denied") || !strings.Contains(out, "now") || !strings.Contains(out, "req_") {
+		t.Fatalf("the text around the control characters was lost: %q", out)
 	}
 }

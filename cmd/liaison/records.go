@@ -21,6 +21,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/gateway/record"
 )
 
 // clientFlags are how every client command finds the gateway and proves who it is.
@@ -176,23 +177,41 @@ func (c *client) problemError(method, path string, status int, body []byte) erro
 // printProblem writes a problem for a person: status, title and detail,
 // then each invalid field, each public reason, and the ids to quote.
 func printProblem(w io.Writer, status int, p *api.Problem) {
-	fmt.Fprintf(w, "error: %d %s: %s\n", status, p.Title, p.Detail)
+	t := terminalSafe
+	fmt.Fprintf(w, "error: %d %s: %s\n", status, t(p.Title), t(p.Detail))
 	for _, e := range p.Errors {
 		ptr := e.Pointer
 		if ptr == "" {
 			ptr = "(body)"
 		}
-		fmt.Fprintf(w, "  %s: %s\n", ptr, e.Detail)
+		fmt.Fprintf(w, "  %s: %s\n", t(ptr), t(e.Detail))
 	}
 	for _, r := range p.Reasons {
-		fmt.Fprintf(w, "  reason %s: %s\n", r.Code, r.Message)
+		fmt.Fprintf(w, "  reason %s: %s\n", t(r.Code), t(r.Message))
 	}
 	if p.DecisionID != "" {
-		fmt.Fprintf(w, "  decision id: %s (the decision in the gateway's audit log)\n", p.DecisionID)
+		fmt.Fprintf(w, "  decision id: %s (the decision in the gateway's audit log)\n", t(p.DecisionID))
 	}
 	if p.RequestID != "" {
-		fmt.Fprintf(w, "  request id: %s\n", p.RequestID)
+		fmt.Fprintf(w, "  request id: %s\n", t(p.RequestID))
 	}
+}
+
+// terminalSafe replaces control characters (C0, DEL, C1, and the Unicode
+// format and line/paragraph separators record.Printable refuses) with
+// U+FFFD before a gateway's text reaches the operator's terminal: an
+// answer, even from an authenticated gateway, must not move the cursor,
+// rewrite earlier lines or hide text with escape sequences.
+func terminalSafe(s string) string {
+	if record.Printable(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if !record.Printable(string(r)) {
+			return '\uFFFD'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // call sends a request and, when the status is want, decodes the answer
