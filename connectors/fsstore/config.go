@@ -1,6 +1,10 @@
 package fsstore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/liaison-project/liaison/connectors/section"
+)
 
 // Config configures the filesystem store. It is embedded in liaison.yaml
 // under the object store's section (store.fs).
@@ -12,28 +16,14 @@ type Config struct {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("fsstore: invalid configuration")
 
-// ConfigError is a problem with one field of Config. Field is the field's
-// YAML path within the section (the gateway's configuration prefixes the
-// section's own path: store.fs.dir).
-type ConfigError struct{ field, problem string }
-
-func (e *ConfigError) Error() string {
-	return ErrConfig.Error() + ": config: " + e.field + ": " + e.problem
-}
-
-// Unwrap makes every ConfigError an ErrConfig.
-func (e *ConfigError) Unwrap() error { return ErrConfig }
-
-// Field is the YAML path of the field at fault, within the section.
-func (e *ConfigError) Field() string { return e.field }
-
-// Problem says what is wrong with it.
-func (e *ConfigError) Problem() string { return e.problem }
+// ConfigError is a problem with one field of Config (section.Error: its
+// Field is the YAML path within the section; it unwraps to ErrConfig).
+type ConfigError = section.Error
 
 // Validate checks the section as the configuration gives it.
 func (c Config) Validate() error {
 	if c.Dir == "" {
-		return &ConfigError{field: "dir", problem: "required"}
+		return section.New(ErrConfig, "dir", "required")
 	}
 	return nil
 }

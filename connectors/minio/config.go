@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/connectors/section"
 )
 
 // Defaults applied by Config.withDefaults.
@@ -84,26 +85,12 @@ type RetentionConfig struct {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("minio: invalid configuration")
 
-// ConfigError is a problem with one field of Config. Field is the field's
-// YAML path within the section (the gateway's configuration prefixes the
-// section's own path, e.g. store.minio.bucket).
-type ConfigError struct{ field, problem string }
-
-func (e *ConfigError) Error() string {
-	return ErrConfig.Error() + ": config: " + e.field + ": " + e.problem
-}
-
-// Unwrap makes every ConfigError an ErrConfig.
-func (e *ConfigError) Unwrap() error { return ErrConfig }
-
-// Field is the YAML path of the field at fault, within the section.
-func (e *ConfigError) Field() string { return e.field }
-
-// Problem says what is wrong with it.
-func (e *ConfigError) Problem() string { return e.problem }
+// ConfigError is a problem with one field of Config (section.Error: its
+// Field is the YAML path within the section; it unwraps to ErrConfig).
+type ConfigError = section.Error
 
 func configErr(field, format string, args ...any) error {
-	return &ConfigError{field: field, problem: fmt.Sprintf(format, args...)}
+	return section.New(ErrConfig, field, format, args...)
 }
 
 // Validate checks the section as the configuration gives it, and reports

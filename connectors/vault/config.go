@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/liaison-project/liaison/connectors/section"
 )
 
 // Auth methods.
@@ -100,26 +102,12 @@ func (a AuthConfig) String() string {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("vault: invalid configuration")
 
-// ConfigError is a problem with one field of Config. Field is the field's
-// YAML path within the section (the gateway's configuration prefixes the
-// section's own path, e.g. keys.vault.address).
-type ConfigError struct{ field, problem string }
-
-func (e *ConfigError) Error() string {
-	return ErrConfig.Error() + ": config: " + e.field + ": " + e.problem
-}
-
-// Unwrap makes every ConfigError an ErrConfig.
-func (e *ConfigError) Unwrap() error { return ErrConfig }
-
-// Field is the YAML path of the field at fault, within the section.
-func (e *ConfigError) Field() string { return e.field }
-
-// Problem says what is wrong with it.
-func (e *ConfigError) Problem() string { return e.problem }
+// ConfigError is a problem with one field of Config (section.Error: its
+// Field is the YAML path within the section; it unwraps to ErrConfig).
+type ConfigError = section.Error
 
 func configErr(field, format string, args ...any) error {
-	return &ConfigError{field: field, problem: fmt.Sprintf(format, args...)}
+	return section.New(ErrConfig, field, format, args...)
 }
 
 // Validate checks the section as the configuration gives it, and reports
