@@ -156,6 +156,14 @@ func openNote(msg []byte, jv *jose.Verifier, gateway string) (NoteCheckpoint, er
 	if err != nil {
 		return nc, fmt.Errorf("note does not verify: %w", err)
 	}
+	// note.Open decodes signatures leniently (non-zero padding bits are
+	// ignored), so one signature has several spellings. Evidence has one:
+	// a signature line that is not canonical base64 is refused.
+	for _, sig := range append(n.Sigs, n.UnverifiedSigs...) {
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return nc, fmt.Errorf("note signature by %s is not canonical base64", sig.Name)
+		}
+	}
 	return parseNoteBody(n.Text, NoteOrigin(gateway))
 }
 

@@ -107,6 +107,22 @@ func TestCheckpointNoteRejectsChangesOtherKeysAndOtherOrigins(t *testing.T) {
 	if _, err := OpenNote(msg, other, "gw-1"); err == nil {
 		t.Fatal("a note verifies with another key")
 	}
+	// The same signature spelt with non-zero padding bits (base64 that a
+	// lenient decoder reads as the same bytes) is refused: one spelling.
+	eq := bytes.LastIndexByte(msg, '=')
+	if eq < 0 {
+		t.Fatalf("the signature line has no padding: %q", msg)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	last := strings.IndexByte(alphabet, msg[eq-1])
+	if last < 0 || last&3 != 0 {
+		t.Fatalf("unexpected final character %q", msg[eq-1])
+	}
+	spelt := bytes.Clone(msg)
+	spelt[eq-1] = alphabet[last|1] // same 4 data bits, one padding bit set
+	if _, err := OpenNote(spelt, jwks, "gw-1"); err == nil {
+		t.Fatal("a non-canonical spelling of the signature verifies")
+	}
 	if _, err := OpenNote(msg, jwks, "gw-2"); err == nil {
 		t.Fatal("gw-1's note verifies as gw-2's")
 	}
