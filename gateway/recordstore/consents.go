@@ -65,15 +65,7 @@ func consentIndexKey(agency, id string) string { return consentIndexPrefix(agenc
 // PutConsent signs and stores cr; create stores it only if absent and adds
 // it to the originator's and the requester's consent index.
 func (rs *Store) PutConsent(ctx context.Context, cr *Consent, create bool) error {
-	b, err := json.Marshal(cr)
-	if err != nil {
-		return err
-	}
-	jws, err := rs.signer.Sign(b)
-	if err != nil {
-		return err
-	}
-	if err := rs.store.Put(ctx, consentKey(cr.ID), jws, objstore.PutOptions{IfAbsent: create, ContentType: "application/jose"}); err != nil {
+	if err := rs.putSigned(ctx, consentKey(cr.ID), cr, create); err != nil {
 		return fmt.Errorf("store consent: %w", err)
 	}
 	if create {

@@ -431,3 +431,18 @@ func HasRecords(ctx context.Context, store objstore.Store) (bool, error) {
 	}
 	return len(keys) > 0, nil
 }
+
+// putSigned stores v as a compact JWS under the gateway's key at key (only
+// if absent, with ifAbsent): consents and idempotency reservations are
+// signed like record metadata, since the store is untrusted.
+func (rs *Store) putSigned(ctx context.Context, key string, v any, ifAbsent bool) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	jws, err := rs.signer.Sign(b)
+	if err != nil {
+		return err
+	}
+	return rs.store.Put(ctx, key, jws, objstore.PutOptions{IfAbsent: ifAbsent, ContentType: "application/jose"})
+}
