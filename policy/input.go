@@ -25,6 +25,12 @@ const (
 	ActionShare      Action = "record.share"
 	ActionAuditQuery Action = "audit.query"
 	ActionDecide     Action = "policy.decide" // the /v1/decisions dry-run
+	// ActionDeliver: the sending gateway asks whether it may deliver a
+	// record to agencies hosted by a peer gateway (docs/federation.md).
+	ActionDeliver Action = "federation.deliver"
+	// ActionAccept: the receiving gateway asks whether it accepts a record
+	// a peer gateway delivers to agencies it hosts.
+	ActionAccept Action = "federation.accept"
 )
 
 // Input is the policy input the gateway builds for every decision, as
@@ -41,6 +47,27 @@ type Input struct {
 	Share *Share `json:"share,omitempty"`
 	// Consent is the originator's approval being executed (record.share).
 	Consent *Consent `json:"consent,omitempty"`
+	// Federation is the cross-gateway context (federation.deliver,
+	// federation.accept).
+	Federation *Federation `json:"federation,omitempty"`
+}
+
+// Federation is the cross-gateway context of federation.deliver and
+// federation.accept. For deliver the subject is the agency whose publish or
+// share sends the record; for accept it is the sending agency named in the
+// peer's signed message (the peer is known to host it).
+type Federation struct {
+	// PeerGateway is the receiving gateway (deliver) or the sending
+	// gateway (accept).
+	PeerGateway string `json:"peer_gateway"`
+	// PeerAgencies are the agencies the peer gateway hosts.
+	PeerAgencies []string `json:"peer_agencies"`
+	// Recipients are the recipients of the record this message carries it
+	// to: agencies hosted by the receiving gateway.
+	Recipients []string `json:"recipients"`
+	// Provenance lists the gateways the record passed through before the
+	// receiving one, the originator's first.
+	Provenance []string `json:"provenance"`
 }
 
 // Subject is who asks: the calling agency (from its certificate) and,

@@ -43,6 +43,8 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Consents ConsentsConfig `yaml:"consents"`
 	Log      LogConfig      `yaml:"log"`
+
+	Federation FederationConfig `yaml:"federation"`
 }
 
 // Defaults returns the configuration every field falls back to; dataDir
@@ -62,6 +64,7 @@ func Defaults(dataDir string) Config {
 		Limits:      defaultLimits(),
 		Consents:    defaultConsents(),
 		Log:         defaultLog(),
+		Federation:  defaultFederation(dataDir),
 	}
 }
 
@@ -107,6 +110,7 @@ func (c *Config) Validate() error {
 		c.Policy.Validate(),
 		c.Consents.Validate(),
 		c.Log.Validate(),
+		c.Federation.Validate(),
 	} {
 		p.include("", err)
 	}
@@ -184,6 +188,8 @@ func (p *problems) include(prefix string, err error) {
 }
 
 func (p problems) err() error { return errors.Join(p...) }
+
+func joinIndex(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
 func joinPath(prefix, field string) string {
 	if prefix == "" {

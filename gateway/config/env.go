@@ -67,6 +67,11 @@ func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Val
 			collectEnvFields(fv, name, out)
 			continue
 		}
+		// A list of sections (federation.peers) has no one-variable
+		// spelling: it is set in the file only.
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct {
+			continue
+		}
 		out[name] = fv
 	}
 }
