@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +21,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/policy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,9 +44,12 @@ type Gateway struct {
 	opts    buildOptions
 
 	keyCache *envelope.CachingKeys
+	// fed is this gateway's side of the federation (nil when off).
+	fed *federation.Service
 
-	// Addr and AdminAddr are the bound addresses once Run has started.
-	Addr, AdminAddr chan net.Addr
+	// Addr and AdminAddr are the bound addresses once Run has started;
+	// FedAddr that of the federation listener (when federation is on).
+	Addr, AdminAddr, FedAddr chan net.Addr
 }
 
 // Option adjusts Build; tests use them to move the clock and inject faults
@@ -79,7 +85,7 @@ func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
 // Build constructs a gateway from cfg: backends chosen by one switch each,
 // then the server on top of the same interfaces whichever they are.
 func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1)}
+	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1), FedAddr: make(chan net.Addr, 1)}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -198,6 +204,14 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Federation.Enabled() {
+		g.fed, err = federation.New(federation.Options{Config: cfg, Log: log, Records: srv.Records(), Store: store,
+			Signer: signer, Audit: g.audit, Policy: pe, Certificate: g.tls.Certificate, Now: g.opts.now})
+		if err != nil {
+			return nil, err
+		}
+		srv.UseFederation(g.fed)
+	}
 	srv.Registry().MustRegister(keysUp, g.keySets)
 	registerAuditMetrics(srv.Registry(), aw)
 	srv.Records().WarnOldLayout(ctx, log)
@@ -208,6 +222,12 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	// before the audit log closes.
 	g.starts = append(g.starts, srv.Start)
 	g.closers = append(g.closers, srv.Stop)
+	if g.fed != nil {
+		// The senders stop before the server's closers run (LIFO): nothing
+		// is sent from a store or audit log being closed.
+		g.starts = append(g.starts, g.fed.Start)
+		g.closers = append(g.closers, g.fed.Stop)
+	}
 	return srv, nil
 }
 
@@ -331,14 +351,29 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("admin listen %s: %w", g.cfg.AdminListen, err)
 	}
+	var fln net.Listener
+	if g.fed != nil {
+		if fln, err = net.Listen("tcp", g.cfg.Federation.Listen); err != nil {
+			ln.Close()
+			aln.Close()
+			return fmt.Errorf("federation listen %s: %w", g.cfg.Federation.Listen, err)
+		}
+		g.FedAddr <- fln.Addr()
+	}
 	g.Addr <- ln.Addr()
 	g.AdminAddr <- aln.Addr()
 	errLog, _ := zap.NewStdLogAt(g.log.Named("http"), zap.WarnLevel)
 	api := g.HTTPServer(g.tls.Config(), errLog)
-	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
-	errc := make(chan error, 2)
+	admin := &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+	errc := make(chan error, 3)
 	go func() { errc <- api.Serve(g.Listener(ln, api)) }()
 	go func() { errc <- admin.Serve(aln) }()
+	var fed *http.Server
+	if fln != nil {
+		fed = &http.Server{Handler: g.fed.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog,
+			TLSConfig: federationTLS(g.tls)}
+		go func() { errc <- fed.ServeTLS(fln, "", "") }()
+	}
 	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
 		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),
 		zap.String("keys", g.cfg.Keys.Provider), zap.String("store", g.cfg.Store.Backend))
@@ -351,11 +386,48 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer scancel()
 	_ = api.Shutdown(sctx)
 	_ = admin.Shutdown(sctx)
+	if fed != nil {
+		_ = fed.Shutdown(sctx)
+	}
 	if errors.Is(runErr, http.ErrServerClosed) {
 		runErr = nil
 	}
 	return runErr
 }
+
+// federationTLS is the federation listener's TLS: the gateway's own
+// certificate (reloaded with the agency listener's); a client certificate
+// is requested but not verified here, because each peer's is verified
+// against that peer's own bundle only (federation.Registry.Identify), and
+// every other caller gets the same 404.
+func federationTLS(st *pki.ServerTLS) *tls.Config {
+	return &tls.Config{
+		MinVersion:             tls.VersionTLS13,
+		ClientAuth:             tls.RequestClientCert,
+		NextProtos:             []string{"h2", "http/1.1"},
+		SessionTicketsDisabled: true,
+		GetCertificate:         func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return st.Certificate(), nil },
+	}
+}
+
+// adminHandler is the admin listener: the server's endpoints, and the
+// federation's peer states when it federates.
+func (g *Gateway) adminHandler() http.Handler {
+	h := g.AdminHandler()
+	if g.fed == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("GET /federation/peers", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.fed.PeerStates())
+	})
+	return mux
+}
+
+// Federation is this gateway's side of the federation (nil when off).
+func (g *Gateway) Federation() *federation.Service { return g.fed }
 
 // KeyCacheStats reports data-key cache use (provider calls vs records).
 func (g *Gateway) KeyCacheStats() envelope.CacheStats { return g.keyCache.Stats() }

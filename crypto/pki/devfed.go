@@ -387,7 +387,7 @@ func (f *DevFederation) ensureGateway() error {
 		URIs:        []string{uri},
 		DNSNames:    dns,
 		IPAddresses: ips,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	want := func(c *x509.Certificate) bool {
 		var haveIPs, wantIPs []string

@@ -151,6 +151,13 @@ func (s *ServerTLS) Config() *tls.Config {
 	}
 }
 
+// Certificate returns the current generation's certificate (the gateway's
+// own): the federation listener serves it and the gateway presents it as a
+// client to its peers, so a reload applies there too.
+func (s *ServerTLS) Certificate() *tls.Certificate {
+	return &s.state.Load().config.Certificates[0]
+}
+
 // loadError carries the file at fault so that the log can name it.
 type loadError struct {
 	file string

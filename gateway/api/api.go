@@ -214,6 +214,62 @@ func (r *Recalled) Check() error {
 	return nil
 }
 
+// ---- federation ------------------------------------------------------------
+
+// Deliveries is the 200 body of GET /v1/records/{id}/deliveries: where the
+// record went beyond this gateway and what each gateway answered
+// (docs/federation.md).
+type Deliveries struct {
+	RecordID string     `json:"record_id"`
+	Items    []Delivery `json:"items"`
+}
+
+func (*Deliveries) bodyName() string { return "delivery status" }
+
+// Check implements Response.
+func (d *Deliveries) Check() error {
+	switch {
+	case d.RecordID == "":
+		return missing("record_id")
+	case d.Items == nil:
+		return missing("items")
+	}
+	for _, it := range d.Items {
+		if it.Gateway == "" || it.Type == "" || it.State == "" {
+			return missing("items[].gateway, type and state")
+		}
+	}
+	return nil
+}
+
+// Delivery is one message about a record to one gateway, or a downstream
+// gateway's recall acknowledgement relayed to this one (Via set).
+type Delivery struct {
+	Gateway string `json:"gateway"`
+	// Type is "share" or "recall".
+	Type string `json:"type"`
+	// Agencies are the recipients hosted by that gateway (share).
+	Agencies  []string `json:"agencies"`
+	MessageID string   `json:"message_id,omitempty"`
+	Seq       uint64   `json:"seq,omitempty"`
+	// State: pending, delivered, refused, failed, recalled (a share not
+	// sent because the record was recalled first) or acknowledged (a
+	// recall applied there).
+	State string `json:"state"`
+	// Reasons are the receiving gateway's public reasons (refused).
+	Reasons []policy.Reason `json:"reasons,omitempty"`
+	// Receipt is the receiving gateway's signed receipt (compact JWS).
+	Receipt string `json:"receipt,omitempty"`
+	// Via is the gateway that relayed a downstream acknowledgement;
+	// Verified says whether its signature was checked here (the gateway
+	// is a peer of this one).
+	Via      string `json:"via,omitempty"`
+	Verified bool   `json:"verified,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Queued   string `json:"queued,omitempty"`
+	Settled  string `json:"settled,omitempty"`
+}
+
 // ---- onward sharing and consent --------------------------------------------
 
 // ShareRequest is the body of POST /v1/records/{id}/shares.

@@ -38,6 +38,8 @@ var bodies = map[string]any{
 	"Health":          api.Health{},
 	"Readiness":       api.Readiness{},
 	"Problem":         api.Problem{},
+	"Deliveries":      api.Deliveries{},
+	"Delivery":        api.Delivery{},
 }
 
 // apiPkg is the package path of the types above: fill sets every field of

@@ -76,6 +76,10 @@ type Event struct {
 	// Peer describes the other end of a connection refused before any
 	// endpoint ran (TLS handshake, malformed HTTP).
 	Peer *Peer `json:"peer,omitempty"`
+	// Federation is the evidence of a message exchanged with a peer
+	// gateway: the sender's entry holds the receiver's signed receipt, the
+	// receiver's holds the sender's signed envelope.
+	Federation *Federation `json:"federation,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -89,6 +93,26 @@ type Event struct {
 
 	Prev string `json:"prev"`
 	Hash string `json:"hash"`
+}
+
+// Federation is what an entry about a gateway-to-gateway message records
+// (docs/federation.md). Envelopes and receipts never hold content: a
+// share's body is bound to its envelope by digest only.
+type Federation struct {
+	// PeerGateway is the other gateway.
+	PeerGateway string `json:"peer_gateway"`
+	// Direction is "sent" or "received".
+	Direction string `json:"direction"`
+	MessageID string `json:"message_id"`
+	Type      string `json:"type"`
+	Seq       uint64 `json:"seq,omitempty"`
+	// Outcome is the receipt's outcome (accepted, refused, recalled,
+	// acknowledged), or failed when the sender gave up.
+	Outcome string `json:"outcome,omitempty"`
+	// Envelope is the sender's signed envelope (compact JWS).
+	Envelope string `json:"envelope,omitempty"`
+	// Receipt is the receiver's signed receipt (compact JWS).
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // Custody is what a key-custody entry records: the key acted on (its

@@ -56,6 +56,9 @@ type Options struct {
 	Dir string
 	// Quiet drops the process log instead of sending it to t.Log.
 	Quiet bool
+	// PKI overrides the dev federation's options (trust domain, gateway id,
+	// agencies): federation tests give each gateway its own.
+	PKI *pki.DevOptions
 }
 
 // Start builds and runs a gateway; it is stopped in t.Cleanup.
@@ -71,11 +74,16 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	agencies := eng.Agencies()
 	sort.Strings(agencies)
-	fed, err := pki.EnsureDevFederation(filepath.Join(dir, "pki"), pki.DevOptions{Agencies: agencies})
+	popts := pki.DevOptions{Agencies: agencies}
+	if o.PKI != nil {
+		popts = *o.PKI
+	}
+	fed, err := pki.EnsureDevFederation(filepath.Join(dir, "pki"), popts)
 	if err != nil {
 		t.Fatalf("dev federation: %v", err)
 	}
 	cfg := config.Defaults(dir)
+	cfg.GatewayID, cfg.TrustDomain = fed.GatewayID, fed.TrustDomain
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
 	cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -154,21 +153,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rc *reqCtx, err er
 	writeProblem(w, p)
 }
 
-// handlingSnapshot is the part of a record's metadata that says how it must
-// be handled — what the audit entry keeps of the record, never content.
-type handlingSnapshot struct {
-	Classification record.Classification `json:"classification"`
-	TLP            string                `json:"tlp,omitempty"`
-	Grading        record.Grading        `json:"grading"`
-	Handling       record.Handling       `json:"handling"`
-}
-
 // setRecord notes the record a request acts on: its originator (also the
 // accountable controller), its DSAs and its handling codes at this moment,
 // for every audit entry the request writes from here on.
 func (rc *reqCtx) setRecord(m *record.Meta) {
 	rc.originator, rc.controller, rc.dsaIDs = m.Originator.OrgID, m.Originator.OrgID, m.DSAIDs
-	if b, err := json.Marshal(handlingSnapshot{Classification: m.Classification, TLP: m.TLP, Grading: m.Grading, Handling: m.Handling}); err == nil {
-		rc.handling = b
-	}
+	rc.handling = m.HandlingSnapshot()
 }

@@ -150,6 +150,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 		return p
 	}
+	byPeer := s.remote(meta.Recipients)
+	if len(byPeer) > 0 {
+		if err := s.decideDeliveries(r.Context(), rc, &meta, byPeer, nil); err != nil {
+			return err
+		}
+	}
 	if attempt != nil && attempt.resume {
 		if adopted, err := s.adoptPublish(w, r, rc, d, meta.RecordID); adopted || err != nil {
 			return err
@@ -188,6 +194,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		s.correct(r.Context(), rc, ev, indexErr)
 		return backendProblem(indexErr)
 	}
+	// Deliveries to peer gateways are queued durably before the 201: once
+	// the caller hears of the record, its delivery cannot be lost.
+	if len(byPeer) > 0 {
+		if err := s.fed.Share(r.Context(), &pending.Record.Meta, rc.agency, officerID(rc), byPeer, nil); err != nil {
+			s.records.Remove(r.Context(), meta.RecordID)
+			s.correct(r.Context(), rc, ev, err)
+			return backendProblem(err)
+		}
+	}
 	w.Header().Set("Location", "/v1/records/"+meta.RecordID)
 	writeJSON(w, http.StatusCreated, api.Published{ID: meta.RecordID, Version: meta.Version, Digest: pending.Record.MetaDigest,
 		DecisionID: d.ID, PolicyRevision: d.Revision})
@@ -217,6 +232,13 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
 	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Add(r.Context(), id, st.Meta.Readers()) }); err != nil {
 		return false, err
+	}
+	// The first attempt may have stopped before queuing its deliveries; a
+	// second copy of a share is harmless (the receiver keeps one version).
+	if byPeer := s.remote(st.Meta.Recipients); len(byPeer) > 0 {
+		if err := s.fed.Share(r.Context(), &st.Meta, rc.agency, officerID(rc), byPeer, nil); err != nil {
+			return false, backendProblem(err)
+		}
 	}
 	w.Header().Set("Location", "/v1/records/"+id)
 	writeJSON(w, http.StatusCreated, api.Published{ID: id, Version: st.Meta.Version, Digest: st.MetaDigest,
@@ -491,6 +513,13 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
 	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()) }); err != nil {
 		return err
+	}
+	// Every gateway a copy went to gets the recall, retried until it
+	// acknowledges; a repeated recall queues it again (harmless).
+	if s.fed != nil {
+		if _, err := s.fed.Recall(r.Context(), st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
+			return backendProblem(err)
+		}
 	}
 	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
 	return nil

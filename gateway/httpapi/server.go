@@ -86,6 +86,8 @@ type Server struct {
 	// recordLocks serialise changes to one record (share, recall, consent)
 	// within this process.
 	recordLocks keyedMutex
+	// fed is the federation (nil: this gateway does not federate).
+	fed Federation
 
 	// edge audits refusals that never reach an endpoint (edge.go).
 	edge *edgeState
@@ -178,6 +180,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/decisions", s.endpoint(string(policy.ActionDecide), s.decisions))
 	mux.Handle("GET /v1/audit", s.endpoint(string(policy.ActionAuditQuery), s.auditQuery))
 	mux.Handle("POST /v1/records/{id}/shares", s.endpoint(string(policy.ActionShare), s.share))
+	mux.Handle("GET /v1/records/{id}/deliveries", s.endpoint("record.deliveries", s.deliveries))
 	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
 	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
 	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))

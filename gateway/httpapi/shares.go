@@ -136,6 +136,14 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	if consent != nil {
 		meta.Consents = append(slices.Clone(st.Meta.Consents), *consent)
 	}
+	byPeer := s.remote(added)
+	var provenance []string
+	if len(byPeer) > 0 {
+		provenance = s.fed.Provenance(st)
+		if err := s.decideDeliveries(ctx, rc, &meta, byPeer, provenance); err != nil {
+			return nil, err
+		}
+	}
 	p, err := s.records.Reseal(ctx, st, meta)
 	if err != nil {
 		return nil, backendProblem(err)
@@ -148,7 +156,13 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 		if err := s.records.Index().Add(ctx, meta.RecordID, added); err != nil {
 			return err
 		}
-		return s.records.Replace(ctx, meta.RecordID, p.Object)
+		if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {
+			return err
+		}
+		if len(byPeer) > 0 {
+			return s.fed.Share(ctx, &p.Record.Meta, rc.agency, officerID(rc), byPeer, provenance)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -51,6 +51,22 @@ type Meta struct {
 	Consents []ConsentRef `json:"consents,omitempty"`
 }
 
+// HandlingSnapshot is the part of the metadata that says how the record
+// must be handled — what audit entries and federation envelopes keep of a
+// record, never content.
+func (m *Meta) HandlingSnapshot() json.RawMessage {
+	b, err := json.Marshal(struct {
+		Classification Classification `json:"classification"`
+		TLP            string         `json:"tlp,omitempty"`
+		Grading        Grading        `json:"grading"`
+		Handling       Handling       `json:"handling"`
+	}{m.Classification, m.TLP, m.Grading, m.Handling})
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // ConsentRef records one approved onward share in the metadata.
 type ConsentRef struct {
 	ID            string   `json:"id"`
@@ -335,6 +351,16 @@ func NewConsentID(now time.Time) string { return ConsentPrefix + timeOrderedID(n
 
 // ValidConsentID reports whether s is a well-formed consent request id.
 func ValidConsentID(s string) bool { return validPrefixed(s, ConsentPrefix) }
+
+// MessagePrefix starts every federation message id.
+const MessagePrefix = "msg_"
+
+// NewMessageID returns a fresh federation message id, shaped like a record
+// id (time-ordered, 80 random bits).
+func NewMessageID(now time.Time) string { return MessagePrefix + timeOrderedID(now) }
+
+// ValidMessageID reports whether s is a well-formed federation message id.
+func ValidMessageID(s string) bool { return validPrefixed(s, MessagePrefix) }
 
 func timeOrderedID(now time.Time) string {
 	var b [16]byte

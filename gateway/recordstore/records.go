@@ -70,6 +70,10 @@ type Record struct {
 	State      string       `json:"state"`
 	Content    *ContentRef  `json:"content,omitempty"`
 	Recalled   *RecallEvent `json:"recalled,omitempty"`
+	// Origin is set on a copy received from a peer gateway: where it came
+	// from, so that only that gateway may recall it and recalls and their
+	// acknowledgements travel back the way the record came.
+	Origin *Origin `json:"origin,omitempty"`
 
 	// sealed is the ciphertext read with the metadata (not signed: the AEAD
 	// and its AAD protect it).
@@ -87,6 +91,21 @@ type RecallEvent struct {
 	At    string `json:"at"`
 	By    string `json:"by"`
 	ByOff string `json:"by_officer,omitempty"`
+	// Gateway is the peer gateway whose recall message this applied.
+	Gateway string `json:"gateway,omitempty"`
+	// MessageID is that recall message's id.
+	MessageID string `json:"message_id,omitempty"`
+}
+
+// Origin is where a received copy came from (docs/federation.md).
+type Origin struct {
+	// From is the peer gateway that delivered the copy.
+	From string `json:"from"`
+	// Provenance lists the gateways the record passed through before this
+	// one, the originator's first.
+	Provenance []string `json:"provenance"`
+	// MessageID is the share message that delivered this version.
+	MessageID string `json:"message_id"`
 }
 
 var (
@@ -205,6 +224,61 @@ func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*P
 		return nil, err
 	}
 	return p, nil
+}
+
+// SealReceived is Seal for a copy delivered by a peer gateway: sealed under
+// this gateway's keys, with its origin signed into the metadata.
+func (rs *Store) SealReceived(ctx context.Context, meta record.Meta, content []byte, origin Origin) (*Pending, error) {
+	p, err := rs.Seal(ctx, meta, content)
+	if err != nil {
+		return nil, err
+	}
+	p.Record.Origin = &origin
+	if p.Object, err = rs.encode(&p.Record); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// RecallReceived applies a peer's recall. A copy is replaced by a signed
+// tombstone (as Recall does); a record this gateway never received gets a
+// tombstone all the same, created only if absent, so that a share arriving
+// after its recall (reordered, or delayed by a partition) finds it and is
+// dropped instead of resurrecting the record. st is nil when no copy exists.
+func (rs *Store) RecallReceived(ctx context.Context, st *Record, id, originator, gateway, messageID string, now time.Time) error {
+	ev := &RecallEvent{At: now.UTC().Format(time.RFC3339), By: originator, Gateway: gateway, MessageID: messageID}
+	if st != nil {
+		if st.Recalled != nil {
+			return nil
+		}
+		tomb := *st
+		tomb.State, tomb.Content, tomb.sealed, tomb.Recalled = StateRecalled, nil, nil, ev
+		obj, err := rs.encode(&tomb)
+		if err != nil {
+			return err
+		}
+		return rs.Replace(ctx, id, obj)
+	}
+	meta := record.Meta{RecordID: id, Version: 1, Originator: record.Originator{OrgID: originator}, Recipients: []string{}}
+	digest, err := meta.Digest()
+	if err != nil {
+		return err
+	}
+	tomb := Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateRecalled, Recalled: ev}
+	obj, err := rs.encode(&tomb)
+	if err != nil {
+		return err
+	}
+	err = rs.store.Put(ctx, recordKey(id), obj, objstore.PutOptions{IfAbsent: true, ContentType: "application/octet-stream"})
+	if errors.Is(err, objstore.ErrExists) {
+		// A share got there first: recall the copy it stored.
+		cur, lerr := rs.Load(ctx, id)
+		if lerr != nil {
+			return lerr
+		}
+		return rs.RecallReceived(ctx, cur, id, originator, gateway, messageID, now)
+	}
+	return err
 }
 
 // encode signs st and frames it with its sealed content.
@@ -360,7 +434,11 @@ func (rs *Store) Reseal(ctx context.Context, st *Record, meta record.Meta) (*Pen
 	}
 	defer clear(content)
 	meta.Version = st.Meta.Version + 1
-	return rs.Seal(ctx, meta, content)
+	if st.Origin == nil {
+		return rs.Seal(ctx, meta, content)
+	}
+	// A received copy stays one: its origin decides who may recall it.
+	return rs.SealReceived(ctx, meta, content, *st.Origin)
 }
 
 // rewrite re-signs a record whose wrapped data key changed (a rewrap); the
