@@ -119,6 +119,9 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); snd.run(ctx) }()
 	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.runManifests(ctx) }()
+	go func() { defer s.wg.Done(); s.runWitness(ctx) }()
 	return nil
 }
 
@@ -307,6 +310,8 @@ func orEmpty(s []string) []string {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /fed/v1/messages", s.receive)
+	mux.HandleFunc("GET /fed/v1/manifest", s.serveManifest)
+	mux.HandleFunc("GET /fed/v1/checkpoint", s.serveCheckpoint)
 	return s.peerOnly(mux)
 }
 
