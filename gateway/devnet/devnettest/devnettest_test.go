@@ -60,6 +60,18 @@ func TestTwoGatewaysKillRestart(t *testing.T) {
 		t.Fatal("met-police's certificate was accepted by gw-national")
 	}
 
+	// A gateway certificate (it carries ClientAuth, for calls to peers) is
+	// no agency at its own gateway's agency API.
+	if resp, err := f.GatewayClient(police.ID, police.ID).Get(police.APIURL() + "/v1/records"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("gw-police's gateway certificate was served as an agency")
+		}
+		t.Logf("gateway certificate at the agency API: %d", resp.StatusCode)
+	} else {
+		t.Logf("gateway certificate at the agency API: %v", err)
+	}
+
 	record, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "examples", "record.json"))
 	if err != nil {
 		t.Fatal(err)
