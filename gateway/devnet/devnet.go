@@ -265,6 +265,21 @@ func Ensure(ctx context.Context, dir string, opts Options) (*Net, error) {
 	if err := n.checkLayout(gws); err != nil {
 		return nil, err
 	}
+	if pick := opts.Port; pick != nil {
+		// A port closed by FreeLoopbackPort may be handed out again by the
+		// next call: never give two listeners the same one.
+		used := map[int]bool{}
+		opts.Port = func() (int, error) {
+			for range 100 {
+				p, err := pick()
+				if err != nil || !used[p] {
+					used[p] = true
+					return p, err
+				}
+			}
+			return 0, errors.New("the port chooser keeps returning ports already taken")
+		}
+	}
 
 	// First every node's identity and keys, then the configurations, which
 	// reference the other nodes' files.

@@ -461,3 +461,31 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("hmrc hosted by %s", got)
 	}
 }
+
+// A port chooser that repeats itself (as the system may, for a port just
+// closed) never gives two listeners the same port.
+func TestEnsurePortsDistinct(t *testing.T) {
+	next := 20000
+	repeating := func() (int, error) {
+		next++
+		return 20000 + next%4, nil // 20001, 20002, 20003, 20000, 20001, ...
+	}
+	if _, err := devnet.Ensure(t.Context(), t.TempDir(), devnet.Options{Gateways: 2, Port: repeating}); err == nil {
+		t.Fatal("6 listeners from 4 distinct ports: no error")
+	}
+	seq := 30000
+	fresh := func() (int, error) { seq++; return 30000 + (seq/2)%1000, nil } // each port twice in a row
+	n, err := devnet.Ensure(t.Context(), t.TempDir(), devnet.Options{Gateways: 3, Port: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, nd := range n.Nodes {
+		for _, a := range []string{nd.Config.Listen, nd.Config.AdminListen, nd.Config.Federation.Listen} {
+			if seen[a] {
+				t.Fatalf("%s given twice", a)
+			}
+			seen[a] = true
+		}
+	}
+}
