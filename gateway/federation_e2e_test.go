@@ -15,15 +15,6 @@ import (
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 )
 
-// fedHosts is the federation of the in-process federation tests: a police
-// force and its ROCU, customs and the national agencies, and an
-// international centre, each on its own gateway.
-var fedHosts = map[string][]string{
-	"gw-police": {"met-police", "rocu-nw"},
-	"gw-border": {"hmrc", "nca", "border-force"},
-	"gw-selec":  {"selec"},
-}
-
 // deliveryState polls the originator's delivery status until gateway's
 // message of type typ is in a settled state (or the deadline passes).
 func deliveryState(t *testing.T, c *gatewaytest.Client, id, gateway, typ string) api.Delivery {
@@ -50,7 +41,7 @@ func deliveryState(t *testing.T, c *gatewaytest.Client, id, gateway, typ string)
 }
 
 func TestFederationShareReadRecall(t *testing.T) {
-	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Hosts: fedHosts})
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{})
 	met := f.Client("met-police")
 	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
 	nca := f.Client("nca").With(hPurpose, "investigation", hJust, "NCA tasking 7")
@@ -58,14 +49,14 @@ func TestFederationShareReadRecall(t *testing.T) {
 
 	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"rocu-nw", "hmrc"} }))
 
-	d := deliveryState(t, met, id, "gw-border", "share")
+	d := deliveryState(t, met, id, f.HostID("hmrc"), "share")
 	if d.State != "delivered" || d.Receipt == "" || strings.Join(d.Agencies, ",") != "hmrc" {
-		t.Fatalf("delivery to gw-border: %+v", d)
+		t.Fatalf("delivery to hmrc's gateway: %+v", d)
 	}
 	t.Run("the recipient reads its own gateway's copy", func(t *testing.T) {
 		r := hmrc.MustDo("GET", "/v1/records/"+id, nil)
 		if r.Status != 200 || !strings.Contains(string(r.Body), "Salford") {
-			t.Fatalf("hmrc at gw-border: %d %s", r.Status, r.Body)
+			t.Fatalf("hmrc at its gateway: %d %s", r.Status, r.Body)
 		}
 		rec := gatewaytest.Decode[api.Record](t, r)
 		if rec.Meta.Originator.OrgID != "met-police" {
@@ -76,7 +67,7 @@ func TestFederationShareReadRecall(t *testing.T) {
 		}
 		// The copy is sealed under gw-border's keys: its store never holds
 		// the content in clear.
-		for _, p := range storeFilesIn(t, f.Gateways["gw-border"]) {
+		for _, p := range storeFilesIn(t, f.Host("hmrc")) {
 			b, _ := os.ReadFile(p)
 			if bytes.Contains(b, []byte("Salford")) {
 				t.Fatalf("plaintext in gw-border's store: %s", p)
@@ -87,8 +78,8 @@ func TestFederationShareReadRecall(t *testing.T) {
 		}
 	})
 	t.Run("two-sided evidence", func(t *testing.T) {
-		sent := findFed(f.Gateways["gw-police"].Audit(), "sent", "share")
-		recv := findFed(f.Gateways["gw-border"].Audit(), "received", "share")
+		sent := findFed(f.Host("met-police").Audit(), "sent", "share")
+		recv := findFed(f.Host("hmrc").Audit(), "received", "share")
 		if sent == nil || recv == nil {
 			t.Fatalf("sent %v received %v", sent, recv)
 		}
@@ -103,7 +94,7 @@ func TestFederationShareReadRecall(t *testing.T) {
 		if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 200 {
 			t.Fatalf("recall: %d %s", r.Status, r.Body)
 		}
-		d := deliveryState(t, met, id, "gw-border", "recall")
+		d := deliveryState(t, met, id, f.HostID("hmrc"), "recall")
 		if d.State != "acknowledged" || d.Receipt == "" {
 			t.Fatalf("recall at gw-border: %+v", d)
 		}
@@ -114,13 +105,13 @@ func TestFederationShareReadRecall(t *testing.T) {
 }
 
 func TestFederationRefusesStrangers(t *testing.T) {
-	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Hosts: fedHosts})
-	border := f.Gateways["gw-border"]
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{})
+	border := f.Host("hmrc")
 	fedURL := "https://" + border.Cfg.Federation.Listen + "/fed/v1/messages"
 	t.Run("an agency certificate on the federation listener", func(t *testing.T) {
 		// met-police's certificate is issued by gw-police's CA, the bundle
 		// gw-border pins for gw-police: it verifies, but names no gateway.
-		tc, err := f.Gateways["gw-police"].Fed.ClientTLSConfig("met-police", "localhost")
+		tc, err := f.Host("met-police").Fed.ClientTLSConfig("met-police", "localhost")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +128,7 @@ func TestFederationRefusesStrangers(t *testing.T) {
 		}
 	})
 	t.Run("a gateway certificate on the agency listener", func(t *testing.T) {
-		police := f.Gateways["gw-police"]
+		police := f.Host("met-police")
 		cert, _ := os.ReadFile(police.Fed.GatewayCertFile)
 		key, _ := os.ReadFile(police.Fed.GatewayKeyFile)
 		r, err := border.ClientWithCert(cert, key).Do("GET", "/v1/records", nil)

@@ -142,15 +142,17 @@ func (s *Service) applyConsentDecision(ctx context.Context, peer *Peer, env *Env
 	if cr.State == recordstore.ConsentPending {
 		cr.State, cr.DecidedBy, cr.DecidedAt, cr.Receipt = c.State, env.FromAgency, s.now().UTC().Format(time.RFC3339), c.Receipt
 	}
-	// Executed before the request's state is stored: a crash between them
-	// replays the decision, and the executor recognises a done share.
+	// The request's state first (the share carries its receipt, read from
+	// it), then the share. A failure or crash between them is retried by
+	// the sender: the decision is then already stored, and the executor
+	// recognises a share already made.
+	if err := s.records.PutConsent(ctx, cr, false); err != nil {
+		return nil, err
+	}
 	if cr.State == recordstore.ConsentApproved && s.exec != nil {
 		if err := s.exec.ExecuteApprovedConsent(ctx, cr); err != nil {
 			return nil, fmt.Errorf("execute consent %s: %w", cr.ID, err)
 		}
-	}
-	if err := s.records.PutConsent(ctx, cr, false); err != nil {
-		return nil, err
 	}
 	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Action: "federation.consent-decision", Agency: env.FromAgency,
 		RecordIDs: []string{env.RecordID}, Originator: cr.Originator, ControllerID: cr.Originator, Recipients: env.ToAgencies,
