@@ -39,6 +39,7 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 	sort.Strings(ids)
 	type node struct {
 		dir, td, fedAddr, jwks string
+		auditJWKS              string
 		fed                    *pki.DevFederation
 	}
 	nodes := map[string]*node{}
@@ -64,6 +65,19 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 		if err := os.WriteFile(n.jwks, pub, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// The audit key too, so that peers pin it (cross-witnessing).
+		auditSigner, err := jose.LoadOrCreateSigner(config.Defaults(n.dir).Audit.SigningKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditPub, err := auditSigner.PublicJWKS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.auditJWKS = filepath.Join(n.dir, "audit-keys.jwks.json")
+		if err := os.WriteFile(n.auditJWKS, auditPub, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		n.fedAddr = FreeAddr(t)
 		nodes[id] = n
 		for _, a := range o.Hosts[id] {
@@ -84,7 +98,7 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 					}
 					p := nodes[pid]
 					cfg.Federation.Peers = append(cfg.Federation.Peers, config.PeerConfig{ID: pid, TrustDomain: p.td,
-						Endpoint: "https://" + p.fedAddr, TrustBundle: []string{p.fed.CAFile}, SigningKeys: p.jwks, Agencies: o.Hosts[pid]})
+						Endpoint: "https://" + p.fedAddr, TrustBundle: []string{p.fed.CAFile}, SigningKeys: p.jwks, AuditKeys: p.auditJWKS, Agencies: o.Hosts[pid]})
 				}
 				if o.Configure != nil {
 					o.Configure(id, cfg)
