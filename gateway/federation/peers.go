@@ -36,6 +36,9 @@ type Peer struct {
 
 	roots *x509.CertPool
 	keys  *jose.Verifier
+	// auditKeys is the peer's public audit key set (JWKS): its audit
+	// checkpoints are verified with it (witness.go). Nil: not witnessed.
+	auditKeys []byte
 }
 
 // SPIFFEID is the identity the peer's certificate must carry.
@@ -182,12 +185,16 @@ func peerFromConfig(pc config.PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("federation: peer %s signing keys %s: %w", pc.ID, pc.SigningKeys, err)
 	}
+	auditKeys, err := loadAuditKeys(pc.ID, pc.AuditKeys)
+	if err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(pc.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("federation: peer %s endpoint: %w", pc.ID, err)
 	}
 	return &Peer{ID: pc.ID, TrustDomain: pc.TrustDomain, Endpoint: "https://" + u.Host, Agencies: slices.Clone(pc.Agencies),
-		Source: "config", roots: roots, keys: keys}, nil
+		Source: "config", roots: roots, keys: keys, auditKeys: auditKeys}, nil
 }
 
 // Peer returns the peer with gateway id.
