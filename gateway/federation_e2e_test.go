@@ -2,7 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
-	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,4 +168,41 @@ func storeFilesIn(t *testing.T, env *gatewaytest.Env) []string {
 	return out
 }
 
-var _ = json.Marshal
+
+func TestFederationMetrics(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2})
+	met := f.Client("met-police")
+	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"hmrc"} }))
+	deliveryState(t, met, id, f.HostID("hmrc"), "share")
+	scrape := func(env *gatewaytest.Env) string {
+		resp, err := http.Get(env.AdminURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	national := f.HostID("hmrc")
+	sent := scrape(f.Host("met-police"))
+	if !strings.Contains(sent, `liaison_federation_messages_total{direction="sent",outcome="accepted",peer="`+national+`",type="share"} 1`) ||
+		!strings.Contains(sent, `liaison_federation_delivery_seconds_count{peer="`+national+`",type="share"} 1`) {
+		t.Fatalf("sender's metrics:\n%s", grepLines(sent, "liaison_federation"))
+	}
+	if recv := scrape(f.Host("hmrc")); !strings.Contains(recv, `liaison_federation_messages_total{direction="received",outcome="accepted",peer="`+f.HostID("met-police")+`",type="share"} 1`) {
+		t.Fatalf("receiver's metrics:\n%s", grepLines(recv, "liaison_federation"))
+	}
+	if strings.Contains(sent, id) {
+		t.Fatal("a record id in the metrics")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -211,6 +211,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 			return nil, err
 		}
 		srv.UseFederation(g.fed)
+		srv.Registry().MustRegister(g.fed.Collectors()...)
 		g.fed.UseConsentExecutor(srv)
 	}
 	srv.Registry().MustRegister(keysUp, g.keySets)

@@ -255,4 +255,3 @@ func TestRecallBeforeShareDoesNotResurrect(t *testing.T) {
 		t.Fatalf("recalled record resurrected: %s", r.Body)
 	}
 }
-

@@ -133,6 +133,7 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, err)
 		return
 	}
+	s.metrics.messages.WithLabelValues(peer.ID, "received", env.Type, out.outcome).Inc()
 	writeJSON(w, http.StatusOK, WireReceipt{Receipt: string(sig)})
 }
 

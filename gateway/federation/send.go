@@ -150,6 +150,7 @@ func (d *sender) drain(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.s.metrics.pending.WithLabelValues(d.peer.ID).Set(float64(len(seqs)))
 		d.mu.Lock()
 		d.queued = len(seqs)
 		if len(seqs) == 0 {
@@ -187,6 +188,7 @@ func (d *sender) deliver(ctx context.Context, seq uint64) error {
 			return d.settle(ctx, seq, &it, st)
 		}
 		d.note(false, err)
+		d.s.metrics.failures.WithLabelValues(d.peer.ID).Inc()
 		var perm *permanentError
 		if errors.As(err, &perm) && it.Envelope.Type != TypeRecall {
 			return d.settle(ctx, seq, &it, &settlement{outcome: outcomeFailed, err: err.Error()})
@@ -380,6 +382,7 @@ func (d *sender) settle(ctx context.Context, seq uint64, it *outItem, st *settle
 	if err != nil && !errors.Is(err, objstore.ErrExists) {
 		return err
 	}
+	d.s.metrics.settled(d.peer.ID, env.Type, st.outcome, env.Created, d.s.now())
 	// A recall this gateway forwarded: its acknowledgement goes upstream,
 	// towards the originator.
 	if env.Type == TypeRecall && it.Upstream != nil && st.receipt != "" {

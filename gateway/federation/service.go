@@ -82,6 +82,8 @@ type Service struct {
 	checkpoints Checkpoints
 	wit         witnessState
 
+	metrics *metrics
+
 	mu      sync.Mutex
 	senders map[string]*sender
 	locks   keyedMutex
@@ -107,7 +109,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{cfg: o.Config, log: o.Log.Named("federation"), records: o.Records,
 		ledger: &ledger{store: o.Store, signer: o.Signer}, signer: o.Signer, audit: o.Audit, policy: o.Policy,
-		peers: reg, cert: o.Certificate, now: o.Now, officerK: k, senders: map[string]*sender{}, checkpoints: o.Checkpoints}
+		peers: reg, cert: o.Certificate, now: o.Now, officerK: k, senders: map[string]*sender{}, checkpoints: o.Checkpoints, metrics: newMetrics()}
 	for _, p := range reg.Peers() {
 		s.senders[p.ID] = newSender(s, p)
 	}
