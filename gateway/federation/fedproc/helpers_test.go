@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,6 +209,28 @@ func newReader(t *testing.T, f *devnettest.Federation, agency, justification str
 func (r *reader) get(t *testing.T, id string) (int, []byte) {
 	t.Helper()
 	return mustDo(t, r.c, http.MethodGet, r.url+"/v1/records/"+id, nil, r.hdr)
+}
+
+// list lists every record r may read, following the cursor.
+func (r *reader) list(t *testing.T) []api.RecordListItem {
+	t.Helper()
+	var out []api.RecordListItem
+	cursor := ""
+	for {
+		path := "/v1/records?limit=50"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		st, b := mustDo(t, r.c, http.MethodGet, r.url+path, nil, r.hdr)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, st, b)
+		}
+		page := decode[api.RecordList](t, b)
+		out = append(out, page.Items...)
+		if cursor = page.NextCursor; cursor == "" {
+			return out
+		}
+	}
 }
 
 // waitRead polls until reading id answers want.
