@@ -316,4 +316,3 @@ func TestProcessesProtocolDuplicatesReorderingForgery(t *testing.T) {
 	})
 	t.Logf("took %v", time.Since(began).Round(time.Second))
 }
-
