@@ -263,7 +263,14 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 	if cur != nil && cur.Meta.Version >= meta.Version {
 		// Already held at this version or a later one: a duplicate with a
 		// new message id (a sender that retried after a crash) changes
-		// nothing.
+		// nothing, except that the recipients' index entries are added
+		// again: this gateway may have died after storing the copy and
+		// before its entries (added without waiting) were written, and
+		// the re-send is then the only thing that makes the copy listable.
+		// Entries are candidates; a duplicate entry is skipped by listings.
+		if err := s.records.Index().Add(ctx, meta.RecordID, env.ToAgencies); err != nil {
+			return nil, err
+		}
 		ev.Status = http.StatusOK
 		return &applied{event: ev, outcome: OutcomeAccepted}, nil
 	}
