@@ -28,7 +28,7 @@ func TestProcessesShareRefuseOnwardRecall(t *testing.T) {
 	// gw-national holds dsa-uk-soc suspended in its own copy of the DSAs:
 	// the originator's gateway (which holds it active) sends, the receiver
 	// refuses. Everything else here runs under dsa-selec-ops.
-	f := start(t, func(nd *devnet.Node) {
+	f := start(t, func(_ *devnet.Net, nd *devnet.Node) {
 		if slices.Contains(nd.Agencies, "hmrc") {
 			dir := filepath.Join(t.TempDir(), "policy")
 			suspendDSA(t, dir, "dsa-uk-soc")

@@ -41,7 +41,7 @@ var fastRetries = []string{"LIAISON_FEDERATION_RETRY_INITIAL=50ms", "LIAISON_FED
 // start starts a federation of three gateway processes; configure (if not
 // nil) edits a node's configuration before it first starts (it is written
 // back to the node's liaison.yaml).
-func start(t *testing.T, configure func(nd *devnet.Node)) *devnettest.Federation {
+func start(t *testing.T, configure func(n *devnet.Net, nd *devnet.Node)) *devnettest.Federation {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the liaison binary and runs three gateway processes")
@@ -49,7 +49,7 @@ func start(t *testing.T, configure func(nd *devnet.Node)) *devnettest.Federation
 	f := devnettest.Start(t, devnettest.Options{Gateways: 3, NoStart: true, Env: fastRetries})
 	for _, nd := range f.Net.Nodes {
 		if configure != nil {
-			configure(nd)
+			configure(f.Net, nd)
 			writeConfig(t, nd)
 		}
 	}
