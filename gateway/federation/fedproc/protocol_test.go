@@ -274,6 +274,26 @@ func TestProcessesProtocolDuplicatesReorderingForgery(t *testing.T) {
 		}
 	})
 
+	t.Run("a peer cannot recall in advance a record another peer will share", func(t *testing.T) {
+		// gw-intl learns a record id (it is a recipient too, or got an
+		// onward copy) and sends gw-national a recall of it, naming the
+		// originator, before gw-police's share arrives. gw-intl never
+		// sent gw-national that record and does not host met-police: its
+		// recall must not suppress gw-police's share.
+		q := newPeerSide(t, f, intl, national)
+		id := record.NewID(time.Now())
+		env := q.recall(id)
+		if st, rc, detail := q.post(env, nil); st == 200 && rc.Outcome != federation.OutcomeRecalled && rc.Outcome != federation.OutcomeRefused {
+			t.Fatalf("gw-intl's recall of a record it never sent: %d %+v %s", st, rc, detail)
+		}
+		shareEnv, body := p.share(id, 1, "the originator's share")
+		st, rc, _ := p.post(shareEnv, body)
+		if st != 200 || rc.Outcome != federation.OutcomeAccepted {
+			t.Fatalf("gw-police's share after gw-intl's recall of it: %d %+v", st, rc)
+		}
+		hmrc.waitRead(t, id, http.StatusOK)
+	})
+
 	t.Run("a real recall replayed off the wire", func(t *testing.T) {
 		// A real share and recall by the gateways themselves; the signed
 		// recall envelope, as gw-police's audit log keeps it, replayed.
