@@ -306,6 +306,20 @@ func (s *Service) applyRecall(ctx context.Context, peer *Peer, env *Envelope,
 	cur, err := s.records.Load(ctx, env.RecordID)
 	switch {
 	case errors.Is(err, recordstore.ErrNotFound):
+		// No copy here. Only the originator's own gateway leaves a
+		// tombstone for a record this gateway may yet receive (a share
+		// reordered after its recall, or held up by a partition). A
+		// recall relayed by any other peer concerns a copy that peer
+		// sent, and its queue is in order (the share settles before the
+		// recall goes): with no copy here it was never sent, so there is
+		// nothing to delete or to stop. A tombstone from it would let a
+		// peer that merely learnt a record's id suppress the share the
+		// originator's gateway makes later.
+		if !peer.Hosts(env.FromAgency) {
+			ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK, Action: "federation.recall", Agency: env.FromAgency,
+				RecordIDs: []string{env.RecordID}, Originator: env.FromAgency, ControllerID: env.FromAgency}
+			return &applied{event: ev, outcome: OutcomeRecalled}, nil
+		}
 		cur = nil
 	case errors.Is(err, recordstore.ErrTampered):
 		cur = nil // a damaged copy is recalled all the same: tombstone over it
