@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func (fp *faultProxy) port() string {
 func (fp *faultProxy) cut(ms int, streams ...string) {
 	fp.t.Helper()
 	for _, s := range streams {
-		js := `{"name":"cut-` + s + `","type":"timeout","stream":"` + s + `","attributes":{"timeout":` + itoa(ms) + `}}`
+		js := `{"name":"cut-` + s + `","type":"timeout","stream":"` + s + `","attributes":{"timeout":` + strconv.Itoa(ms) + `}}`
 		if _, err := fp.proxy.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
 			fp.t.Fatal(err)
 		}
@@ -60,16 +61,6 @@ func (fp *faultProxy) heal(streams ...string) {
 	for _, s := range streams {
 		if err := fp.proxy.Toxics.RemoveToxic(context.Background(), "cut-"+s); err != nil {
 			fp.t.Fatal(err)
-		}
-	}
-}
-
-func itoa(n int) string {
-	b := []byte{}
-	for {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		if n /= 10; n == 0 {
-			return string(b)
 		}
 	}
 }
@@ -143,7 +134,10 @@ func TestProcessesPartitionHealed(t *testing.T) {
 	hmrc.waitRead(t, first, http.StatusOK)
 
 	t.Run("answers lost: applied at the receiver once, settled after the heal", func(t *testing.T) {
-		fp.cut(2000, "downstream")
+		// The connection is closed only after 15 s of silence: long
+		// enough for a loaded receiver to read and apply the share (the
+		// heal, as soon as it has, closes it anyway).
+		fp.cut(15000, "downstream")
 		id := publish()
 		// The share went out on the open connection and was applied;
 		// its receipt never came back.
