@@ -264,7 +264,14 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 	if cur != nil && cur.Meta.Version >= meta.Version {
 		// Already held at this version or a later one: a duplicate with a
 		// new message id (a sender that retried after a crash) changes
-		// nothing.
+		// nothing, except that the recipients' index entries are added
+		// again: this gateway may have died after storing the copy and
+		// before its entries (added without waiting) were written, and
+		// the re-send is then the only thing that makes the copy listable.
+		// Entries are candidates; a duplicate entry is skipped by listings.
+		if err := s.records.Index().Add(ctx, meta.RecordID, env.ToAgencies); err != nil {
+			return nil, err
+		}
 		ev.Status = http.StatusOK
 		return &applied{event: ev, outcome: OutcomeAccepted}, nil
 	}
@@ -300,6 +307,20 @@ func (s *Service) applyRecall(ctx context.Context, peer *Peer, env *Envelope,
 	cur, err := s.records.Load(ctx, env.RecordID)
 	switch {
 	case errors.Is(err, recordstore.ErrNotFound):
+		// No copy here. Only the originator's own gateway leaves a
+		// tombstone for a record this gateway may yet receive (a share
+		// reordered after its recall, or held up by a partition). A
+		// recall relayed by any other peer concerns a copy that peer
+		// sent, and its queue is in order (the share settles before the
+		// recall goes): with no copy here it was never sent, so there is
+		// nothing to delete or to stop. A tombstone from it would let a
+		// peer that merely learnt a record's id suppress the share the
+		// originator's gateway makes later.
+		if !peer.Hosts(env.FromAgency) {
+			ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK, Action: "federation.recall", Agency: env.FromAgency,
+				RecordIDs: []string{env.RecordID}, Originator: env.FromAgency, ControllerID: env.FromAgency}
+			return &applied{event: ev, outcome: OutcomeRecalled}, nil
+		}
 		cur = nil
 	case errors.Is(err, recordstore.ErrTampered):
 		cur = nil // a damaged copy is recalled all the same: tombstone over it

@@ -79,6 +79,9 @@ func writeIndexState(dir string, st indexState) error {
 //   - a share or consent approval (disclosure 200) re-adds its recipients'
 //     entries: they are candidates only; a share that did not complete did
 //     not change the stored recipients, so the policy refuses them.
+//   - a copy accepted from a peer gateway (federation.accept, collection
+//     201, or 200 for a copy a re-send found already stored) re-adds its
+//     recipients' entries likewise.
 //
 // Re-adding an entry that was written is harmless: listings skip
 // duplicates. It returns how many records it re-indexed and how many
@@ -110,6 +113,11 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionPublish) && ev.Status == 201:
 			publishes = append(publishes, ev)
 		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve") && ev.Status == 200:
+			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
+		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionAccept) && (ev.Status == 201 || ev.Status == 200):
+			// A copy accepted from a peer gateway (201), or found already
+			// stored when the peer re-sent it (200): its recipients'
+			// entries may have been pending when the process died.
 			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
 		}
 		return nil
