@@ -1,15 +1,18 @@
 package gatewaytest
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/federation"
 )
 
 // Federation is several real gateways in this process, each with its own
@@ -27,6 +30,10 @@ type FederationOptions struct {
 	Hosts map[string][]string
 	// Configure edits one gateway's configuration.
 	Configure func(gatewayID string, cfg *config.Config)
+	// ManifestPeers declares no peers in the gateways' configurations:
+	// the test imports their signed manifests instead (Import, as
+	// `liaison peers add` does).
+	ManifestPeers bool
 }
 
 // StartFederation starts the gateways of o.Hosts, each a peer of every other.
@@ -79,7 +86,7 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 				cfg.Federation.RetryInitial = 20e6 // 20ms: tests wait for retries
 				cfg.Federation.RetryMax = 500e6
 				for _, pid := range ids {
-					if pid == id {
+					if pid == id || o.ManifestPeers {
 						continue
 					}
 					p := nodes[pid]
@@ -93,6 +100,26 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 		f.Gateways[id] = env
 	}
 	return f
+}
+
+// Import imports gateway from's current signed manifest into gateway into
+// (pinned by from's fingerprint, as an operator would with `liaison peers
+// add`) and has into reload its peers now.
+func (f *Federation) Import(t testing.TB, into, from string) {
+	t.Helper()
+	m, err := f.Gateways[from].GW.Federation().Manifest()
+	if err != nil {
+		t.Fatalf("manifest of %s: %v", from, err)
+	}
+	dst := f.Gateways[into]
+	if _, _, err := federation.ImportManifest(dst.Cfg, m.JWS, m.Fingerprint, dst.Now()); err != nil {
+		t.Fatalf("import %s into %s: %v", from, into, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dst.GW.Federation().ReloadPeers(ctx); err != nil {
+		t.Fatalf("reload peers of %s: %v", into, err)
+	}
 }
 
 // Client is an mTLS client of agency at the gateway hosting it.
