@@ -73,15 +73,29 @@ type checkSpec struct {
 	// Actions the check applies to; empty means every action.
 	Actions []string `json:"actions"`
 	// Roles of the caller towards the record the check applies to
-	// (originator, recipient, other); empty means any.
+	// (publisher, sender, originator, recipient, other); empty means any.
 	Roles []string `json:"roles"`
 	Codes []string `json:"codes"`
 	// OnAllow: the check passes only by allowing (the explicit grant); on a
 	// denial it is shown as not applicable.
 	OnAllow bool `json:"on_allow"`
 	// Pass is the text shown when the check passed; {agency}, {officer},
-	// {purpose}, {dsa}, {originator}, {record} and {action} are replaced.
+	// {purpose}, {dsa}, {originator}, {record}, {action}, {peer} and
+	// {recipients} are replaced.
 	Pass string `json:"pass"`
+	// PassFor replaces Pass for one action: a check that several actions
+	// share may pass for different reasons (federation.accept checks the
+	// handling for the recipients it holds the record for, not for the
+	// caller).
+	PassFor map[string]string `json:"pass_for"`
+}
+
+// passText is the text shown when check c passed for action.
+func (c checkSpec) passText(action string) string {
+	if t, ok := c.PassFor[action]; ok {
+		return t
+	}
+	return c.Pass
 }
 
 type explainData struct {
@@ -196,8 +210,8 @@ func (s *state) explainDecision(ctx context.Context, d Decision, input ast.Value
 			res.Result = CheckNotApplicable
 		default:
 			res.Result = CheckPass
-			if c.Pass != "" {
-				res.Details = []string{f.fill(c.Pass)}
+			if t := c.passText(f.action); t != "" {
+				res.Details = []string{f.fill(t)}
 			}
 		}
 		x.Checks = append(x.Checks, res)
@@ -316,6 +330,10 @@ func genericInput(v ast.Value) map[string]any {
 // inputFacts are the parts of a request an explanation names.
 type inputFacts struct {
 	action, agency, officer, purpose, dsa, originator, record, role string
+	// peer and recipients: the peer gateway and the recipients of a
+	// federation delivery (input.federation), for federation actions.
+	peer       string
+	recipients []string
 }
 
 func requestFacts(in map[string]any, d Decision) inputFacts {
@@ -334,9 +352,22 @@ func requestFacts(in map[string]any, d Decision) inputFacts {
 		record:     str(rec["record_id"]),
 		role:       "other",
 	}
+	if f.action == string(ActionDeliver) || f.action == string(ActionAccept) {
+		fed := asMap(in["federation"])
+		f.peer = str(fed["peer_gateway"])
+		for _, r := range asSlice(fed["recipients"]) {
+			if s := str(r); s != "" {
+				f.recipients = append(f.recipients, s)
+			}
+		}
+	}
 	switch {
 	case f.action == string(ActionPublish):
 		f.role = "publisher"
+	case f.action == string(ActionDeliver) || f.action == string(ActionAccept):
+		// The agency whose record crosses to another gateway, whether it
+		// originated the record or shares it onward as a recipient.
+		f.role = "sender"
 	case f.agency != "" && f.agency == f.originator:
 		f.role = "originator"
 	case f.agency != "" && slices.Contains(asSlice(rec["recipients"]), any(f.agency)):
@@ -361,6 +392,12 @@ func (f inputFacts) describe() string {
 	if f.purpose != "" {
 		b.WriteString(", purpose " + f.purpose)
 	}
+	switch f.action {
+	case string(ActionDeliver):
+		b.WriteString(", delivered to " + f.recipientList() + " through peer gateway " + orPlaceholder(f.peer, "(none)"))
+	case string(ActionAccept):
+		b.WriteString(", delivered by peer gateway " + orPlaceholder(f.peer, "(none)") + " to " + f.recipientList())
+	}
 	return b.String()
 }
 
@@ -373,7 +410,13 @@ func (f inputFacts) fill(text string) string {
 		"{originator}", orPlaceholder(f.originator, "the originator"),
 		"{record}", orPlaceholder(f.record, "the record"),
 		"{action}", orPlaceholder(f.action, "the action"),
+		"{peer}", orPlaceholder(f.peer, "the peer gateway"),
+		"{recipients}", f.recipientList(),
 	).Replace(text)
+}
+
+func (f inputFacts) recipientList() string {
+	return orPlaceholder(strings.Join(f.recipients, ", "), "no recipient")
 }
 
 func orPlaceholder(s, alt string) string {

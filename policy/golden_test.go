@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -228,7 +229,7 @@ func goldenCorpus(t *testing.T) []goldenCase {
 	}
 
 	// The Rego tests' table inputs, decided on the live data.
-	for _, fc := range fixtureInputs(t) {
+	for _, fc := range fixtureInputs(t, regoTables) {
 		add("rego case: "+fc.Name, fc.Input)
 	}
 
@@ -389,6 +390,133 @@ func goldenCorpus(t *testing.T) []goldenCase {
 		}
 		add(fmt.Sprintf("near-allow %03d", i), input(t, baseRead, edits))
 	}
+
+	// The federation actions, added after every earlier entry (and with
+	// their own random source) so that no earlier entry moved or changed.
+	for _, fc := range fixtureInputs(t, fedRegoTables) {
+		add("rego case: "+fc.Name, fc.Input)
+	}
+	for _, fc := range federationCorpus(t) {
+		add(fc.Name, fc.Input)
+	}
+	return out
+}
+
+// federationCorpus: seeded federation.deliver and federation.accept
+// inputs, every dimension at random and near an allowed delivery.
+func federationCorpus(t *testing.T) []goldenCase {
+	t.Helper()
+	var out []goldenCase
+	r := rand.New(rand.NewPCG(20261121, 11))
+	pick := func(xs ...any) any { return xs[r.IntN(len(xs))] }
+	// fed returns a fresh federation object: input() edits nested keys in
+	// place, so no two inputs may share one.
+	fed := func(peer string, hosts, recipients []any) map[string]any {
+		return map[string]any{"peer_gateway": peer, "peer_agencies": slices.Clone(hosts), "recipients": slices.Clone(recipients), "provenance": []any{"gw-south"}}
+	}
+	deliver := func() map[string]any {
+		return map[string]any{"action": "federation.deliver", "subject.agency_id": "met-police",
+			"federation": fed("gw-north", []any{"rocu-nw", "nca"}, []any{"rocu-nw"})}
+	}
+	accept := func() map[string]any {
+		return map[string]any{"action": "federation.accept", "subject.agency_id": "met-police", "subject.officer": nil,
+			"request.purpose": "", "request.justification": "", "request.case": "",
+			"federation": fed("gw-south", []any{"met-police", "hmrc"}, []any{"rocu-nw"})}
+	}
+	toSelec := func(base map[string]any) map[string]any {
+		base["record.dsa_ids"] = []any{"dsa-selec-ops"}
+		base["federation"] = fed(base["federation"].(map[string]any)["peer_gateway"].(string), []any{"selec", "met-police", "hmrc"}, []any{"selec"})
+		return base
+	}
+	bases := []func() map[string]any{
+		deliver,
+		accept,
+		func() map[string]any { return toSelec(deliver()) },
+		func() map[string]any { return toSelec(accept()) },
+		func() map[string]any {
+			b := accept()
+			b["subject.agency_id"] = "hmrc"
+			return b
+		},
+		func() map[string]any {
+			b := deliver()
+			b["subject.agency_id"] = "rocu-nw"
+			b["record.recipients"] = []any{"rocu-nw", "hmrc", "nca"}
+			b["federation.recipients"] = []any{"nca"}
+			return b
+		},
+	}
+	dims := []struct {
+		key    string
+		values []any
+	}{
+		{"action", []any{"federation.deliver", "federation.accept", "federation.accept", "federation.reject"}},
+		{"time", []any{"2026-11-21T10:00:00Z", "2026-11-21T10:00:00Z", "2029-02-01T00:00:00Z", "not a time"}},
+		{"subject.agency_id", []any{"met-police", "met-police", "hmrc", "rocu-nw", "selec", "nca", "border-force", "nowhere-pd"}},
+		{"subject.officer", []any{nil, nil, map[string]any{"id": "dc-77", "clearance": "SC", "vetting": "MV", "roles": []any{"analyst"}, "nationality": "GBR"}}},
+		{"record.originator.org_id", []any{"met-police", "met-police", "hmrc", "selec"}},
+		{"record.dsa_ids", []any{[]any{"dsa-uk-soc"}, []any{"dsa-uk-soc"}, []any{"dsa-selec-ops"}, []any{"dsa-uk-soc", "dsa-selec-ops"}, []any{"dsa-legacy-2023"}, []any{"dsa-elsewhere", "dsa-uk-soc"}, []any{"dsa-elsewhere"}, []any{}, nil}},
+		{"record.recipients", []any{[]any{"rocu-nw", "hmrc", "selec"}, []any{"rocu-nw"}, []any{"hmrc", "nca"}, []any{"selec"}, []any{"nowhere-pd", "rocu-nw"}, []any{}}},
+		{"record.classification", []any{
+			map[string]any{"tier": "OFFICIAL"},
+			map[string]any{"tier": "OFFICIAL", "sensitive": true, "descriptors": []any{"PERSONAL_DATA"}},
+			map[string]any{"tier": "OFFICIAL", "eyes_only": []any{"ROU"}},
+			map[string]any{"tier": "OFFICIAL", "eyes_only": []any{"UK"}},
+			map[string]any{"tier": "SECRET"},
+			map[string]any{"tier": "TOP_SECRET"},
+			map[string]any{"tier": "RESTRICTED"},
+		}},
+		{"record.tlp", []any{"CLEAR", "GREEN", "AMBER", "AMBER", "RED", "PURPLE", nil}},
+		{"record.handling", []any{
+			map[string]any{"code": "P"},
+			map[string]any{"code": "P"},
+			map[string]any{"code": "C", "action_code": "A1", "sanitisation_code": "S2", "conditions": map[string]any{"originating_agency_only": true}},
+			map[string]any{"code": "C", "action_code": "A3", "sanitisation_code": "S1", "conditions": map[string]any{"allowed_recipient_orgs": []any{"rocu-nw", "hmrc"}}},
+			map[string]any{"code": "C", "action_code": "A3", "sanitisation_code": "S1", "conditions": map[string]any{"allowed_recipient_types": []any{"uk_police", "selec"}}},
+			map[string]any{"code": "C", "action_code": "A3", "sanitisation_code": "S2", "conditions": map[string]any{"intelligence_use_only": true, "expires": "2026-01-01T00:00:00Z"}},
+			map[string]any{"code": "C", "action_code": "A3"},
+			map[string]any{"code": "X"},
+			map[string]any{"code": "P", "europol_codes": []any{"H0", "H2"}},
+			map[string]any{"code": "P", "europol_codes": []any{"H9"}},
+		}},
+		{"record.grading", []any{
+			map[string]any{"source": "1", "intelligence": "B"},
+			map[string]any{"source": "1", "intelligence": "B"},
+			map[string]any{"source": "1", "intelligence": "A", "legacy_5x5x5": "B24"},
+			map[string]any{"source": "1", "intelligence": "A", "legacy_5x5x5": "C31"},
+			map[string]any{"source": "1", "intelligence": "A", "legacy_5x5x5": "Z99"},
+		}},
+		{"record.data_subject_category", []any{"suspect", "none"}},
+		{"federation.peer_gateway", []any{"gw-north", "gw-south", "GW BAD", 7, nil}},
+		{"federation.peer_agencies", []any{[]any{"rocu-nw", "nca"}, []any{"met-police", "hmrc"}, []any{"selec"}, []any{"met-police", "hmrc", "rocu-nw", "nca", "selec"}, []any{}, "rocu-nw", nil}},
+		{"federation.recipients", []any{[]any{"rocu-nw"}, []any{"rocu-nw"}, []any{"hmrc"}, []any{"selec"}, []any{"nca"}, []any{"rocu-nw", "hmrc"}, []any{"nowhere-pd"}, []any{}, "rocu-nw", nil}},
+		{"federation.provenance", []any{[]any{"gw-south"}, []any{"gw-south"}, []any{}, []any{"gw-a", "gw-b", "gw-c", "gw-south"}, []any{"gw-a", "gw-b", "gw-c", "gw-d", "gw-south"}, "gw-south", nil}},
+	}
+	// Every dimension at random.
+	for i := range 200 {
+		edits := bases[r.IntN(len(bases))]()
+		for _, d := range dims {
+			edits[d.key] = pick(d.values...)
+		}
+		if r.IntN(20) == 0 {
+			for k := range edits {
+				if strings.HasPrefix(k, "federation.") {
+					delete(edits, k)
+				}
+			}
+			edits["federation"] = pick(nil, "gw-north", []any{})
+		}
+		out = append(out, goldenCase{Name: fmt.Sprintf("federation generated %03d", i), Input: input(t, baseRead, edits)})
+	}
+	// Near an allowed delivery: one to three dimensions changed.
+	for i := range 200 {
+		edits := bases[r.IntN(len(bases))]()
+		for range 1 + r.IntN(3) {
+			d := dims[r.IntN(len(dims))]
+			edits[d.key] = pick(d.values...)
+		}
+		out = append(out, goldenCase{Name: fmt.Sprintf("federation near-allow %03d", i), Input: input(t, baseRead, edits)})
+	}
 	return out
 }
 
@@ -406,6 +534,13 @@ var regoTables = []struct{ name, cases, base string }{
 	{"schemes.publish", "data.liaison.schemes_authz_test.publish_cases", "data.liaison.authz_test.publish_input"},
 	{"schemes.obligations", "data.liaison.schemes_authz_test.obligation_cases", "data.liaison.authz_test.read_input"},
 	{"most_restrictive", "data.liaison.most_restrictive_test.cases", "data.liaison.authz_test.read_input"},
+}
+
+// fedRegoTables are the federation actions' tables; their inputs come last
+// in the corpus (see goldenCorpus).
+var fedRegoTables = []struct{ name, cases, base string }{
+	{"federation.deliver", "data.liaison.authz_test.deliver_cases", "data.liaison.authz_test.deliver_input"},
+	{"federation.accept", "data.liaison.authz_test.accept_cases", "data.liaison.authz_test.accept_input"},
 }
 
 // testPolicy compiles every module of the embedded library, tests included,
@@ -461,11 +596,11 @@ func evalRego(t *testing.T, c *ast.Compiler, data map[string]any, query string) 
 
 // fixtureInputs are the inputs of the Rego tests' table cases (patch and
 // remove applied to the table's base input).
-func fixtureInputs(t *testing.T) []goldenCase {
+func fixtureInputs(t *testing.T, tables []struct{ name, cases, base string }) []goldenCase {
 	t.Helper()
 	c, data := testPolicy(t)
 	var out []goldenCase
-	for _, tb := range regoTables {
+	for _, tb := range tables {
 		q := fmt.Sprintf(`{name: inp | some name, tc in %s; inp := json.remove(object.union(%s, object.get(tc, "patch", {})), object.get(tc, "remove", []))}`, tb.cases, tb.base)
 		m, _ := evalRego(t, c, data, q).(map[string]any)
 		names := make([]string, 0, len(m))
@@ -486,7 +621,7 @@ func fixtureDecisions(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	c, data := testPolicy(t)
 	out := map[string]map[string]any{}
-	for _, tb := range regoTables {
+	for _, tb := range slices.Concat(regoTables, fedRegoTables) {
 		q := fmt.Sprintf(`{name: d | some name, tc in %s; d := data.liaison.authz_test.run(%s, tc)}`, tb.cases, tb.base)
 		m, _ := evalRego(t, c, data, q).(map[string]any)
 		if len(m) == 0 {

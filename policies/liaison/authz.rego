@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := record_actions | {"policy.decide", "record.share", "audit.query"}
+known_actions := (record_actions | {"policy.decide", "record.share", "audit.query"}) | federation_actions
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -126,22 +126,28 @@ clearance := c if {
 	c := agency.system_clearance
 }
 
-caller_types contains agency.org_type if is_string(agency.org_type)
+# caller_types: the types the caller counts as for handling conditions
+# (allowed_recipient_types).
+caller_types := t if {
+	t := agency_types(caller)
+} else := set()
 
-caller_types contains "eea_le" if {
-	agency.org_type == "foreign_le"
-	agency.country in data.schemes.eea_countries
-}
+# agency_types: the types an agency in the registry counts as: its
+# org_type, eea_le or non_eea_le for foreign law enforcement, and its
+# recipient_types. A function, because federation.accept asks it for each
+# recipient; the caller's are computed once (caller_types).
+agency_types(id) := (own_org_type(id) | foreign_le_types(id)) | registry_recipient_types(id)
 
-caller_types contains "non_eea_le" if {
-	agency.org_type == "foreign_le"
-	not agency.country in data.schemes.eea_countries
-}
+own_org_type(id) := {t | t := data.agencies[id].org_type; is_string(t)}
 
-caller_types contains t if {
-	some t in agency.recipient_types
-	is_string(t)
-}
+foreign_le_types(id) := {"eea_le"} if {
+	data.agencies[id].org_type == "foreign_le"
+	data.agencies[id].country in data.schemes.eea_countries
+} else := {"non_eea_le"} if {
+	data.agencies[id].org_type == "foreign_le"
+} else := set()
+
+registry_recipient_types(id) := {t | some t in data.agencies[id].recipient_types; is_string(t)}
 
 classification := record.classification if {
 	is_object(record.classification)
@@ -294,9 +300,12 @@ input_reasons contains reason("unknown_agency", sprintf("agency %s is not in the
 	not agency
 }
 
+# federation.accept is asked by this gateway on a peer's delivery on behalf
+# of the sending agency: no officer is named, and none can be.
 input_reasons contains reason("officer_token_required", sprintf("agency %s requires an officer token", [caller])) if {
 	agency.require_officer_token == true
 	not officer
+	not federation_accept
 }
 
 input_reasons contains reason("invalid_input", "record metadata is missing") if {
@@ -982,10 +991,16 @@ decision := {
 audit_action if input.action == "audit.query"
 
 # dsa_id names the agreement a recipient's consultation was granted under,
-# for the DPA 2018 s.62 log; empty otherwise.
+# for the DPA 2018 s.62 log, or the one a federation delivery travels under;
+# empty otherwise.
 dsa_id := chosen_dsa if {
 	allow
 	recipient_consult
+} else := fed_chosen_dsa if {
+	# federation.deliver and federation.accept: the agreement the delivery
+	# travels under (federation.rego).
+	allow
+	input.action in federation_actions
 } else := ""
 
 # ---------------------------------------------------------------------------
@@ -996,7 +1011,7 @@ dsa_id := chosen_dsa if {
 
 explain := {"facts": [f | some f in explain_parts; is_string(f)]}
 
-explain_parts := [role_fact, dsa_fact, clearance_fact, handling_fact]
+explain_parts := [role_fact, dsa_fact, clearance_fact, handling_fact, federation_fact]
 
 role_fact := sprintf("%s is the record's originator", [caller]) if {
 	has_record

@@ -1,7 +1,7 @@
 # Table-driven tests for data.liaison.authz.decision against the demo
 # federation frozen in test_fixtures_test.rego (not the live data/). Each case patches a base input
 # (object.union deep-merges; "remove" lists JSON paths to delete) and may
-# patch data.agencies / data.dsas, then asserts allow, visible and the exact
+# patch data.agencies / data.dsas / data.settings, then asserts allow, visible and the exact
 # set of reason codes.
 package liaison.authz_test
 
@@ -100,7 +100,8 @@ run(base, tc) := d if {
 	inp := json.remove(object.union(base, object.get(tc, "patch", {})), object.get(tc, "remove", []))
 	agencies := object.union(fx.agencies, object.get(tc, "agencies", {}))
 	dsas := object.union(fx.dsas, object.get(tc, "dsas", {}))
-	d := authz.decision with input as inp with data.agencies as agencies with data.dsas as dsas with data.settings as fx.settings with data.crosswalk as fx.crosswalk
+	settings := object.union(fx.settings, object.get(tc, "settings", {}))
+	d := authz.decision with input as inp with data.agencies as agencies with data.dsas as dsas with data.settings as settings with data.crosswalk as fx.crosswalk
 }
 
 codes(d) := {r.code | some r in d.reasons}
