@@ -8,18 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/gateway/record"
 )
 
-// manifestFederation is gw-a (met-police, rocu-nw) and gw-b (nca, hmrc)
-// with no peers declared: they know each other only by imported manifests.
+// manifestFederation is gw-police (met-police, rocu-nw) and gw-national
+// (nca, hmrc, …) with no peers declared: they know each other only by
+// imported manifests.
+const gwA, gwB = "gw-police", "gw-national"
+
 func manifestFederation(t *testing.T, reload time.Duration) *gatewaytest.Federation {
 	return gatewaytest.StartFederation(t, gatewaytest.FederationOptions{
-		Hosts:         map[string][]string{"gw-a": {"met-police", "rocu-nw"}, "gw-b": {"nca", "hmrc"}},
+		Gateways:      2,
 		ManifestPeers: true,
 		Configure: func(_ string, cfg *config.Config) {
 			cfg.Federation.ReloadInterval = reload
@@ -29,53 +31,18 @@ func manifestFederation(t *testing.T, reload time.Duration) *gatewaytest.Federat
 
 // localRecord publishes a record at the gateway hosting from, to a
 // recipient hosted there too, and returns its metadata with remote added
-// as a recipient: the federation service is then asked to share it
-// directly, so these tests do not depend on the federation.deliver policy.
+// as a recipient, for asking the federation service to share it directly
+// (to a gateway the API would not route to).
 func localRecord(t *testing.T, f *gatewaytest.Federation, from, local, remote string) *record.Meta {
 	t.Helper()
 	id := publish(t, f.Client(from), recordBody(func(m map[string]any) { m["recipients"] = []any{local} }))
-	st, err := f.Gateways[f.Host[from]].GW.Records().Load(context.Background(), id)
+	st, err := f.Host(from).GW.Records().Load(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := st.Meta
 	m.Recipients = append(slices.Clone(m.Recipients), remote)
 	return &m
-}
-
-// settled waits until every delivery of record id at gw is out of
-// "pending", and returns them.
-func settled(t *testing.T, gw *gatewaytest.Env, id string, n int) []api.Delivery {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		d, err := gw.GW.Federation().Deliveries(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := len(d.Items) >= n
-		for _, it := range d.Items {
-			if it.State == "pending" {
-				done = false
-			}
-		}
-		if done {
-			return d.Items
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries of %s not settled: %+v", id, d.Items)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func find(items []api.Delivery, typ string) *api.Delivery {
-	for i := range items {
-		if items[i].Type == typ {
-			return &items[i]
-		}
-	}
-	return nil
 }
 
 // TestManifestImportWithoutRestart: a peer imported by manifest is picked
@@ -85,10 +52,10 @@ func find(items []api.Delivery, typ string) *api.Delivery {
 // nothing.
 func TestManifestImportWithoutRestart(t *testing.T) {
 	f := manifestFederation(t, 50*time.Millisecond)
-	a, b := f.Gateways["gw-a"], f.Gateways["gw-b"]
+	a, b := f.Gateways[gwA], f.Gateways[gwB]
 	ctx := context.Background()
 	meta := localRecord(t, f, "met-police", "rocu-nw", "nca")
-	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{"gw-b": {"nca"}}, nil); err == nil {
+	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{gwB: {"nca"}}, nil); err == nil {
 		t.Fatal("a share to a gateway not yet a peer was queued")
 	}
 
@@ -104,18 +71,18 @@ func TestManifestImportWithoutRestart(t *testing.T) {
 	if _, _, err := federation.ImportManifest(a.Cfg, mb.JWS, ma.Fingerprint, a.Now()); err == nil {
 		t.Fatal("gw-b's manifest was imported under gw-a's fingerprint")
 	}
-	if _, err := os.Stat(federation.ManifestPath(a.Cfg, "gw-b")); !os.IsNotExist(err) {
+	if _, err := os.Stat(federation.ManifestPath(a.Cfg, gwB)); !os.IsNotExist(err) {
 		t.Fatalf("a refused import left a file: %v", err)
 	}
 	// gw-b must know gw-a too, to accept its messages.
-	f.Import(t, "gw-b", "gw-a")
+	f.Import(t, gwB, gwA)
 	// `liaison peers add` on gw-a: no reload asked for, the loop finds it.
 	if _, _, err := federation.ImportManifest(a.Cfg, mb.JWS, mb.Fingerprint, a.Now()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if p, ok := a.GW.Federation().Peers().HostOf("nca"); ok && p.ID == "gw-b" && p.Source == "manifest" {
+		if p, ok := a.GW.Federation().Peers().HostOf("nca"); ok && p.ID == gwB && p.Source == "manifest" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -123,27 +90,17 @@ func TestManifestImportWithoutRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{"gw-b": {"nca"}}, nil); err != nil {
-		t.Fatalf("share after import: %v", err)
-	}
-	d := find(settled(t, a, meta.RecordID, 1), federation.TypeShare)
-	if d == nil || d.Receipt == "" {
-		t.Fatalf("no signed receipt from gw-b: %+v", d)
-	}
-	t.Logf("share to the imported peer: %s %+v", d.State, d.Reasons)
-	// gw-b answered with its own decision (its policy's: until the
-	// federation policy rules land it may refuse), never a binding or
-	// manifest refusal.
-	switch d.State {
-	case "delivered":
-	case "refused":
-		for _, r := range d.Reasons {
-			if r.Code == "manifest_expired" || r.Code == "agency_not_hosted_by_peer" || r.Code == "sender_mismatch" {
-				t.Fatalf("gw-b refused on identity: %+v", d.Reasons)
-			}
-		}
-	default:
+	// Now a publish at gw-police naming an agency of gw-national travels
+	// there over mutual TLS pinned by the manifest's bundle, signed, and is
+	// answered with a receipt verified by the manifest's keys.
+	met := f.Client("met-police")
+	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"rocu-nw", "hmrc"} }))
+	if d := deliveryState(t, met, id, gwB, "share"); d.State != "delivered" || d.Receipt == "" {
 		t.Fatalf("share to an imported peer: %+v", d)
+	}
+	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
+	if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 || !strings.Contains(string(r.Body), "Salford") {
+		t.Fatalf("hmrc reads at its gateway: %d %s", r.Status, r.Body)
 	}
 	// The admin view shows where the peer came from and until when.
 	states := a.GW.Federation().PeerStates()
@@ -152,16 +109,16 @@ func TestManifestImportWithoutRestart(t *testing.T) {
 		t.Fatalf("peer states: %+v", states)
 	}
 	// Removed: gone at the next reload, and nothing more is queued for it.
-	if _, err := federation.RemoveManifest(a.Cfg, "gw-b"); err != nil {
+	if _, err := federation.RemoveManifest(a.Cfg, gwB); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.GW.Federation().ReloadPeers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.GW.Federation().Peers().Peer("gw-b"); ok {
+	if _, ok := a.GW.Federation().Peers().Peer(gwB); ok {
 		t.Fatal("a removed peer is still known")
 	}
-	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{"gw-b": {"nca"}}, nil); err == nil {
+	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{gwB: {"nca"}}, nil); err == nil {
 		t.Fatal("a share to a removed peer was queued")
 	}
 }
@@ -172,55 +129,48 @@ func TestManifestImportWithoutRestart(t *testing.T) {
 // while recalls flow both ways.
 func TestManifestExpiredBlocksSharesNotRecalls(t *testing.T) {
 	f := manifestFederation(t, time.Hour) // no reload or refresh but those asked for
-	a, b := f.Gateways["gw-a"], f.Gateways["gw-b"]
-	ctx := context.Background()
-	f.Import(t, "gw-a", "gw-b")
-	f.Import(t, "gw-b", "gw-a")
+	a, b := f.Gateways[gwA], f.Gateways[gwB]
+	f.Import(t, gwA, gwB)
+	f.Import(t, gwB, gwA)
 	mb, _ := b.GW.Federation().Manifest()
 
 	// gw-a's clock passes gw-b's manifest's expiry (gw-b's does not).
 	a.SetClock(mb.Expires.Add(time.Minute))
-	pb, ok := a.GW.Federation().Peers().Peer("gw-b")
+	pb, ok := a.GW.Federation().Peers().Peer(gwB)
 	if !ok || !pb.Expired(a.Now()) {
 		t.Fatal("gw-b is not known as expired at gw-a")
 	}
 
-	// gw-a → gw-b: settled failed, with a reason, by the sender.
-	ma := localRecord(t, f, "met-police", "rocu-nw", "nca")
-	if err := a.GW.Federation().Share(ctx, ma, "met-police", "", map[string][]string{"gw-b": {"nca"}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	d := find(settled(t, a, ma.RecordID, 1), federation.TypeShare)
-	if d == nil || d.State != "failed" || !strings.Contains(d.Error, "manifest of peer gw-b expired") {
+	// gw-police → gw-national: settled failed, with a reason, by the
+	// sender.
+	met := f.Client("met-police")
+	idA := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"rocu-nw", "hmrc"} }))
+	if d := deliveryState(t, met, idA, gwB, "share"); d.State != "failed" || !strings.Contains(d.Error, "manifest of peer "+gwB+" expired") {
 		t.Fatalf("share to an expired peer: %+v", d)
 	}
-	// gw-b → gw-a: gw-b sends (gw-a's manifest is valid there), gw-a
-	// refuses it.
-	mbRec := localRecord(t, f, "nca", "hmrc", "met-police")
-	if err := b.GW.Federation().Share(ctx, mbRec, "nca", "", map[string][]string{"gw-a": {"met-police"}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	d = find(settled(t, b, mbRec.RecordID, 1), federation.TypeShare)
-	if d == nil || d.State != "refused" || len(d.Reasons) != 1 || d.Reasons[0].Code != "manifest_expired" || d.Receipt == "" {
+	// gw-national → gw-police: gw-national sends (gw-police's manifest is
+	// valid there), gw-police refuses it.
+	nca := f.Client("nca")
+	idB := publish(t, nca, recordBody(func(m map[string]any) { m["recipients"] = []string{"hmrc", "met-police"} }))
+	if d := deliveryState(t, nca, idB, gwA, "share"); d.State != "refused" || len(d.Reasons) != 1 || d.Reasons[0].Code != "manifest_expired" || d.Receipt == "" {
 		t.Fatalf("share from an expired peer: %+v", d)
 	}
-
-	// Recalls pass both ways: gw-b → gw-a (from the expired peer) …
-	if peers, err := b.GW.Federation().Recall(ctx, mbRec.RecordID, "nca", 1); err != nil || !slices.Equal(peers, []string{"gw-a"}) {
-		t.Fatalf("recall from gw-b: %v %v", peers, err)
+	// Recalls pass both ways: from the expired peer …
+	if r := nca.MustDo("DELETE", "/v1/records/"+idB, nil); r.Status != 200 {
+		t.Fatalf("recall at gw-national: %d %s", r.Status, r.Body)
 	}
-	if r := find(settled(t, b, mbRec.RecordID, 2), federation.TypeRecall); r == nil || r.State != "acknowledged" {
-		t.Fatalf("recall from the expired peer: %+v", r)
+	if d := deliveryState(t, nca, idB, gwA, "recall"); d.State != "acknowledged" {
+		t.Fatalf("recall from the expired peer: %+v", d)
 	}
-	// … and gw-a → gw-b (to the expired peer).
-	if peers, err := a.GW.Federation().Recall(ctx, ma.RecordID, "met-police", 1); err != nil || !slices.Equal(peers, []string{"gw-b"}) {
-		t.Fatalf("recall from gw-a: %v %v", peers, err)
+	// … and to it.
+	if r := met.MustDo("DELETE", "/v1/records/"+idA, nil); r.Status != 200 {
+		t.Fatalf("recall at gw-police: %d %s", r.Status, r.Body)
 	}
-	if r := find(settled(t, a, ma.RecordID, 2), federation.TypeRecall); r == nil || r.State != "acknowledged" {
-		t.Fatalf("recall to the expired peer: %+v", r)
+	if d := deliveryState(t, met, idA, gwB, "recall"); d.State != "acknowledged" {
+		t.Fatalf("recall to the expired peer: %+v", d)
 	}
 	for _, ps := range a.GW.Federation().PeerStates() {
-		if ps.ID == "gw-b" && !ps.ManifestExpired {
+		if ps.ID == gwB && !ps.ManifestExpired {
 			t.Fatalf("peer state does not show the expiry: %+v", ps)
 		}
 	}
@@ -231,17 +181,17 @@ func TestManifestExpiredBlocksSharesNotRecalls(t *testing.T) {
 // last good manifest.
 func TestManifestRefresh(t *testing.T) {
 	f := manifestFederation(t, time.Hour)
-	a, b := f.Gateways["gw-a"], f.Gateways["gw-b"]
+	a, b := f.Gateways[gwA], f.Gateways[gwB]
 	ctx := context.Background()
-	f.Import(t, "gw-a", "gw-b")
-	f.Import(t, "gw-b", "gw-a")
+	f.Import(t, gwA, gwB)
+	f.Import(t, gwB, gwA)
 	first, _ := b.GW.Federation().Manifest()
 
 	// Nothing newer: nothing changes.
 	if err := a.GW.Federation().RefreshPeers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p0, _ := a.GW.Federation().Peers().Peer("gw-b")
+	p0, _ := a.GW.Federation().Peers().Peer(gwB)
 	if !p0.ManifestExpires().Equal(first.Expires) {
 		t.Fatal("the manifest changed without a newer one")
 	}
@@ -254,11 +204,11 @@ func TestManifestRefresh(t *testing.T) {
 	if err := a.GW.Federation().RefreshPeers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p1, _ := a.GW.Federation().Peers().Peer("gw-b")
+	p1, _ := a.GW.Federation().Peers().Peer(gwB)
 	if !p1.ManifestExpires().Equal(second.Expires) || p1 == p0 {
 		t.Fatalf("the newer manifest was not taken: expires %v, want %v", p1.ManifestExpires(), second.Expires)
 	}
-	stored, err := os.ReadFile(federation.ManifestPath(a.Cfg, "gw-b"))
+	stored, err := os.ReadFile(federation.ManifestPath(a.Cfg, gwB))
 	if err != nil || strings.TrimSpace(string(stored)) != string(second.JWS) {
 		t.Fatalf("the stored manifest is not the newer one: %v", err)
 	}
@@ -267,7 +217,7 @@ func TestManifestRefresh(t *testing.T) {
 	if err := a.GW.Federation().RefreshPeers(ctx); err == nil {
 		t.Fatal("a refresh from a stopped peer succeeded")
 	}
-	if p, ok := a.GW.Federation().Peers().Peer("gw-b"); !ok || p != p1 {
+	if p, ok := a.GW.Federation().Peers().Peer(gwB); !ok || p != p1 {
 		t.Fatal("an unreachable peer lost its last good manifest")
 	}
 }

@@ -214,6 +214,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		// candidate's).
 		g.fed.UseDSAs(g.policy)
 		srv.UseFederation(g.fed)
+		g.fed.UseConsentExecutor(srv)
 	}
 	srv.Registry().MustRegister(keysUp, g.keySets)
 	registerAuditMetrics(srv.Registry(), aw)

@@ -17,13 +17,17 @@ import (
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/devnet"
 	"github.com/liaison-project/liaison/policy"
 )
 
 const defaultDevDir = ".liaison-dev"
 
 func newDevCmd() *cobra.Command {
-	var dataDir, listen, adminListen, logLevel string
+	var (
+		dataDir, listen, adminListen, logLevel string
+		federation, basePort                   int
+	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a complete gateway on embedded defaults (dev PKI, local keys, filesystem store, bundled policies)",
@@ -32,13 +36,31 @@ func newDevCmd() *cobra.Command {
 for each demo agency), a local keyring, a filesystem object store, the bundled
 policies and demo DSAs. Everything lives in the data directory; restarting
 with the same directory keeps the records. Not for production: the keyring is a
-file beside the data it protects.`,
+file beside the data it protects.
+
+With --federation N (2 to 5), run a local federation instead: N gateways in
+this process, each with its own gateway id and trust domain, PKI, keyring,
+store, audit log and signing key, the demo agencies split between them and
+every gateway declared as a peer of the others (package gateway/devnet).
+Gateway i listens for peer gateways on --base-port+i, for agencies on
+--base-port+1000+i and for the admin endpoints on --base-port+2000+i
+(7443+i, 8443+i, 9443+i by default; --base-port 0 chooses free ports).
+Each gateway's data and liaison.yaml are in <data-dir>/<gateway id>; the
+agencies' CLI profiles in <data-dir>/profiles point at the gateway hosting
+each agency. Single and federated dev share the profiles directory: the last
+one started wrote them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			abs, err := filepath.Abs(dataDir)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("federation") {
+				if cmd.Flags().Changed("listen") || cmd.Flags().Changed("admin-listen") {
+					return fmt.Errorf("--listen and --admin-listen are for a single dev gateway; with --federation use --base-port")
+				}
+				return runDevFederation(cmd, abs, dataDir, federation, basePort, logLevel)
 			}
 			eng, err := policy.New(ctx, policy.Options{})
 			if err != nil {
@@ -97,20 +119,16 @@ file beside the data it protects.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "agency API (mutual TLS)")
 	cmd.Flags().StringVar(&adminListen, "admin-listen", "127.0.0.1:9443", "admin endpoints: /healthz /readyz /metrics")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().IntVar(&federation, "federation", 0, "run a local federation of this many gateways (2 to 5) instead of one gateway")
+	cmd.Flags().IntVar(&basePort, "base-port", devnet.DefaultBasePort,
+		"with --federation: gateway i listens on base+i (federation), base+1000+i (agency API), base+2000+i (admin); 0 chooses free ports")
 	cmd.AddCommand(newDevTokenCmd())
 	return cmd
 }
 
-// profile is what the CLI needs to talk to a gateway as one agency.
-type profile struct {
-	Endpoint   string `yaml:"endpoint"`
-	Agency     string `yaml:"agency"`
-	Cert       string `yaml:"cert"`
-	Key        string `yaml:"key"`
-	CA         string `yaml:"ca"`
-	OfficerKey string `yaml:"officer_key,omitempty"`
-	Audience   string `yaml:"audience,omitempty"`
-}
+// profile is what the CLI needs to talk to a gateway as one agency; one
+// type for the single dev gateway and the local federation.
+type profile = devnet.Profile
 
 func writeDevFiles(dir string, cfg config.Config, fed *pki.DevFederation, agencies []string) error {
 	host, port, _ := net.SplitHostPort(cfg.Listen)

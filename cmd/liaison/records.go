@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -251,7 +252,7 @@ func pathOnly(path string) string {
 
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Publish, read, list and recall records on a gateway"}
-	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newShareCmd(), newDecideCmd())
+	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newShareCmd(), newDecideCmd(), newStatusCmd())
 	return cmd
 }
 
@@ -420,6 +421,86 @@ func newRecallCmd() *cobra.Command {
 	}
 	cf.register(cmd, true)
 	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var cf clientFlags
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Where a record you originated went beyond this gateway: delivered, refused, failed, recalls acknowledged",
+		Long: `Show the delivery state of a record you originated at every other gateway it
+was sent to: pending, delivered (with the receiving gateway's signed receipt),
+refused (with its public reasons) or failed; and, after a recall, which
+gateways (including onward copies further away) have acknowledged it.
+--wait polls until nothing is pending (or the time is up).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			deadline := time.Now().Add(wait)
+			var r api.Deliveries
+			var resp []byte
+			for {
+				resp, err = c.call(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0])+"/deliveries", nil, http.StatusOK, &r)
+				if err != nil {
+					return err
+				}
+				pending := slices.ContainsFunc(r.Items, func(d api.Delivery) bool { return d.State == "pending" })
+				if !pending || time.Now().After(deadline) {
+					break
+				}
+				if !c.jsonOut {
+					fmt.Fprintf(os.Stderr, "waiting: %d pending\n", countState(r.Items, "pending"))
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			if c.jsonOut {
+				os.Stdout.Write(resp)
+				return nil
+			}
+			if len(r.Items) == 0 {
+				fmt.Printf("%s: not sent to any other gateway\n", r.RecordID)
+				return nil
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "GATEWAY\tMESSAGE\tAGENCIES\tSTATE\tDETAIL")
+			for _, d := range r.Items {
+				detail := d.Error
+				for _, rs := range d.Reasons {
+					detail = strings.TrimSpace(detail + " " + rs.Code + ": " + rs.Message)
+				}
+				if d.Via != "" {
+					via := "via " + d.Via
+					if !d.Verified {
+						via += " (signature not checked: not a peer)"
+					}
+					detail = strings.TrimSpace(via + " " + detail)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Gateway, d.Type, strings.Join(d.Agencies, ","), d.State, terminalSafe(detail))
+			}
+			return tw.Flush()
+		},
+	}
+	cf.register(cmd, true)
+	cmd.Flags().DurationVar(&wait, "wait", 0, "poll until nothing is pending, at most this long (e.g. 30s)")
+	return cmd
+}
+
+func countState(items []api.Delivery, state string) int {
+	n := 0
+	for _, d := range items {
+		if d.State == state {
+			n++
+		}
+	}
+	return n
 }
 
 func newDecideCmd() *cobra.Command {

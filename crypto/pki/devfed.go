@@ -57,7 +57,9 @@ type DevOptions struct {
 }
 
 // DevFederation is a dev PKI on disk: one CA standing in for the whole
-// federation, the gateway's server certificate, one client certificate and
+// federation (or, in a local federation of several dev gateways, for one
+// gateway's domain), the gateway's certificate (server, and client when it
+// calls a peer gateway), one client certificate and
 // one officer-token signing key per agency, the agencies' public JWKS and a
 // CRL. Its methods issue extra certificates and revoke them for tests.
 type DevFederation struct {
@@ -369,6 +371,9 @@ func sameSet[T comparable](a, b []T) bool {
 	return true
 }
 
+// gatewayExtKeyUsage is the dev gateway certificate's extended key usage.
+var gatewayExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+
 func (f *DevFederation) ensureGateway() error {
 	var (
 		dns []string
@@ -387,7 +392,12 @@ func (f *DevFederation) ensureGateway() error {
 		URIs:        []string{uri},
 		DNSNames:    dns,
 		IPAddresses: ips,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		// ServerAuth for the agency API and the federation listener;
+		// ClientAuth because the same certificate is the gateway's identity
+		// when it calls a peer gateway (gateway-to-gateway mTLS). A
+		// certificate from before federation lacks ClientAuth and fails
+		// want below, so it is re-issued.
+		ExtKeyUsage: gatewayExtKeyUsage,
 	}
 	want := func(c *x509.Certificate) bool {
 		var haveIPs, wantIPs []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -133,8 +134,17 @@ func TestEnsureDevFederationLayout(t *testing.T) {
 		if err := c.CheckSignatureFrom(ca); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
+		if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}) {
 			t.Errorf("EKU = %v", c.ExtKeyUsage)
+		}
+		// The same certificate must verify both as a server and as a
+		// client (gateway-to-gateway mTLS) against the federation CA.
+		roots := x509.NewCertPool()
+		roots.AddCert(ca)
+		for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+			if _, err := c.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+				t.Errorf("verify for usage %v: %v", usage, err)
+			}
 		}
 		if err := c.VerifyHostname("localhost"); err != nil {
 			t.Error(err)
@@ -313,6 +323,61 @@ func TestEnsureDevFederationIdempotent(t *testing.T) {
 			t.Fatalf("agency cert not from the new CA: %v", err)
 		}
 	})
+}
+
+// A gateway certificate issued before federation (server usage only) cannot
+// authenticate the gateway to a peer; the next call must re-issue it with
+// both usages and leave everything else alone.
+func TestEnsureDevFederationReissuesServerOnlyGatewayCert(t *testing.T) {
+	dir := t.TempDir()
+	opts := DevOptions{Agencies: []string{"met-police"}}
+	f, err := EnsureDevFederation(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := f.CA().Issue(LeafRequest{
+		CommonName:  f.GatewayID,
+		URIs:        []string{GatewayURI(f.TrustDomain, f.GatewayID)},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.GatewayCertFile, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.GatewayKeyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := readCert(t, f.GatewayCertFile)
+
+	f, err = EnsureDevFederation(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := slices.Clone(f.Written)
+	sort.Strings(written)
+	if want := []string{"gateway/cert.pem", "gateway/key.pem"}; !slices.Equal(written, want) {
+		t.Fatalf("Written = %v, want %v", written, want)
+	}
+	c := readCert(t, f.GatewayCertFile)
+	if c.SerialNumber.Cmp(old.SerialNumber) == 0 {
+		t.Fatal("server-only gateway certificate was kept")
+	}
+	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}) {
+		t.Fatalf("EKU = %v", c.ExtKeyUsage)
+	}
+
+	// And the re-issued certificate is then reused.
+	f, err = EnsureDevFederation(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Written) != 0 {
+		t.Fatalf("Written = %v after re-issue", f.Written)
+	}
 }
 
 func TestEnsureDevFederationRejectsBadNames(t *testing.T) {

@@ -27,6 +27,12 @@ const (
 	// TypeRecallAck carries, upstream towards the originator, the signed
 	// receipts of gateways further downstream that applied a recall.
 	TypeRecallAck = "recall-ack"
+	// TypeConsentRequest asks the originator's gateway for the
+	// originator's consent to an onward share by an agency of the sender.
+	TypeConsentRequest = "consent-request"
+	// TypeConsentDecision carries the originator's decision back, with its
+	// signed receipt when approved.
+	TypeConsentDecision = "consent-decision"
 )
 
 // Receipt outcomes.
@@ -34,7 +40,7 @@ const (
 	OutcomeAccepted     = "accepted"     // share stored, readable by its recipients
 	OutcomeRefused      = "refused"      // the receiver's policy refused it; Reasons say why
 	OutcomeRecalled     = "recalled"     // recall applied (or share dropped: the record was recalled)
-	OutcomeAcknowledged = "acknowledged" // recall-ack recorded
+	OutcomeAcknowledged = "acknowledged" // recall-ack or consent message recorded
 )
 
 const (
@@ -81,6 +87,26 @@ type Envelope struct {
 	Ref string `json:"ref,omitempty"`
 	// Acks are, for a recall-ack, the downstream receipts (compact JWS).
 	Acks []ForwardedAck `json:"acks,omitempty"`
+	// Consent is the consent request or decision (consent-request,
+	// consent-decision).
+	Consent *ConsentMessage `json:"consent,omitempty"`
+	// ConsentReceipts are, for an onward share, the originator's signed
+	// consent receipts (compact JWS, signed by the originator's gateway)
+	// for the consents the record's metadata names: the receiver verifies
+	// the chain before accepting.
+	ConsentReceipts []string `json:"consent_receipts,omitempty"`
+}
+
+// ConsentMessage is a consent request (state pending) or the originator's
+// decision on it (approved, with Receipt; or refused).
+type ConsentMessage struct {
+	ID            string `json:"id"`
+	State         string `json:"state"`
+	Purpose       string `json:"purpose,omitempty"`
+	Justification string `json:"justification,omitempty"`
+	Note          string `json:"note,omitempty"`
+	Expires       string `json:"expires,omitempty"`
+	Receipt       string `json:"receipt,omitempty"`
 }
 
 // ForwardedAck is a downstream gateway's signed recall receipt, relayed
@@ -161,7 +187,7 @@ func parseEnvelope(payload []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: id", errMalformed)
 	}
 	switch e.Type {
-	case TypeShare, TypeRecall, TypeRecallAck:
+	case TypeShare, TypeRecall, TypeRecallAck, TypeConsentRequest, TypeConsentDecision:
 	default:
 		return nil, fmt.Errorf("%w: unknown type", errMalformed)
 	}
@@ -213,6 +239,25 @@ func parseEnvelope(payload []byte) (*Envelope, error) {
 				return nil, fmt.Errorf("%w: forwarded ack", errMalformed)
 			}
 		}
+	case TypeConsentRequest, TypeConsentDecision:
+		c := e.Consent
+		if c == nil || !record.ValidConsentID(c.ID) || e.PayloadDigest != "" || len(e.ToAgencies) == 0 {
+			return nil, fmt.Errorf("%w: a consent message names its consent request and the recipients", errMalformed)
+		}
+		want := map[string]bool{TypeConsentRequest + "/pending": true, TypeConsentDecision + "/approved": true, TypeConsentDecision + "/refused": true}
+		if !want[e.Type+"/"+c.State] || (c.State == "approved") != (c.Receipt != "") {
+			return nil, fmt.Errorf("%w: consent state", errMalformed)
+		}
+		if !record.Printable(c.Purpose) || !record.Printable(c.Justification) || !record.Printable(c.Note) ||
+			len(c.Justification) > record.MaxJustification || len(c.Note) > 1024 || len(c.Purpose) > 64 {
+			return nil, fmt.Errorf("%w: consent text", errMalformed)
+		}
+	}
+	if e.Type != TypeConsentRequest && e.Type != TypeConsentDecision && e.Consent != nil {
+		return nil, fmt.Errorf("%w: only consent messages carry a consent", errMalformed)
+	}
+	if e.Type != TypeShare && len(e.ConsentReceipts) > 0 || len(e.ConsentReceipts) > 16 {
+		return nil, fmt.Errorf("%w: consent receipts", errMalformed)
 	}
 	return &e, nil
 }

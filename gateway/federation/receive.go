@@ -178,6 +178,10 @@ func (s *Service) apply(ctx context.Context, peer *Peer, env *Envelope, wire Wir
 		return s.applyShare(ctx, peer, env, wire.Body, refused)
 	case TypeRecall:
 		return s.applyRecall(ctx, peer, env, refused)
+	case TypeConsentRequest:
+		return s.applyConsentRequest(ctx, peer, env, refused)
+	case TypeConsentDecision:
+		return s.applyConsentDecision(ctx, peer, env, refused)
 	default:
 		return s.applyRecallAck(ctx, peer, env, refused)
 	}
@@ -209,6 +213,9 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 	}
 	if err := validateReceived(&meta, sb.Content); err != nil {
 		return refused(audit.OpDenial, http.StatusBadRequest, "invalid_record", "the record's metadata is not valid here"), nil
+	}
+	if err := s.checkOnwardConsents(&meta, env); err != nil {
+		return refused(audit.OpDenial, http.StatusForbidden, "consent_receipt_invalid", err.Error()), nil
 	}
 	base := func(op string, status int) *audit.Event {
 		return &audit.Event{Operation: op, Status: status, Action: string(policy.ActionAccept), Agency: env.FromAgency,

@@ -74,6 +74,7 @@ type Service struct {
 	cert     func() *tls.Certificate
 	now      func() time.Time
 	officerK []byte
+	exec     ConsentExecutor
 
 	mu      sync.Mutex
 	senders map[string]*sender
@@ -229,6 +230,13 @@ func (s *Service) Share(ctx context.Context, meta *record.Meta, fromAgency, offi
 			OfficerRef: s.officerRef(officer), DSAID: firstDSA(meta), RecordID: meta.RecordID, RecordVersion: meta.Version,
 			Provenance: append(slices.Clone(provenance), s.cfg.GatewayID), Created: now.Format(time.RFC3339),
 			Expires: now.Add(s.cfg.Federation.MessageTTL).Format(time.RFC3339), Handling: meta.HandlingSnapshot()}
+		if len(meta.Consents) > 0 && len(provenance) > 0 {
+			r, err := s.receiptsFor(ctx, meta)
+			if err != nil {
+				return err
+			}
+			env.ConsentReceipts = r
+		}
 		m := *meta
 		if err := s.enqueue(ctx, peer, &outItem{Format: outboxFormat, Envelope: env, Meta: &m}); err != nil {
 			return err

@@ -2,32 +2,31 @@ package gatewaytest
 
 import (
 	"context"
-	"net"
-	"os"
-	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
-	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/devnet"
 	"github.com/liaison-project/liaison/gateway/federation"
 )
 
-// Federation is several real gateways in this process, each with its own
+// Federation is several real gateways in this process, laid out by
+// gateway/devnet (as `liaison dev --federation` does): each with its own
 // dev PKI (its own CA and trust domain), keys, store, policy and audit log,
 // declared as each other's peers.
 type Federation struct {
+	Net      *devnet.Net
 	Gateways map[string]*Env
-	// Host maps each agency to the gateway hosting it.
-	Host map[string]string
+
+	t    testing.TB
+	opts map[string]Options
 }
 
-// FederationOptions describe the gateways.
+// FederationOptions describe the federation.
 type FederationOptions struct {
-	// Hosts maps each gateway id to the agencies it hosts.
-	Hosts map[string][]string
+	// Gateways is how many (2..5; default 3).
+	Gateways int
 	// Configure edits one gateway's configuration.
 	Configure func(gatewayID string, cfg *config.Config)
 	// ManifestPeers declares no peers in the gateways' configurations:
@@ -36,68 +35,32 @@ type FederationOptions struct {
 	ManifestPeers bool
 }
 
-// StartFederation starts the gateways of o.Hosts, each a peer of every other.
+// StartFederation starts a federation of gateways on free loopback ports.
 func StartFederation(t testing.TB, o FederationOptions) *Federation {
 	t.Helper()
-	ids := make([]string, 0, len(o.Hosts))
-	for id := range o.Hosts {
-		ids = append(ids, id)
+	if o.Gateways == 0 {
+		o.Gateways = 3
 	}
-	sort.Strings(ids)
-	type node struct {
-		dir, td, fedAddr, jwks string
-		fed                    *pki.DevFederation
+	n, err := devnet.Ensure(context.Background(), t.TempDir(), devnet.Options{Gateways: o.Gateways, Port: devnet.FreeLoopbackPort})
+	if err != nil {
+		t.Fatal(err)
 	}
-	nodes := map[string]*node{}
-	f := &Federation{Gateways: map[string]*Env{}, Host: map[string]string{}}
-	// First every node's PKI, signing key and federation port, so that
-	// each configuration can name its peers' files.
-	for _, id := range ids {
-		n := &node{dir: t.TempDir(), td: id + ".liaison.dev"}
-		var err error
-		n.fed, err = pki.EnsureDevFederation(filepath.Join(n.dir, "pki"), pki.DevOptions{TrustDomain: n.td, GatewayID: id, Agencies: o.Hosts[id]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer, err := jose.LoadOrCreateSigner(config.Defaults(n.dir).Signing.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := signer.PublicJWKS()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.jwks = filepath.Join(n.dir, "signing-keys.jwks.json")
-		if err := os.WriteFile(n.jwks, pub, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		n.fedAddr = FreeAddr(t)
-		nodes[id] = n
-		for _, a := range o.Hosts[id] {
-			f.Host[a] = id
-		}
-	}
-	for _, id := range ids {
-		n := nodes[id]
-		env := Start(t, Options{Dir: n.dir, PKI: &pki.DevOptions{TrustDomain: n.td, GatewayID: id, Agencies: o.Hosts[id]},
+	f := &Federation{Net: n, Gateways: map[string]*Env{}, t: t, opts: map[string]Options{}}
+	for _, nd := range n.Nodes {
+		f.opts[nd.ID] = Options{Dir: nd.Dir, Quiet: true,
+			PKI: &pki.DevOptions{TrustDomain: nd.TrustDomain, GatewayID: nd.ID, Agencies: nd.Agencies},
 			Configure: func(cfg *config.Config) {
-				cfg.Federation.Listen = n.fedAddr
-				cfg.Federation.Agencies = o.Hosts[id]
+				cfg.Federation = nd.Config.Federation
+				if o.ManifestPeers {
+					cfg.Federation.Peers = nil
+				}
 				cfg.Federation.RetryInitial = 20e6 // 20ms: tests wait for retries
 				cfg.Federation.RetryMax = 500e6
-				for _, pid := range ids {
-					if pid == id || o.ManifestPeers {
-						continue
-					}
-					p := nodes[pid]
-					cfg.Federation.Peers = append(cfg.Federation.Peers, config.PeerConfig{ID: pid, TrustDomain: p.td,
-						Endpoint: "https://" + p.fedAddr, TrustBundle: []string{p.fed.CAFile}, SigningKeys: p.jwks, Agencies: o.Hosts[pid]})
-				}
 				if o.Configure != nil {
-					o.Configure(id, cfg)
+					o.Configure(nd.ID, cfg)
 				}
-			}})
-		f.Gateways[id] = env
+			}}
+		f.Gateways[nd.ID] = Start(t, f.opts[nd.ID])
 	}
 	return f
 }
@@ -122,19 +85,19 @@ func (f *Federation) Import(t testing.TB, into, from string) {
 	}
 }
 
-// Client is an mTLS client of agency at the gateway hosting it.
-func (f *Federation) Client(agency string) *Client {
-	return f.Gateways[f.Host[agency]].Client(agency)
+// Restart starts gateway id again on the same data directory and
+// federation address (after Stop, or to pick up a changed configuration).
+func (f *Federation) Restart(id string) *Env {
+	f.Gateways[id].Stop()
+	f.Gateways[id] = Start(f.t, f.opts[id])
+	return f.Gateways[id]
 }
 
-// FreeAddr returns a loopback address with a port free at the time of the
-// call (for listeners whose address others must know in advance).
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// Host is the gateway hosting agency.
+func (f *Federation) Host(agency string) *Env { return f.Gateways[f.Net.Host(agency).ID] }
+
+// HostID is the id of the gateway hosting agency.
+func (f *Federation) HostID(agency string) string { return f.Net.Host(agency).ID }
+
+// Client is an mTLS client of agency at the gateway hosting it.
+func (f *Federation) Client(agency string) *Client { return f.Host(agency).Client(agency) }

@@ -143,15 +143,3 @@ func (s *Server) releaseConsentSlot(ctx context.Context, reqKey string, gen int)
 		s.log.Warn("consent slot not released; it counts as abandoned after the request timeout", fieldErr(err))
 	}
 }
-
-// consentReceipt is what the originator's approval signs.
-type consentReceipt struct {
-	Type              string   `json:"type"`
-	ConsentID         string   `json:"consent_id"`
-	RecordID          string   `json:"record_id"`
-	RequestedBy       string   `json:"requested_by"`
-	Recipients        []string `json:"recipients"`
-	ApprovedBy        string   `json:"approved_by"`
-	ApprovedByOfficer string   `json:"approved_by_officer"`
-	ApprovedAt        string   `json:"approved_at"`
-}

@@ -182,7 +182,15 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			return err
 		}
 		if cr := h.pending; cr != nil {
-			// The same request is already waiting: answer with it, file nothing.
+			// The same request is already waiting: answer with it, file
+			// nothing (a request to another gateway is sent again: its
+			// first sending may not have been queued, and the originator's
+			// gateway files it once).
+			if cr.RemoteGateway != "" {
+				if err := s.fed.RequestConsent(ctx, cr, st); err != nil {
+					return backendProblem(err)
+				}
+			}
 			ev := &audit.Event{Operation: audit.OpConsultation, Status: http.StatusAccepted, Recipients: req.Recipients,
 				Error: "consent request already pending: " + cr.ID}
 			if err := s.recordOutcome(ctx, rc, ev); err != nil {
@@ -197,6 +205,11 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			Recipients: req.Recipients, Purpose: rc.purpose, Justification: rc.justification, Note: req.Note,
 			Created: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Consents.TTL).Format(time.RFC3339), State: recordstore.ConsentPending,
 			Reasons: d.PublicReasons(), PreviousRefusals: h.refusals}
+		// A copy received from another gateway: the originator decides at
+		// its own gateway, where the request is sent.
+		if st.Origin != nil && s.fed != nil {
+			cr.RemoteGateway = s.fed.OriginGateway(st)
+		}
 		if err := s.claimConsentSlot(ctx, reqKey, h.nextGen, cr.ID, now); errors.Is(err, objstore.ErrExists) {
 			continue
 		} else if err != nil {
@@ -211,6 +224,9 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		err = s.auditThen(ctx, rc, ev, func() error {
 			err := s.records.PutConsent(ctx, cr, true)
 			stored = err == nil
+			if err == nil && cr.RemoteGateway != "" {
+				err = s.fed.RequestConsent(ctx, cr, st)
+			}
 			return err
 		})
 		if !stored {
@@ -286,7 +302,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		return problem(http.StatusGone, "recalled", "Recalled", "the record was recalled")
 	}
 	now := s.now().UTC()
-	receipt, err := json.Marshal(consentReceipt{Type: "liaison.consent-receipt/v1", ConsentID: cr.ID, RecordID: cr.RecordID,
+	receipt, err := json.Marshal(recordstore.ConsentReceipt{Type: recordstore.ConsentReceiptType, ConsentID: cr.ID, RecordID: cr.RecordID,
 		RequestedBy: cr.RequestedBy, Recipients: cr.Recipients, ApprovedBy: rc.agency,
 		ApprovedByOfficer: officerID(rc), ApprovedAt: now.Format(time.RFC3339)})
 	if err != nil {
@@ -311,6 +327,17 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	if !d.Allow {
 		return denied(&policy.Decision{ID: d.ID, Visible: true, Reasons: d.Reasons})
 	}
+	if cr.RemoteGateway != "" {
+		// The requester holds its copy at another gateway: the share is
+		// made there, and the signed receipt travels back to it.
+		cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt, cr.Receipt = recordstore.ConsentApproved, rc.agency, officerID(rc), ref.ApprovedAt, string(jws)
+		if err := s.decideRemoteConsent(r.Context(), rc, cr); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID,
+			Version: st.Meta.Version, Recipients: cr.Recipients, Receipt: cr.Receipt})
+		return nil
+	}
 	meta, err := s.executeShare(r.Context(), rc, st, cr.Recipients, &ref)
 	if err != nil {
 		return err
@@ -333,13 +360,17 @@ func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		return err
 	}
 	now := s.now().UTC()
-	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Error: "consent refused: " + cr.ID}
-	err = s.auditThen(r.Context(), rc, ev, func() error {
-		cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = recordstore.ConsentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
-		return s.records.PutConsent(r.Context(), cr, false)
-	})
-	if err != nil {
-		return err
+	cr.State, cr.DecidedBy, cr.DecidedByOfficer, cr.DecidedAt = recordstore.ConsentRefused, rc.agency, officerID(rc), now.Format(time.RFC3339)
+	if cr.RemoteGateway != "" {
+		if err := s.decideRemoteConsent(r.Context(), rc, cr); err != nil {
+			return err
+		}
+	} else {
+		ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Error: "consent refused: " + cr.ID}
+		err = s.auditThen(r.Context(), rc, ev, func() error { return s.records.PutConsent(r.Context(), cr, false) })
+		if err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, api.ConsentDecided{ConsentID: cr.ID, State: cr.State, RecordID: cr.RecordID})
 	return nil

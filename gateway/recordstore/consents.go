@@ -56,6 +56,27 @@ type Consent struct {
 	// PreviousRefusals are the earlier refusals of the same request (same
 	// record, requester and recipient set), so that a repeat shows as one.
 	PreviousRefusals []api.ConsentRefusal `json:"previous_refusals,omitempty"`
+	// RemoteGateway is set when the request crosses gateways: at the
+	// requester's gateway, the originator's gateway that decides it; at the
+	// originator's, the gateway the request came from (docs/federation.md).
+	RemoteGateway string `json:"remote_gateway,omitempty"`
+}
+
+// ConsentReceiptType names the originator's signed approval.
+const ConsentReceiptType = "liaison.consent-receipt/v1"
+
+// ConsentReceipt is what the originator's approval signs (compact JWS under
+// the originator gateway's key). Across gateways it travels with the
+// onward share, and every receiving gateway verifies it.
+type ConsentReceipt struct {
+	Type              string   `json:"type"`
+	ConsentID         string   `json:"consent_id"`
+	RecordID          string   `json:"record_id"`
+	RequestedBy       string   `json:"requested_by"`
+	Recipients        []string `json:"recipients"`
+	ApprovedBy        string   `json:"approved_by"`
+	ApprovedByOfficer string   `json:"approved_by_officer"`
+	ApprovedAt        string   `json:"approved_at"`
 }
 
 func consentKey(id string) string              { return "consents/" + id }
