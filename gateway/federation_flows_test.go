@@ -78,8 +78,6 @@ func TestFederationOnwardConsentAndRecallTwoHops(t *testing.T) {
 	}
 	// The approval travels back; gw-national makes the share; gw-intl
 	// verifies the originator gateway's receipt and accepts.
-	time.Sleep(3 * time.Second)
-	dumpFed(t, f)
 	rr := waitStatus(t, selec, "/v1/records/"+id, 200)
 	if !strings.Contains(string(rr.Body), "Salford") {
 		t.Fatalf("selec reads: %s", rr.Body)

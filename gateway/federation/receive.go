@@ -161,7 +161,11 @@ func (s *Service) apply(ctx context.Context, peer *Peer, env *Envelope, wire Wir
 		return refused(audit.OpDenial, http.StatusForbidden, "sender_mismatch", "the message is signed as from "+env.FromGateway+" but came from "+peer.ID), nil
 	case env.ToGateway != s.cfg.GatewayID:
 		return refused(audit.OpDenial, http.StatusForbidden, "wrong_receiver", "the message is for gateway "+env.ToGateway), nil
-	case !peer.Hosts(env.FromAgency):
+	case !peer.Hosts(env.FromAgency) && env.Type != TypeRecall && env.Type != TypeRecallAck:
+		// A recall (and its acknowledgement) is relayed along the path the
+		// record took: it names the originator, whom a middle gateway does
+		// not host. Its authority is checked in applyRecall (the copy came
+		// from this peer) and applyRecallAck (we sent the recall there).
 		return refused(audit.OpDenial, http.StatusForbidden, "agency_not_hosted_by_peer", "gateway "+peer.ID+" does not host agency "+env.FromAgency), nil
 	case slices.Contains(env.Provenance, s.cfg.GatewayID):
 		return refused(audit.OpDenial, http.StatusForbidden, "loop", "the record already passed through this gateway"), nil
