@@ -111,3 +111,29 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenManifest: `liaison peers add` and the refresh loop open whole
+// manifest JWSs from outside. No input panics, and one is accepted only if
+// the pinned key signed exactly its payload.
+func FuzzOpenManifest(f *testing.F) {
+	g := newTestGateway(f, "gw-b")
+	good := g.sign(f, g.manifest(f, t0, "nca"))
+	pin := g.signer.KeyID()
+	f.Add(good)
+	f.Add(good[:len(good)-2])
+	f.Add([]byte("a.b.c"))
+	f.Add([]byte("eyJhbGciOiJub25lIn0.e30."))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := OpenManifest(b, pin)
+		if err != nil {
+			return
+		}
+		payload, err := g.signer.Verify(m.JWS)
+		if err != nil || m.Fingerprint != pin {
+			t.Fatalf("accepted a manifest the pinned key did not sign: %v", err)
+		}
+		if _, _, _, err := parseManifest(payload); err != nil {
+			t.Fatalf("accepted a payload that does not parse: %v", err)
+		}
+	})
+}
