@@ -206,7 +206,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	}
 	if cfg.Federation.Enabled() {
 		g.fed, err = federation.New(federation.Options{Config: cfg, Log: log, Records: srv.Records(), Store: store,
-			Signer: signer, Audit: g.audit, Policy: pe, Certificate: g.tls.Certificate, Now: g.opts.now})
+			Signer: signer, Audit: g.audit, Policy: pe, Certificate: g.tls.Certificate, Now: g.opts.now, Checkpoints: aw})
 		if err != nil {
 			return nil, err
 		}

@@ -112,7 +112,10 @@ func newAuditVerifyCmd() *cobra.Command {
 		Long: `Recomputes every entry's hash and its Merkle leaf, rebuilds the tree, checks
 every checkpoint's signature, that each checkpoint's root matches the entries,
 and a consistency proof between consecutive checkpoints. The first failure is
-named precisely (segment, line, seq, or checkpoint). Exit status is 1 on any
+named precisely (segment, line, seq, or checkpoint). For a federated gateway
+it also reports, from the log's own entries, the witness status of each peer:
+the last consistent audit checkpoint witnessed of it (tree size, time, entry)
+and any inconsistent or invalid checkpoint recorded. Exit status is 1 on any
 failure (and, with --strict, when entries are not yet covered by a signed
 checkpoint).
 
@@ -254,6 +257,28 @@ func printReport(w io.Writer, r *audit.Report) {
 	}
 	for _, rc := range r.Recoveries {
 		fmt.Fprintf(w, "  RECOVERED: %s\n", rc.Explain())
+	}
+	printWitness(w, r.Witness)
+}
+
+// printWitness reports the peers' audit checkpoints this gateway witnessed
+// (federation cross-witnessing), as its own log records them.
+func printWitness(w io.Writer, peers []audit.WitnessPeer) {
+	for _, p := range peers {
+		if p.Witnessed > 0 {
+			fmt.Fprintf(w, "  witness %s: %s witnessed, last at tree size %d on %s (entry %d)\n", p.Gateway,
+				plural(p.Witnessed, "checkpoint", "checkpoints"), p.TreeSize, p.Time.UTC().Format(time.RFC3339), p.Seq)
+		} else {
+			fmt.Fprintf(w, "  witness %s: no consistent checkpoint witnessed\n", p.Gateway)
+		}
+		for _, pr := range p.Problems {
+			via := ""
+			if pr.Via != "" {
+				via = " (as witnessed by " + pr.Via + ")"
+			}
+			fmt.Fprintf(w, "  witness %s: %s checkpoint%s at tree size %d on %s (entry %d): %s\n", p.Gateway, strings.ToUpper(pr.Outcome),
+				via, pr.TreeSize, pr.Time.UTC().Format(time.RFC3339), pr.Seq, pr.Reason)
+		}
 	}
 }
 

@@ -101,7 +101,8 @@ type Event struct {
 type Federation struct {
 	// PeerGateway is the other gateway.
 	PeerGateway string `json:"peer_gateway"`
-	// Direction is "sent" or "received".
+	// Direction is "sent" or "received", or "witnessed" for a peer's
+	// audit checkpoint this gateway fetched (cross-witnessing).
 	Direction string `json:"direction"`
 	MessageID string `json:"message_id"`
 	Type      string `json:"type"`
@@ -113,7 +114,45 @@ type Federation struct {
 	Envelope string `json:"envelope,omitempty"`
 	// Receipt is the receiver's signed receipt (compact JWS).
 	Receipt string `json:"receipt,omitempty"`
+
+	// Cross-witnessing (Direction "witnessed", Type "checkpoint"): the
+	// peer's audit checkpoint this gateway fetched and checked.
+	//
+	// Checkpoint is the peer's signed checkpoint note (C2SP form) exactly
+	// as served, and TreeSize and RootHash (lowercase hex) what it states.
+	// With the peer's audit key anyone can check it, and two gateways' logs
+	// holding notes of one peer with the same size and different roots, or
+	// that no consistency proof joins, prove that the peer showed them
+	// different histories.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	TreeSize   uint64 `json:"tree_size,omitempty"`
+	RootHash   string `json:"root_hash,omitempty"`
+	// Previous is the checkpoint note Checkpoint was checked against (the
+	// last one witnessed of the peer, or, with Via, this gateway's own view
+	// when comparing), and ConsistencyProof the RFC 6962 proof from its
+	// size to TreeSize (hex node hashes) that was verified: an auditor can
+	// re-check each step offline.
+	Previous         string   `json:"previous_checkpoint,omitempty"`
+	ConsistencyProof []string `json:"consistency_proof,omitempty"`
+	// Via is the gateway that relayed Checkpoint: what it witnessed of
+	// PeerGateway, compared with what this gateway witnessed.
+	Via string `json:"via,omitempty"`
 }
+
+// Outcomes of a witnessed checkpoint (Federation.Outcome).
+const (
+	// WitnessConsistent: the checkpoint verified with the peer's pinned
+	// audit key and extends the last one witnessed.
+	WitnessConsistent = "consistent"
+	// WitnessInconsistent: signed by the peer, but not an extension of
+	// what was witnessed before (a proof that fails, the same size with
+	// another root, a smaller size), or not joinable with what another
+	// peer witnessed of it (Via): evidence of a split view.
+	WitnessInconsistent = "inconsistent"
+	// WitnessInvalid: what the peer served is not a checkpoint signed
+	// with its pinned audit key.
+	WitnessInvalid = "invalid"
+)
 
 // Custody is what a key-custody entry records: the key acted on (its
 // name, never key material), the scope, and how many stored records the

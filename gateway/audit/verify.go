@@ -87,6 +87,10 @@ type Report struct {
 	// Note is what the log's latest checkpoint note (checkpoint.note, the
 	// C2SP signed-note form) states, once verified; nil if there is none.
 	Note *NoteCheckpoint `json:"note,omitempty"`
+	// Witness is what the log records of the peers' audit checkpoints
+	// this gateway witnessed (federation), per peer; empty for a gateway
+	// that witnesses none.
+	Witness []WitnessPeer `json:"witness,omitempty"`
 
 	tree    *tree              // the verified tree, for proofs
 	cps     []parsedCheckpoint // the checkpoints, for proofs
@@ -191,6 +195,8 @@ type verifier struct {
 	snap      func(snapshot)
 	snapEvery uint64
 	progress  func(bytes int)
+	// witness, when set, collects the witnessed-checkpoint entries.
+	witness *witnessCollector
 }
 
 // snapshot is a verifier's state at an entry boundary.
@@ -284,6 +290,9 @@ func (v *verifier) segment(idx int, name string, num int, data []byte, off, line
 			v.gateway = head.Gateway
 		}
 		v.addLeaf(hasher.HashLeaf(raw))
+		if v.witness != nil {
+			v.witness.add(raw)
+		}
 		v.seq, v.prev = want, head.Hash
 		off += nl + 1
 		if v.snap != nil && v.snapEvery > 0 && v.seq%v.snapEvery == 0 {
@@ -510,6 +519,9 @@ func verifySource(src segmentSource, cpData []byte, jv *jose.Verifier, run verif
 		start = run.from.segIdx
 	}
 	v.progress, v.snap, v.snapEvery = run.progress, run.snap, run.snapEvery
+	if run.from == nil {
+		v.witness = &witnessCollector{}
+	}
 	for i := start; i < src.Len(); i++ {
 		name, num, data, err := src.Segment(i)
 		if err != nil {
@@ -528,6 +540,9 @@ func verifySource(src segmentSource, cpData []byte, jv *jose.Verifier, run verif
 	}
 	r := &Report{}
 	v.finish(r, cps, cpFail, run.partial)
+	if v.witness != nil {
+		r.Witness = v.witness.list()
+	}
 	r.tree, r.cps = v.tree, cps
 	return r, nil
 }

@@ -81,6 +81,11 @@ type PeerConfig struct {
 	// SigningKeys is the peer's public JWKS file: its message and receipt
 	// signatures are verified with it.
 	SigningKeys string `yaml:"signing_keys"`
+	// AuditKeys is the peer's public audit key set (JWKS file, the
+	// audit-keys.jwks.json its audit log publishes): the checkpoints it
+	// serves for cross-witnessing are verified with it. Empty: the peer's
+	// checkpoints are not witnessed.
+	AuditKeys string `yaml:"audit_keys"`
 	// Agencies are the agencies the peer hosts: it may speak only for them.
 	Agencies []string `yaml:"agencies"`
 }

@@ -58,6 +58,7 @@ const (
 	profilesDir     = "profiles"
 	configFile      = "liaison.yaml"
 	signingKeysFile = "signing-keys.jwks.json"
+	auditKeysFile   = "audit-keys.jwks.json"
 	pkiDir          = "pki"
 )
 
@@ -114,6 +115,9 @@ type Node struct {
 	// SigningKeysFile is the public JWKS of the gateway's signing key
 	// (peers verify its messages and receipts with it).
 	SigningKeysFile string
+	// AuditKeysFile is the public key set of its audit checkpoints, which
+	// peers pin to witness them.
+	AuditKeysFile string
 }
 
 // Node returns the gateway with id, or nil.
@@ -388,9 +392,23 @@ func (n *Net) ensureNode(g Gateway) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %s: %w", g.ID, err)
 	}
+	// The audit key likewise: peers pin its public half to witness this
+	// gateway's audit checkpoints (cross-witnessing).
+	auditSigner, err := jose.LoadOrCreateSigner(cfg.Audit.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %s: audit key: %w", g.ID, err)
+	}
+	auditPub, err := auditSigner.PublicJWKS()
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %s: %w", g.ID, err)
+	}
+	if err := n.write(g.ID+"/"+auditKeysFile, append(auditPub, '\n'), 0o644); err != nil {
+		return nil, err
+	}
 	nd := &Node{
 		ID: g.ID, TrustDomain: g.TrustDomain, Agencies: slices.Clone(g.Agencies), Dir: dir, PKI: fed,
 		Config: cfg, ConfigFile: filepath.Join(dir, configFile), SigningKeysFile: filepath.Join(dir, signingKeysFile),
+		AuditKeysFile: filepath.Join(dir, auditKeysFile),
 	}
 	if err := n.write(g.ID+"/"+signingKeysFile, append(pub, '\n'), 0o644); err != nil {
 		return nil, err
@@ -425,7 +443,7 @@ func (n *Net) peersOf(nd *Node) []config.PeerConfig {
 		}
 		peers = append(peers, config.PeerConfig{
 			ID: o.ID, TrustDomain: o.TrustDomain, Endpoint: o.FederationURL(),
-			TrustBundle: []string{o.PKI.CAFile}, SigningKeys: o.SigningKeysFile,
+			TrustBundle: []string{o.PKI.CAFile}, SigningKeys: o.SigningKeysFile, AuditKeys: o.AuditKeysFile,
 			Agencies: slices.Clone(o.Agencies),
 		})
 	}

@@ -345,6 +345,7 @@ func TestPeersReferenceEachOther(t *testing.T) {
 				Endpoint:    "https://localhost:" + o.Config.Federation.Listen[strings.LastIndex(o.Config.Federation.Listen, ":")+1:],
 				TrustBundle: []string{filepath.Join(o.Dir, "pki", "ca.pem")},
 				SigningKeys: filepath.Join(o.Dir, "signing-keys.jwks.json"),
+				AuditKeys:   filepath.Join(o.Dir, "audit-keys.jwks.json"),
 				Agencies:    o.Agencies,
 			}
 			if !reflect.DeepEqual(p, want) {

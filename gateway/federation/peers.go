@@ -41,6 +41,9 @@ type Peer struct {
 	// manifest is the signed manifest the peer was imported from (nil for
 	// a peer declared in liaison.yaml, which never expires).
 	manifest *SignedManifest
+	// auditKeys is the peer's public audit key set (JWKS): its audit
+	// checkpoints are verified with it (witness.go). Nil: not witnessed.
+	auditKeys []byte
 }
 
 // Expired reports whether the peer's manifest has expired at now. The peer
@@ -265,12 +268,16 @@ func peerFromConfig(pc config.PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("federation: peer %s signing keys %s: %w", pc.ID, pc.SigningKeys, err)
 	}
+	auditKeys, err := loadAuditKeys(pc.ID, pc.AuditKeys)
+	if err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(pc.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("federation: peer %s endpoint: %w", pc.ID, err)
 	}
 	return &Peer{ID: pc.ID, TrustDomain: pc.TrustDomain, Endpoint: "https://" + u.Host, Agencies: slices.Clone(pc.Agencies),
-		Source: "config", roots: roots, keys: keys}, nil
+		Source: "config", roots: roots, keys: keys, auditKeys: auditKeys}, nil
 }
 
 // Peer returns the peer with gateway id.

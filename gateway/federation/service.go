@@ -59,6 +59,9 @@ type Options struct {
 	// agency listener's).
 	Certificate func() *tls.Certificate
 	Now         func() time.Time
+	// Checkpoints is this gateway's audit log, whose signed checkpoints
+	// peers witness (GET /fed/v1/checkpoint); nil publishes none.
+	Checkpoints Checkpoints
 }
 
 // Service is this gateway's side of the federation.
@@ -75,6 +78,9 @@ type Service struct {
 	now      func() time.Time
 	officerK []byte
 	exec     ConsentExecutor
+	// checkpoints and wit: cross-witnessing (witness.go).
+	checkpoints Checkpoints
+	wit         witnessState
 
 	mu      sync.Mutex
 	senders map[string]*sender
@@ -105,7 +111,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{cfg: o.Config, log: o.Log.Named("federation"), records: o.Records,
 		ledger: &ledger{store: o.Store, signer: o.Signer}, signer: o.Signer, audit: o.Audit, policy: o.Policy,
-		peers: reg, cert: o.Certificate, now: o.Now, officerK: k, senders: map[string]*sender{}}
+		peers: reg, cert: o.Certificate, now: o.Now, officerK: k, senders: map[string]*sender{}, checkpoints: o.Checkpoints}
 	for _, p := range reg.Peers() {
 		s.senders[p.ID] = newSender(s, p)
 	}
@@ -174,6 +180,7 @@ func (s *Service) Stop() error {
 		s.cancel()
 	}
 	s.wg.Wait()
+	s.closeWitnessClients()
 	return nil
 }
 
@@ -362,6 +369,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /fed/v1/messages", s.receive)
 	mux.HandleFunc("GET /fed/v1/manifest", s.serveManifest)
 	mux.HandleFunc("GET /fed/v1/checkpoint", s.serveCheckpoint)
+	mux.HandleFunc("GET /fed/v1/witnessed", s.serveWitnessed)
 	return s.peerOnly(mux)
 }
 

@@ -2,6 +2,8 @@ package gatewaytest
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -101,3 +103,32 @@ func (f *Federation) HostID(agency string) string { return f.Net.Host(agency).ID
 
 // Client is an mTLS client of agency at the gateway hosting it.
 func (f *Federation) Client(agency string) *Client { return f.Host(agency).Client(agency) }
+
+// StartReplica starts a second replica of gateway id: the same gateway
+// (id, certificate, signing key, store and key provider, which must be
+// shared backends such as MinIO and Vault), with its own audit log and its
+// own federation listener. It is stopped in t.Cleanup.
+func (f *Federation) StartReplica(id string) *Env {
+	f.t.Helper()
+	primary := f.Gateways[id]
+	o := f.opts[id]
+	configure := o.Configure
+	auditDir := f.t.TempDir()
+	o.Configure = func(cfg *config.Config) {
+		configure(cfg)
+		cfg.Store, cfg.Keys, cfg.Signing = primary.Cfg.Store, primary.Cfg.Keys, primary.Cfg.Signing
+		cfg.Audit.Path = auditDir + "/audit"
+		cfg.Federation.Listen = FreeAddr(f.t)
+	}
+	return Start(f.t, o)
+}
+
+// FreeAddr returns a loopback address whose port was free when asked.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	p, err := devnet.FreeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+}
