@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -219,5 +220,44 @@ func TestManifestRefresh(t *testing.T) {
 	}
 	if p, ok := a.GW.Federation().Peers().Peer(gwB); !ok || p != p1 {
 		t.Fatal("an unreachable peer lost its last good manifest")
+	}
+}
+
+// TestManifestPeerIsWitnessed: the manifest carries the gateway's audit
+// key, so a peer known only by its manifest is cross-witnessed like a
+// declared one.
+func TestManifestPeerIsWitnessed(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2, ManifestPeers: true,
+		Configure: func(_ string, cfg *config.Config) {
+			cfg.Federation.ReloadInterval = time.Hour
+			cfg.Federation.WitnessInterval = 100 * time.Millisecond
+			cfg.Audit.CheckpointInterval = 50 * time.Millisecond
+		}})
+	a, b := f.Gateways[gwA], f.Gateways[gwB]
+	mb, err := b.GW.Federation().Manifest()
+	if err != nil || len(mb.AuditKeys) == 0 {
+		t.Fatalf("gw-national's manifest carries no audit keys: %v", err)
+	}
+	f.Import(t, gwA, gwB)
+	f.Import(t, gwB, gwA)
+	b.Client("hmrc").MustDo("GET", "/v1/records", nil) // grows gw-national's log
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ok bool
+		for _, e := range a.Audit() {
+			if fe := e.Federation; fe != nil && fe.Direction == "witnessed" && fe.PeerGateway == gwB {
+				if fe.Outcome != audit.WitnessConsistent {
+					t.Fatalf("witnessing gw-national: %s (%s)", fe.Outcome, e.Error)
+				}
+				ok = true
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gw-police never witnessed gw-national, known by manifest")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

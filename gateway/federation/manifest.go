@@ -24,19 +24,22 @@ import (
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 )
 
 // Signed manifests (docs/federation.md, "Manifests"). A gateway publishes
 // what a peer needs to trust it — its id and trust domain, its federation
-// endpoint, the CA(s) issuing its certificate, its public signing keys, the
-// agencies it hosts and the DSAs it is party to — as a compact JWS under its
-// own signing key, with an expiry. The manifest verifies with the keys it
-// carries, so on its own it proves nothing; what makes it trusted is the
-// fingerprint (RFC 7638 thumbprint, the kid) of the signing key, exchanged
-// by the operators out of band and given to `liaison peers add`. That pin
-// is kept: the stored manifest is signed by the pinned key, and a refreshed
-// manifest is accepted only if signed by the same key.
+// endpoint, the CA(s) issuing its certificate, its public signing keys and
+// audit key (so a peer imported by manifest is witnessed like one declared
+// with federation.peers[].audit_keys), the agencies it hosts and the DSAs
+// it is party to — as a compact JWS under its own signing key, with an
+// expiry. The manifest verifies with the keys it carries, so on its own it
+// proves nothing; what makes it trusted is the fingerprint (RFC 7638
+// thumbprint, the kid) of the signing key, exchanged by the operators out
+// of band and given to `liaison peers add`. That pin is kept: the stored
+// manifest is signed by the pinned key, and a refreshed manifest is
+// accepted only if signed by the same key.
 
 const (
 	manifestFormat = "liaison.fed.manifest/v1"
@@ -61,6 +64,10 @@ type Manifest struct {
 	// SigningKeys is the public JWKS of the gateway's signing key(s): its
 	// messages, receipts and this manifest verify with it.
 	SigningKeys json.RawMessage `json:"signing_keys"`
+	// AuditKeys is the public JWKS of the gateway's audit key: peers
+	// verify its signed audit checkpoints with it (cross-witnessing).
+	// Absent: the gateway is not witnessed by peers that import it.
+	AuditKeys json.RawMessage `json:"audit_keys,omitempty"`
 	// Agencies are the agencies the gateway hosts (and may speak for).
 	Agencies []string `json:"agencies"`
 	// DSAs are the agreements the gateway's policy holds that name one of
@@ -80,8 +87,9 @@ type SignedManifest struct {
 	Fingerprint     string
 	Issued, Expires time.Time
 
-	roots *x509.CertPool
-	keys  *jose.Verifier
+	roots     *x509.CertPool
+	keys      *jose.Verifier
+	auditKeys []byte
 }
 
 // Expired reports whether the manifest is no longer valid at now.
@@ -120,6 +128,9 @@ func parseManifest(payload []byte) (*Manifest, time.Time, time.Time, error) {
 	}
 	if len(m.SigningKeys) == 0 || m.SigningKeys[0] != '{' {
 		return bad("signing_keys must be a JWKS object")
+	}
+	if len(m.AuditKeys) > 0 && m.AuditKeys[0] != '{' {
+		return bad("audit_keys must be a JWKS object")
 	}
 	if len(m.Agencies) == 0 || len(m.Agencies) > maxManifestAgencies {
 		return bad("agencies")
@@ -203,6 +214,13 @@ func OpenManifest(jws []byte, fingerprint string) (*SignedManifest, error) {
 	if err != nil || !bytes.Equal(payload, unverified) {
 		return nil, fmt.Errorf("%w: not signed by the key with the pinned fingerprint %s", errManifest, printable(fingerprint))
 	}
+	var auditKeys []byte
+	if len(m.AuditKeys) > 0 {
+		if _, err := audit.NoteVerifierKeys(m.AuditKeys, m.GatewayID); err != nil {
+			return nil, fmt.Errorf("%w: audit_keys: %v", errManifest, err)
+		}
+		auditKeys = slices.Clone([]byte(m.AuditKeys))
+	}
 	certs, err := pki.ParseCertsPEM([]byte(m.TrustBundle))
 	if err != nil || len(certs) == 0 {
 		return nil, fmt.Errorf("%w: trust_bundle holds no certificate", errManifest)
@@ -215,7 +233,7 @@ func OpenManifest(jws []byte, fingerprint string) (*SignedManifest, error) {
 		roots.AddCert(c)
 	}
 	return &SignedManifest{Manifest: *m, JWS: slices.Clone(jws), Fingerprint: fingerprint, Issued: issued, Expires: expires,
-		roots: roots, keys: keys}, nil
+		roots: roots, keys: keys, auditKeys: auditKeys}, nil
 }
 
 // openStored opens a manifest kept by this gateway (imported or its own):
@@ -273,7 +291,7 @@ func SignManifest(signer Signer, m Manifest) ([]byte, error) {
 // peer is the peer a verified manifest describes.
 func (m *SignedManifest) peer() *Peer {
 	return &Peer{ID: m.GatewayID, TrustDomain: m.TrustDomain, Endpoint: m.Endpoint, Agencies: slices.Clone(m.Agencies),
-		Source: "manifest", roots: m.roots, keys: m.keys, manifest: m}
+		Source: "manifest", roots: m.roots, keys: m.keys, auditKeys: m.auditKeys, manifest: m}
 }
 
 // ManifestPath is where `liaison peers add` keeps peer id's manifest.
@@ -511,11 +529,33 @@ func (s *Service) buildManifest(now time.Time) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
+	auditKeys, err := ownAuditKeys(s.cfg)
+	if err != nil {
+		return Manifest{}, err
+	}
 	m := Manifest{Format: manifestFormat, GatewayID: s.cfg.GatewayID, TrustDomain: s.cfg.TrustDomain,
-		Endpoint: s.cfg.Federation.AdvertisedEndpoint(), TrustBundle: bundle, SigningKeys: compactJSON(jwks),
+		Endpoint: s.cfg.Federation.AdvertisedEndpoint(), TrustBundle: bundle, SigningKeys: compactJSON(jwks), AuditKeys: auditKeys,
 		Agencies: slices.Clone(s.cfg.Federation.Agencies), DSAs: s.partyDSAs(),
 		Issued: now.Format(time.RFC3339), Expires: now.Add(s.cfg.Federation.ManifestTTL).Format(time.RFC3339)}
 	return m, nil
+}
+
+// ownAuditKeys is the public half of the audit key (audit.signing_key),
+// which the audit log created when it opened; none yet: the manifest
+// carries no audit keys.
+func ownAuditKeys(cfg config.Config) (json.RawMessage, error) {
+	if _, err := os.Stat(cfg.Audit.SigningKey); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	k, err := jose.LoadOrCreateSigner(cfg.Audit.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("federation: audit key: %w", err)
+	}
+	pub, err := k.PublicJWKS()
+	if err != nil {
+		return nil, err
+	}
+	return compactJSON(pub), nil
 }
 
 func compactJSON(b []byte) json.RawMessage {

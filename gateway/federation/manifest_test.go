@@ -22,6 +22,7 @@ var t0 = time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
 type testGateway struct {
 	id     string
 	signer *jose.Signer
+	audit  []byte // public JWKS of its audit key
 	ca     *pki.CA
 }
 
@@ -35,7 +36,15 @@ func newTestGateway(t testing.TB, id string) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testGateway{id: id, signer: s, ca: ca}
+	as, err := jose.LoadOrCreateSigner(filepath.Join(t.TempDir(), "audit.jwk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ajwks, err := as.PublicJWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testGateway{id: id, signer: s, audit: compactJSON(ajwks), ca: ca}
 }
 
 func (g *testGateway) manifest(t testing.TB, issued time.Time, agencies ...string) Manifest {
@@ -45,7 +54,7 @@ func (g *testGateway) manifest(t testing.TB, issued time.Time, agencies ...strin
 		t.Fatal(err)
 	}
 	return Manifest{Format: manifestFormat, GatewayID: g.id, TrustDomain: g.id + ".liaison.dev", Endpoint: "https://localhost:7443",
-		TrustBundle: string(g.ca.CertPEM()), SigningKeys: compactJSON(jwks), Agencies: agencies, DSAs: []string{"dsa-uk-soc"},
+		TrustBundle: string(g.ca.CertPEM()), SigningKeys: compactJSON(jwks), AuditKeys: g.audit, Agencies: agencies, DSAs: []string{"dsa-uk-soc"},
 		Issued: issued.Format(time.RFC3339), Expires: issued.Add(24 * time.Hour).Format(time.RFC3339)}
 }
 
@@ -75,6 +84,10 @@ func TestManifestSignVerifyExpiry(t *testing.T) {
 	p := sm.peer()
 	if p.Source != "manifest" || !p.Hosts("nca") || p.Hosts("met-police") || p.Expired(t0) || !p.Expired(t0.Add(25*time.Hour)) {
 		t.Fatalf("peer from manifest: %+v", p)
+	}
+	// Its audit key is pinned with it: the peer is witnessed.
+	if string(p.auditKeys) != string(g.audit) {
+		t.Fatalf("audit keys of the peer: %s", p.auditKeys)
 	}
 	// The keys it carries verify the peer's messages.
 	env, err := g.signer.Sign([]byte(`{"x":1}`))
@@ -157,8 +170,14 @@ func TestManifestTamper(t *testing.T) {
 	if _, err := OpenManifest(sig, fp); err == nil {
 		t.Fatal("a manifest with an unknown member was accepted")
 	}
-	// A trust bundle that is not a CA is refused.
+	// Audit keys that are not an Ed25519 public key set are refused.
 	m := g.manifest(t, t0, "nca")
+	m.AuditKeys = json.RawMessage(`{"keys":[]}`)
+	if _, err := OpenManifest(g.sign(t, m), fp); err == nil {
+		t.Fatal("empty audit keys were accepted")
+	}
+	// A trust bundle that is not a CA is refused.
+	m = g.manifest(t, t0, "nca")
 	leaf, _, err := g.ca.Issue(pki.LeafRequest{CommonName: "leaf"})
 	if err != nil {
 		t.Fatal(err)
