@@ -210,6 +210,9 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		if err != nil {
 			return nil, err
 		}
+		// The manifest lists the DSAs of the live policy (not a shadow
+		// candidate's).
+		g.fed.UseDSAs(g.policy)
 		srv.UseFederation(g.fed)
 		srv.Registry().MustRegister(g.fed.Collectors()...)
 		g.fed.UseConsentExecutor(srv)

@@ -2,8 +2,9 @@
 // and the clients and tools around it — `records` (put, get, list, recall,
 // decide, share), `consents` (list, approve, refuse), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
-// crosswalk, replay, sign, verify, keygen) and `audit` (verify, query,
-// prove, check-proof, export, hmac, recover).
+// crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
+// prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
+// remove, manifest).
 package main
 
 import (
@@ -54,6 +55,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd())
 	return root
 }

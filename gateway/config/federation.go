@@ -19,6 +19,11 @@ type FederationConfig struct {
 	// gateway certificate, tls.cert/tls.key; callers must present a pinned
 	// peer gateway's certificate). Empty: federation is off.
 	Listen string `yaml:"listen"`
+	// Endpoint is the federation listener as peers reach it
+	// (https://host:port), advertised in this gateway's signed manifest.
+	// Empty: "https://" + Listen, with 127.0.0.1 written localhost (see
+	// AdvertisedEndpoint).
+	Endpoint string `yaml:"endpoint"`
 	// Agencies are the agencies this gateway hosts. A record's recipient
 	// hosted by a peer is delivered there; a recipient hosted here is
 	// served here. Required when federation is on.
@@ -27,9 +32,17 @@ type FederationConfig struct {
 	// (`liaison peers add`) live in PeersDir and are re-read without a
 	// restart.
 	Peers []PeerConfig `yaml:"peers"`
-	// PeersDir holds imported peer manifests (<gateway id>.json) and the
-	// gateway's own published manifest.
+	// PeersDir holds imported peer manifests (<gateway id>.jws, written by
+	// `liaison peers add`).
 	PeersDir string `yaml:"peers_dir"`
+	// ManifestFile is where the gateway writes its own signed manifest at
+	// start and whenever it re-signs it, for the operator to hand over out
+	// of band (`liaison peers manifest` prints it).
+	ManifestFile string `yaml:"manifest_file"`
+	// TrustBundle is the CA file(s) that issue this gateway's certificate,
+	// published in its manifest for peers to pin. Empty: those of
+	// tls.client_cas that the gateway certificate chains to.
+	TrustBundle []string `yaml:"trust_bundle"`
 	// ManifestTTL is how long the gateway's signed manifest is valid.
 	ManifestTTL time.Duration `yaml:"manifest_ttl"`
 	// RetryInitial and RetryMax bound the capped exponential backoff (with
@@ -47,7 +60,10 @@ type FederationConfig struct {
 	// audit checkpoint is fetched and recorded.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
 	WitnessInterval   time.Duration `yaml:"witness_interval"`
-	// ReloadInterval is how often PeersDir is re-read.
+	// ReloadInterval is how often PeersDir is re-read (and this gateway's
+	// manifest re-signed when half its validity has passed); each
+	// manifest-imported peer's manifest is fetched again every
+	// ManifestRefreshEvery reload intervals.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
@@ -77,6 +93,7 @@ type PeerConfig struct {
 func defaultFederation(dataDir string) FederationConfig {
 	return FederationConfig{
 		PeersDir:          filepath.Join(dataDir, "peers"),
+		ManifestFile:      filepath.Join(dataDir, "manifest.jws"),
 		ManifestTTL:       7 * 24 * time.Hour,
 		RetryInitial:      200 * time.Millisecond,
 		RetryMax:          30 * time.Second,
@@ -126,7 +143,7 @@ func (f FederationConfig) Validate() error {
 		if pc.TrustDomain == "" {
 			p.add(at+".trust_domain", "required")
 		}
-		if u, err := url.Parse(pc.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		if !httpsHostPort(pc.Endpoint) {
 			p.add(at+".endpoint", "%q must be https://host:port", pc.Endpoint)
 		}
 		if len(pc.TrustBundle) == 0 {
@@ -163,7 +180,51 @@ func (f FederationConfig) Validate() error {
 	if f.PeersDir == "" {
 		p.add("federation.peers_dir", "required")
 	}
+	if f.ManifestFile == "" {
+		p.add("federation.manifest_file", "required")
+	}
+	if f.Endpoint != "" && !httpsHostPort(f.Endpoint) {
+		p.add("federation.endpoint", "%q must be https://host:port", f.Endpoint)
+	}
 	return p.err()
+}
+
+// ManifestRefreshEvery is how many reload intervals pass between two
+// fetches of a manifest-imported peer's manifest (60s with the default
+// reload_interval of 10s): often enough that a peer's re-signed manifest
+// (re-signed at half its validity) is picked up long before the old one
+// expires, rarely enough to cost nothing.
+const ManifestRefreshEvery = 6
+
+// AdvertisedEndpoint is the endpoint this gateway's manifest names:
+// Endpoint, or "https://" + Listen with a loopback 127.0.0.1 written
+// localhost (peers check the certificate's SPIFFE id, not the host name,
+// so either works; localhost is what the dev CLI examples print).
+func (f FederationConfig) AdvertisedEndpoint() string {
+	if f.Endpoint != "" {
+		u, err := url.Parse(f.Endpoint)
+		if err == nil {
+			return "https://" + u.Host
+		}
+		return f.Endpoint
+	}
+	host, port, err := net.SplitHostPort(f.Listen)
+	if err != nil {
+		return "https://" + f.Listen
+	}
+	switch host {
+	case "127.0.0.1", "", "0.0.0.0", "::":
+		host = "localhost"
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
+// httpsHostPort reports whether s is https://host:port (no path, query,
+// user or fragment).
+func httpsHostPort(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && (u.Path == "" || u.Path == "/") &&
+		u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 // Hosts reports whether this gateway hosts agency (every agency, when

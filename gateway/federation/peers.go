@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/crypto/jose"
@@ -36,9 +38,34 @@ type Peer struct {
 
 	roots *x509.CertPool
 	keys  *jose.Verifier
+	// manifest is the signed manifest the peer was imported from (nil for
+	// a peer declared in liaison.yaml, which never expires).
+	manifest *SignedManifest
 	// auditKeys is the peer's public audit key set (JWKS): its audit
 	// checkpoints are verified with it (witness.go). Nil: not witnessed.
 	auditKeys []byte
+}
+
+// Expired reports whether the peer's manifest has expired at now. The peer
+// stays known — recalls to and from it are never blocked (docs/federation.md)
+// — but shares to and from it are refused until a fresh manifest arrives.
+func (p *Peer) Expired(now time.Time) bool { return p.manifest != nil && p.manifest.Expired(now) }
+
+// ManifestExpires is when the peer's manifest expires (zero for a peer
+// declared in liaison.yaml).
+func (p *Peer) ManifestExpires() time.Time {
+	if p.manifest == nil {
+		return time.Time{}
+	}
+	return p.manifest.Expires
+}
+
+// Fingerprint is the pinned signing key of a manifest-imported peer.
+func (p *Peer) Fingerprint() string {
+	if p.manifest == nil {
+		return ""
+	}
+	return p.manifest.Fingerprint
 }
 
 // SPIFFEID is the identity the peer's certificate must carry.
@@ -102,12 +129,18 @@ func (p *Peer) ClientTLS(cert func() *tls.Certificate) *tls.Config {
 	}
 }
 
-// Registry holds the peers in force. It is replaced as a whole on reload,
-// so a request sees one consistent set.
+// Registry holds the peers in force: those declared in liaison.yaml (read
+// once) and those imported from signed manifests in federation.peers_dir
+// (re-read by reload). The set is replaced as a whole on reload, so a
+// request sees one consistent set.
 type Registry struct {
 	self string
-	mu   sync.RWMutex
-	set  *peerSet
+	cfg  config.Config
+	// fromConfig are the peers of liaison.yaml, built once: a reload
+	// keeps the same *Peer for each, so their senders keep running.
+	fromConfig []*Peer
+	mu         sync.RWMutex
+	set        *peerSet
 }
 
 type peerSet struct {
@@ -115,10 +148,20 @@ type peerSet struct {
 	byAgency map[string]*Peer
 }
 
-// NewRegistry loads the peers declared in cfg.
+// NewRegistry loads the peers declared in cfg and those imported into
+// federation.peers_dir. A conflict (an agency claimed twice, a peer both
+// declared and imported) or a manifest that does not verify is an error
+// naming the file, so the gateway does not start on an ambiguous set.
 func NewRegistry(cfg config.Config) (*Registry, error) {
-	r := &Registry{self: cfg.GatewayID}
-	set, err := loadPeers(cfg)
+	r := &Registry{self: cfg.GatewayID, cfg: cfg}
+	for _, pc := range cfg.Federation.Peers {
+		p, err := peerFromConfig(pc)
+		if err != nil {
+			return nil, err
+		}
+		r.fromConfig = append(r.fromConfig, p)
+	}
+	set, err := r.build(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -126,18 +169,58 @@ func NewRegistry(cfg config.Config) (*Registry, error) {
 	return r, nil
 }
 
-func loadPeers(cfg config.Config) (*peerSet, error) {
+// build makes a set of the config peers and the manifests in peers_dir,
+// reusing the *Peer of prev for a manifest that has not changed.
+func (r *Registry) build(prev *peerSet) (*peerSet, error) {
 	set := &peerSet{peers: map[string]*Peer{}, byAgency: map[string]*Peer{}}
-	for _, pc := range cfg.Federation.Peers {
-		p, err := peerFromConfig(pc)
-		if err != nil {
-			return nil, err
-		}
-		if err := set.add(p, cfg); err != nil {
+	for _, p := range r.fromConfig {
+		if err := set.add(p, r.cfg); err != nil {
 			return nil, err
 		}
 	}
+	ms, err := loadManifests(r.cfg.Federation.PeersDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		p := m.peer()
+		if prev != nil {
+			if old, ok := prev.peers[m.GatewayID]; ok && old.manifest != nil && bytes.Equal(old.manifest.JWS, m.JWS) {
+				p = old
+			}
+		}
+		if err := set.add(p, r.cfg); err != nil {
+			if _, declared := set.peers[p.ID]; declared {
+				return nil, fmt.Errorf("federation: peer %s is both declared in liaison.yaml and imported (%s): remove one", p.ID, ManifestPath(r.cfg, p.ID))
+			}
+			return nil, fmt.Errorf("%w (imported manifest %s)", err, ManifestPath(r.cfg, p.ID))
+		}
+	}
 	return set, nil
+}
+
+// reload re-reads peers_dir. On error the set in force is kept. changed
+// reports whether any peer was added, removed or replaced.
+func (r *Registry) reload() (changed bool, err error) {
+	r.mu.RLock()
+	prev := r.set
+	r.mu.RUnlock()
+	set, err := r.build(prev)
+	if err != nil {
+		return false, err
+	}
+	changed = len(set.peers) != len(prev.peers)
+	for id, p := range set.peers {
+		if prev.peers[id] != p {
+			changed = true
+		}
+	}
+	if changed {
+		r.mu.Lock()
+		r.set = set
+		r.mu.Unlock()
+	}
+	return changed, nil
 }
 
 func (s *peerSet) add(p *Peer, cfg config.Config) error {

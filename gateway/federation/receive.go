@@ -171,6 +171,13 @@ func (s *Service) apply(ctx context.Context, peer *Peer, env *Envelope, wire Wir
 	case slices.Contains(env.Provenance, s.cfg.GatewayID):
 		return refused(audit.OpDenial, http.StatusForbidden, "loop", "the record already passed through this gateway"), nil
 	}
+	// A peer whose manifest expired stays known (its recalls are applied)
+	// but may share nothing new until a fresh manifest is imported or
+	// fetched.
+	if env.Type == TypeShare && peer.Expired(s.now()) {
+		return refused(audit.OpDenial, http.StatusForbidden, "manifest_expired",
+			"the manifest of gateway "+peer.ID+" expired at "+peer.ManifestExpires().UTC().Format(time.RFC3339)), nil
+	}
 	switch env.Type {
 	case TypeShare:
 		return s.applyShare(ctx, peer, env, wire.Body, refused)

@@ -30,6 +30,11 @@ type sender struct {
 	peer   *Peer
 	client *http.Client
 	wakeC  chan struct{}
+	// stopC asks run to return (the peer was removed or replaced on a
+	// reload); done is closed when it has.
+	stopC    chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 
 	mu sync.Mutex
 	// next is the next sequence number to claim (0: not read yet); low is
@@ -44,7 +49,7 @@ type sender struct {
 func newSender(s *Service, p *Peer) *sender {
 	tr := &http.Transport{TLSClientConfig: p.ClientTLS(s.cert), ForceAttemptHTTP2: true,
 		MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}
-	return &sender{s: s, peer: p, wakeC: make(chan struct{}, 1), low: 1,
+	return &sender{s: s, peer: p, wakeC: make(chan struct{}, 1), low: 1, stopC: make(chan struct{}), done: make(chan struct{}),
 		client: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }
 
@@ -90,9 +95,28 @@ func (d *sender) claimed(seq uint64) {
 	d.mu.Unlock()
 }
 
-// run delivers until ctx ends. It also wakes on a timer, to pick up what
-// another replica queued.
+// stop makes run return and waits until it has (a message being sent is
+// abandoned unsettled: the next sender for the peer sends it again, and the
+// peer's inbox answers a duplicate with its original receipt).
+func (d *sender) stop() {
+	d.stopOnce.Do(func() { close(d.stopC) })
+	<-d.done
+	d.client.CloseIdleConnections()
+}
+
+// run delivers until ctx ends or stop is called. It also wakes on a timer,
+// to pick up what another replica queued.
 func (d *sender) run(ctx context.Context) {
+	defer close(d.done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.stopC:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -223,6 +247,13 @@ type settlement struct {
 // attempt sends the message once and verifies the receipt.
 func (d *sender) attempt(ctx context.Context, it *outItem) (*settlement, error) {
 	env := it.Envelope
+	// A peer whose manifest expired stays known, and recalls still flow
+	// to it, but nothing new is shared with it: the share is settled as
+	// failed, visibly, instead of waiting for a fresh manifest.
+	if env.Type == TypeShare && d.peer.Expired(d.s.now()) {
+		return &settlement{outcome: outcomeFailed, err: "not sent: the manifest of peer " + d.peer.ID + " expired at " +
+			d.peer.ManifestExpires().UTC().Format(time.RFC3339) + " (import a fresh one with `liaison peers add`)"}, nil
+	}
 	var body []byte
 	if env.Type == TypeShare {
 		b, skip, err := d.shareBody(ctx, it)
@@ -420,13 +451,20 @@ type PeerState struct {
 	LastContact time.Time `json:"last_contact,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	Queued      int       `json:"queued"`
+	// ManifestExpires and Fingerprint are those of a manifest-imported
+	// peer (Source "manifest"); ManifestExpired: shares to and from it are
+	// refused, recalls still flow.
+	ManifestExpires time.Time `json:"manifest_expires,omitzero"`
+	ManifestExpired bool      `json:"manifest_expired,omitempty"`
+	Fingerprint     string    `json:"fingerprint,omitempty"`
 }
 
 // PeerStates lists every peer's state.
 func (s *Service) PeerStates() []PeerState {
 	var out []PeerState
 	for _, p := range s.peers.Peers() {
-		ps := PeerState{ID: p.ID, Endpoint: p.Endpoint, TrustDomain: p.TrustDomain, Agencies: slices.Clone(p.Agencies), Source: p.Source}
+		ps := PeerState{ID: p.ID, Endpoint: p.Endpoint, TrustDomain: p.TrustDomain, Agencies: slices.Clone(p.Agencies), Source: p.Source,
+			ManifestExpires: p.ManifestExpires(), ManifestExpired: p.Expired(s.now()), Fingerprint: p.Fingerprint()}
 		if d := s.sender(p.ID); d != nil {
 			d.mu.Lock()
 			ps.Reachable, ps.LastContact, ps.LastError, ps.Queued = d.reachable, d.lastContact, d.lastError, d.queued

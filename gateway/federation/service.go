@@ -89,6 +89,10 @@ type Service struct {
 	locks   keyedMutex
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
+
+	// mf is this gateway's signed manifest and the peer reloads
+	// (manifest.go).
+	mf manifestState
 }
 
 // New builds the federation service (not yet sending: see Start).
@@ -132,6 +136,44 @@ func (s *Service) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.runManifests(ctx) }()
 	go func() { defer s.wg.Done(); s.runWitness(ctx) }()
 	return nil
+}
+
+// syncSenders makes the senders match the registry after a reload: a new
+// peer gets a sender (run under ctx, the service's), a removed peer's
+// sender is stopped (what was queued for it stays in the outbox and is
+// resumed if the peer comes back), and a peer whose manifest changed
+// (endpoint, keys, bundle) gets a fresh sender built from the new identity,
+// started once the old one has returned, so that one peer never has two
+// senders at once. The new sender is in the map before the old stops, so
+// enqueue never finds the peer missing.
+func (s *Service) syncSenders(ctx context.Context) {
+	want := map[string]*Peer{}
+	for _, p := range s.peers.Peers() {
+		want[p.ID] = p
+	}
+	s.mu.Lock()
+	var old, fresh []*sender
+	for id, d := range s.senders {
+		if p, ok := want[id]; !ok || p != d.peer {
+			old = append(old, d)
+			delete(s.senders, id)
+		}
+	}
+	for id, p := range want {
+		if _, ok := s.senders[id]; !ok {
+			d := newSender(s, p)
+			s.senders[id] = d
+			fresh = append(fresh, d)
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range old {
+		d.stop()
+	}
+	for _, d := range fresh {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); d.run(ctx) }()
+	}
 }
 
 // Stop stops the senders; what is queued stays queued.

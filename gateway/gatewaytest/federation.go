@@ -5,10 +5,12 @@ import (
 	"net"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/devnet"
+	"github.com/liaison-project/liaison/gateway/federation"
 )
 
 // Federation is several real gateways in this process, laid out by
@@ -29,6 +31,10 @@ type FederationOptions struct {
 	Gateways int
 	// Configure edits one gateway's configuration.
 	Configure func(gatewayID string, cfg *config.Config)
+	// ManifestPeers declares no peers in the gateways' configurations:
+	// the test imports their signed manifests instead (Import, as
+	// `liaison peers add` does).
+	ManifestPeers bool
 }
 
 // StartFederation starts a federation of gateways on free loopback ports.
@@ -47,6 +53,9 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 			PKI: &pki.DevOptions{TrustDomain: nd.TrustDomain, GatewayID: nd.ID, Agencies: nd.Agencies},
 			Configure: func(cfg *config.Config) {
 				cfg.Federation = nd.Config.Federation
+				if o.ManifestPeers {
+					cfg.Federation.Peers = nil
+				}
 				cfg.Federation.RetryInitial = 20e6 // 20ms: tests wait for retries
 				cfg.Federation.RetryMax = 500e6
 				if o.Configure != nil {
@@ -56,6 +65,26 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 		f.Gateways[nd.ID] = Start(t, f.opts[nd.ID])
 	}
 	return f
+}
+
+// Import imports gateway from's current signed manifest into gateway into
+// (pinned by from's fingerprint, as an operator would with `liaison peers
+// add`) and has into reload its peers now.
+func (f *Federation) Import(t testing.TB, into, from string) {
+	t.Helper()
+	m, err := f.Gateways[from].GW.Federation().Manifest()
+	if err != nil {
+		t.Fatalf("manifest of %s: %v", from, err)
+	}
+	dst := f.Gateways[into]
+	if _, _, err := federation.ImportManifest(dst.Cfg, m.JWS, m.Fingerprint, dst.Now()); err != nil {
+		t.Fatalf("import %s into %s: %v", from, into, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dst.GW.Federation().ReloadPeers(ctx); err != nil {
+		t.Fatalf("reload peers of %s: %v", into, err)
+	}
 }
 
 // Restart starts gateway id again on the same data directory and
