@@ -193,11 +193,8 @@ func ledgerDigest(entries []LedgerEntry) (int, string) {
 		}
 	}
 	slices.SortFunc(held, func(a, b LedgerEntry) int {
-		if a.Seq != b.Seq {
-			if a.Seq < b.Seq {
-				return -1
-			}
-			return 1
+		if c := cmpSeq(a.Seq, b.Seq); c != 0 {
+			return c
 		}
 		return strings.Compare(a.MessageID, b.MessageID)
 	})
@@ -206,6 +203,16 @@ func ledgerDigest(entries []LedgerEntry) (int, string) {
 		fmt.Fprintf(h, "%d %s %s\n", e.Seq, e.MessageID, e.EnvelopeDigest)
 	}
 	return len(held), "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // ---- Receiving side ----
@@ -735,6 +742,8 @@ func (s *Service) compareChunk(ctx context.Context, p *Peer, a, b uint64) ([]*re
 			mine = append(mine, LedgerEntry{Seq: seq, MessageID: m.id, EnvelopeDigest: m.envDigest, Held: true})
 		}
 	}
+	slices.SortFunc(mine, func(x, y LedgerEntry) int { return cmpSeq(x.Seq, y.Seq) })
+	slices.SortFunc(jobs, func(x, y *repairJob) int { return cmpSeq(x.msg.Seq, y.msg.Seq) })
 	wantN, wantD := ledgerDigest(mine)
 	ans, raw, err := s.fetchLedger(ctx, p, a, b, false, "")
 	if err != nil {
