@@ -502,7 +502,7 @@ func (s *Service) reconcilePeer(ctx context.Context, p *Peer) (*reconcileReport,
 				s.noteReconcile(p.ID, 0, 0, err)
 				return nil, err
 			}
-			if len(jobs) > 0 || len(disc) > 0 {
+			if answer != "" && (len(jobs) > 0 || len(disc) > 0) {
 				evidence = append(evidence, answer)
 			}
 			repairs = append(repairs, jobs...)
