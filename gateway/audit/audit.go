@@ -102,7 +102,8 @@ type Federation struct {
 	// PeerGateway is the other gateway.
 	PeerGateway string `json:"peer_gateway"`
 	// Direction is "sent" or "received", or "witnessed" for a peer's
-	// audit checkpoint this gateway fetched (cross-witnessing).
+	// audit checkpoint this gateway fetched (cross-witnessing), or
+	// "reconciled" for a comparison of ledgers that found divergence.
 	Direction string `json:"direction"`
 	MessageID string `json:"message_id"`
 	Type      string `json:"type"`
@@ -137,6 +138,41 @@ type Federation struct {
 	// Via is the gateway that relayed Checkpoint: what it witnessed of
 	// PeerGateway, compared with what this gateway witnessed.
 	Via string `json:"via,omitempty"`
+
+	// Reconciliation (Direction "reconciled", Type "ledger", Outcome
+	// "repaired" or "discrepancy"): a comparison of the messages sent to
+	// PeerGateway with what it holds that found them diverging.
+	Reconciliation *Reconciliation `json:"reconciliation,omitempty"`
+}
+
+// Reconciliation is what a per-peer reconciliation compared and did.
+type Reconciliation struct {
+	// Ranges are the sequence numbers compared.
+	Ranges []SeqRange `json:"ranges"`
+	// Repaired are the messages the peer no longer held, queued again
+	// (under RepairMessageID).
+	Repaired []ReconciledMessage `json:"repaired,omitempty"`
+	// Discrepancies are messages the peer holds that this gateway has no
+	// record of sending.
+	Discrepancies []ReconciledMessage `json:"discrepancies,omitempty"`
+	// Answers are the peer's signed ledger digests (compact JWS) of the
+	// ranges that diverged.
+	Answers []string `json:"answers,omitempty"`
+}
+
+// SeqRange is an inclusive range of per-peer sequence numbers.
+type SeqRange struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+// ReconciledMessage names one message of a reconciliation.
+type ReconciledMessage struct {
+	Seq             uint64 `json:"seq"`
+	MessageID       string `json:"message_id"`
+	Type            string `json:"type,omitempty"`
+	RecordID        string `json:"record_id,omitempty"`
+	RepairMessageID string `json:"repair_message_id,omitempty"`
 }
 
 // Outcomes of a witnessed checkpoint (Federation.Outcome).

@@ -25,6 +25,11 @@ import (
 //	federation/edges/<record>/<peer>.<seq> marker: a message about the record went to peer
 //	federation/inbox/<peer>/<message id>  inItem: what we answered a peer's message
 //	federation/acks/<record>/<gateway>     ackItem: a downstream gateway's recall receipt
+//
+// and, for reconciliation (reconcile.go), federation/inseq/<peer>/<seq>.<id>
+// (received messages by the sender's seq), federation/reconciled/<peer>
+// (the compared-up-to watermark) and federation/repairs/<peer>/<seq>
+// (messages queued again).
 
 const (
 	outboxFormat = "liaison.fed.outbox/v1"

@@ -128,6 +128,13 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, err)
 		return
 	}
+	// Reconciliation (reconcile.go): the message is indexed by the sender's
+	// sequence number before the inbox entry is written, so that every
+	// message the inbox answers is in the index.
+	if err := s.indexReceived(r.Context(), peer.ID, env, envDigest, out.outcome); err != nil {
+		s.unavailable(w, err)
+		return
+	}
 	err = s.ledger.put(r.Context(), inboxKey(peer.ID, env.ID), &inItem{Format: inboxFormat, EnvelopeDigest: envDigest, Receipt: string(sig)}, true)
 	if err != nil && !errors.Is(err, objstore.ErrExists) {
 		s.unavailable(w, err)

@@ -457,6 +457,12 @@ type PeerState struct {
 	ManifestExpires time.Time `json:"manifest_expires,omitzero"`
 	ManifestExpired bool      `json:"manifest_expired,omitempty"`
 	Fingerprint     string    `json:"fingerprint,omitempty"`
+	// Reconciliation (reconcile.go): when this gateway last compared its
+	// ledger with the peer's, and, since it started, how many messages it
+	// queued again and how many the peer held that it never sent.
+	LastReconciled time.Time `json:"last_reconciled,omitzero"`
+	Repairs        int       `json:"repairs"`
+	Discrepancies  int       `json:"discrepancies"`
 }
 
 // PeerStates lists every peer's state.
@@ -470,6 +476,7 @@ func (s *Service) PeerStates() []PeerState {
 			ps.Reachable, ps.LastContact, ps.LastError, ps.Queued = d.reachable, d.lastContact, d.lastError, d.queued
 			d.mu.Unlock()
 		}
+		ps.LastReconciled, ps.Repairs, ps.Discrepancies = s.reconcileStats(p.ID) // reconcile.go
 		out = append(out, ps)
 	}
 	return out

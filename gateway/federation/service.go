@@ -81,6 +81,8 @@ type Service struct {
 	// checkpoints and wit: cross-witnessing (witness.go).
 	checkpoints Checkpoints
 	wit         witnessState
+	// rec: per-peer reconciliation (reconcile.go).
+	rec reconcileState
 
 	metrics *metrics
 
@@ -132,9 +134,11 @@ func (s *Service) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); snd.run(ctx) }()
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.runManifests(ctx) }()
 	go func() { defer s.wg.Done(); s.runWitness(ctx) }()
+	// Per-peer reconciliation of the ledgers (reconcile.go).
+	go func() { defer s.wg.Done(); s.runReconcile(ctx) }()
 	return nil
 }
 
@@ -372,6 +376,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /fed/v1/manifest", s.serveManifest)
 	mux.HandleFunc("GET /fed/v1/checkpoint", s.serveCheckpoint)
 	mux.HandleFunc("GET /fed/v1/witnessed", s.serveWitnessed)
+	mux.HandleFunc("GET /fed/v1/ledger", s.serveLedger) // reconcile.go
 	return s.peerOnly(mux)
 }
 
