@@ -24,7 +24,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
-// Reconciliation (docs/federation-reconciliation.md). The outbox and the
+// Reconciliation (docs/federation.md, "Reconciliation"). The outbox and the
 // inbox give exactly-once effects while both stores keep what they wrote;
 // they do not survive a store restored from an older backup, or an object
 // put back by hand. Every federation.reconcile_interval the sender of each
