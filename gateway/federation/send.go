@@ -440,6 +440,18 @@ func (d *sender) note(ok bool, err error) {
 	}
 }
 
+// contacted notes that peer answered over its pinned mutual TLS (a
+// witness or reconciliation request): it is reachable, even if no message
+// was sent to it lately. A delivery error stays shown until a delivery
+// succeeds.
+func (s *Service) contacted(peer string) {
+	if d := s.sender(peer); d != nil {
+		d.mu.Lock()
+		d.reachable, d.lastContact = true, s.now().UTC()
+		d.mu.Unlock()
+	}
+}
+
 // PeerState is what `liaison peers list` shows of a peer.
 type PeerState struct {
 	ID          string    `json:"id"`

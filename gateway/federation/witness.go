@@ -419,6 +419,7 @@ func (s *Service) peerGet(ctx context.Context, p *Peer, path string, v any) erro
 		return fmt.Errorf("ask %s: %w", p.ID, err)
 	}
 	defer resp.Body.Close()
+	s.contacted(p.ID) // its pinned identity answered, whatever it said
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxWitnessBody))
 	if err != nil {
 		return fmt.Errorf("read answer of %s: %w", p.ID, err)
