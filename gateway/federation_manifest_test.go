@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/federation"
@@ -121,6 +122,18 @@ func TestManifestImportWithoutRestart(t *testing.T) {
 	}
 	if err := a.GW.Federation().Share(ctx, meta, "met-police", "", map[string][]string{gwB: {"nca"}}, nil); err == nil {
 		t.Fatal("a share to a removed peer was queued")
+	}
+	// A recall still succeeds here, and the copy it cannot reach is shown.
+	if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("recall with a copy at a removed peer: %d %s", r.Status, r.Body)
+	}
+	ds := gatewaytest.Decode[api.Deliveries](t, met.MustDo("GET", "/v1/records/"+id+"/deliveries", nil))
+	var shown bool
+	for _, d := range ds.Items {
+		shown = shown || d.Gateway == gwB && d.Type == "recall" && d.State == "pending" && strings.Contains(d.Error, "no longer a peer")
+	}
+	if !shown {
+		t.Fatalf("the unreachable copy is not shown: %+v", ds.Items)
 	}
 }
 

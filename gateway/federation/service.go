@@ -278,6 +278,14 @@ func (s *Service) recallEdges(ctx context.Context, id, originator string, versio
 		if up != nil && peer == up.Gateway {
 			continue // never back the way it came
 		}
+		if s.sender(peer) == nil {
+			// A gateway removed from the peers since it was sent the
+			// record: the recall cannot be sent, and must not stop the
+			// recall to everyone else. The status API shows it.
+			s.log.Error("recall not sent: the gateway holding a copy is no longer a peer",
+				zap.String("peer", peer), zap.String("record_id", id))
+			continue
+		}
 		env := Envelope{Format: envelopeFormat, ID: record.NewMessageID(now), Type: TypeRecall,
 			FromGateway: s.cfg.GatewayID, ToGateway: peer, FromAgency: originator, ToAgencies: []string{},
 			RecordID: id, RecordVersion: max(version, 1), Provenance: []string{s.cfg.GatewayID}, Created: now.Format(time.RFC3339)}

@@ -67,6 +67,16 @@ func (s *Service) Deliveries(ctx context.Context, id string) (*api.Deliveries, e
 		out.Items = append(out.Items, api.Delivery{Gateway: a.Gateway, Type: TypeRecall, Agencies: []string{}, State: "acknowledged",
 			Receipt: a.Receipt, Via: a.Via, Verified: a.Verified, Settled: a.Time})
 	}
+	// A gateway holding a copy that is no longer a peer cannot be sent a
+	// recall: say so rather than show nothing.
+	seen := map[string]bool{}
+	for _, it := range out.Items {
+		if it.Via == "" && !seen[it.Gateway] && s.sender(it.Gateway) == nil {
+			seen[it.Gateway] = true
+			out.Items = append(out.Items, api.Delivery{Gateway: it.Gateway, Type: TypeRecall, Agencies: []string{}, State: "pending",
+				Error: "no longer a peer of this gateway: messages to it (a recall included) cannot be sent until it is declared again"})
+		}
+	}
 	for g, via := range downstream {
 		out.Items = append(out.Items, api.Delivery{Gateway: g, Type: TypeRecall, Agencies: []string{}, State: "pending", Via: via})
 	}
