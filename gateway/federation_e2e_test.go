@@ -168,7 +168,6 @@ func storeFilesIn(t *testing.T, env *gatewaytest.Env) []string {
 	return out
 }
 
-
 func TestFederationMetrics(t *testing.T) {
 	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2})
 	met := f.Client("met-police")
