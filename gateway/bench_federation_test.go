@@ -158,7 +158,8 @@ func readable(c *gatewaytest.Client, id string, want int) error {
 // of type typ to gateway gw is in state want (an unexpected settled state
 // is an error).
 func settled(c *gatewaytest.Client, id, gw, typ, want string) error {
-	return until(fmt.Sprintf("%s of %s to %s %s", typ, id, gw, want), func() (bool, error) {
+	var last []api.Delivery
+	err := until(fmt.Sprintf("%s of %s to %s %s", typ, id, gw, want), func() (bool, error) {
 		r, err := c.Do("GET", "/v1/records/"+id+"/deliveries", nil)
 		if err != nil {
 			return false, err
@@ -170,6 +171,7 @@ func settled(c *gatewaytest.Client, id, gw, typ, want string) error {
 		if err := api.Decode(r.Body, &ds); err != nil {
 			return false, err
 		}
+		last = ds.Items
 		for _, d := range ds.Items {
 			if d.Gateway == gw && d.Type == typ {
 				switch d.State {
@@ -183,6 +185,19 @@ func settled(c *gatewaytest.Client, id, gw, typ, want string) error {
 		}
 		return false, nil
 	})
+	if err != nil {
+		return fmt.Errorf("%w (last seen: %+v)", err, last)
+	}
+	return nil
+}
+
+// deliveriesOf is the originator's delivery status of id, for messages.
+func deliveriesOf(c *gatewaytest.Client, id string) string {
+	r, err := c.Do("GET", "/v1/records/"+id+"/deliveries", nil)
+	if err != nil {
+		return err.Error()
+	}
+	return string(r.Body)
 }
 
 func publishErr(c *gatewaytest.Client, body any) (string, error) {
@@ -215,7 +230,9 @@ func publishReadable(b *testing.B, fb *fedBench, conc int, recipient string) {
 	// One round untimed: connections, the data key, the peer link.
 	id, err := publishErr(pubs[0], body)
 	if err == nil {
-		err = readable(readers[0], id, 200)
+		if err = readable(readers[0], id, 200); err != nil {
+			err = fmt.Errorf("%w; deliveries: %s", err, deliveriesOf(pubs[0], id))
+		}
 	}
 	if err != nil {
 		b.Fatal(err)
@@ -228,7 +245,7 @@ func publishReadable(b *testing.B, fb *fedBench, conc int, recipient string) {
 			return err
 		}
 		if err := readable(readers[i%conc], id, 200); err != nil {
-			return err
+			return fmt.Errorf("%w; deliveries: %s", err, deliveriesOf(pubs[i%conc], id))
 		}
 		lat.add(time.Since(t0))
 		return nil
