@@ -48,7 +48,7 @@ func BenchmarkMinIODirectPut(b *testing.B) {
 		for _, conc := range []int{1, 8} {
 			b.Run(fmt.Sprintf("size=%s/c%d", sz.name, conc), func(b *testing.B) {
 				m := devstack.MinIO(b)
-				c := rawBucket(&testing.T{}, m.Endpoint, m.AccessKey, m.SecretKey)
+				c := rawBucket(b, m.Endpoint, m.AccessKey, m.SecretKey)
 				bucket := "direct-" + gatewaytest.Unique(b)
 				ctx := context.Background()
 				if err := c.MakeBucket(ctx, bucket, miniogo.MakeBucketOptions{}); err != nil {

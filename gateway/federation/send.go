@@ -170,6 +170,14 @@ func (d *sender) pending(ctx context.Context) ([]uint64, error) {
 
 func (d *sender) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
+		// What was claimed before the listing starts is in the listing (a
+		// number is claimed once its outbox object is written); a number
+		// claimed while the listing runs may not be, so next is read now,
+		// not after: raising low past a message the listing missed would
+		// strand it until a restart.
+		d.mu.Lock()
+		claimed := d.next
+		d.mu.Unlock()
 		seqs, err := d.pending(ctx)
 		if err != nil {
 			return err
@@ -178,9 +186,9 @@ func (d *sender) drain(ctx context.Context) error {
 		d.mu.Lock()
 		d.queued = len(seqs)
 		if len(seqs) == 0 {
-			// Everything up to what was listed is settled.
-			if d.next > d.low {
-				d.low = d.next
+			// Everything claimed before the listing is settled.
+			if claimed > d.low {
+				d.low = claimed
 			}
 			d.mu.Unlock()
 			return nil
