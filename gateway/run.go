@@ -62,6 +62,17 @@ type buildOptions struct {
 	wrapAudit func(audit.Writer) audit.Writer
 	wrapStore func(objstore.Store) objstore.Store
 	dev       bool // `liaison dev` (see WithDevMode)
+	// fedListener, if set, is the federation listener (tests bind it
+	// before the peers' configurations name its address).
+	fedListener net.Listener
+}
+
+// WithFederationListener serves the federation API on ln instead of
+// listening on federation.listen: a test federation binds every gateway's
+// listener before any configuration names its address, so no port is
+// chosen free and then taken by someone else.
+func WithFederationListener(ln net.Listener) Option {
+	return func(o *buildOptions) { o.fedListener = ln }
 }
 
 // WithClock sets the clock that policy decisions and audit entries use.
@@ -357,7 +368,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("admin listen %s: %w", g.cfg.AdminListen, err)
 	}
 	var fln net.Listener
-	if g.fed != nil {
+	if g.fed != nil && g.opts.fedListener != nil {
+		fln = g.opts.fedListener
+		g.FedAddr <- fln.Addr()
+	} else if g.fed != nil {
 		if fln, err = net.Listen("tcp", g.cfg.Federation.Listen); err != nil {
 			ln.Close()
 			aln.Close()

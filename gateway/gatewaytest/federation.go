@@ -3,11 +3,11 @@ package gatewaytest
 import (
 	"context"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/devnet"
 	"github.com/liaison-project/liaison/gateway/federation"
@@ -43,13 +43,36 @@ func StartFederation(t testing.TB, o FederationOptions) *Federation {
 	if o.Gateways == 0 {
 		o.Gateways = 3
 	}
-	n, err := devnet.Ensure(context.Background(), t.TempDir(), devnet.Options{Gateways: o.Gateways, Port: devnet.FreeLoopbackPort})
+	// Every port devnet assigns is bound here and held: the federation
+	// listeners are handed to the gateways as they are (their addresses are
+	// in the peers' configurations), so no port is chosen free and then
+	// taken by another process before the gateway binds it.
+	bound := map[string]net.Listener{}
+	t.Cleanup(func() {
+		for _, ln := range bound {
+			ln.Close()
+		}
+	})
+	port := func() (int, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		bound[ln.Addr().String()] = ln
+		return ln.Addr().(*net.TCPAddr).Port, nil
+	}
+	n, err := devnet.Ensure(context.Background(), t.TempDir(), devnet.Options{Gateways: o.Gateways, Port: port, Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &Federation{Net: n, Gateways: map[string]*Env{}, t: t, opts: map[string]Options{}}
 	for _, nd := range n.Nodes {
-		f.opts[nd.ID] = Options{Dir: nd.Dir, Quiet: true,
+		ln, ok := bound[nd.Config.Federation.Listen]
+		if !ok {
+			t.Fatalf("federation address %s of %s was not bound here", nd.Config.Federation.Listen, nd.ID)
+		}
+		delete(bound, nd.Config.Federation.Listen) // the gateway closes it
+		f.opts[nd.ID] = Options{Dir: nd.Dir, Quiet: true, BuildOptions: []gateway.Option{gateway.WithFederationListener(ln)},
 			PKI: &pki.DevOptions{TrustDomain: nd.TrustDomain, GatewayID: nd.ID, Agencies: nd.Agencies},
 			Configure: func(cfg *config.Config) {
 				cfg.Federation = nd.Config.Federation
@@ -91,7 +114,10 @@ func (f *Federation) Import(t testing.TB, into, from string) {
 // federation address (after Stop, or to pick up a changed configuration).
 func (f *Federation) Restart(id string) *Env {
 	f.Gateways[id].Stop()
-	f.Gateways[id] = Start(f.t, f.opts[id])
+	o := f.opts[id]
+	o.BuildOptions = nil // its first listener is closed: listen on the same address again
+	f.opts[id] = o
+	f.Gateways[id] = Start(f.t, o)
 	return f.Gateways[id]
 }
 
@@ -114,21 +140,16 @@ func (f *Federation) StartReplica(id string) *Env {
 	o := f.opts[id]
 	configure := o.Configure
 	auditDir := f.t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	o.BuildOptions = []gateway.Option{gateway.WithFederationListener(ln)}
 	o.Configure = func(cfg *config.Config) {
 		configure(cfg)
 		cfg.Store, cfg.Keys, cfg.Signing = primary.Cfg.Store, primary.Cfg.Keys, primary.Cfg.Signing
 		cfg.Audit.Path = auditDir + "/audit"
-		cfg.Federation.Listen = FreeAddr(f.t)
+		cfg.Federation.Listen = ln.Addr().String()
 	}
 	return Start(f.t, o)
-}
-
-// FreeAddr returns a loopback address whose port was free when asked.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	p, err := devnet.FreeLoopbackPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
