@@ -255,3 +255,20 @@ func TestRecallBeforeShareDoesNotResurrect(t *testing.T) {
 		t.Fatalf("recalled record resurrected: %s", r.Body)
 	}
 }
+
+// A recall repeated after a recall that found no copy (the share was never
+// sent: the record was recalled first) is acknowledged again, not refused.
+func TestRepeatedRecallOfARecordNeverHeld(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2})
+	p := dial(t, f.Host("met-police"), f.Host("hmrc"))
+	share, _ := p.share("met-police", []string{"hmrc"})
+	for i := range 2 {
+		now := time.Now().UTC()
+		recall := federation.Envelope{Format: "liaison.fed.message/v1", ID: record.NewMessageID(now), Type: federation.TypeRecall,
+			FromGateway: share.FromGateway, ToGateway: share.ToGateway, FromAgency: "met-police", ToAgencies: []string{},
+			RecordID: share.RecordID, RecordVersion: 1, Provenance: share.Provenance, Seq: uint64(i + 1), Created: now.Format(time.RFC3339)}
+		if st, b := p.post(p.signer, recall, nil); st != 200 || p.receipt(b).Outcome != federation.OutcomeRecalled {
+			t.Fatalf("recall %d: %d %s", i+1, st, b)
+		}
+	}
+}

@@ -341,6 +341,16 @@ func (s *Service) applyRecall(ctx context.Context, peer *Peer, env *Envelope,
 	case err != nil:
 		return nil, err
 	}
+	// Already recalled (a repeated recall, or one for a record whose
+	// share was never sent because the recall came first and left a
+	// tombstone without an origin): nothing left to do, and nothing is
+	// disclosed by saying so.
+	if cur != nil && cur.State != recordstore.StateActive && cur.Recalled != nil &&
+		(cur.Recalled.Gateway == peer.ID || cur.Origin != nil && cur.Origin.From == peer.ID) {
+		ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK, Action: "federation.recall", Agency: env.FromAgency,
+			RecordIDs: []string{env.RecordID}, Originator: env.FromAgency, ControllerID: env.FromAgency, Error: "already recalled"}
+		return &applied{event: ev, outcome: OutcomeRecalled}, nil
+	}
 	// Only the gateway a copy came from may recall it; a record that
 	// originated here is never recalled by a peer.
 	if cur != nil && (cur.Origin == nil || cur.Origin.From != peer.ID) {

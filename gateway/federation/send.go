@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
@@ -195,21 +197,72 @@ func (d *sender) drain(ctx context.Context) error {
 		}
 		d.low = seqs[0]
 		d.mu.Unlock()
-		for _, seq := range seqs {
-			if err := d.deliver(ctx, seq); err != nil {
-				return err
-			}
+		if err := d.deliverAll(ctx, seqs); err != nil {
+			return err
 		}
 	}
 	return ctx.Err()
 }
 
-// deliver sends message seq until it is settled (or ctx ends).
-func (d *sender) deliver(ctx context.Context, seq uint64) error {
-	var it outItem
-	if err := d.s.ledger.get(ctx, outboxKey(d.peer.ID, seq), outboxFormat, &it); err != nil {
+// senderLanes bounds the messages in flight to one peer. Messages about one
+// record always go in one lane, in sequence order (a share before its
+// recall, a consent request before anything that follows it); different
+// records overlap, so one slow delivery (a large record, a slow disk at the
+// peer) does not hold up the others.
+const senderLanes = 8
+
+// deliverAll delivers seqs (in sequence order), one lane per group of
+// records, until each is settled or ctx ends. An error in one lane stops
+// the others; what is unsettled is picked up by the next drain.
+func (d *sender) deliverAll(ctx context.Context, seqs []uint64) error {
+	items := make([]*outItem, len(seqs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(senderLanes)
+	for i, seq := range seqs {
+		g.Go(func() error {
+			var it outItem
+			if err := d.s.ledger.get(gctx, outboxKey(d.peer.ID, seq), outboxFormat, &it); err != nil {
+				return err
+			}
+			items[i] = &it
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
+	lanes := make([][]int, senderLanes)
+	for i, it := range items {
+		l := laneOf(it.Envelope.RecordID)
+		lanes[l] = append(lanes[l], i)
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			for _, i := range lane {
+				if err := d.deliver(gctx, seqs[i], items[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// laneOf is the lane of a record's messages.
+func laneOf(recordID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(recordID))
+	return int(h.Sum32() % senderLanes)
+}
+
+// deliver sends message seq until it is settled (or ctx ends).
+func (d *sender) deliver(ctx context.Context, seq uint64, item *outItem) error {
+	it := *item
 	created, _ := time.Parse(time.RFC3339, it.Envelope.Created)
 	bo := &backoff.ExponentialBackOff{InitialInterval: d.s.cfg.Federation.RetryInitial, MaxInterval: d.s.cfg.Federation.RetryMax,
 		Multiplier: 2, RandomizationFactor: 0.5}
