@@ -2,6 +2,7 @@ package fedproc_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/devnet"
+	"github.com/liaison-project/liaison/gateway/federation"
 )
 
 // faultProxy is a TCP proxy (toxiproxy, as a library) between a gateway
@@ -83,6 +85,8 @@ func TestProcessesPartitionHealed(t *testing.T) {
 		if nd.ID != n.Host("met-police").ID {
 			return
 		}
+		// Ledgers compared often, so that a round after the heal is seen.
+		nd.Config.Federation.ReconcileInterval = 300 * time.Millisecond
 		for i := range nd.Config.Federation.Peers {
 			if p := &nd.Config.Federation.Peers[i]; p.ID == national.ID {
 				p.Endpoint = "https://localhost:" + fp.port()
@@ -198,6 +202,7 @@ func TestProcessesPartitionHealed(t *testing.T) {
 			}
 		}
 		fp.heal("upstream", "downstream")
+		healed := time.Now()
 		for _, id := range ids {
 			if recalled[id] {
 				waitState(id, "recall", "acknowledged")
@@ -230,6 +235,37 @@ func TestProcessesPartitionHealed(t *testing.T) {
 		}
 		if want := 2 + len(ids) - len(recalled); sent != want {
 			t.Errorf("%d deliveries settled accepted at %s, want %d", sent, police.ID, want)
+		}
+		// Then reconciliation: a round after the heal compares both
+		// ledgers and finds nothing to repair (retries delivered it all).
+		deadline = time.Now().Add(settle)
+		for {
+			var states []federation.PeerState
+			resp, err := http.Get(police.AdminURL() + "/federation/peers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = json.NewDecoder(resp.Body).Decode(&states)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ps *federation.PeerState
+			for i := range states {
+				if states[i].ID == national.ID {
+					ps = &states[i]
+				}
+			}
+			if ps != nil && ps.LastReconciled.After(healed.Add(time.Second)) {
+				if ps.Repairs != 0 || ps.Discrepancies != 0 {
+					t.Errorf("reconciliation after the heal: %d repairs, %d discrepancies", ps.Repairs, ps.Discrepancies)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no reconciliation round after the heal: %+v", ps)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 	t.Logf("took %v", time.Since(began).Round(time.Second))
