@@ -167,3 +167,60 @@ func TestFederationPeerDownThenBack(t *testing.T) {
 	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
 	waitStatus(t, hmrc, "/v1/records/"+id, 200)
 }
+
+// setDSAStatus edits a gateway's own copy of the DSAs in place.
+func setDSAStatus(t *testing.T, dir, dsa, status string) {
+	t.Helper()
+	p := filepath.Join(dir, "data", "dsas.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]map[string]map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["dsas"][dsa]["status"] = status
+	b, _ = json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A recall is never blocked by a suspended DSA: suspended at the
+// originator's gateway and at the receiver's, the recall still reaches the
+// copy and is acknowledged.
+func TestFederationRecallNotBlockedBySuspendedDSA(t *testing.T) {
+	dirs := map[string]string{}
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2, Configure: func(id string, cfg *config.Config) {
+		if dirs[id] == "" {
+			dirs[id] = t.TempDir()
+			if err := os.CopyFS(dirs[id], policies.FS()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg.Policy.Dir = dirs[id]
+	}})
+	met := f.Client("met-police")
+	national := f.HostID("hmrc")
+	id := publish(t, met, selecBody("hmrc"))
+	if d := deliveryState(t, met, id, national, "share"); d.State != "delivered" {
+		t.Fatalf("delivery: %+v", d)
+	}
+	for gw, dir := range dirs {
+		setDSAStatus(t, dir, "dsa-selec-ops", "suspended")
+		f.Restart(gw)
+	}
+	met = f.Client("met-police")
+	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
+	if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != http.StatusForbidden {
+		t.Fatalf("read under the suspended DSA: %d %s", r.Status, r.Body)
+	}
+	if r := met.MustDo("DELETE", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("recall under a suspended DSA: %d %s", r.Status, r.Body)
+	}
+	if d := deliveryState(t, met, id, national, "recall"); d.State != "acknowledged" {
+		t.Fatalf("recall at the receiver under a suspended DSA: %+v", d)
+	}
+	waitStatus(t, hmrc, "/v1/records/"+id, http.StatusGone)
+}
