@@ -34,6 +34,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/google/renameio/v2"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/config"
@@ -494,27 +495,23 @@ func (n *Net) write(rel string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
+// writeFileAtomic writes data to path so that a reader never sees half a file: a
+// temporary file in the same directory (never os.TempDir: some of these
+// files hold keys or pin trust), written, fsynced and renamed over path by
+// renameio, with exactly perm whatever the file it replaces had.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(perm))
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return f.CloseAtomicallyReplace()
 }
 
 func fileExists(path string) bool {

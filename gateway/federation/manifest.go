@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/google/renameio/v2"
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
@@ -428,26 +429,23 @@ func ReadOwnManifest(cfg config.Config) (*SignedManifest, error) {
 	return openStored(b)
 }
 
-// writeAtomic writes data to path through a temporary file and a rename,
-// so a reader (the gateway's reload) never sees half a manifest.
+// writeAtomic writes data to path so that a reader never sees half a file: a
+// temporary file in the same directory (never os.TempDir: some of these
+// files hold keys or pin trust), written, fsynced and renamed over path by
+// renameio, with exactly perm whatever the file it replaces had.
 func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(perm))
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, werr := f.Write(data)
-	cerr := f.Chmod(perm)
-	serr := f.Sync()
-	if err := errors.Join(werr, cerr, serr, f.Close()); err != nil {
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	return f.CloseAtomicallyReplace()
 }
 
 // manifestState is the Service's manifest side: this gateway's current

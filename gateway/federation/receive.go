@@ -86,7 +86,13 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	envDigest := Digest([]byte(wire.Envelope))
-	defer s.locks.lock(env.RecordID)()
+	// One record's messages are applied one at a time, under the same lock
+	// the agency API takes to change it. Not for a consent decision: its
+	// approved share is made through the agency API's path, which takes
+	// the lock itself.
+	if env.Type != TypeConsentDecision {
+		defer s.records.Lock(env.RecordID)()
+	}
 
 	// The inbox: a message already answered gets its original receipt; the
 	// same id with other bytes is refused.

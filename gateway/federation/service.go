@@ -88,7 +88,6 @@ type Service struct {
 
 	mu      sync.Mutex
 	senders map[string]*sender
-	locks   keyedMutex
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 
@@ -386,39 +385,4 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /fed/v1/witnessed", s.serveWitnessed)
 	mux.HandleFunc("GET /fed/v1/ledger", s.serveLedger) // reconcile.go
 	return s.peerOnly(mux)
-}
-
-// keyedMutex serialises work on one record (a share and a recall of the
-// same record arriving together).
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

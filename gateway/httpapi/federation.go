@@ -110,7 +110,7 @@ func (s *Server) decideRemoteConsent(ctx context.Context, rc *reqCtx, cr *record
 func (s *Server) ExecuteApprovedConsent(ctx context.Context, cr *recordstore.Consent) error {
 	rc := &reqCtx{id: audit.NewRequestID(), start: s.now(), action: string(policy.ActionShare), route: "federation:consent-decision",
 		agency: cr.RequestedBy, purpose: cr.Purpose, justification: cr.Justification}
-	defer s.recordLocks.lock(cr.RecordID)()
+	defer s.records.Lock(cr.RecordID)()
 	st, err := s.loadRecord(ctx, rc, cr.RecordID)
 	if err != nil {
 		return err

@@ -501,7 +501,7 @@ scan:
 // DELETE /v1/records/{id}
 func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if record.ValidID(r.PathValue("id")) {
-		defer s.recordLocks.lock(r.PathValue("id"))()
+		defer s.records.Lock(r.PathValue("id"))()
 	}
 	st, _, err := s.loadForCaller(r, rc, policy.ActionRecall)
 	if err != nil {

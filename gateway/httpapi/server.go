@@ -83,48 +83,11 @@ type Server struct {
 	limMu          sync.Mutex
 	limiters       map[string]*rate.Limiter
 
-	// recordLocks serialise changes to one record (share, recall, consent)
-	// within this process.
-	recordLocks keyedMutex
 	// fed is the federation (nil: this gateway does not federate).
 	fed Federation
 
 	// edge audits refusals that never reach an endpoint (edge.go).
 	edge *edgeState
-}
-
-// keyedMutex is a set of mutexes by key, created on demand and dropped when free.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedEntry{}
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }
 
 // NewServer wires a gateway from its configuration and collaborators.

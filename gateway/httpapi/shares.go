@@ -79,7 +79,7 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if !record.ValidID(id) {
 		return errNotFound()
 	}
-	defer s.recordLocks.lock(id)()
+	defer s.records.Lock(id)()
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 	if err != nil {
 		return err
 	}
-	defer s.recordLocks.lock(cr.RecordID)()
+	defer s.records.Lock(cr.RecordID)()
 	st, err := s.loadRecord(r.Context(), rc, cr.RecordID)
 	if err != nil {
 		return err

@@ -124,6 +124,8 @@ type Store struct {
 	// tampered, if set, is told of every record that fails an integrity
 	// check, whichever path loaded or opened it (the integrity metric).
 	tampered func()
+	// locks serialise changes to one record in this process (Lock).
+	locks recordLocks
 }
 
 // Options are a Store's collaborators and settings.
