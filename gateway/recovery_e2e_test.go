@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -85,5 +86,47 @@ func TestRecoveryCorrectsPublishesThatNeverStored(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("entry %d corrected %d times", orphan.Seq, n)
+	}
+}
+
+// TestRecoveryDoesNotListARecordTwice: after a crash, recovery re-adds the
+// listing entries the crash may have lost, but not those that were
+// written: before, every record of the window was added again, and a
+// listing paged through both batches showed it on two pages (the
+// kill -9 test of issue 11 counted 228 repeats for 215 records).
+func TestRecoveryDoesNotListARecordTwice(t *testing.T) {
+	dir := t.TempDir()
+	env := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true})
+	met := env.Client("met-police")
+	want := map[string]bool{}
+	for range 5 {
+		want[publish(t, met, recordBody())] = true
+	}
+	env.Stop()
+	state := filepath.Join(audit.LogDir(env.Cfg.Audit.Path), "index-state.json")
+	if err := os.WriteFile(state, []byte(`{"flushed_through":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`","clean":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env2 := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true})
+	rocu := env2.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	seen := map[string]int{}
+	cursor := ""
+	for range 50 {
+		r := rocu.MustDo("GET", "/v1/records?limit=1&cursor="+cursor, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("list: %d %s", r.Status, r.Body)
+		}
+		page := gatewaytest.Decode[api.RecordList](t, r)
+		for _, it := range page.Items {
+			seen[it.ID]++
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("%s listed %d times", id, seen[id])
+		}
 	}
 }

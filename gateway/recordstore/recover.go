@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,8 +84,8 @@ func writeIndexState(dir string, st indexState) error {
 //     201, or 200 for a copy a re-send found already stored) re-adds its
 //     recipients' entries likewise.
 //
-// Re-adding an entry that was written is harmless: listings skip
-// duplicates. It returns how many records it re-indexed and how many
+// An entry already written since the window began is not written again
+// (writtenSince), so a record is not listed on two pages. It returns how many records it re-indexed and how many
 // publishes it corrected.
 func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string) (indexed, corrected int, err error) {
 	st, ok, err := readIndexState(dir)
@@ -162,6 +163,7 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 	if err := g.Wait(); err != nil {
 		return 0, 0, fmt.Errorf("index recovery: %w", err)
 	}
+	readers := map[string][]string{} // record id → agencies to re-add
 	for i, ev := range publishes {
 		if correctedSeq[ev.Seq] {
 			continue
@@ -173,17 +175,94 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 			corrected++
 			continue
 		}
-		ix.addPending(ev.RecordIDs[0], append([]string{ev.Originator}, ev.Recipients...))
-		indexed++
+		readers[ev.RecordIDs[0]] = append(readers[ev.RecordIDs[0]], append([]string{ev.Originator}, ev.Recipients...)...)
 	}
-	for id, readers := range shares {
-		ix.addPending(id, readers)
-		indexed++
+	for id, rs := range shares {
+		readers[id] = append(readers[id], rs...)
+	}
+	// Entries written before the crash are not written again: a listing
+	// pages through batches, and an id in two batches would be listed on
+	// two pages. Only the batches written since the window began can hold
+	// them (batch names sort by time), so only those are read.
+	written, err := ix.writtenSince(ctx, readers, since.Add(-slack))
+	if err != nil {
+		return 0, 0, fmt.Errorf("index recovery: %w", err)
+	}
+	for id, rs := range readers {
+		var missing []string
+		for _, a := range rs {
+			if a != "" && !written[a][id] && !slices.Contains(missing, a) {
+				missing = append(missing, a)
+			}
+		}
+		if len(missing) > 0 {
+			ix.addPending(id, missing)
+			indexed++
+		}
 	}
 	if err := ix.Flush(ctx); err != nil {
 		return 0, 0, fmt.Errorf("index recovery: %w", err)
 	}
 	return indexed, corrected, writeIndexState(dir, indexState{Through: st.Through})
+}
+
+// writtenSince reads, for each agency among readers, the index batches
+// written since t (by batch name, which starts with its time), and returns
+// the ids they hold by agency. With no recovery point (t zero: the whole
+// log is being replayed) it reads nothing, and entries may be written
+// twice, as before.
+func (ix *Index) writtenSince(ctx context.Context, readers map[string][]string, t time.Time) (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
+	if t.IsZero() || t.Unix() <= 0 {
+		return out, nil
+	}
+	agencies := map[string]bool{}
+	for _, rs := range readers {
+		for _, a := range rs {
+			if a != "" {
+				agencies[a] = true
+			}
+		}
+	}
+	after := fmt.Sprintf("%013d", t.UnixMilli())
+	for a := range agencies {
+		prefix := indexAgencyPrefix(a)
+		keys, err := listAllKeys(ctx, ix.store, prefix, prefix+after)
+		if err != nil {
+			return nil, err
+		}
+		ids := map[string]bool{}
+		for _, k := range keys {
+			b, err := ix.readBatch(ctx, k)
+			if errors.Is(err, objstore.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range b {
+				ids[id] = true
+			}
+		}
+		out[a] = ids
+	}
+	return out, nil
+}
+
+// listAllKeys lists every key under prefix after startAfter, in order.
+func listAllKeys(ctx context.Context, store objstore.Store, prefix, startAfter string) ([]string, error) {
+	var out []string
+	for {
+		keys, err := store.List(ctx, prefix, startAfter, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, keys...)
+		if len(keys) < 1000 {
+			return out, nil
+		}
+		startAfter = keys[len(keys)-1]
+	}
 }
 
 // addPending queues index entries without waiting for them (recovery
