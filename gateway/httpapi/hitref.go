@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"crypto/rand"
-	"sync"
 
 	"go.uber.org/zap"
 )
@@ -10,17 +9,17 @@ import (
 // hitRefLabel names the key that seals search hit references (search.Ref).
 const hitRefLabel = "liaison.hit-ref/v1"
 
-var hitRefKeys sync.Map // *Server → []byte
-
 // hitRefKey is the key search hit references are sealed under: derived
 // from the signing key, so a reference issued by one replica is accepted
 // by another and survives restarts. A signer that cannot derive keys (test
 // doubles) gets a random key for this process: references then fail closed
 // after a restart, never open.
 func (s *Server) hitRefKey() []byte {
-	if k, ok := hitRefKeys.Load(s); ok {
-		return k.([]byte)
-	}
+	s.hitRefOnce.Do(func() { s.hitRef = s.deriveHitRefKey() })
+	return s.hitRef
+}
+
+func (s *Server) deriveHitRefKey() []byte {
 	var k []byte
 	if kd, ok := s.signer.(interface {
 		DeriveKey(label string) ([]byte, error)
@@ -38,6 +37,5 @@ func (s *Server) hitRefKey() []byte {
 			panic("gateway: crypto/rand failed: " + err.Error())
 		}
 	}
-	actual, _ := hitRefKeys.LoadOrStore(s, k)
-	return actual.([]byte)
+	return k
 }

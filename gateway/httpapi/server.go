@@ -88,6 +88,10 @@ type Server struct {
 
 	// edge audits refusals that never reach an endpoint (edge.go).
 	edge *edgeState
+
+	// hitRef is the key search hit references are sealed under (hitref.go).
+	hitRefOnce sync.Once
+	hitRef     []byte
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
