@@ -120,8 +120,9 @@ func nameWords(name string) ([]string, *Error) {
 			if c == 0x0308 && len(cur) > 0 {
 				cur[len(cur)-1].diaer = true
 			}
-		case c == '\'' || c == '\u2019' || c == '\u2018' || c == '\u02bc' || c == '`' || c == '\u00b7' || c == 0x200c || c == 0x200d:
-			// joins: O'Brien, Paral·lel; ZWJ/ZWNJ are invisible
+		case c == '\'' || c == '\u2019' || c == '\u2018' || c == '\u02bc' || c == '\u02bb' || c == '`' || c == '\u00b7' || c == 0x200c || c == 0x200d:
+			// joins: O'Brien, Uzbek Oʻ (U+02BB), Catalan Paral·lel;
+			// ZWJ/ZWNJ are invisible
 		case unicode.IsSpace(c) || c == ',' || c == '.' || isDash(c):
 			flush()
 		case unicode.IsLetter(c):

@@ -54,13 +54,14 @@ func normalizePhone(v, country, jurisdiction string) (string, *Error) {
 	b.Grow(len(v))
 	plus := false
 	digits := 0
-	for i, c := range strings.TrimSpace(v) {
+	for _, c := range strings.TrimSpace(v) {
 		switch {
 		case c >= '0' && c <= '9':
 			b.WriteRune(c)
 			digits++
 		case c == '+' || c == '＋':
-			if i != 0 {
+			// Only before the first digit: "(+44) 20 ..." is written, "44+20" is not a number.
+			if plus || digits > 0 {
 				return "", fail(TypePhone, "value", dPhoneChars)
 			}
 			plus = true
