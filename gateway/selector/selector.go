@@ -187,19 +187,8 @@ func normalize(s Selector, defaultRegion string) (Normalized, *Error) {
 	if e := checkField("", "type", s.Type, MaxValue); e != nil {
 		return Normalized{}, e
 	}
-	var used []string
-	switch s.Type {
-	case TypePhone:
-		used = []string{"value", "country"}
-	case TypeIBAN, TypeEmail:
-		used = []string{"value"}
-	case TypeVehicle:
-		used = []string{"value", "country"}
-	case TypeDocument:
-		used = []string{"value", "country", "document_type"}
-	case TypePerson:
-		used = []string{"name", "date_of_birth"}
-	default:
+	used, ok := usedFields[s.Type]
+	if !ok {
 		return Normalized{}, fail("", "type", dUnknownType)
 	}
 	if e := checkFields(s, used); e != nil {
@@ -225,6 +214,16 @@ func normalize(s Selector, defaultRegion string) (Normalized, *Error) {
 		return Normalized{}, e
 	}
 	return Normalized{Type: s.Type, Canonical: s.Type + ":" + canon}, nil
+}
+
+// usedFields are the members each type reads.
+var usedFields = map[string][]string{
+	TypePhone:    {"value", "country"},
+	TypeIBAN:     {"value"},
+	TypeEmail:    {"value"},
+	TypeVehicle:  {"value", "country"},
+	TypeDocument: {"value", "country", "document_type"},
+	TypePerson:   {"name", "date_of_birth"},
 }
 
 // checkFields refuses fields the type does not use (a client that sends a
