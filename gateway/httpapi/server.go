@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
@@ -53,6 +54,10 @@ type Deps struct {
 	Keys     recordstore.DataKeys
 	Signer   Signer
 	Audit    audit.Writer
+	// Index is the query and selector index database.
+	Index index.Backend
+	// Blinder turns selectors into blind index values (gateway/search).
+	Blinder recordstore.Blinder
 	// Ready lists extra readiness checks for /readyz (audit writer, TLS reloader…).
 	Ready map[string]func(context.Context) error
 	Now   func() time.Time
@@ -118,8 +123,9 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 		KeyName: func(m *record.Meta) string {
 			return config.KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m))
 		},
-		IndexLinger: cfg.Store.IndexFlushInterval,
-		Tampered:    s.metrics.integrityFailures.Inc,
+		Index:    d.Index,
+		Blinder:  d.Blinder,
+		Tampered: s.metrics.integrityFailures.Inc,
 		IndexWritten: func(entries int, err error) {
 			if err != nil {
 				s.metrics.indexWrites.WithLabelValues("error").Inc()
