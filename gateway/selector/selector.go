@@ -19,3 +19,11 @@ type Key struct {
 	Version int
 	Secret  []byte
 }
+
+// Normalize is a placeholder until the normalisation package lands.
+func Normalize(s Selector, defaultRegion string) (Normalized, error) {
+	return Normalized{Type: s.Type, Canonical: s.Type + ":" + s.Value + s.Name + s.DateOfBirth}, nil
+}
+
+// Blind is a placeholder until the normalisation package lands.
+func (k Key) Blind(n Normalized) []byte { return []byte(n.Canonical) }
