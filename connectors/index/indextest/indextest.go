@@ -158,7 +158,7 @@ func testRoundTrip(t *testing.T, b index.Backend) {
 		t.Fatalf("Get: %v", err)
 	}
 	sameEntry(t, got, e)
-	if got.Created.Location() != time.UTC || !got.Created.Equal(base.Add(1234567 * time.Microsecond)) {
+	if got.Created.Location() != time.UTC || !got.Created.Equal(base.Add(1234567*time.Microsecond)) {
 		t.Errorf("Created = %v, want %v in UTC", got.Created, base.Add(1234567*time.Microsecond))
 	}
 	if len(got.Selectors) != 3 {
