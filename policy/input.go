@@ -31,6 +31,9 @@ const (
 	// ActionAccept: the receiving gateway asks whether it accepts a record
 	// a peer gateway delivers to agencies it hosts.
 	ActionAccept Action = "federation.accept"
+	// ActionDiscover: may a search report that a record the caller cannot
+	// read exists (hit/no-hit, policies/liaison/search.rego)?
+	ActionDiscover Action = "record.discover"
 )
 
 // Input is the policy input the gateway builds for every decision, as
