@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/gateway/selector"
 	"github.com/liaison-project/liaison/policy"
 	"go.uber.org/zap"
 )
@@ -35,6 +37,8 @@ func backendProblem(err error) *Problem {
 		return errUnavailable("the record store", err)
 	case errors.Is(err, audit.ErrUnavailable):
 		return errUnavailable("the audit log", err)
+	case errors.Is(err, index.ErrUnavailable):
+		return errUnavailable("the index database", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable("a backend", err)
 	default:
@@ -114,6 +118,22 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			return p
 		}
 		return err
+	}
+	// Selectors must normalise (the publisher's jurisdiction reads national
+	// phone numbers): an invalid one is a 400 naming it, never indexed as
+	// something else. The errors never echo a selector.
+	if len(req.Meta.Selectors) > 0 {
+		region := ""
+		if a, ok := s.policy.Agency(rc.agency); ok {
+			region = a.Country
+		}
+		if _, bad := selector.NormalizeAll(req.Meta.Selectors, region); len(bad) > 0 {
+			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "a selector is not valid; see errors")
+			for _, fe := range bad {
+				p.Errors = append(p.Errors, record.FieldError{Pointer: "/meta" + fe.Pointer, Detail: fe.Detail})
+			}
+			return p
+		}
 	}
 	now := s.now().UTC()
 	meta := req.Meta

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +26,8 @@ import (
 // Keyring is what search needs of the blind-index keyring (search.Keyring).
 type Keyring interface {
 	Keys() []selector.Key
+	// Ready loads the keys if they are not (a key service down at start).
+	Ready(ctx context.Context) error
 }
 
 // searchState is the per-agency quota and the metrics of searches.
@@ -90,19 +91,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if a, ok := s.policy.Agency(rc.agency); ok {
 		region = a.Country
 	}
-	norm := make([]selector.Normalized, len(req.Selectors))
-	var bad []record.FieldError
-	for i, sel := range req.Selectors {
-		n, err := selector.Normalize(sel, region)
-		if err != nil {
-			bad = append(bad, record.FieldError{Pointer: "/selectors/" + strconv.Itoa(i), Detail: err.Error()})
-			continue
-		}
-		norm[i] = n
-	}
+	norm, bad := selector.NormalizeAll(req.Selectors, region)
 	if len(bad) > 0 {
 		p := problem(http.StatusBadRequest, "invalid-selector", "Invalid selector", "a selector is not valid; see errors")
-		p.Errors = bad
+		for _, fe := range bad {
+			p.Errors = append(p.Errors, record.FieldError(fe))
+		}
 		return p
 	}
 	if !s.allowSearch(rc.agency) {
@@ -110,8 +104,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 		p.retryAfter = 60
 		return p
 	}
-	if s.keyring == nil || len(s.keyring.Keys()) == 0 {
-		return backendProblem(fmt.Errorf("%w: no blind-index keys loaded", index.ErrUnavailable))
+	if s.keyring == nil {
+		return backendProblem(fmt.Errorf("%w: no blind-index keyring", index.ErrUnavailable))
+	}
+	if err := s.keyring.Ready(r.Context()); err != nil {
+		return backendProblem(err)
 	}
 	keys := s.keyring.Keys()
 	newest := keys[len(keys)-1]

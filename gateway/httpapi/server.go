@@ -423,6 +423,13 @@ func (s *Server) input(rc *reqCtx, action policy.Action, m *record.Meta) policy.
 		Request: policy.Request{Purpose: rc.purpose, Justification: rc.justification, Case: rc.caseRef},
 		Record:  m,
 	}
+	if m != nil && len(m.Selectors) > 0 {
+		// Selectors are personal data the policy has no rule about: they
+		// stay out of its input (and so out of decision logs and replays).
+		c := *m
+		c.Selectors = nil
+		in.Record = &c
+	}
 	if o := rc.officer; o != nil {
 		roles := o.Roles
 		if roles == nil {

@@ -29,22 +29,22 @@ import (
 // the rest. Field order is fixed by the struct, so json.Marshal of a Meta is
 // deterministic and can be digested.
 type Meta struct {
-	RecordID            string          `json:"record_id"`
-	Version             int             `json:"version"`
-	Created             string          `json:"created"`
-	Originator          Originator      `json:"originator"`
-	Classification      Classification  `json:"classification"`
-	TLP                 string          `json:"tlp"`
-	Grading             Grading         `json:"grading"`
-	Handling            Handling        `json:"handling"`
-	AllowedPurposes     []string        `json:"allowed_purposes"`
-	DataSubjectCategory string          `json:"data_subject_category"`
-	ContentBasis        string          `json:"content_basis"`
-	SensitiveProcessing bool            `json:"sensitive_processing,omitempty"`
-	SourceType          string          `json:"source_type,omitempty"`
-	MopiGroup           int             `json:"mopi_group,omitempty"`
-	DSAIDs              []string        `json:"dsa_ids"`
-	Recipients          []string        `json:"recipients"`
+	RecordID            string         `json:"record_id"`
+	Version             int            `json:"version"`
+	Created             string         `json:"created"`
+	Originator          Originator     `json:"originator"`
+	Classification      Classification `json:"classification"`
+	TLP                 string         `json:"tlp"`
+	Grading             Grading        `json:"grading"`
+	Handling            Handling       `json:"handling"`
+	AllowedPurposes     []string       `json:"allowed_purposes"`
+	DataSubjectCategory string         `json:"data_subject_category"`
+	ContentBasis        string         `json:"content_basis"`
+	SensitiveProcessing bool           `json:"sensitive_processing,omitempty"`
+	SourceType          string         `json:"source_type,omitempty"`
+	MopiGroup           int            `json:"mopi_group,omitempty"`
+	DSAIDs              []string       `json:"dsa_ids"`
+	Recipients          []string       `json:"recipients"`
 	// OCGIDs are organised crime group references.
 	OCGIDs []string `json:"ocg_ids,omitempty"`
 	// Selectors are typed selectors (personal data). They are never stored
@@ -52,10 +52,10 @@ type Meta struct {
 	// and signs the ciphertext, the index keeps blind values only, and the
 	// policy input and Digest leave them out (their integrity is the
 	// seal's AAD and the signature's).
-	Selectors []selector.Selector `json:"selectors,omitempty"`
-	ProtectedFields     []string        `json:"protected_fields,omitempty"`
-	ReviewDue           string          `json:"review_due"`
-	Tags                json.RawMessage `json:"tags,omitempty"`
+	Selectors       []selector.Selector `json:"selectors,omitempty"`
+	ProtectedFields []string            `json:"protected_fields,omitempty"`
+	ReviewDue       string              `json:"review_due"`
+	Tags            json.RawMessage     `json:"tags,omitempty"`
 	// Consents are the originator's approvals of onward sharing, each with
 	// the digest of its signed receipt (server-set; later decisions check them).
 	Consents []ConsentRef `json:"consents,omitempty"`

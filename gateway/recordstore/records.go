@@ -153,7 +153,7 @@ type Options struct {
 	Index index.Backend
 	// Blinder computes the blind values of selectors for the index.
 	Blinder Blinder
-	Log         *zap.Logger
+	Log     *zap.Logger
 	// Tampered is told of every record that fails an integrity check.
 	Tampered func()
 	// IndexWritten is told the size and result of every index write.

@@ -49,6 +49,8 @@ type Keyring struct {
 
 	mu     sync.RWMutex
 	active []selector.Key // ascending by version
+	// loadMu serialises the on-demand loads of Ready.
+	loadMu sync.Mutex
 }
 
 const (
@@ -76,15 +78,47 @@ func OpenKeyring(ctx context.Context, store objstore.Store, w Wrapper, keyName s
 		log = zap.NewNop()
 	}
 	kr := &Keyring{store: store, keys: w, name: keyName, log: log}
+	if err := kr.ensure(ctx); err != nil {
+		if !errors.Is(err, keys.ErrUnavailable) && !errors.Is(err, objstore.ErrUnavailable) {
+			return nil, err
+		}
+		// The key service or store is down at start: the gateway starts
+		// anyway (requests fail closed while a backend is down, as
+		// everywhere) and the keys are loaded when it answers. Until then
+		// searches and publishes with selectors answer 503.
+		log.Warn("blind-index keys not loaded yet; searches and records with selectors fail until the key service and store answer", zap.Error(err))
+	}
+	return kr, nil
+}
+
+// ensure loads the keyring and creates the first key if there is none.
+func (kr *Keyring) ensure(ctx context.Context) error {
 	if err := kr.Load(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if len(kr.Keys()) == 0 {
 		if _, err := kr.Rotate(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return kr, nil
+	return nil
+}
+
+// Ready loads the keyring if an earlier attempt failed (a key service down
+// at start) and reports whether keys are loaded.
+func (kr *Keyring) Ready(ctx context.Context) error {
+	if len(kr.Keys()) > 0 {
+		return nil
+	}
+	kr.loadMu.Lock()
+	defer kr.loadMu.Unlock()
+	if len(kr.Keys()) > 0 {
+		return nil
+	}
+	if err := kr.ensure(ctx); err != nil {
+		return fmt.Errorf("%w: blind-index keys: %w", index.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Load re-reads the keyring from the store.
@@ -244,7 +278,7 @@ func (kr *Keyring) Watch(ctx context.Context, interval time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := kr.Load(ctx); err != nil && ctx.Err() == nil {
+				if err := kr.ensure(ctx); err != nil && ctx.Err() == nil {
 					kr.log.Warn("blind-index keyring not re-read; the keys loaded before stay in use", zap.Error(err))
 				}
 			}
@@ -265,16 +299,16 @@ type Blinder struct {
 // A selector this gateway cannot normalise (one a peer accepted under
 // another normalisation version) is left out of the index and counted in
 // the log by position, never by value.
-func (b *Blinder) Blind(_ context.Context, meta *record.Meta) ([]index.Blind, error) {
-	ks := b.Keys.Keys()
-	if len(ks) == 0 {
-		return nil, fmt.Errorf("%w: no blind-index key", index.ErrUnavailable)
+func (b *Blinder) Blind(ctx context.Context, meta *record.Meta) ([]index.Blind, error) {
+	if err := b.Keys.Ready(ctx); err != nil {
+		return nil, err
 	}
+	ks := b.Keys.Keys()
 	region := ""
 	if b.Region != nil {
 		region = b.Region(meta.Originator.OrgID)
 	}
-	var out []index.Blind
+	var ns []selector.Normalized
 	for i, s := range meta.Selectors {
 		n, err := selector.Normalize(s, region)
 		if err != nil {
@@ -284,9 +318,11 @@ func (b *Blinder) Blind(_ context.Context, meta *record.Meta) ([]index.Blind, er
 			}
 			continue
 		}
-		for _, k := range ks {
-			out = append(out, index.Blind{KeyVersion: k.Version, Type: n.Type, Value: k.Blind(n)})
-		}
+		ns = append(ns, n)
+	}
+	var out []index.Blind
+	for _, k := range ks {
+		out = append(out, k.IndexValues(ns)...)
 	}
 	return out, nil
 }

@@ -1,8 +1,6 @@
 # Table tests for record.discover (hit/no-hit search).
 package liaison.authz_test
 
-import data.liaison.authz
-
 # nca is a party of dsa-uk-soc but not a recipient of the base record.
 discover_input := object.union(read_input, {"action": "record.discover", "subject": {"agency_id": "nca"}})
 
