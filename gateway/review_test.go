@@ -25,12 +25,26 @@ import (
 // day returns 10:00 UTC on the given date.
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 10, 0, 0, 0, time.UTC) }
 
-// reviewer is a met-police client with an officer token valid whatever
-// the test clock says (until 2030).
-func reviewer(env *gatewaytest.Env) *gatewaytest.Client {
-	tok := env.OfficerToken("met-police", jose.Officer{ID: "ds-41", Clearance: "SC", Vetting: "MV", Roles: []string{"analyst"},
-		ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, 0)
-	return env.Client("met-police").WithToken(tok)
+// officerAt is a client of agency with an officer token issued at the
+// gateway's clock (not the real time), so that it is valid whatever date a
+// test sets.
+func officerAt(t *testing.T, env *gatewaytest.Env, agency, id string) *gatewaytest.Client {
+	t.Helper()
+	key, err := jose.LoadPrivateJWK(env.Fed.OfficerKeyFile(agency))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jose.IssueOfficerToken(key, agency, env.Cfg.Officers.Audience,
+		jose.Officer{ID: id, Agency: agency, Clearance: "SC", Vetting: "MV", Roles: []string{"analyst"}}, time.Hour, jose.WithIssuedAt(env.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Client(agency).WithToken(tok)
+}
+
+// reviewer is a met-police officer (ds-41).
+func reviewer(t *testing.T, env *gatewaytest.Env) *gatewaytest.Client {
+	return officerAt(t, env, "met-police", "ds-41")
 }
 
 func withReviewDue(due string) func(map[string]any) {
@@ -271,7 +285,7 @@ func TestReviewWithheldUntilRetained(t *testing.T) {
 		t.Fatalf("originator's listing: %+v %v", it, ok)
 	}
 
-	r := reviewer(env).MustDo("POST", "/v1/records/"+id+"/review", api.ReviewRequest{
+	r := reviewer(t, env).MustDo("POST", "/v1/records/"+id+"/review", api.ReviewRequest{
 		Decision: "retain", ReviewDue: "2028-03-01", Justification: "subject still active in OP-NIGHTJAR; reviewed by DS 41"})
 	if r.Status != http.StatusOK {
 		t.Fatalf("retain: %d %s", r.Status, r.Body)
@@ -319,7 +333,7 @@ func TestReviewDisposeRecalls(t *testing.T) {
 	id := publish(t, met, recordBody())
 	env.SetClock(day(2027, 6, 5))
 
-	r := reviewer(env).MustDo("POST", "/v1/records/"+id+"/review", map[string]any{
+	r := reviewer(t, env).MustDo("POST", "/v1/records/"+id+"/review", map[string]any{
 		"decision": "dispose", "justification": "no longer necessary: subject convicted, case closed"})
 	if r.Status != http.StatusOK {
 		t.Fatalf("dispose: %d %s", r.Status, r.Body)
@@ -338,7 +352,7 @@ func TestReviewDisposeRecalls(t *testing.T) {
 		t.Fatalf("dispose entry: %+v %+v", ev, ev.Review)
 	}
 	// A disposed record cannot be reviewed again.
-	r = reviewer(env).MustDo("POST", "/v1/records/"+id+"/review", map[string]any{"decision": "dispose", "justification": "second attempt at it"})
+	r = reviewer(t, env).MustDo("POST", "/v1/records/"+id+"/review", map[string]any{"decision": "dispose", "justification": "second attempt at it"})
 	if r.Status != http.StatusGone {
 		t.Fatalf("review of a recalled record: %d %s", r.Status, r.Body)
 	}
@@ -354,10 +368,7 @@ func TestReviewRefusals(t *testing.T) {
 	retain := func(due string) map[string]any {
 		return map[string]any{"decision": "retain", "review_due": due, "justification": "still needed for OP-NIGHTJAR"}
 	}
-	officerOf := func(agency string) *gatewaytest.Client {
-		return env.Client(agency).WithToken(env.OfficerToken(agency, jose.Officer{ID: "an-9", Clearance: "SC", Roles: []string{"analyst"},
-			ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, 0))
-	}
+	officerOf := func(agency string) *gatewaytest.Client { return officerAt(t, env, agency, "an-9") }
 
 	// Who: a recipient is told it is not the originator; a stranger learns
 	// nothing; the originator's system without an officer is refused.
@@ -367,9 +378,9 @@ func TestReviewRefusals(t *testing.T) {
 	}
 	wantReason(t, met.MustDo("POST", path, retain("2027-12-01")), http.StatusForbidden, "review_officer_required")
 	// The DSA's review interval (365 days for dsa-uk-soc) bounds the date.
-	wantReason(t, reviewer(env).MustDo("POST", path, retain("2028-06-06")), http.StatusForbidden, "review_date_too_far")
+	wantReason(t, reviewer(t, env).MustDo("POST", path, retain("2028-06-06")), http.StatusForbidden, "review_date_too_far")
 	// A short justification is the policy's refusal.
-	wantReason(t, reviewer(env).MustDo("POST", path, map[string]any{"decision": "retain", "review_due": "2027-12-01", "justification": "ok"}),
+	wantReason(t, reviewer(t, env).MustDo("POST", path, map[string]any{"decision": "retain", "review_due": "2027-12-01", "justification": "ok"}),
 		http.StatusForbidden, "justification_required")
 
 	// Bad input: 400 naming the field, nothing changed.
@@ -388,7 +399,7 @@ func TestReviewRefusals(t *testing.T) {
 		{"no justification", map[string]any{"decision": "dispose"}, "/justification"},
 		{"justification with a control character", map[string]any{"decision": "dispose", "justification": "no longer\u001b[2J needed"}, ""},
 	} {
-		r := reviewer(env).MustDo("POST", path, c.body)
+		r := reviewer(t, env).MustDo("POST", path, c.body)
 		if r.Status != http.StatusBadRequest {
 			t.Fatalf("%s: %d %s", c.name, r.Status, r.Body)
 		}
@@ -397,15 +408,14 @@ func TestReviewRefusals(t *testing.T) {
 		}
 	}
 	// A justification in the header and a different one in the body.
-	r := reviewer(env).With(hJust, "another reason entirely").MustDo("POST", path, retain("2027-12-01"))
+	r := reviewer(t, env).With(hJust, "another reason entirely").MustDo("POST", path, retain("2027-12-01"))
 	if r.Status != http.StatusBadRequest || r.Problem(t).Errors[0].Pointer != "/justification" {
 		t.Fatalf("two justifications: %d %s", r.Status, r.Body)
 	}
 
 	// Over raw HTTP: malformed JSON, an unknown member, a duplicate member,
 	// a wrong media type.
-	tok := env.OfficerToken("met-police", jose.Officer{ID: "ds-41", Clearance: "SC", Roles: []string{"analyst"},
-		ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, 0)
+	tok := reviewer(t, env).Token
 	for _, c := range []struct {
 		name, ctype, body string
 		status            int
@@ -426,7 +436,7 @@ func TestReviewRefusals(t *testing.T) {
 		}
 	}
 	// A malformed id is 404 without touching the store.
-	if r := reviewer(env).MustDo("POST", "/v1/records/rec_nope/review", retain("2027-12-01")); r.Status != http.StatusNotFound {
+	if r := reviewer(t, env).MustDo("POST", "/v1/records/rec_nope/review", retain("2027-12-01")); r.Status != http.StatusNotFound {
 		t.Fatalf("malformed id: %d", r.Status)
 	}
 
