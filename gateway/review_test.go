@@ -449,3 +449,44 @@ func TestReviewRefusals(t *testing.T) {
 		t.Fatalf("refused reviews counted: %d", n)
 	}
 }
+
+// A retain reaches the copies other gateways hold: the new version
+// replaces the older one there, so a recipient served by a peer sees the
+// new review date and no longer the overdue flag.
+func TestReviewRetainReachesPeerCopies(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{})
+	setClocks := func(now time.Time) {
+		for _, g := range f.Gateways {
+			g.SetClock(now)
+		}
+	}
+	setClocks(day(2026, 11, 21))
+	if f.HostID("met-police") == f.HostID("hmrc") {
+		t.Fatal("met-police and hmrc share a gateway: the test needs a peer copy")
+	}
+	met := f.Client("met-police")
+	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
+	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"hmrc"} }))
+	waitStatus(t, hmrc, "/v1/records/"+id, http.StatusOK)
+
+	setClocks(day(2027, 6, 5))
+	if rec, hdr := readRecord(t, hmrc, id); hdr != "overdue; due=2027-06-01" || !strings.HasSuffix(rec.Handling.Banner, overdueWarning) {
+		t.Fatalf("peer copy before the review: %q %q", hdr, rec.Handling.Banner)
+	}
+	r := officerAt(t, f.Host("met-police"), "met-police", "ds-41").MustDo("POST", "/v1/records/"+id+"/review",
+		api.ReviewRequest{Decision: "retain", ReviewDue: "2027-12-01", Justification: "subject still active in OP-NIGHTJAR"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("retain: %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rec, hdr := readRecord(t, hmrc, id)
+		if rec.Version == 2 && rec.Meta.ReviewDue == "2027-12-01" && hdr == "ok; due=2027-12-01" && !strings.Contains(rec.Handling.Banner, "Review overdue") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer copy after the retain: v%d %s %q %q", rec.Version, rec.Meta.ReviewDue, hdr, rec.Handling.Banner)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
