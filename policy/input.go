@@ -31,6 +31,9 @@ const (
 	// ActionAccept: the receiving gateway asks whether it accepts a record
 	// a peer gateway delivers to agencies it hosts.
 	ActionAccept Action = "federation.accept"
+	// ActionDiscover: may a search report that a record the caller cannot
+	// read exists (hit/no-hit, policies/liaison/search.rego)?
+	ActionDiscover Action = "record.discover"
 	// ActionReview: the originator's MoPI review of its record (retain
 	// with a new review date, or dispose), docs/review.md.
 	ActionReview Action = "record.review"

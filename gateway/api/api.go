@@ -163,12 +163,9 @@ type Handling struct {
 	Review Review `json:"review"`
 }
 
-// Review states (Review.State).
-const (
-	ReviewOK      = "ok"
-	ReviewDue     = "due"
-	ReviewOverdue = "overdue"
-)
+// ReviewOK is the Review.State of a record whose review date is further
+// ahead than the review window (ReviewDue and ReviewOverdue: filter.go).
+const ReviewOK = "ok"
 
 // Review is a record's MoPI review state on the gateway's date (UTC):
 // "overdue" once its review date has passed, "due" when the date is within

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
@@ -19,6 +16,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
 	"github.com/liaison-project/liaison/policy"
+	"go.uber.org/zap"
 )
 
 // backendProblem maps a failure of the key service, the store, the audit
@@ -180,7 +178,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	auditErr := s.writeAudit(r.Context(), rc, ev)
 	var indexErr error
 	if auditErr == nil {
-		indexErr = s.records.Index().Add(r.Context(), meta.RecordID, pending.Readers)
+		indexErr = s.records.Index().Put(r.Context(), &pending.Record)
 	}
 	createErr := <-created
 	switch {
@@ -233,7 +231,7 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
 	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated, Review: importAudit(&st.Meta)}
-	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Add(r.Context(), id, st.Meta.Readers()) }); err != nil {
+	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Put(r.Context(), st) }); err != nil {
 		return false, err
 	}
 	// The first attempt may have stopped before queuing its deliveries; a
@@ -418,93 +416,6 @@ func headerSafe(s string) string {
 	return string(b)
 }
 
-// GET /v1/records?limit=&cursor=
-func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	q, err := strictQuery(r, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > s.cfg.Limits.MaxListLimit {
-			return errBadRequest(fmt.Sprintf("limit must be 1..%d", s.cfg.Limits.MaxListLimit))
-		}
-		limit = n
-	}
-	cursor, ok := s.records.Index().ParseCursor(rc.agency, q.Get("cursor"))
-	if !ok {
-		return errBadRequest("cursor is not one this gateway issued")
-	}
-	items := []api.RecordListItem{}
-	// Read your writes: entries this gateway still holds for the caller are
-	// written before the scan.
-	if s.records.Index().PendingFor(rc.agency) {
-		if err := s.records.Index().Flush(r.Context()); err != nil {
-			return backendProblem(err)
-		}
-	}
-	var listed []string
-	seen := map[string]bool{}
-	after, exhausted := cursor, false
-	// Consider at most a few pages of index entries per request so that one
-	// call's cost is bounded even when most are filtered out; the cursor
-	// resumes.
-scan:
-	for page := 0; page < 5 && len(items) < limit; page++ {
-		cands, more, err := s.records.Index().Scan(r.Context(), rc.agency, after, limit-len(items))
-		if err != nil {
-			return backendProblem(err)
-		}
-		for i, c := range cands {
-			after = c.Cursor
-			if seen[c.ID] {
-				continue
-			}
-			seen[c.ID] = true
-			st, err := s.records.Load(r.Context(), c.ID)
-			if err != nil {
-				if errors.Is(err, recordstore.ErrTampered) {
-					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.ID), zap.Error(err))
-				} else if !errors.Is(err, recordstore.ErrNotFound) {
-					return backendProblem(err)
-				}
-				continue
-			}
-			if st.State != recordstore.StateActive {
-				continue
-			}
-			d, err := s.policy.Decide(r.Context(), s.input(rc, policy.ActionList, &st.Meta))
-			if err != nil {
-				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
-			}
-			if !d.Allow {
-				continue
-			}
-			items = append(items, api.RecordListItem{ID: c.ID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner, Review: s.reviewState(&st.Meta, s.now())})
-			listed = append(listed, c.ID)
-			if len(items) == limit {
-				exhausted = !more && i == len(cands)-1
-				break scan
-			}
-		}
-		if !more {
-			exhausted = true
-			break
-		}
-	}
-	next := s.records.Index().FormatCursor(rc.agency, after)
-	if exhausted {
-		next = ""
-	}
-	rc.recordIDs = listed
-	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, api.RecordList{Items: items, NextCursor: next})
-	return nil
-}
-
 // DELETE /v1/records/{id}
 func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if record.ValidID(r.PathValue("id")) {
@@ -530,6 +441,14 @@ func (s *Server) recallRecord(ctx context.Context, rc *reqCtx, st *recordstore.R
 	// earlier attempt stopped half-way.
 	if err := s.auditThen(ctx, rc, ev, func() error { return s.records.Recall(ctx, st, rc.agency, officerID(rc), s.now()) }); err != nil {
 		return err
+	}
+	// The index learns of the recall (best effort: an entry still marked
+	// active is only a candidate, refused when its tombstone is loaded, and
+	// start-up recovery writes it again from the audit log).
+	tomb := *st
+	tomb.State = recordstore.StateRecalled
+	if err := s.records.Index().Put(ctx, &tomb); err != nil {
+		s.log.Warn("index not updated after a recall; recovery or a rebuild will", zap.String(fRecordID, st.Meta.RecordID), zap.Error(err))
 	}
 	// Every gateway a copy went to gets the recall, retried until it
 	// acknowledges; a repeated recall queues it again (harmless).

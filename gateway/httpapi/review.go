@@ -302,10 +302,9 @@ func (s *Server) retain(ctx context.Context, rc *reqCtx, st *recordstore.Record,
 	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK,
 		Review: &audit.Review{Decision: reviewRetain, PreviousDue: st.Meta.ReviewDue, Due: due}}
 	err = s.auditThen(ctx, rc, ev, func() error {
-		// The same index update as a share's: a retain adds no reader, so
-		// the listing index has nothing new; an index that keeps review
-		// dates re-reads this record's here.
-		if err := s.records.Index().Add(ctx, meta.RecordID, nil); err != nil {
+		// The same index update as a share's: the index keeps review
+		// dates, which the review filters of listings read.
+		if err := s.records.Index().Put(ctx, &p.Record); err != nil {
 			return err
 		}
 		if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {

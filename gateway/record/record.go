@@ -20,6 +20,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/liaison-project/liaison/gateway/selector"
 )
 
 // Meta is a record's metadata as stored and as given to the policy. The
@@ -43,6 +45,14 @@ type Meta struct {
 	MopiGroup           int             `json:"mopi_group,omitempty"`
 	DSAIDs              []string        `json:"dsa_ids"`
 	Recipients          []string        `json:"recipients"`
+	// OCGIDs are organised crime group references.
+	OCGIDs []string `json:"ocg_ids,omitempty"`
+	// Selectors are typed selectors (personal data). They are never stored
+	// in the clear metadata: the record store seals them with the content
+	// and signs the ciphertext, the index keeps blind values only, and the
+	// policy input and Digest leave them out (their integrity is the
+	// seal's AAD and the signature's).
+	Selectors []selector.Selector `json:"selectors,omitempty"`
 	ProtectedFields     []string        `json:"protected_fields,omitempty"`
 	ReviewDue           string          `json:"review_due"`
 	Tags                json.RawMessage `json:"tags,omitempty"`
@@ -321,11 +331,14 @@ func flatten(ve *jsonschema.ValidationError) []FieldError {
 	return fields
 }
 
-// Digest returns "sha256:<hex>" over the canonical JSON of m. Content
+// Digest returns "sha256:<hex>" over the canonical JSON of m without its
+// selectors (they are stored sealed, bound to this digest by their AAD). Content
 // encryption binds this digest in its AAD, so metadata and content cannot be
 // recombined across records or versions.
 func (m *Meta) Digest() (string, error) {
-	b, err := json.Marshal(m)
+	c := *m
+	c.Selectors = nil
+	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", err
 	}

@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := (record_actions | {"policy.decide", "record.share", "audit.query", "record.review"}) | federation_actions
+known_actions := ((record_actions | {"policy.decide", "record.share", "audit.query", "record.review"}) | federation_actions) | {"record.discover"}
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -1001,6 +1001,11 @@ dsa_id := chosen_dsa if {
 	# travels under (federation.rego).
 	allow
 	input.action in federation_actions
+} else := discover_dsa if {
+	# record.discover: the agreement under which the hit may be reported
+	# (search.rego).
+	allow
+	input.action == "record.discover"
 } else := ""
 
 # ---------------------------------------------------------------------------
