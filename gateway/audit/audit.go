@@ -83,6 +83,9 @@ type Event struct {
 	// Search is the evidence of a hit/no-hit search: what was searched
 	// for, as blind values only, and what came of it.
 	Search *Search `json:"search,omitempty"`
+	// Review is what a MoPI review changed (POST /v1/records/{id}/review),
+	// or why a record was published with its review date already past.
+	Review *Review `json:"review,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -219,6 +222,19 @@ const (
 	// with its pinned audit key.
 	WitnessInvalid = "invalid"
 )
+
+// Review is what a MoPI review entry records: the decision, the review
+// date before and after (retain), or, for a publish of a record whose
+// review date had passed, the import's stated reason and source system.
+// The officer's justification is the entry's Justification.
+type Review struct {
+	// Decision is retain, dispose or import.
+	Decision     string `json:"decision"`
+	PreviousDue  string `json:"previous_due,omitempty"`
+	Due          string `json:"due,omitempty"`
+	ImportReason string `json:"import_reason,omitempty"`
+	SourceSystem string `json:"source_system,omitempty"`
+}
 
 // Custody is what a key-custody entry records: the key acted on (its
 // name, never key material), the scope, and how many stored records the

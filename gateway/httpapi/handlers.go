@@ -137,6 +137,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	}
 	now := s.now().UTC()
 	meta := req.Meta
+	if err := checkReviewDue(&meta, now); err != nil {
+		return err
+	}
 	if err := s.importLegacy(r.Context(), &meta); err != nil {
 		return err
 	}
@@ -189,7 +192,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	// the record is reachable by nobody: its id is unguessable and given out
 	// only in the 201 below. A publish that fails in any step is undone
 	// (and corrected in the audit log) before the caller gets its 503.
-	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated, Review: importAudit(&meta)}
 	created := make(chan error, 1)
 	go func() { created <- s.records.Create(r.Context(), pending) }()
 	auditErr := s.writeAudit(r.Context(), rc, ev)
@@ -247,7 +250,7 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return false, errInternal(fmt.Errorf("idempotent publish: reserved id %s holds another record", id))
 	}
 	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
-	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated, Review: importAudit(&st.Meta)}
 	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Put(r.Context(), st) }); err != nil {
 		return false, err
 	}
@@ -350,6 +353,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action policy.Action
 func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	st, d, err := s.loadForCaller(r, rc, policy.ActionRead)
 	if err != nil {
+		s.noteWithheld(rc.decision)
 		return err
 	}
 	content, err := s.records.Open(r.Context(), st)
@@ -382,6 +386,9 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		grading := st.Meta.Grading
 		handling.Grading = &grading
 	}
+	handling.Review = s.reviewState(&st.Meta, s.now())
+	s.noteOverdueRead(handling.Review, op)
+	w.Header().Set("Liaison-Review", reviewHeader(handling.Review))
 	w.Header().Set("Liaison-Handling", headerSafe(d.Obligations.Banner))
 	w.Header().Set("Liaison-Decision-Id", d.ID)
 	w.Header().Set("Liaison-Policy-Revision", d.Revision)
@@ -438,11 +445,21 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
+	if err := s.recallRecord(r.Context(), rc, st, &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
+	return nil
+}
+
+// recallRecord recalls a loaded record (DELETE, and a review's dispose):
+// the erasure entry ev, then the tombstone, then the recall queued to
+// every gateway a copy went to.
+func (s *Server) recallRecord(ctx context.Context, rc *reqCtx, st *recordstore.Record, ev *audit.Event) error {
 	// Recall is idempotent: repeating it on a recalled record writes the
 	// same tombstone again, which finishes dropping older versions if an
 	// earlier attempt stopped half-way.
-	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
-	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()) }); err != nil {
+	if err := s.auditThen(ctx, rc, ev, func() error { return s.records.Recall(ctx, st, rc.agency, officerID(rc), s.now()) }); err != nil {
 		return err
 	}
 	// The index learns of the recall (best effort: an entry still marked
@@ -450,17 +467,16 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	// start-up recovery writes it again from the audit log).
 	tomb := *st
 	tomb.State = recordstore.StateRecalled
-	if err := s.records.Index().Put(r.Context(), &tomb); err != nil {
+	if err := s.records.Index().Put(ctx, &tomb); err != nil {
 		s.log.Warn("index not updated after a recall; recovery or a rebuild will", zap.String(fRecordID, st.Meta.RecordID), zap.Error(err))
 	}
 	// Every gateway a copy went to gets the recall, retried until it
 	// acknowledges; a repeated recall queues it again (harmless).
 	if s.fed != nil {
-		if _, err := s.fed.Recall(r.Context(), st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
+		if _, err := s.fed.Recall(ctx, st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
 			return backendProblem(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
 	return nil
 }
 

@@ -125,7 +125,7 @@ func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hi
 				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
 			}
 			if d.Allow {
-				out[i] = &api.RecordListItem{ID: h.RecordID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner}
+				out[i] = &api.RecordListItem{ID: h.RecordID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner, Review: s.reviewState(&st.Meta, now)}
 			}
 			return nil
 		})

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -102,6 +103,10 @@ type Server struct {
 	// hitRef is the key search hit references are sealed under (hitref.go).
 	hitRefOnce sync.Once
 	hitRef     []byte
+
+	// reviewWin is the MoPI review window of the policy revision last read
+	// (review.go).
+	reviewWin atomic.Pointer[reviewWindowCache]
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -156,6 +161,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/records", s.endpoint(string(policy.ActionList), s.list))
 	mux.Handle("GET /v1/records/{id}", s.endpoint(string(policy.ActionRead), s.read))
 	mux.Handle("DELETE /v1/records/{id}", s.endpoint(string(policy.ActionRecall), s.recall))
+	mux.Handle("POST /v1/records/{id}/review", s.endpoint(string(policy.ActionReview), s.review))
 	mux.Handle("POST /v1/decisions", s.endpoint(string(policy.ActionDecide), s.decisions))
 	mux.Handle("GET /v1/audit", s.endpoint(string(policy.ActionAuditQuery), s.auditQuery))
 	mux.Handle("POST /v1/records/{id}/shares", s.endpoint(string(policy.ActionShare), s.share))

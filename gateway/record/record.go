@@ -56,6 +56,10 @@ type Meta struct {
 	ProtectedFields []string            `json:"protected_fields,omitempty"`
 	ReviewDue       string              `json:"review_due"`
 	Tags            json.RawMessage     `json:"tags,omitempty"`
+	// Import says why a record arrives with a review date already past:
+	// it was migrated from another system, not created now (MoPI review,
+	// docs/review.md). Part of the signed metadata.
+	Import *Import `json:"import,omitempty"`
 	// Consents are the originator's approvals of onward sharing, each with
 	// the digest of its signed receipt (server-set; later decisions check them).
 	Consents []ConsentRef `json:"consents,omitempty"`
@@ -75,6 +79,16 @@ func (m *Meta) HandlingSnapshot() json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// Import is the publisher's account of a record migrated from another
+// system: a record whose review date has already passed may be published
+// only with one (an overdue record is then flagged at once, never hidden).
+type Import struct {
+	// Reason says why the review date is in the past (printable text).
+	Reason string `json:"reason"`
+	// SourceSystem names the system the record comes from.
+	SourceSystem string `json:"source_system,omitempty"`
 }
 
 // ConsentRef records one approved onward share in the metadata.

@@ -119,6 +119,9 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 			touched[ev.RecordIDs[0]] = true
 		case ev.Operation == audit.OpErasure && ev.Status == 200:
 			touched[ev.RecordIDs[0]] = true
+		case ev.Operation == audit.OpAlteration && ev.Action == string(policy.ActionReview) && ev.Status == 200:
+			// A retain: the entry's review date may be the old one.
+			touched[ev.RecordIDs[0]] = true
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionAccept) && (ev.Status == 201 || ev.Status == 200):
 			// A copy accepted from a peer gateway (201), or found already
 			// stored when the peer re-sent it (200): its recipients'
