@@ -37,6 +37,11 @@ const (
 )
 
 // recordBody is a valid publish body from met-police to rocu-nw under dsa-uk-soc.
+// fixtureReviewDue is a year ahead of the real clock: a review date in the
+// past is refused at publish (MoPI review), so a fixed date would make
+// every fixture fail once it passed.
+var fixtureReviewDue = time.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)
+
 func recordBody(mut ...func(meta map[string]any)) map[string]any {
 	meta := map[string]any{
 		"classification":        map[string]any{"tier": "OFFICIAL"},
@@ -49,7 +54,7 @@ func recordBody(mut ...func(meta map[string]any)) map[string]any {
 		"dsa_ids":               []any{"dsa-uk-soc"},
 		"recipients":            []any{"rocu-nw"},
 		"protected_fields":      []any{"source_details"},
-		"review_due":            "2027-06-01",
+		"review_due":            fixtureReviewDue,
 	}
 	for _, m := range mut {
 		m(meta)

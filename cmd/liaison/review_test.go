@@ -57,7 +57,7 @@ func TestReviewCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "record.json")
-	if err := os.WriteFile(file, bytes.Replace(example, []byte(`"review_due": "2027-06-01"`), []byte(`"review_due": "`+due+`"`), 1), 0o600); err != nil {
+	if err := os.WriteFile(file, bytes.Replace(example, []byte(`"review_due": "2030-12-31"`), []byte(`"review_due": "`+due+`"`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	publishOne := func() string {
