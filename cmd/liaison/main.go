@@ -55,6 +55,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
 	return root
 }
