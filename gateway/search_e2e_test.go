@@ -74,8 +74,8 @@ func TestListFilters(t *testing.T) {
 		m["tags"] = map[string]any{"operation": "Operation Kingfisher", "four_p": []any{"PURSUE"}}
 		m["review_due"] = later
 	}))
-	red := publish(t, met, recordBody(func(m map[string]any) {
-		m["tlp"] = "RED"
+	green := publish(t, met, recordBody(func(m map[string]any) {
+		m["tlp"] = "GREEN"
 		m["ocg_ids"] = []any{"ocg-2291", "ocg-77"}
 		m["tags"] = map[string]any{"operation": "Operation Kingfisher", "four_p": []any{"PREVENT", "PURSUE"}}
 		m["review_due"] = soon
@@ -102,25 +102,25 @@ func TestListFilters(t *testing.T) {
 		query string
 		want  []string
 	}{
-		{"", sorted(base, red, cond, hm)},
-		{"ocg=ocg-2291", sorted(base, red)},
-		{"ocg=ocg-77,ocg-none", sorted(red)},
-		{"operation=" + url.QueryEscape("Operation Kingfisher"), sorted(base, red)},
-		{"four_p=PREVENT", sorted(red)},
-		{"tlp=RED", sorted(red)},
-		{"tlp=AMBER,GREEN", sorted(base, cond, hm)},
+		{"", sorted(base, green, cond, hm)},
+		{"ocg=ocg-2291", sorted(base, green)},
+		{"ocg=ocg-77,ocg-none", sorted(green)},
+		{"operation=" + url.QueryEscape("Operation Kingfisher"), sorted(base, green)},
+		{"four_p=PREVENT", sorted(green)},
+		{"tlp=GREEN", sorted(green)},
+		{"tlp=AMBER,RED", sorted(base, cond, hm)},
 		{"handling_code=C", sorted(cond)},
-		{"tier=OFFICIAL", sorted(base, red, cond, hm)},
+		{"tier=OFFICIAL", sorted(base, green, cond, hm)},
 		{"tier=SECRET", nil},
 		{"originator=hmrc", sorted(hm)},
 		{"originator=met-police&ocg=ocg-2291&tlp=AMBER", sorted(base)},
-		{"dsa=dsa-uk-soc", sorted(base, red, cond, hm)},
+		{"dsa=dsa-uk-soc", sorted(base, green, cond, hm)},
 		{"dsa=dsa-selec-ops", nil},
-		{"recipient=rocu-nw", sorted(base, red, cond, hm)},
-		{"review=due", sorted(red, hm)},
+		{"recipient=rocu-nw", sorted(base, green, cond, hm)},
+		{"review=due", sorted(green, hm)},
 		{"review=overdue", nil},
 		{"review_from=" + later + "&review_to=" + later, sorted(base, cond)},
-		{"created_from=" + today.Add(-time.Hour).Format(time.RFC3339), sorted(base, red, cond, hm)},
+		{"created_from=" + today.Add(-time.Hour).Format(time.RFC3339), sorted(base, green, cond, hm)},
 		{"created_to=" + today.Add(-time.Hour).Format(time.RFC3339), nil},
 	} {
 		if got := listIDs(t, rocu, tc.query); !slices.Equal(got, tc.want) {
@@ -129,7 +129,7 @@ func TestListFilters(t *testing.T) {
 	}
 	// The originator sees its own records under any filter, the recipient
 	// only what it may list.
-	if got := listIDs(t, met, "ocg=ocg-2291"); !slices.Equal(got, sorted(base, red, hidden)) {
+	if got := listIDs(t, met, "ocg=ocg-2291"); !slices.Equal(got, sorted(base, green, hidden)) {
 		t.Errorf("met-police ?ocg=ocg-2291 = %v", got)
 	}
 	if got := listIDs(t, env.Client("selec"), ""); !slices.Equal(got, sorted(selec)) {
@@ -139,8 +139,8 @@ func TestListFilters(t *testing.T) {
 	// A review date that passes makes the record overdue: the clock moves
 	// past the "soon" records' date.
 	env.SetClock(today.AddDate(0, 0, 11))
-	if got := listIDs(t, rocu, "review=overdue"); !slices.Equal(got, sorted(red, hm)) {
-		t.Errorf("rocu-nw ?review=overdue after the date = %v, want %v", got, sorted(red, hm))
+	if got := listIDs(t, rocu, "review=overdue"); !slices.Equal(got, sorted(green, hm)) {
+		t.Errorf("rocu-nw ?review=overdue after the date = %v, want %v", got, sorted(green, hm))
 	}
 	env.SetClock(time.Time{})
 
@@ -192,11 +192,11 @@ func TestSearch(t *testing.T) {
 		return *gatewaytest.Decode[api.SearchResult](t, r)
 	}
 
-	// The recipient: the same number written in E.164 finds its record,
-	// and the RED record (not addressed to it... it is: rocu-nw is a
-	// recipient of both) is readable too.
+	// The recipient: the same number written in E.164 finds its record.
+	// The TLP:RED record names it too, but the policy does not let it list
+	// that one (and never reveals it as a hit).
 	got := search("rocu-nw", map[string]any{"type": "phone", "value": "+44 20 7946 0018"})
-	if s := got.Selectors[0]; s.Outcome != api.SearchHit || len(s.Hits) != 0 || len(s.Records) != 2 {
+	if s := got.Selectors[0]; s.Outcome != api.SearchHit || len(s.Hits) != 0 || len(s.Records) != 1 || s.Records[0].ID != shared {
 		t.Fatalf("recipient search = %+v", got)
 	}
 	// nca: a party of dsa-uk-soc (discovery: hit_no_hit) that is not a
@@ -212,8 +212,9 @@ func TestSearch(t *testing.T) {
 			t.Fatalf("nca hit = %+v", h)
 		}
 	}
-	// selec: a party of no discovery DSA with met-police: no hit.
-	if got := search("selec", phone); got.Selectors[0].Outcome != api.SearchNoHit || len(got.Selectors[0].Hits)+len(got.Selectors[0].Records) != 0 {
+	// selec: a party of no discovery DSA with met-police: no hit. (Its
+	// jurisdiction is Romania: a UK number must be written in full.)
+	if got := search("selec", map[string]any{"type": "phone", "value": "+44 20 7946 0018"}); got.Selectors[0].Outcome != api.SearchNoHit || len(got.Selectors[0].Hits)+len(got.Selectors[0].Records) != 0 {
 		t.Fatalf("selec search = %+v", got)
 	}
 	// A selector nobody holds.

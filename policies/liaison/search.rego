@@ -47,6 +47,13 @@ granted if {
 	count(discovering_dsas) > 0
 }
 
+# An allowed discovery is exactly the caller learning that the record
+# exists; a refused one reveals nothing (every reason is private).
+visible if {
+	input.action == "record.discover"
+	allow
+}
+
 discovery_forbidden if tlp_label == "RED"
 
 discovery_forbidden if "H3" in europol_codes
