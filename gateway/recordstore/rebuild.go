@@ -66,7 +66,7 @@ func (rs *Store) Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress
 		p.Resumed, p.Last = after, after
 	}
 	if p.Resumed == "" {
-		if err := ix.db.SetState(ctx, rebuildStartedState, ix.now().UTC().Format(time.RFC3339)); err != nil {
+		if err := ix.db.SetState(ctx, rebuildStartedState, ix.now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return p, err
 		}
 	}

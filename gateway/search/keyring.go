@@ -225,7 +225,7 @@ func (kr *Keyring) Rotate(ctx context.Context) (int, error) {
 	}
 	clear(dk.Plaintext)
 	b, err := json.Marshal(blindKeyObject{Format: blindKeyFormat, Version: next, KeyName: kr.name, Wrapped: dk.Wrapped,
-		Created: time.Now().UTC().Format(time.RFC3339)})
+		Created: time.Now().UTC().Format(time.RFC3339Nano)})
 	if err != nil {
 		return 0, err
 	}
