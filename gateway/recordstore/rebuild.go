@@ -40,6 +40,9 @@ type RebuildOptions struct {
 	Restart bool
 	// Progress, if set, is told after every page.
 	Progress func(RebuildProgress)
+	// PageSize is how many records are read between saved positions
+	// (default 256).
+	PageSize int
 }
 
 // Rebuild writes the index entry of every record in the store again, in
@@ -74,8 +77,12 @@ func (rs *Store) Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress
 	if p.Last != "" {
 		startAfter = recordKey(p.Last)
 	}
+	page := o.PageSize
+	if page <= 0 {
+		page = rebuildPage
+	}
 	for {
-		keys, err := rs.store.List(ctx, recordPrefix, startAfter, rebuildPage)
+		keys, err := rs.store.List(ctx, recordPrefix, startAfter, page)
 		if err != nil {
 			return p, fmt.Errorf("rebuild: list records: %w", err)
 		}
@@ -125,7 +132,7 @@ func (rs *Store) Rebuild(ctx context.Context, o RebuildOptions) (RebuildProgress
 		if o.Progress != nil {
 			o.Progress(p)
 		}
-		if len(keys) < rebuildPage {
+		if len(keys) < page {
 			break
 		}
 	}
