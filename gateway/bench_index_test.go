@@ -14,6 +14,8 @@ import (
 	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
+	"github.com/liaison-project/liaison/gateway/recordstore"
+	"go.uber.org/zap"
 )
 
 // discardIndex is an index database that keeps nothing (the "index off"
@@ -139,4 +141,56 @@ func BenchmarkListPage(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 		})
 	}
+}
+
+// BenchmarkIndexRebuild: `liaison index rebuild --restart` over N records
+// (LIAISON_BENCH_LIST_RECORDS, default 2,000; one in ten with four
+// selectors), on the embedded defaults; reports records/s.
+func BenchmarkIndexRebuild(b *testing.B) {
+	n := benchListRecords(b)
+	env := gatewaytest.Start(b, gatewaytest.Options{Quiet: true})
+	plain := benchPayload()
+	withSel, _ := json.Marshal(recordBody(func(m map[string]any) {
+		m["selectors"] = []any{
+			map[string]any{"type": "phone", "value": "020 7946 0018"},
+			map[string]any{"type": "iban", "value": "GB82 WEST 1234 5698 7654 32"},
+			map[string]any{"type": "vehicle", "country": "GB", "value": "MA19 XKD"},
+			map[string]any{"type": "person", "name": "Ivan Petrov", "date_of_birth": "1981-04-12"},
+		}
+	}))
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := env.Client("met-police")
+			for i := w; i < n; i += 8 {
+				body := plain
+				if i%10 == 0 {
+					body = withSel
+				}
+				if r, err := c.Do("POST", "/v1/records", body); err != nil || r.Status != 201 {
+					b.Errorf("publish: %v %v", err, r)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cfg := env.Cfg
+	env.Stop()
+	ops, err := gateway.OpenIndexOps(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ops.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		p, err := ops.Rebuild(context.Background(), recordstore.RebuildOptions{Restart: true})
+		if err != nil || p.Done != n {
+			b.Fatalf("rebuild: %+v %v", p, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "records/s")
 }
