@@ -139,7 +139,6 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
-
 // TestUnreachable: nothing listens at the address.
 func TestUnreachable(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
