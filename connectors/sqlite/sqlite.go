@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +72,10 @@ func Open(path string, opts ...Option) (*Index, error) {
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
+	// Page caches (negative: KiB) well above the 2 MB default: random
+	// inserts into the access and blinds keys touch many pages, and a
+	// writer whose cache overflows spills to the WAL mid-transaction.
+	w, err := sql.Open("sqlite", dsn("cache_size(-65536)")+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", index.ErrUnavailable, err)
 	}
@@ -85,7 +89,7 @@ func Open(path string, opts ...Option) (*Index, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-16000)"))
+	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-32768)"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("%w: %v", index.ErrUnavailable, err)
@@ -213,12 +217,17 @@ func (x *Index) UpsertMany(ctx context.Context, entries []index.Entry) error {
 	return unavailable(tx.Commit())
 }
 
+// stmts are an upsert transaction's prepared statements. Rows go in by
+// multi-row INSERTs (one statement per entry and table, prepared once per
+// row count): a statement costs more than a row through database/sql.
 type stmts struct {
-	get, put, addAccess, delAccess, delBlinds, addBlind *sql.Stmt
+	tx                        *sql.Tx
+	get, put, delAccess, delB *sql.Stmt
+	multi                     map[string]*sql.Stmt
 }
 
 func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
-	var s stmts
+	s := stmts{tx: tx, multi: map[string]*sql.Stmt{}}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -226,10 +235,8 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 		{&s.get, `SELECT version, state, originator, operation, tier, tlp, handling_code, lists FROM entries WHERE record_id = ?`},
 		{&s.put, `INSERT OR REPLACE INTO entries (record_id, version, state, created, review_due, originator, operation, tier, tlp, handling_code, lists)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.addAccess, `INSERT OR IGNORE INTO access (agency, term, record_id) VALUES (?, ?, ?)`},
 		{&s.delAccess, `DELETE FROM access WHERE agency = ? AND term = ? AND record_id = ?`},
-		{&s.delBlinds, `DELETE FROM blinds WHERE record_id = ?`},
-		{&s.addBlind, `INSERT OR IGNORE INTO blinds (record_id, key_version, value, type) VALUES (?, ?, ?, ?)`},
+		{&s.delB, `DELETE FROM blinds WHERE record_id = ?`},
 	} {
 		st, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -242,11 +249,46 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.get, s.put, s.addAccess, s.delAccess, s.delBlinds, s.addBlind} {
+	for _, st := range []*sql.Stmt{s.get, s.put, s.delAccess, s.delB} {
 		if st != nil {
 			st.Close()
 		}
 	}
+	for _, st := range s.multi {
+		st.Close()
+	}
+}
+
+// insert runs "INSERT OR IGNORE INTO table (cols) VALUES (...), ..." for
+// rows of len(cols) values each.
+func (s *stmts) insert(ctx context.Context, table, cols string, width int, args []any) error {
+	const maxRows = 200
+	for len(args) > 0 {
+		n := min(len(args)/width, maxRows)
+		key := fmt.Sprintf("%s/%d", table, n)
+		st, ok := s.multi[key]
+		if !ok {
+			var b strings.Builder
+			fmt.Fprintf(&b, "INSERT OR IGNORE INTO %s (%s) VALUES ", table, cols)
+			row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+			for i := range n {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(row)
+			}
+			var err error
+			if st, err = s.tx.PrepareContext(ctx, b.String()); err != nil {
+				return err
+			}
+			s.multi[key] = st
+		}
+		if _, err := st.ExecContext(ctx, args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
 }
 
 func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
@@ -281,20 +323,23 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 			return err
 		}
 	}
+	args := make([]any, 0, 3*len(add))
 	for _, r := range add {
-		if _, err := s.addAccess.ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
-			return err
-		}
+		args = append(args, r.Agency, r.Term, e.RecordID)
 	}
-	if _, err := s.delBlinds.ExecContext(ctx, e.RecordID); err != nil {
+	if err := s.insert(ctx, "access", "agency, term, record_id", 3, args); err != nil {
 		return err
 	}
-	for _, b := range e.Selectors {
-		if _, err := s.addBlind.ExecContext(ctx, e.RecordID, b.KeyVersion, b.Value, b.Type); err != nil {
+	if old.RecordID != "" {
+		if _, err := s.delB.ExecContext(ctx, e.RecordID); err != nil {
 			return err
 		}
 	}
-	return nil
+	args = make([]any, 0, 4*len(e.Selectors))
+	for _, b := range e.Selectors {
+		args = append(args, e.RecordID, b.KeyVersion, b.Value, b.Type)
+	}
+	return s.insert(ctx, "blinds", "record_id, key_version, value, type", 4, args)
 }
 
 // Query implements index.Backend.
