@@ -319,21 +319,36 @@ func (x *Index) Query(ctx context.Context, q index.Query) ([]index.Hit, error) {
 	}
 	ctx, cancel := x.deadline(ctx)
 	defer cancel()
-	stmt, args := indexplan.QuerySQL(q, dollar)
-	rows, err := x.pool.Query(ctx, stmt, args...)
-	if err != nil {
-		return nil, unavailable(err)
+	stmts, args := indexplan.QuerySQL(q, dollar)
+	// One round trip for all the scans of an OR-ed driving field.
+	var b pgx.Batch
+	for i, stmt := range stmts {
+		b.Queue(stmt, args[i]...)
 	}
-	defer rows.Close()
-	hits := make([]index.Hit, 0, min(q.Limit, 128))
-	for rows.Next() {
-		var h index.Hit
-		if err := rows.Scan(&h.RecordID, &h.Version); err != nil {
+	res := x.pool.SendBatch(ctx, &b)
+	defer res.Close()
+	lists := make([][]index.Hit, len(stmts))
+	for i := range stmts {
+		rows, err := res.Query()
+		if err != nil {
 			return nil, unavailable(err)
 		}
-		hits = append(hits, h)
+		hits := make([]index.Hit, 0, min(q.Limit, 128))
+		for rows.Next() {
+			var h index.Hit
+			if err := rows.Scan(&h.RecordID, &h.Version); err != nil {
+				rows.Close()
+				return nil, unavailable(err)
+			}
+			hits = append(hits, h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, unavailable(err)
+		}
+		lists[i] = hits
 	}
-	return hits, unavailable(rows.Err())
+	return indexplan.Merge(lists, q.Limit), unavailable(res.Close())
 }
 
 // Lookup implements index.Backend.

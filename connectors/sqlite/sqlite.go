@@ -350,13 +350,25 @@ func (x *Index) Query(ctx context.Context, q index.Query) ([]index.Hit, error) {
 	if err := indexplan.ValidateQuery(q); err != nil {
 		return nil, err
 	}
-	stmt, args := indexplan.QuerySQL(q, func(int) string { return "?" })
+	stmts, args := indexplan.QuerySQL(q, func(int) string { return "?" })
+	lists := make([][]index.Hit, len(stmts))
+	for i, stmt := range stmts {
+		hits, err := x.query(ctx, stmt, args[i], q.Limit)
+		if err != nil {
+			return nil, err
+		}
+		lists[i] = hits
+	}
+	return indexplan.Merge(lists, q.Limit), nil
+}
+
+func (x *Index) query(ctx context.Context, stmt string, args []any, limit int) ([]index.Hit, error) {
 	rows, err := x.r.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	hits := make([]index.Hit, 0, min(q.Limit, 128))
+	hits := make([]index.Hit, 0, min(limit, 128))
 	for rows.Next() {
 		var h index.Hit
 		if err := rows.Scan(&h.RecordID, &h.Version); err != nil {
