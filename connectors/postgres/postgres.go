@@ -132,17 +132,18 @@ func lockKey(schema string) int64 {
 }
 
 func (x *Index) migrate(ctx context.Context) error {
-	ctx, cancel := x.deadline(ctx)
-	defer cancel()
-	// The migration may legitimately wait for another replica's, so it
-	// gets a longer deadline than a query.
-	ctx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 6*x.timeout)
-	defer cancel2()
+	// The migration may legitimately wait for another replica's, so
+	// without a deadline from the caller it gets a longer one than a query.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 6*x.timeout)
+		defer cancel()
+	}
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return unavailable(err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer x.rollback(ctx, tx)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(x.schema)); err != nil {
 		return unavailable(err)
 	}
@@ -195,6 +196,14 @@ func (x *Index) deadline(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, x.timeout)
 }
 
+// rollback ends tx if it was not committed, also when ctx is done, but
+// never waits longer than the timeout for a server that stopped answering.
+func (x *Index) rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.timeout)
+	defer cancel()
+	tx.Rollback(ctx)
+}
+
 func (x *Index) open() error {
 	if x.closed.Load() {
 		return fmt.Errorf("%w: postgres index closed", index.ErrUnavailable)
@@ -233,7 +242,7 @@ func (x *Index) upsertOnce(ctx context.Context, e index.Entry) (done bool, err e
 	if err != nil {
 		return false, err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer x.rollback(ctx, tx)
 	old := index.Entry{RecordID: e.RecordID}
 	var lists string
 	err = tx.QueryRow(ctx, `SELECT version, state, originator, operation, tier, tlp, handling_code, lists

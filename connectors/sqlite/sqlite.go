@@ -403,7 +403,7 @@ func (x *Index) Lookup(ctx context.Context, values []index.Blind, limit int) ([]
 			return nil, unavailable(err)
 		}
 		if done, err := m.Add(r); err != nil || done {
-			return m.Matches(), err
+			return m.Matches(), unavailable(err)
 		}
 	}
 	return m.Matches(), unavailable(rows.Err())
