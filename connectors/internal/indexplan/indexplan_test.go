@@ -80,3 +80,42 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Diff = %v, %v", add, remove)
 	}
 }
+
+// FuzzDecodeLists: the stored lists come back from a database a thief or a
+// bug may have altered; decoding them never panics, and what EncodeLists
+// wrote decodes to the same lists.
+func FuzzDecodeLists(f *testing.F) {
+	f.Add(`{"r":["a","b"],"c":["b"],"d":["dsa"]}`)
+	f.Add(`{}`)
+	f.Add(`{"r":null,"g":[""]}`)
+	f.Add(`[1,2]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var e index.Entry
+		if err := DecodeLists(s, &e); err != nil {
+			return
+		}
+		var again index.Entry
+		if err := DecodeLists(EncodeLists(e), &again); err != nil {
+			t.Fatalf("re-decoding %q: %v", EncodeLists(e), err)
+		}
+		for _, pair := range [][2][]string{{e.Readers, again.Readers}, {e.Recipients, again.Recipients}, {e.DSAIDs, again.DSAIDs},
+			{e.OCGIDs, again.OCGIDs}, {e.FourP, again.FourP}} {
+			if !slices.Equal(pair[0], pair[1]) {
+				t.Fatalf("round trip changed %v into %v", pair[0], pair[1])
+			}
+		}
+	})
+}
+
+// FuzzValidDate: ValidDate accepts exactly what time.DateOnly parses in
+// ten characters, and never panics.
+func FuzzValidDate(f *testing.F) {
+	for _, s := range []string{"2026-06-01", "2026-02-30", "", "2026-6-1", "99999-01-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidDate(s) && len(s) != 10 {
+			t.Fatalf("ValidDate(%q) with length %d", s, len(s))
+		}
+	})
+}
