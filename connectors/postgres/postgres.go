@@ -245,8 +245,8 @@ func (x *Index) upsertOnce(ctx context.Context, e index.Entry) (done bool, err e
 	defer x.rollback(ctx, tx)
 	old := index.Entry{RecordID: e.RecordID}
 	var lists string
-	err = tx.QueryRow(ctx, `SELECT version, state, originator, operation, tier, tlp, handling_code, lists
-		FROM entries WHERE record_id = $1 FOR UPDATE`, e.RecordID).Scan(&old.Version, &old.State, &old.Originator,
+	err = tx.QueryRow(ctx, `SELECT version, state, coalesce(review_due, ''), originator, operation, tier, tlp, handling_code, lists
+		FROM entries WHERE record_id = $1 FOR UPDATE`, e.RecordID).Scan(&old.Version, &old.State, &old.ReviewDue, &old.Originator,
 		&old.Operation, &old.Tier, &old.TLP, &old.HandlingCode, &lists)
 	var review *string
 	if e.ReviewDue != "" {

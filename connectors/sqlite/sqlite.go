@@ -32,6 +32,7 @@ import (
 // Index is an index.Backend in one SQLite database file.
 type Index struct {
 	w, r   *sql.DB
+	stmts  stmts // the writer's; see UpsertMany
 	closed atomic.Bool
 }
 
@@ -89,8 +90,15 @@ func Open(path string, opts ...Option) (*Index, error) {
 		w.Close()
 		return nil, err
 	}
+	x.stmts.db = w
+	if err := x.stmts.prepare(); err != nil {
+		x.stmts.close()
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-32768)"))
 	if err != nil {
+		x.stmts.close()
 		w.Close()
 		return nil, fmt.Errorf("%w: %v", index.ErrUnavailable, err)
 	}
@@ -204,48 +212,50 @@ func (x *Index) UpsertMany(ctx context.Context, entries []index.Entry) error {
 		return unavailable(err)
 	}
 	defer tx.Rollback()
-	st, err := prepare(ctx, tx)
-	if err != nil {
-		return unavailable(err)
-	}
-	defer st.close()
+	// Holding the transaction is holding the one writer connection, so
+	// x.stmts is used by one upsert at a time.
+	s := &x.stmts
+	s.tx = tx
+	defer func() { s.tx = nil }()
 	for _, e := range entries {
-		if err := st.upsert(ctx, e); err != nil {
+		if err := s.upsert(ctx, e); err != nil {
 			return unavailable(err)
 		}
 	}
 	return unavailable(tx.Commit())
 }
 
-// stmts are an upsert transaction's prepared statements. Rows go in by
-// multi-row INSERTs (one statement per entry and table, prepared once per
-// row count): a statement costs more than a row through database/sql.
+// stmts are the writer's prepared statements, prepared once on the writer
+// connection and used inside each upsert transaction (compiling them per
+// upsert cost more than the upsert). Rows go in by multi-row INSERTs, one
+// statement per entry and table, prepared once per row count: a statement
+// costs more than a row through database/sql.
 type stmts struct {
-	tx                        *sql.Tx
+	db                        *sql.DB
+	tx                        *sql.Tx // the upsert transaction in progress
 	get, put, delAccess, delB *sql.Stmt
 	multi                     map[string]*sql.Stmt
 }
 
-func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
-	s := stmts{tx: tx, multi: map[string]*sql.Stmt{}}
+func (s *stmts) prepare() error {
+	s.multi = map[string]*sql.Stmt{}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
 	}{
-		{&s.get, `SELECT version, state, originator, operation, tier, tlp, handling_code, lists FROM entries WHERE record_id = ?`},
+		{&s.get, `SELECT version, state, coalesce(review_due, ''), originator, operation, tier, tlp, handling_code, lists FROM entries WHERE record_id = ?`},
 		{&s.put, `INSERT OR REPLACE INTO entries (record_id, version, state, created, review_due, originator, operation, tier, tlp, handling_code, lists)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.delAccess, `DELETE FROM access WHERE agency = ? AND term = ? AND record_id = ?`},
 		{&s.delB, `DELETE FROM blinds WHERE record_id = ?`},
 	} {
-		st, err := tx.PrepareContext(ctx, p.q)
+		st, err := s.db.Prepare(p.q)
 		if err != nil {
-			s.close()
-			return nil, err
+			return unavailable(err)
 		}
 		*p.st = st
 	}
-	return &s, nil
+	return s.prepareMulti()
 }
 
 func (s *stmts) close() {
@@ -259,34 +269,64 @@ func (s *stmts) close() {
 	}
 }
 
-// insert runs "INSERT OR IGNORE INTO table (cols) VALUES (...), ..." for
-// rows of len(cols) values each.
-func (s *stmts) insert(ctx context.Context, table, cols string, width int, args []any) error {
-	const maxRows = 200
-	for len(args) > 0 {
-		n := min(len(args)/width, maxRows)
-		key := fmt.Sprintf("%s/%d", table, n)
-		st, ok := s.multi[key]
-		if !ok {
-			var b strings.Builder
-			fmt.Fprintf(&b, "INSERT OR IGNORE INTO %s (%s) VALUES ", table, cols)
-			row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
-			for i := range n {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(row)
+// in returns st bound to the transaction in progress.
+func (s *stmts) in(ctx context.Context, st *sql.Stmt) *sql.Stmt { return s.tx.StmtContext(ctx, st) }
+
+// multiSizes are the row counts of the prepared multi-row INSERTs. A
+// chunk of rows is padded to the next size by repeating its last row,
+// which INSERT OR IGNORE then ignores: every statement can be prepared at
+// Open (preparing one inside an upsert would wait for the one writer
+// connection that the upsert itself holds).
+var multiSizes = []int{1, 2, 4, 8, 16, 32, 64, 128}
+
+var multiTables = []struct{ table, cols string }{
+	{"access", "agency, term, record_id"},
+	{"blinds", "record_id, key_version, value, type"},
+}
+
+func multiKey(table string, n int) string { return fmt.Sprintf("%s/%d", table, n) }
+
+func (s *stmts) prepareMulti() error {
+	for _, t := range multiTables {
+		width := strings.Count(t.cols, ",") + 1
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+		for _, n := range multiSizes {
+			q := fmt.Sprintf("INSERT OR IGNORE INTO %s (%s) VALUES %s", t.table, t.cols,
+				strings.TrimSuffix(strings.Repeat(row+", ", n), ", "))
+			st, err := s.db.Prepare(q)
+			if err != nil {
+				return unavailable(err)
 			}
-			var err error
-			if st, err = s.tx.PrepareContext(ctx, b.String()); err != nil {
-				return err
-			}
-			s.multi[key] = st
+			s.multi[multiKey(t.table, n)] = st
 		}
-		if _, err := st.ExecContext(ctx, args[:n*width]...); err != nil {
+	}
+	return nil
+}
+
+// insert inserts rows of width values each (args) into table.
+func (s *stmts) insert(ctx context.Context, table string, width int, args []any) error {
+	max := multiSizes[len(multiSizes)-1]
+	for len(args) > 0 {
+		n := min(len(args)/width, max)
+		chunk := args[:n*width]
+		args = args[n*width:]
+		size := multiSizes[0]
+		for _, sz := range multiSizes {
+			if sz >= n {
+				size = sz
+				break
+			}
+		}
+		if size > n {
+			last := chunk[len(chunk)-width:]
+			chunk = append(chunk[:len(chunk):len(chunk)], make([]any, 0, (size-n)*width)...)
+			for range size - n {
+				chunk = append(chunk, last...)
+			}
+		}
+		if _, err := s.in(ctx, s.multi[multiKey(table, size)]).ExecContext(ctx, chunk...); err != nil {
 			return err
 		}
-		args = args[n*width:]
 	}
 	return nil
 }
@@ -295,7 +335,7 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	var old index.Entry
 	var lists string
 	old.RecordID = e.RecordID
-	err := s.get.QueryRowContext(ctx, e.RecordID).Scan(&old.Version, &old.State, &old.Originator, &old.Operation,
+	err := s.in(ctx, s.get).QueryRowContext(ctx, e.RecordID).Scan(&old.Version, &old.State, &old.ReviewDue, &old.Originator, &old.Operation,
 		&old.Tier, &old.TLP, &old.HandlingCode, &lists)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -313,13 +353,13 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	if e.ReviewDue != "" {
 		review = e.ReviewDue
 	}
-	if _, err := s.put.ExecContext(ctx, e.RecordID, e.Version, e.State, indexplan.Micros(e.Created), review,
+	if _, err := s.in(ctx, s.put).ExecContext(ctx, e.RecordID, e.Version, e.State, indexplan.Micros(e.Created), review,
 		e.Originator, e.Operation, e.Tier, e.TLP, e.HandlingCode, indexplan.EncodeLists(e)); err != nil {
 		return err
 	}
 	add, remove := indexplan.Diff(indexplan.AccessRows(old), indexplan.AccessRows(e))
 	for _, r := range remove {
-		if _, err := s.delAccess.ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
+		if _, err := s.in(ctx, s.delAccess).ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
 			return err
 		}
 	}
@@ -327,11 +367,11 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	for _, r := range add {
 		args = append(args, r.Agency, r.Term, e.RecordID)
 	}
-	if err := s.insert(ctx, "access", "agency, term, record_id", 3, args); err != nil {
+	if err := s.insert(ctx, "access", 3, args); err != nil {
 		return err
 	}
 	if old.RecordID != "" {
-		if _, err := s.delB.ExecContext(ctx, e.RecordID); err != nil {
+		if _, err := s.in(ctx, s.delB).ExecContext(ctx, e.RecordID); err != nil {
 			return err
 		}
 	}
@@ -339,7 +379,7 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	for _, b := range e.Selectors {
 		args = append(args, e.RecordID, b.KeyVersion, b.Value, b.Type)
 	}
-	return s.insert(ctx, "blinds", "record_id, key_version, value, type", 4, args)
+	return s.insert(ctx, "blinds", 4, args)
 }
 
 // Query implements index.Backend.
@@ -503,5 +543,11 @@ func (x *Index) Close() error {
 	if x.closed.Swap(true) {
 		return nil
 	}
+	// Wait for an upsert in progress (it holds the writer) before closing
+	// the statements it uses.
+	if c, err := x.w.Conn(context.Background()); err == nil {
+		c.Close()
+	}
+	x.stmts.close()
 	return errors.Join(x.r.Close(), x.w.Close())
 }
