@@ -31,6 +31,12 @@ const (
 	// ActionAccept: the receiving gateway asks whether it accepts a record
 	// a peer gateway delivers to agencies it hosts.
 	ActionAccept Action = "federation.accept"
+	// ActionDiscover: may a search report that a record the caller cannot
+	// read exists (hit/no-hit, policies/liaison/search.rego)?
+	ActionDiscover Action = "record.discover"
+	// ActionReview: the originator's MoPI review of its record (retain
+	// with a new review date, or dispose), docs/review.md.
+	ActionReview Action = "record.review"
 )
 
 // Input is the policy input the gateway builds for every decision, as
@@ -50,6 +56,16 @@ type Input struct {
 	// Federation is the cross-gateway context (federation.deliver,
 	// federation.accept).
 	Federation *Federation `json:"federation,omitempty"`
+	// Review is the review asked for (record.review).
+	Review *Review `json:"review,omitempty"`
+}
+
+// Review is an originator's MoPI review of a record (record.review).
+type Review struct {
+	// Decision is "retain" or "dispose".
+	Decision string `json:"decision"`
+	// ReviewDue is the next review date asked for (retain), YYYY-MM-DD.
+	ReviewDue string `json:"review_due,omitempty"`
 }
 
 // Federation is the cross-gateway context of federation.deliver and

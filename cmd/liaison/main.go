@@ -1,5 +1,5 @@
 // Command liaison is Liaison's single binary: the gateway (`dev`, `serve`)
-// and the clients and tools around it — `records` (put, get, list, recall,
+// and the clients and tools around it — `records` (put, get, list, recall, review,
 // decide, share), `consents` (list, approve, refuse), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
@@ -55,6 +55,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
 	return root
 }

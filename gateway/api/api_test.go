@@ -40,6 +40,9 @@ var bodies = map[string]any{
 	"Problem":         api.Problem{},
 	"Deliveries":      api.Deliveries{},
 	"Delivery":        api.Delivery{},
+	"Review":          api.Review{},
+	"ReviewRequest":   api.ReviewRequest{},
+	"Reviewed":        api.Reviewed{},
 }
 
 // apiPkg is the package path of the types above: fill sets every field of
@@ -217,8 +220,9 @@ func TestDocsNameTheMembers(t *testing.T) {
 	}{
 		{bq(`201 '{"id","version","digest","decision_id","policy_revision"}'`), populated(t, api.Published{})},
 		{bq(`200 '{"id","version","meta","content","handling","decision_id","policy_revision"}'`), populated(t, api.Record{})},
-		{bq(`('banner', 'conditions', 'grading', 'redacted', 'originator_consent_required')`), populated(t, api.Handling{})},
-		{bq(`200 '{"items":[{"id","version","meta","banner"}],"next_cursor"}'`), populated(t, api.RecordList{})},
+		{bq(`('banner', 'conditions', 'grading', 'redacted', 'originator_consent_required', 'review')`), populated(t, api.Handling{})},
+		{bq(`200 '{"items":[{"id","version","meta","banner","review"}],"next_cursor"}'`), populated(t, api.RecordList{})},
+		{bq(`200 '{"id","decision","version","previous_due","review","state","decision_id"}'`), populated(t, api.Reviewed{})},
 		{bq(`200 '{"id","state":"recalled"}'`), populated(t, api.Recalled{})},
 		{bq(`200 '{"id","version","state":"shared","recipients","decision_id"}'`), populated(t, api.Shared{})},
 		{bq(`202 '{"consent_id","state":"pending","record_id","recipients","expires","decision_id","reasons","previous_refusals","duplicate","detail"}'`), populated(t, api.ConsentFiled{})},
