@@ -33,8 +33,12 @@ func QuerySQL(q index.Query, ph Placeholder) (stmts []string, args [][]any) {
 			return ph(len(a))
 		}
 		var b strings.Builder
+		// The bound is repeated on e: PostgreSQL does not carry an
+		// inequality across the join, and without it may merge-join
+		// against entries scanned from the first record.
 		fmt.Fprintf(&b, "SELECT a.record_id, e.version FROM access a JOIN entries e ON e.record_id = a.record_id"+
 			" WHERE a.agency = %s AND a.term = %s AND a.record_id > %s", arg(q.Reader), arg(term), arg(q.After))
+		fmt.Fprintf(&b, " AND e.record_id > %s", arg(q.After))
 		if !q.CreatedFrom.IsZero() {
 			fmt.Fprintf(&b, " AND e.created >= %s", arg(Micros(q.CreatedFrom)))
 		}
