@@ -26,6 +26,7 @@ type Placeholder func(n int) string
 // the separate scans.
 func QuerySQL(q index.Query, ph Placeholder) (stmts []string, args [][]any) {
 	p := PlanQuery(q)
+	dated := !q.CreatedFrom.IsZero() || !q.CreatedTo.IsZero() || q.ReviewFrom != "" || q.ReviewTo != ""
 	for _, term := range p.Drive {
 		var a []any
 		arg := func(v any) string {
@@ -33,12 +34,19 @@ func QuerySQL(q index.Query, ph Placeholder) (stmts []string, args [][]any) {
 			return ph(len(a))
 		}
 		var b strings.Builder
-		// The bound is repeated on e: PostgreSQL does not carry an
-		// inequality across the join, and without it may merge-join
-		// against entries scanned from the first record.
-		fmt.Fprintf(&b, "SELECT a.record_id, e.version FROM access a JOIN entries e ON e.record_id = a.record_id"+
-			" WHERE a.agency = %s AND a.term = %s AND a.record_id > %s", arg(q.Reader), arg(term), arg(q.After))
-		fmt.Fprintf(&b, " AND e.record_id > %s", arg(q.After))
+		if dated {
+			// The bound is repeated on e: PostgreSQL does not carry an
+			// inequality across the join, and without it may merge-join
+			// against entries scanned from the first record.
+			fmt.Fprintf(&b, "SELECT a.record_id, e.version FROM access a JOIN entries e ON e.record_id = a.record_id"+
+				" WHERE a.agency = %s AND a.term = %s AND a.record_id > %s", arg(q.Reader), arg(term), arg(q.After))
+			fmt.Fprintf(&b, " AND e.record_id > %s", arg(q.After))
+		} else {
+			// Without date bounds entries is only where the version is:
+			// join it to the page, after the limit, never to the scan.
+			fmt.Fprintf(&b, "SELECT s.record_id, e.version FROM (SELECT a.record_id FROM access a"+
+				" WHERE a.agency = %s AND a.term = %s AND a.record_id > %s", arg(q.Reader), arg(term), arg(q.After))
+		}
 		if !q.CreatedFrom.IsZero() {
 			fmt.Fprintf(&b, " AND e.created >= %s", arg(Micros(q.CreatedFrom)))
 		}
@@ -60,6 +68,9 @@ func QuerySQL(q index.Query, ph Placeholder) (stmts []string, args [][]any) {
 				strings.Join(in, ", "))
 		}
 		fmt.Fprintf(&b, " ORDER BY a.record_id LIMIT %s", arg(q.Limit))
+		if !dated {
+			b.WriteString(") AS s JOIN entries e ON e.record_id = s.record_id ORDER BY s.record_id")
+		}
 		stmts, args = append(stmts, b.String()), append(args, a)
 	}
 	return stmts, args
