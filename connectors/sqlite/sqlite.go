@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +33,8 @@ import (
 // Index is an index.Backend in one SQLite database file.
 type Index struct {
 	w, r   *sql.DB
-	stmts  stmts // the writer's; see UpsertMany
+	wmu    sync.Mutex
+	stmts  stmts // the writer's, under wmu; see UpsertMany
 	closed atomic.Bool
 }
 
@@ -207,13 +209,19 @@ func (x *Index) UpsertMany(ctx context.Context, entries []index.Entry) error {
 			return err
 		}
 	}
+	// One upsert transaction at a time uses x.stmts (SQLite has one
+	// writer anyway). The lock, not the connection, guards them: Commit
+	// hands the connection to the next writer before this call returns.
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	if err := x.open(); err != nil {
+		return err
+	}
 	tx, err := x.w.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(err)
 	}
 	defer tx.Rollback()
-	// Holding the transaction is holding the one writer connection, so
-	// x.stmts is used by one upsert at a time.
 	s := &x.stmts
 	s.tx = tx
 	defer func() { s.tx = nil }()
@@ -543,11 +551,9 @@ func (x *Index) Close() error {
 	if x.closed.Swap(true) {
 		return nil
 	}
-	// Wait for an upsert in progress (it holds the writer) before closing
-	// the statements it uses.
-	if c, err := x.w.Conn(context.Background()); err == nil {
-		c.Close()
-	}
+	// Wait for an upsert in progress before closing its statements.
+	x.wmu.Lock()
 	x.stmts.close()
+	x.wmu.Unlock()
 	return errors.Join(x.r.Close(), x.w.Close())
 }
