@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +33,8 @@ import (
 // Index is an index.Backend in one SQLite database file.
 type Index struct {
 	w, r   *sql.DB
+	wmu    sync.Mutex
+	stmts  stmts // the writer's, under wmu; see UpsertMany
 	closed atomic.Bool
 }
 
@@ -71,7 +75,10 @@ func Open(path string, opts ...Option) (*Index, error) {
 		}
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")
+	// Page caches (negative: KiB) well above the 2 MB default: random
+	// inserts into the access and blinds keys touch many pages, and a
+	// writer whose cache overflows spills to the WAL mid-transaction.
+	w, err := sql.Open("sqlite", dsn("cache_size(-65536)")+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", index.ErrUnavailable, err)
 	}
@@ -85,8 +92,15 @@ func Open(path string, opts ...Option) (*Index, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-16000)"))
+	x.stmts.db = w
+	if err := x.stmts.prepare(); err != nil {
+		x.stmts.close()
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-32768)"))
 	if err != nil {
+		x.stmts.close()
 		w.Close()
 		return nil, fmt.Errorf("%w: %v", index.ErrUnavailable, err)
 	}
@@ -195,65 +209,141 @@ func (x *Index) UpsertMany(ctx context.Context, entries []index.Entry) error {
 			return err
 		}
 	}
+	// One upsert transaction at a time uses x.stmts (SQLite has one
+	// writer anyway). The lock, not the connection, guards them: Commit
+	// hands the connection to the next writer before this call returns.
+	x.wmu.Lock()
+	defer x.wmu.Unlock()
+	if err := x.open(); err != nil {
+		return err
+	}
 	tx, err := x.w.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(err)
 	}
 	defer tx.Rollback()
-	st, err := prepare(ctx, tx)
-	if err != nil {
-		return unavailable(err)
-	}
-	defer st.close()
+	s := &x.stmts
+	s.tx = tx
+	defer func() { s.tx = nil }()
 	for _, e := range entries {
-		if err := st.upsert(ctx, e); err != nil {
+		if err := s.upsert(ctx, e); err != nil {
 			return unavailable(err)
 		}
 	}
 	return unavailable(tx.Commit())
 }
 
+// stmts are the writer's prepared statements, prepared once on the writer
+// connection and used inside each upsert transaction (compiling them per
+// upsert cost more than the upsert). Rows go in by multi-row INSERTs, one
+// statement per entry and table, prepared once per row count: a statement
+// costs more than a row through database/sql.
 type stmts struct {
-	get, put, addAccess, delAccess, delBlinds, addBlind *sql.Stmt
+	db                        *sql.DB
+	tx                        *sql.Tx // the upsert transaction in progress
+	get, put, delAccess, delB *sql.Stmt
+	multi                     map[string]*sql.Stmt
 }
 
-func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
-	var s stmts
+func (s *stmts) prepare() error {
+	s.multi = map[string]*sql.Stmt{}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
 	}{
-		{&s.get, `SELECT version, state, originator, operation, tier, tlp, handling_code, lists FROM entries WHERE record_id = ?`},
+		{&s.get, `SELECT version, state, coalesce(review_due, ''), originator, operation, tier, tlp, handling_code, lists FROM entries WHERE record_id = ?`},
 		{&s.put, `INSERT OR REPLACE INTO entries (record_id, version, state, created, review_due, originator, operation, tier, tlp, handling_code, lists)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.addAccess, `INSERT OR IGNORE INTO access (agency, term, record_id) VALUES (?, ?, ?)`},
 		{&s.delAccess, `DELETE FROM access WHERE agency = ? AND term = ? AND record_id = ?`},
-		{&s.delBlinds, `DELETE FROM blinds WHERE record_id = ?`},
-		{&s.addBlind, `INSERT OR IGNORE INTO blinds (record_id, key_version, value, type) VALUES (?, ?, ?, ?)`},
+		{&s.delB, `DELETE FROM blinds WHERE record_id = ?`},
 	} {
-		st, err := tx.PrepareContext(ctx, p.q)
+		st, err := s.db.Prepare(p.q)
 		if err != nil {
-			s.close()
-			return nil, err
+			return unavailable(err)
 		}
 		*p.st = st
 	}
-	return &s, nil
+	return s.prepareMulti()
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.get, s.put, s.addAccess, s.delAccess, s.delBlinds, s.addBlind} {
+	for _, st := range []*sql.Stmt{s.get, s.put, s.delAccess, s.delB} {
 		if st != nil {
 			st.Close()
 		}
 	}
+	for _, st := range s.multi {
+		st.Close()
+	}
+}
+
+// in returns st bound to the transaction in progress.
+func (s *stmts) in(ctx context.Context, st *sql.Stmt) *sql.Stmt { return s.tx.StmtContext(ctx, st) }
+
+// multiSizes are the row counts of the prepared multi-row INSERTs. A
+// chunk of rows is padded to the next size by repeating its last row,
+// which INSERT OR IGNORE then ignores: every statement can be prepared at
+// Open (preparing one inside an upsert would wait for the one writer
+// connection that the upsert itself holds).
+var multiSizes = []int{1, 2, 4, 8, 16, 32, 64, 128}
+
+var multiTables = []struct{ table, cols string }{
+	{"access", "agency, term, record_id"},
+	{"blinds", "record_id, key_version, value, type"},
+}
+
+func multiKey(table string, n int) string { return fmt.Sprintf("%s/%d", table, n) }
+
+func (s *stmts) prepareMulti() error {
+	for _, t := range multiTables {
+		width := strings.Count(t.cols, ",") + 1
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+		for _, n := range multiSizes {
+			q := fmt.Sprintf("INSERT OR IGNORE INTO %s (%s) VALUES %s", t.table, t.cols,
+				strings.TrimSuffix(strings.Repeat(row+", ", n), ", "))
+			st, err := s.db.Prepare(q)
+			if err != nil {
+				return unavailable(err)
+			}
+			s.multi[multiKey(t.table, n)] = st
+		}
+	}
+	return nil
+}
+
+// insert inserts rows of width values each (args) into table.
+func (s *stmts) insert(ctx context.Context, table string, width int, args []any) error {
+	max := multiSizes[len(multiSizes)-1]
+	for len(args) > 0 {
+		n := min(len(args)/width, max)
+		chunk := args[:n*width]
+		args = args[n*width:]
+		size := multiSizes[0]
+		for _, sz := range multiSizes {
+			if sz >= n {
+				size = sz
+				break
+			}
+		}
+		if size > n {
+			last := chunk[len(chunk)-width:]
+			chunk = append(chunk[:len(chunk):len(chunk)], make([]any, 0, (size-n)*width)...)
+			for range size - n {
+				chunk = append(chunk, last...)
+			}
+		}
+		if _, err := s.in(ctx, s.multi[multiKey(table, size)]).ExecContext(ctx, chunk...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	var old index.Entry
 	var lists string
 	old.RecordID = e.RecordID
-	err := s.get.QueryRowContext(ctx, e.RecordID).Scan(&old.Version, &old.State, &old.Originator, &old.Operation,
+	err := s.in(ctx, s.get).QueryRowContext(ctx, e.RecordID).Scan(&old.Version, &old.State, &old.ReviewDue, &old.Originator, &old.Operation,
 		&old.Tier, &old.TLP, &old.HandlingCode, &lists)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -271,30 +361,33 @@ func (s *stmts) upsert(ctx context.Context, e index.Entry) error {
 	if e.ReviewDue != "" {
 		review = e.ReviewDue
 	}
-	if _, err := s.put.ExecContext(ctx, e.RecordID, e.Version, e.State, indexplan.Micros(e.Created), review,
+	if _, err := s.in(ctx, s.put).ExecContext(ctx, e.RecordID, e.Version, e.State, indexplan.Micros(e.Created), review,
 		e.Originator, e.Operation, e.Tier, e.TLP, e.HandlingCode, indexplan.EncodeLists(e)); err != nil {
 		return err
 	}
 	add, remove := indexplan.Diff(indexplan.AccessRows(old), indexplan.AccessRows(e))
 	for _, r := range remove {
-		if _, err := s.delAccess.ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
+		if _, err := s.in(ctx, s.delAccess).ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
 			return err
 		}
 	}
+	args := make([]any, 0, 3*len(add))
 	for _, r := range add {
-		if _, err := s.addAccess.ExecContext(ctx, r.Agency, r.Term, e.RecordID); err != nil {
-			return err
-		}
+		args = append(args, r.Agency, r.Term, e.RecordID)
 	}
-	if _, err := s.delBlinds.ExecContext(ctx, e.RecordID); err != nil {
+	if err := s.insert(ctx, "access", 3, args); err != nil {
 		return err
 	}
-	for _, b := range e.Selectors {
-		if _, err := s.addBlind.ExecContext(ctx, e.RecordID, b.KeyVersion, b.Value, b.Type); err != nil {
+	if old.RecordID != "" {
+		if _, err := s.in(ctx, s.delB).ExecContext(ctx, e.RecordID); err != nil {
 			return err
 		}
 	}
-	return nil
+	args = make([]any, 0, 4*len(e.Selectors))
+	for _, b := range e.Selectors {
+		args = append(args, e.RecordID, b.KeyVersion, b.Value, b.Type)
+	}
+	return s.insert(ctx, "blinds", 4, args)
 }
 
 // Query implements index.Backend.
@@ -305,13 +398,25 @@ func (x *Index) Query(ctx context.Context, q index.Query) ([]index.Hit, error) {
 	if err := indexplan.ValidateQuery(q); err != nil {
 		return nil, err
 	}
-	stmt, args := indexplan.QuerySQL(q, func(int) string { return "?" })
+	stmts, args := indexplan.QuerySQL(q, func(int) string { return "?" })
+	lists := make([][]index.Hit, len(stmts))
+	for i, stmt := range stmts {
+		hits, err := x.query(ctx, stmt, args[i], q.Limit)
+		if err != nil {
+			return nil, err
+		}
+		lists[i] = hits
+	}
+	return indexplan.Merge(lists, q.Limit), nil
+}
+
+func (x *Index) query(ctx context.Context, stmt string, args []any, limit int) ([]index.Hit, error) {
 	rows, err := x.r.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, unavailable(err)
 	}
 	defer rows.Close()
-	hits := make([]index.Hit, 0, min(q.Limit, 128))
+	hits := make([]index.Hit, 0, min(limit, 128))
 	for rows.Next() {
 		var h index.Hit
 		if err := rows.Scan(&h.RecordID, &h.Version); err != nil {
@@ -346,7 +451,7 @@ func (x *Index) Lookup(ctx context.Context, values []index.Blind, limit int) ([]
 			return nil, unavailable(err)
 		}
 		if done, err := m.Add(r); err != nil || done {
-			return m.Matches(), err
+			return m.Matches(), unavailable(err)
 		}
 	}
 	return m.Matches(), unavailable(rows.Err())
@@ -446,5 +551,9 @@ func (x *Index) Close() error {
 	if x.closed.Swap(true) {
 		return nil
 	}
+	// Wait for an upsert in progress before closing its statements.
+	x.wmu.Lock()
+	x.stmts.close()
+	x.wmu.Unlock()
 	return errors.Join(x.r.Close(), x.w.Close())
 }

@@ -13,8 +13,16 @@ import (
 	"github.com/liaison-project/liaison/connectors/index/indextest"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package's tests if any goroutine outlives them, and
+// removes the benchmarks' databases (unless kept in LIAISON_BENCH_INDEX_CACHE).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupAfter{m}) }
+
+type cleanupAfter struct{ m *testing.M }
+
+func (c cleanupAfter) Run() int {
+	defer cleanupBench()
+	return c.m.Run()
+}
 
 func openTest(t testing.TB) *Index {
 	t.Helper()

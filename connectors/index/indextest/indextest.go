@@ -247,12 +247,20 @@ func testListsReplaced(t *testing.T, b index.Backend) {
 	e.Readers = []string{"ag-a", "ag-b", "ag-c"}
 	e.OCGIDs = []string{"ocg-1", "ocg-2"}
 	e.Selectors = []index.Blind{blind(1, "phone", "1"), blind(1, "phone", "2")}
+	e.ReviewDue, e.Operation, e.Tier = "2026-05-10", "op-1", "t1"
 	upsert(t, b, e)
 	e2 := e
 	e2.Readers = []string{"ag-a", "ag-d"}
 	e2.OCGIDs = []string{"ocg-3"}
 	e2.Selectors = []index.Blind{blind(1, "phone", "3")}
+	e2.ReviewDue, e2.Operation, e2.Tier = "2026-07-01", "", "t2"
 	upsert(t, b, e2)
+	// Every scalar filter value replaced too: nothing found by the old ones.
+	wantIDs(t, b, index.Query{Reader: "ag-a", ReviewFrom: "2026-05-01", ReviewTo: "2026-05-31"}, []string{})
+	wantIDs(t, b, index.Query{Reader: "ag-a", ReviewFrom: "2026-07-01", ReviewTo: "2026-07-01"}, idList(1))
+	wantIDs(t, b, index.Query{Reader: "ag-a", Operations: []string{"op-1"}}, []string{})
+	wantIDs(t, b, index.Query{Reader: "ag-a", Tiers: []string{"t1"}}, []string{})
+	wantIDs(t, b, index.Query{Reader: "ag-a", Tiers: []string{"t2"}}, idList(1))
 	for _, r := range []string{"ag-b", "ag-c"} {
 		wantIDs(t, b, index.Query{Reader: r}, []string{})
 	}
@@ -433,12 +441,18 @@ func testRecalled(t *testing.T, b index.Backend) {
 	for i := 1; i <= 3; i++ {
 		e := entry(i)
 		e.Selectors = []index.Blind{sel}
+		e.ReviewDue, e.OCGIDs, e.Operation = "2026-09-09", []string{"ocg-1"}, "op-1"
 		upsert(t, b, e)
 	}
 	r := entry(2)
 	r.State, r.Selectors = "recalled", []index.Blind{sel}
+	r.ReviewDue, r.OCGIDs, r.Operation = "2026-09-09", []string{"ocg-1"}, "op-1"
 	upsert(t, b, r)
 	wantIDs(t, b, index.Query{Reader: "ag-a"}, idList(1, 3))
+	// However a query is driven, the recalled record is not a candidate.
+	wantIDs(t, b, index.Query{Reader: "ag-a", ReviewFrom: "2026-09-01", ReviewTo: "2026-09-30"}, idList(1, 3))
+	wantIDs(t, b, index.Query{Reader: "ag-a", OCGIDs: []string{"ocg-1"}}, idList(1, 3))
+	wantIDs(t, b, index.Query{Reader: "ag-a", Operations: []string{"op-1"}, TLPs: []string{"amber"}}, idList(1, 3))
 	wantIDs(t, b, index.Query{Reader: "ag-b", DSAIDs: []string{"dsa-1"}}, idList(1, 3))
 	m, err := b.Lookup(ctx, []index.Blind{sel}, 10)
 	if err != nil {
@@ -457,6 +471,7 @@ func testRecalled(t *testing.T, b index.Backend) {
 	// A recall undone at the same version (a rebuild replaying) is found again.
 	upsert(t, b, entry(2))
 	wantIDs(t, b, index.Query{Reader: "ag-a"}, idList(1, 2, 3))
+	wantIDs(t, b, index.Query{Reader: "ag-a", ReviewFrom: "2026-09-01", ReviewTo: "2026-09-30"}, idList(1, 3))
 }
 
 func matchIDs(m []index.Match) []string {

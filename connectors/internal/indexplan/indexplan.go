@@ -36,7 +36,15 @@ const (
 	FieldTier       = "t"
 	FieldTLP        = "l"
 	FieldHandling   = "h"
+	// FieldReview files an entry under its review month ("v:2026-06"),
+	// so that a review window drives a scan of its months instead of
+	// checking every record of the reader.
+	FieldReview = "v"
 )
+
+// maxReviewMonths is the widest review window scanned month by month; a
+// wider one covers most records anyway, and is checked row by row.
+const maxReviewMonths = 24
 
 // ReaderTerm is the term of the plain listing row.
 const ReaderTerm = ""
@@ -136,6 +144,9 @@ func Terms(e index.Entry) []string {
 	if e.HandlingCode != "" {
 		add(FieldHandling, e.HandlingCode)
 	}
+	if e.ReviewDue != "" {
+		add(FieldReview, e.ReviewDue[:7])
+	}
 	slices.Sort(t)
 	return slices.Compact(t)
 }
@@ -155,12 +166,14 @@ type Plan struct {
 	Check [][]string
 }
 
-// field is one filter of a query in the order Plan prefers to drive by:
-// the fields whose values usually pick few records first (an OCG, an
-// operation, a DSA), the low-cardinality labels (tier, TLP, handling code)
-// last. Without statistics this is a guess; a wrong guess costs rows
-// scanned, never a wrong answer.
-func fields(q index.Query) [][]string {
+// fields returns the filters of q as term groups, in the order PlanQuery
+// prefers to drive by: the fields whose values usually pick few records
+// first (an OCG, an operation, a DSA, a review window of a few months),
+// the low-cardinality labels (tier, TLP, handling code) last. Without
+// statistics this is a guess; a wrong guess costs rows scanned, never a
+// wrong answer. check is false for a group that the SQL checks another
+// way (the review months: the exact bounds are checked on entries).
+func fields(q index.Query) (groups [][]string, check []bool) {
 	terms := func(field string, values []string) []string {
 		if len(values) == 0 {
 			return nil
@@ -172,29 +185,54 @@ func fields(q index.Query) [][]string {
 		slices.Sort(out)
 		return slices.Compact(out)
 	}
-	return [][]string{
-		terms(FieldOCG, q.OCGIDs),
-		terms(FieldOperation, q.Operations),
-		terms(FieldDSA, q.DSAIDs),
-		terms(FieldFourP, q.FourP),
-		terms(FieldRecipient, q.Recipients),
-		terms(FieldOriginator, q.Originators),
-		terms(FieldHandling, q.HandlingCode),
-		terms(FieldTier, q.Tiers),
-		terms(FieldTLP, q.TLPs),
+	add := func(g []string, c bool) {
+		groups, check = append(groups, g), append(check, c)
 	}
+	add(terms(FieldOCG, q.OCGIDs), true)
+	add(terms(FieldOperation, q.Operations), true)
+	add(terms(FieldDSA, q.DSAIDs), true)
+	add(terms(FieldReview, reviewMonths(q.ReviewFrom, q.ReviewTo)), false)
+	add(terms(FieldFourP, q.FourP), true)
+	add(terms(FieldRecipient, q.Recipients), true)
+	add(terms(FieldOriginator, q.Originators), true)
+	add(terms(FieldHandling, q.HandlingCode), true)
+	add(terms(FieldTier, q.Tiers), true)
+	add(terms(FieldTLP, q.TLPs), true)
+	return groups, check
+}
+
+// reviewMonths lists the months ("2026-06") of a review window of at most
+// maxReviewMonths, or nil (open, inverted or wide: no month scan).
+func reviewMonths(from, to string) []string {
+	if from == "" || to == "" || from > to {
+		return nil
+	}
+	f, err1 := time.Parse(time.DateOnly, from)
+	t, err2 := time.Parse(time.DateOnly, to)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	var out []string
+	for m := time.Date(f.Year(), f.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(t); m = m.AddDate(0, 1, 0) {
+		if len(out) == maxReviewMonths {
+			return nil
+		}
+		out = append(out, m.Format("2006-01"))
+	}
+	return out
 }
 
 // PlanQuery plans q: drive by the first filtered field in preference
 // order, or by the reader term when q filters on no field.
 func PlanQuery(q index.Query) Plan {
 	var p Plan
-	for _, g := range fields(q) {
+	groups, check := fields(q)
+	for i, g := range groups {
 		switch {
 		case len(g) == 0:
 		case p.Drive == nil:
 			p.Drive = g
-		default:
+		case check[i]:
 			p.Check = append(p.Check, g)
 		}
 	}
