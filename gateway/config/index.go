@@ -35,13 +35,17 @@ type PostgresIndexConfig struct {
 	DSN string `yaml:"dsn"`
 	// MaxConns bounds the connection pool of this replica.
 	MaxConns int `yaml:"max_conns"`
+	// Schema holds the index's tables (created if missing), so that the
+	// index can share a database; every replica of one gateway uses the
+	// same schema, and gateways sharing a server use different ones.
+	Schema string `yaml:"schema"`
 }
 
 func defaultIndex(dataDir string) IndexConfig {
 	return IndexConfig{
 		Backend:        "sqlite",
 		SQLite:         SQLiteIndexConfig{Path: filepath.Join(dataDir, "index", "index.db")},
-		Postgres:       PostgresIndexConfig{MaxConns: 16},
+		Postgres:       PostgresIndexConfig{MaxConns: 16, Schema: "liaison_index"},
 		BlindKeyName:   "liaison-blind-index",
 		KeyringRefresh: 10 * time.Second,
 	}
@@ -61,6 +65,9 @@ func (c IndexConfig) Validate() error {
 		} else if !strings.HasPrefix(c.Postgres.DSN, "postgres://") && !strings.HasPrefix(c.Postgres.DSN, "postgresql://") && !strings.Contains(c.Postgres.DSN, "=") {
 			p.add("index.postgres.dsn", "must be a postgres:// URL or a key=value connection string")
 		}
+		if !validSchema(c.Postgres.Schema) {
+			p.add("index.postgres.schema", "must be lower-case letters, digits and _ (at most 63), not starting with a digit")
+		}
 		if c.Postgres.MaxConns < 1 || c.Postgres.MaxConns > 1000 {
 			p.add("index.postgres.max_conns", "must be between 1 and 1000")
 		}
@@ -74,6 +81,18 @@ func (c IndexConfig) Validate() error {
 		p.add("index.keyring_refresh", "must be between 1s and 1h")
 	}
 	return p.err()
+}
+
+func validSchema(s string) bool {
+	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validKeyName(s string) bool {

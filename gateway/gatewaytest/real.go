@@ -1,11 +1,13 @@
 package gatewaytest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/liaison-project/liaison/deploy/devstack"
 	"github.com/liaison-project/liaison/gateway/config"
 )
@@ -61,4 +63,31 @@ func UseDevStack(t testing.TB) (func(*config.Config), string) {
 	vault := UseVault(t, v.Addr, v.Token)
 	minio, bucket := UseMinIO(t, m.Endpoint, m.AccessKey, m.SecretKey)
 	return func(c *config.Config) { vault(c); minio(c) }, bucket
+}
+
+// UsePostgres configures the index on the dev stack's PostgreSQL, in a
+// schema of its own (so tests sharing the server do not see each other's
+// entries), dropped at the end of the test. Returns the configure function
+// and the schema.
+func UsePostgres(t testing.TB) (func(*config.Config), string) {
+	t.Helper()
+	pg := devstack.Postgres(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pg.DSN)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+	})
+	return func(c *config.Config) {
+		c.Index.Backend = "postgres"
+		c.Index.Postgres.DSN = pg.DSN
+		c.Index.Postgres.Schema = schema
+	}, schema
 }

@@ -48,6 +48,88 @@ type Index struct {
 	// cursorMACKey authenticates listing cursors (see cursorKey).
 	cursorOnce   sync.Once
 	cursorMACKey []byte
+
+	// Group commit (upsert): concurrent writes share one transaction.
+	gmu      sync.Mutex
+	gpending []*groupWrite
+	grunning bool
+}
+
+// batchUpserter is a backend that writes many entries in one transaction
+// (connectors/sqlite: a commit per entry is what bounds SQLite's write
+// rate, about 450 a second here).
+type batchUpserter interface {
+	UpsertMany(ctx context.Context, entries []index.Entry) error
+}
+
+type groupWrite struct {
+	e    index.Entry
+	done chan error
+}
+
+// maxGroup bounds the entries of one group-committed transaction.
+const maxGroup = 256
+
+// upsert writes e. With a backend that batches, writes that arrive while a
+// transaction is committing go into the next one together, so that under
+// load an entry costs a fraction of a commit; the caller still returns only
+// once its own entry is durable.
+func (ix *Index) upsert(ctx context.Context, e index.Entry) error {
+	bu, ok := ix.db.(batchUpserter)
+	if !ok {
+		return ix.db.Upsert(ctx, e)
+	}
+	w := &groupWrite{e: e, done: make(chan error, 1)}
+	ix.gmu.Lock()
+	ix.gpending = append(ix.gpending, w)
+	if !ix.grunning {
+		ix.grunning = true
+		go ix.groupCommit(bu)
+	}
+	ix.gmu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		// The write may still land: an entry is only a candidate.
+		return fmt.Errorf("%w: %w", index.ErrUnavailable, ctx.Err())
+	}
+}
+
+// groupCommit writes what is pending, one transaction after another, until
+// nothing is left.
+func (ix *Index) groupCommit(bu batchUpserter) {
+	for {
+		ix.gmu.Lock()
+		n := min(len(ix.gpending), maxGroup)
+		if n == 0 {
+			ix.grunning = false
+			ix.gmu.Unlock()
+			return
+		}
+		batch := ix.gpending[:n:n]
+		ix.gpending = ix.gpending[n:]
+		ix.gmu.Unlock()
+		entries := make([]index.Entry, len(batch))
+		for i, w := range batch {
+			entries[i] = w.e
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), putTimeout)
+		err := bu.UpsertMany(ctx, entries)
+		if err != nil && len(batch) > 1 && !errors.Is(err, index.ErrUnavailable) {
+			// One entry the backend refuses must not fail the others'
+			// writes: write them one by one.
+			for _, w := range batch {
+				w.done <- ix.db.Upsert(ctx, w.e)
+			}
+			cancel()
+			continue
+		}
+		cancel()
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
 }
 
 // Blinder turns a record's selectors into blind index values: normalised
@@ -77,7 +159,7 @@ func (ix *Index) Put(ctx context.Context, st *Record) error {
 	e, err := ix.entry(ctx, st)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, putTimeout)
-		err = ix.db.Upsert(ctx, e)
+		err = ix.upsert(ctx, e)
 		cancel()
 	}
 	if ix.observe != nil {
