@@ -39,7 +39,7 @@ func OpenIndexOps(ctx context.Context, cfg config.Config, log *zap.Logger) (*Ind
 	}
 	b.closers = append(b.closers, pol.Close)
 	kc := envelope.NewCachingKeys(b.provider, cfg.Keys.Cache.Limits())
-	kr, err := search.OpenKeyring(ctx, b.store, kc, cfg.Index.BlindKeyName, log.Named("blind-keys"))
+	kr, err := search.OpenKeyring(ctx, b.store, b.provider, cfg.Index.BlindKeyName, log.Named("blind-keys"))
 	if err == nil {
 		err = kr.Ready(ctx)
 	}

@@ -213,7 +213,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		idx = g.opts.wrapIndex(idx)
 	}
 	g.keyCache = envelope.NewCachingKeys(provider, cfg.Keys.Cache.Limits())
-	keyring, err := search.OpenKeyring(ctx, store, g.keyCache, cfg.Index.BlindKeyName, log.Named("blind-keys"))
+	keyring, err := search.OpenKeyring(ctx, store, provider, cfg.Index.BlindKeyName, log.Named("blind-keys"))
 	if err != nil {
 		return nil, &OpenError{What: "index", Err: fmt.Errorf("blind-index keyring: %w", err)}
 	}

@@ -22,11 +22,13 @@ import (
 )
 
 // Wrapper is what the keyring needs of the key provider: a fresh random
-// key with its wrapped form, and unwrapping (envelope.CachingKeys and
-// every keys.Provider behind it).
+// key with its wrapped form, and unwrapping. It is the provider itself
+// (keys.Provider), never the data-key cache: a cache hands the same data
+// key to every caller within its bounds, and two key versions must never
+// share a secret.
 type Wrapper interface {
-	DataKeyFor(ctx context.Context, name string, plaintextLen int) (keys.DataKey, error)
-	Unwrap(ctx context.Context, name string, wrapped []byte) ([]byte, error)
+	GenerateDataKey(ctx context.Context, name string) (keys.DataKey, error)
+	UnwrapDataKey(ctx context.Context, name string, wrapped []byte) ([]byte, error)
 }
 
 // Keyring holds the blind-index keys: random 256-bit HMAC keys, kept in
@@ -132,7 +134,7 @@ func (kr *Keyring) Load(ctx context.Context) error {
 		if o.Retired != "" {
 			continue
 		}
-		secret, err := kr.keys.Unwrap(ctx, o.KeyName, o.Wrapped)
+		secret, err := kr.keys.UnwrapDataKey(ctx, o.KeyName, o.Wrapped)
 		if err != nil {
 			return fmt.Errorf("blind-index key v%d: unwrap: %w", o.Version, err)
 		}
@@ -219,7 +221,7 @@ func (kr *Keyring) Rotate(ctx context.Context) (int, error) {
 	for _, o := range objs {
 		next = max(next, o.Version+1)
 	}
-	dk, err := kr.keys.DataKeyFor(ctx, kr.name, blindKeyLen)
+	dk, err := kr.keys.GenerateDataKey(ctx, kr.name)
 	if err != nil {
 		return 0, fmt.Errorf("blind-index key: %w", err)
 	}
