@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := (record_actions | {"policy.decide", "record.share", "audit.query"}) | federation_actions
+known_actions := (record_actions | {"policy.decide", "record.share", "audit.query", "request.file"}) | federation_actions
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -1001,6 +1001,10 @@ dsa_id := chosen_dsa if {
 	# travels under (federation.rego).
 	allow
 	input.action in federation_actions
+} else := request_chosen_dsa if {
+	# request.file: the agreement the request travels under (requests.rego).
+	allow
+	input.action == "request.file"
 } else := ""
 
 # ---------------------------------------------------------------------------
