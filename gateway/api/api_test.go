@@ -40,6 +40,12 @@ var bodies = map[string]any{
 	"Problem":         api.Problem{},
 	"Deliveries":      api.Deliveries{},
 	"Delivery":        api.Delivery{},
+	"RequestFile":     api.RequestFile{},
+	"RequestAnswer":   api.RequestAnswer{},
+	"RequestDetail":   api.RequestDetail{},
+	"InfoRequest":     api.InfoRequest{},
+	"RequestEvent":    api.RequestEvent{},
+	"InfoRequestList": api.InfoRequestList{},
 }
 
 // apiPkg is the package path of the types above: fill sets every field of
