@@ -41,6 +41,9 @@ type metrics struct {
 	// indexStateFailures: the listing index's recovery point could not be
 	// saved beside the audit log (a crash would then re-read more of it).
 	indexStateFailures prometheus.Counter
+	// requestsBecameOverdue counts requests for information whose deadline
+	// passed while they were open, once each (requests.go, noteOverdue).
+	requestsBecameOverdue prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -68,8 +71,10 @@ func newMetrics() *metrics {
 		Help: "Listing-index entries (record, agency) written; entries per write shows how well batching works."})
 	m.indexStateFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_index_state_save_failures_total",
 		Help: "Failed saves of the listing index's recovery point (index-state.json beside the audit log)."})
+	m.requestsBecameOverdue = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_requests_became_overdue_total",
+		Help: "Requests for information whose answer deadline passed while open, counted once each by the process that first noticed (a read or a scrape)."})
 	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
-		m.indexStateFailures,
+		m.indexStateFailures, m.requestsBecameOverdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

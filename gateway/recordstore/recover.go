@@ -113,7 +113,9 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 		switch {
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionPublish) && ev.Status == 201:
 			publishes = append(publishes, ev)
-		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve") && ev.Status == 200:
+		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve" || ev.Action == "request.answer") && ev.Status == 200:
+			// A share, directly, on a consent's approval, or as the answer to a
+			// request for information: the same share path (httpapi executeShare).
 			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionAccept) && (ev.Status == 201 || ev.Status == 200):
 			// A copy accepted from a peer gateway (201), or found already
