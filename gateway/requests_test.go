@@ -738,3 +738,21 @@ func TestRequestBadInputRaw(t *testing.T) {
 	}
 	t.Logf("%d hostile requests, each refused with a problem, the store unchanged", len(cases))
 }
+
+// TestRequestFilingIdempotent: a filing retried with the same
+// Idempotency-Key answers the first filing; nothing new is filed.
+func TestRequestFilingIdempotent(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce})
+	met := env.Client("met-police")
+	nca := env.Client("nca").With("Idempotency-Key", "rfi-7f3a")
+	recID := publish(t, met, recordBody())
+	body := requestBody(hitRef(t, env, "nca", recID, "met-police", "dsa-uk-soc"))
+	first := fileRequest(t, nca, body)
+	r := nca.MustDo("POST", "/v1/requests", body)
+	if r.Status != http.StatusCreated || r.Header.Get("Idempotent-Replayed") != "true" || decodeAs[api.InfoRequest](t, r).ID != first.ID {
+		t.Fatalf("retry: %d %v %s", r.Status, r.Header, r.Body)
+	}
+	if got := listRequests(t, met, "role=holder"); len(got) != 1 || got[0].ID != first.ID {
+		t.Fatalf("holder queue after a retried filing: %v", ids(got))
+	}
+}
