@@ -527,7 +527,7 @@ func TestRevisionTracksDecisionFiles(t *testing.T) {
 		content string
 		changed bool
 	}{
-		{"data change", "data/settings.json", `{"settings": {"policy_admin_roles": ["security_officer"], "auditor_roles": ["auditor"], "min_justification_length": 8, "need_to_know_min_level": "OFFICIAL-SENSITIVE", "default_dsa_max_tlp": "AMBER"}}`, true},
+		{"data change", "data/settings.json", `{"settings": {"policy_admin_roles": ["security_officer"], "auditor_roles": ["auditor"], "min_justification_length": 8, "need_to_know_min_level": "OFFICIAL-SENSITIVE", "default_dsa_max_tlp": "AMBER", "request_deadlines": {"urgent_direct": 8, "urgent_indirect": 72, "normal": 168, "prum_core_data": 48}}}`, true},
 		{"module change", "liaison/extra.rego", "package liaison.extra\n\nx := 1\n", true},
 		{"test-only change", "liaison/extra_test.rego", "package liaison.extra_test\n\ntest_x if true\n", false},
 	}
