@@ -57,6 +57,8 @@ func (e *OpenError) hint() string {
 		return "check signing.key: the file must be readable by the gateway"
 	case "audit":
 		return "check audit.path: the directory must exist or be creatable, and be writable by the gateway"
+	case "index":
+		return "check the index section of the configuration and that the database (the SQLite file's directory, or the PostgreSQL server at index.postgres.dsn) is reachable and writable; the index can be rebuilt from the store with `liaison index rebuild`"
 	}
 	return ""
 }
@@ -78,6 +80,9 @@ type openOptions struct {
 	// createSigningKey allows re-creating a missing signing key although
 	// the store holds records (`liaison dev` only, with a warning).
 	createSigningKey bool
+	// index opens the index database too (the gateway; not the key
+	// lifecycle commands).
+	index bool
 }
 
 // WithDevMode marks a `liaison dev` gateway: conveniences that would hide

@@ -133,7 +133,7 @@ func TestRawHTTPBadInputCorpus(t *testing.T) {
 	for name, b := range map[string]string{
 		"content invalid utf-8":  strings.Replace(string(valid), "Salford", "Salf\xc3\x28rd", 1),
 		"content lone surrogate": strings.Replace(string(valid), "Salford", `Salf\udc00rd`, 1),
-		"meta invalid utf-8":     strings.Replace(string(valid), "2027-06-01", "2027-06-01\xed\xa0\x80", 1),
+		"meta invalid utf-8":     strings.Replace(string(valid), fixtureReviewDue, fixtureReviewDue+"\xed\xa0\x80", 1),
 		"meta lone surrogate":    strings.Replace(string(valid), `"fact"`, `"fa\ud83dct"`, 1),
 	} {
 		add(rawCase{class: "utf-8", name: name, method: "POST", target: "/v1/records", headers: append([]string{ctJSON}, ctx...), body: []byte(b)})

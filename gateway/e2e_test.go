@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
@@ -36,6 +37,11 @@ const (
 )
 
 // recordBody is a valid publish body from met-police to rocu-nw under dsa-uk-soc.
+// fixtureReviewDue is a year ahead of the real clock: a review date in the
+// past is refused at publish (MoPI review), so a fixed date would make
+// every fixture fail once it passed.
+var fixtureReviewDue = time.Now().UTC().AddDate(1, 0, 0).Format(time.DateOnly)
+
 func recordBody(mut ...func(meta map[string]any)) map[string]any {
 	meta := map[string]any{
 		"classification":        map[string]any{"tier": "OFFICIAL"},
@@ -48,7 +54,7 @@ func recordBody(mut ...func(meta map[string]any)) map[string]any {
 		"dsa_ids":               []any{"dsa-uk-soc"},
 		"recipients":            []any{"rocu-nw"},
 		"protected_fields":      []any{"source_details"},
-		"review_due":            "2027-06-01",
+		"review_due":            fixtureReviewDue,
 	}
 	for _, m := range mut {
 		m(meta)
@@ -422,18 +428,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 }
 
-// TestListPaging pages through a listing with both ways of writing the
-// listing index: every publish waiting for its own group-committed batch
-// (index_flush_interval 0: one id per batch here) and the default, where
-// entries linger and share batches. Records published while a client pages
-// show up in its later pages.
+// TestListPaging pages through a listing. Records published while a
+// client pages show up in its later pages (record ids sort by creation).
 func TestListPaging(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		flush time.Duration
-	}{{"group-committed", 0}, {"lingering", 100 * time.Millisecond}} {
+		name string
+	}{{"index"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = tc.flush }})
+			env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
 			met := env.Client("met-police")
 			want := map[string]bool{}
 			for i := 0; i < 7; i++ {
@@ -579,10 +581,9 @@ func (f *failingAudit) Append(ctx context.Context, e *audit.Event) error {
 	return f.Writer.Append(ctx, e)
 }
 
-// writeIndexAtOnce makes each publish wait for its listing-index entries
-// (no lingering batch), for tests that compare the store before and after:
-// otherwise a batch from an earlier publish can land in between.
-func writeIndexAtOnce(c *config.Config) { c.Store.IndexFlushInterval = 0 }
+// writeIndexAtOnce was needed while listing-index entries lingered in the
+// object store; index writes are now synchronous database upserts.
+func writeIndexAtOnce(*config.Config) {}
 
 func TestAuditFailureFailsClosed(t *testing.T) {
 	fa := &failingAudit{}
@@ -633,77 +634,88 @@ func (f *failingStore) Get(ctx context.Context, k string) ([]byte, error) {
 	return f.Store.Get(ctx, k)
 }
 
-// indexFailingStore fails only writes of listing-index batches while on.
-type indexFailingStore struct {
-	objstore.Store
+// failingIndex fails every call of the index database while on.
+type failingIndex struct {
+	index.Backend
 	on atomic.Bool
 }
 
-func (f *indexFailingStore) Put(ctx context.Context, k string, d []byte, o objstore.PutOptions) error {
-	if f.on.Load() && strings.HasPrefix(k, "index/") {
-		return objstore.ErrUnavailable
+func (f *failingIndex) Upsert(ctx context.Context, e index.Entry) error {
+	if f.on.Load() {
+		return index.ErrUnavailable
 	}
-	return f.Store.Put(ctx, k, d, o)
+	return f.Backend.Upsert(ctx, e)
 }
 
-// TestIndexWriteFailure: with lingering index writes, a publish does not
-// wait for its index entries, so a failing index write cannot undo it; the
-// entries are kept and retried. Meanwhile a listing, which must show the
-// caller's records, answers 503 rather than an incomplete page; once the
-// store takes writes again the record is listed. With group-committed
-// writes the publish itself fails closed and leaves no record.
+func (f *failingIndex) Query(ctx context.Context, q index.Query) ([]index.Hit, error) {
+	if f.on.Load() {
+		return nil, index.ErrUnavailable
+	}
+	return f.Backend.Query(ctx, q)
+}
+
+func (f *failingIndex) Lookup(ctx context.Context, v []index.Blind, limit int) ([]index.Match, error) {
+	if f.on.Load() {
+		return nil, index.ErrUnavailable
+	}
+	return f.Backend.Lookup(ctx, v, limit)
+}
+
+func (f *failingIndex) Ping(ctx context.Context) error {
+	if f.on.Load() {
+		return index.ErrUnavailable
+	}
+	return f.Backend.Ping(ctx)
+}
+
+// TestIndexWriteFailure: with the index database down, a publish fails
+// closed (503) and leaves no record behind, a listing answers 503 rather
+// than an incomplete page, /readyz says why, and the failed writes are
+// counted; once the database is back, publishing and listing work again.
 func TestIndexWriteFailure(t *testing.T) {
-	t.Run("lingering", func(t *testing.T) {
-		fs := &indexFailingStore{}
-		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
-			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
-		}, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = 20 * time.Millisecond }})
-		met := env.Client("met-police")
-		fs.on.Store(true)
-		id := publish(t, met, recordBody())
-		if r := met.MustDo("GET", "/v1/records", nil); r.Status != 503 {
-			t.Fatalf("listing with the index unwritable: %d %s", r.Status, r.Body)
+	fi := &failingIndex{}
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+		gateway.WithIndexWrapper(func(b index.Backend) index.Backend { fi.Backend = b; return fi }),
+	}})
+	met := env.Client("met-police")
+	before := storeFiles(t, env)
+	fi.on.Store(true)
+	if r := met.MustDo("POST", "/v1/records", recordBody()); r.Status != 503 {
+		t.Fatalf("publish with the index down: %d %s", r.Status, r.Body)
+	}
+	if after := storeFiles(t, env); !slices.Equal(before, after) {
+		t.Fatalf("a failed publish left objects behind: %v → %v", before, after)
+	}
+	if r := met.MustDo("GET", "/v1/records", nil); r.Status != 503 {
+		t.Fatalf("listing with the index down: %d %s", r.Status, r.Body)
+	}
+	resp, err := http.Get(env.AdminURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rb bytes.Buffer
+	rb.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(rb.String(), "index") {
+		t.Fatalf("readyz with the index down: %d %s", resp.StatusCode, rb.String())
+	}
+	fi.on.Store(false)
+	id := publish(t, met, recordBody())
+	if r := met.MustDo("GET", "/v1/records", nil); r.Status != 200 || !strings.Contains(string(r.Body), id) {
+		t.Fatalf("record not listed after the index recovered: %d %s", r.Status, r.Body)
+	}
+	resp, err = http.Get(env.AdminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m bytes.Buffer
+	m.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`liaison_index_writes_total{result="error"}`, `liaison_index_writes_total{result="ok"}`} {
+		if !strings.Contains(m.String(), want) {
+			t.Fatalf("metrics lack %s", want)
 		}
-		fs.on.Store(false)
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			r := met.MustDo("GET", "/v1/records", nil)
-			if r.Status == 200 && strings.Contains(string(r.Body), id) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("record never listed after the store recovered: %d %s", r.Status, r.Body)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		resp, err := http.Get(env.AdminURL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m bytes.Buffer
-		m.ReadFrom(resp.Body)
-		resp.Body.Close()
-		for _, want := range []string{`liaison_index_writes_total{result="error"}`, `liaison_index_writes_total{result="ok"}`} {
-			if !strings.Contains(m.String(), want) {
-				t.Fatalf("metrics lack %s", want)
-			}
-		}
-	})
-	t.Run("group-committed", func(t *testing.T) {
-		fs := &indexFailingStore{}
-		env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
-			gateway.WithStoreWrapper(func(s objstore.Store) objstore.Store { fs.Store = s; return fs }),
-		}, Configure: func(c *config.Config) { c.Store.IndexFlushInterval = 0 }})
-		met := env.Client("met-police")
-		before := storeFiles(t, env)
-		fs.on.Store(true)
-		if r := met.MustDo("POST", "/v1/records", recordBody()); r.Status != 503 {
-			t.Fatalf("publish with the index unwritable: %d %s", r.Status, r.Body)
-		}
-		if after := storeFiles(t, env); !slices.Equal(before, after) {
-			t.Fatalf("a failed publish left objects behind: %v → %v", before, after)
-		}
-	})
+	}
 }
 
 // dropFailingStore writes a replacing object but then fails, once, to drop

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/fsstore"
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/localkeys"
 	"github.com/liaison-project/liaison/connectors/objstore"
@@ -23,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/httpapi"
+	"github.com/liaison-project/liaison/gateway/search"
 	"github.com/liaison-project/liaison/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,6 +63,7 @@ type buildOptions struct {
 	auditOpts func(*audit.Options)
 	wrapAudit func(audit.Writer) audit.Writer
 	wrapStore func(objstore.Store) objstore.Store
+	wrapIndex func(index.Backend) index.Backend
 	dev       bool // `liaison dev` (see WithDevMode)
 	// fedListener, if set, is the federation listener (tests bind it
 	// before the peers' configurations name its address).
@@ -86,6 +89,11 @@ func WithAuditOptions(f func(*audit.Options)) Option {
 // WithAuditWrapper wraps the audit writer (fault injection in tests).
 func WithAuditWrapper(f func(audit.Writer) audit.Writer) Option {
 	return func(o *buildOptions) { o.wrapAudit = f }
+}
+
+// WithIndexWrapper wraps the index database (fault injection in tests).
+func WithIndexWrapper(f func(index.Backend) index.Backend) Option {
+	return func(o *buildOptions) { o.wrapIndex = f }
 }
 
 // WithStoreWrapper wraps the object store (fault injection in tests).
@@ -178,7 +186,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		off = v
 	}
 
-	b, err := openBackends(ctx, cfg, log, openOptions{createSigningKey: g.opts.dev})
+	b, err := openBackends(ctx, cfg, log, openOptions{createSigningKey: g.opts.dev, index: true})
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +208,33 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	if g.opts.wrapStore != nil {
 		store = g.opts.wrapStore(store)
 	}
+	idx := b.index
+	if g.opts.wrapIndex != nil {
+		idx = g.opts.wrapIndex(idx)
+	}
 	g.keyCache = envelope.NewCachingKeys(provider, cfg.Keys.Cache.Limits())
+	keyring, err := search.OpenKeyring(ctx, store, g.keyCache, cfg.Index.BlindKeyName, log.Named("blind-keys"))
+	if err != nil {
+		return nil, &OpenError{What: "index", Err: fmt.Errorf("blind-index keyring: %w", err)}
+	}
+	g.starts = append(g.starts, func(ctx context.Context) error { keyring.Watch(ctx, cfg.Index.KeyringRefresh); return nil })
+	// The policy is read at each call: a reloaded registry's countries apply.
+	region := func(agency string) string {
+		if a, ok := g.policy.Agency(agency); ok {
+			return a.Country
+		}
+		return ""
+	}
 
 	keysUp := newKeysUpGauge()
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Log: log, Policy: pe, Officers: off, Store: store,
 		Keys: g.keyCache, Signer: signer, Audit: g.audit,
+		Index: idx, Keyring: keyring, Blinder: &search.Blinder{Keys: keyring, Region: region, Log: log.Named("index")},
 		Ready: map[string]func(context.Context) error{
 			"audit": func(context.Context) error { return aw.Healthy() },
 			"keys":  keyHealth(provider, keysUp),
+			"index": idx.Ping,
 		},
 		Now: g.opts.now,
 	})
@@ -278,8 +304,11 @@ type backends struct {
 	provider keys.Provider
 	store    objstore.Store
 	signer   *jose.Signer
-	closers  []func() error
-	log      *zap.Logger
+	// index is the query and selector index database (nil for the key
+	// lifecycle commands, which do not open it).
+	index   index.Backend
+	closers []func() error
+	log     *zap.Logger
 }
 
 func openBackends(ctx context.Context, cfg config.Config, log *zap.Logger, o openOptions) (*backends, error) {
@@ -300,6 +329,11 @@ func openBackends(ctx context.Context, cfg config.Config, log *zap.Logger, o ope
 	}
 	if b.signer, err = loadSigner(ctx, cfg, b.store, o, log); err != nil {
 		return fail("signing", err)
+	}
+	if o.index {
+		if b.index, err = b.indexDB(ctx, cfg); err != nil {
+			return fail("index", err)
+		}
 	}
 	return b, nil
 }

@@ -31,6 +31,12 @@ const (
 	// ActionAccept: the receiving gateway asks whether it accepts a record
 	// a peer gateway delivers to agencies it hosts.
 	ActionAccept Action = "federation.accept"
+	// ActionDiscover: may a search report that a record the caller cannot
+	// read exists (hit/no-hit, policies/liaison/search.rego)?
+	ActionDiscover Action = "record.discover"
+	// ActionReview: the originator's MoPI review of its record (retain
+	// with a new review date, or dispose), docs/review.md.
+	ActionReview Action = "record.review"
 	// ActionFileRequest: an agency files a request for information with the
 	// agency that holds a record (docs/requests.md); an allowed decision
 	// carries the answer deadline (Obligations.DeadlineHours).
@@ -54,8 +60,18 @@ type Input struct {
 	// Federation is the cross-gateway context (federation.deliver,
 	// federation.accept).
 	Federation *Federation `json:"federation,omitempty"`
+	// Review is the review asked for (record.review).
+	Review *Review `json:"review,omitempty"`
 	// InfoRequest is the request for information being filed (request.file).
 	InfoRequest *InfoRequest `json:"info_request,omitempty"`
+}
+
+// Review is an originator's MoPI review of a record (record.review).
+type Review struct {
+	// Decision is "retain" or "dispose".
+	Decision string `json:"decision"`
+	// ReviewDue is the next review date asked for (retain), YYYY-MM-DD.
+	ReviewDue string `json:"review_due,omitempty"`
 }
 
 // InfoRequest is a request for information as request.file sees it. The

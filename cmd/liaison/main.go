@@ -1,5 +1,5 @@
 // Command liaison is Liaison's single binary: the gateway (`dev`, `serve`)
-// and the clients and tools around it — `records` (put, get, list, recall,
+// and the clients and tools around it — `records` (put, get, list, recall, review,
 // decide, share), `consents` (list, approve, refuse), `requests` (file,
 // list, show, answer, detail, withdraw), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,

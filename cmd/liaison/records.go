@@ -252,7 +252,7 @@ func pathOnly(path string) string {
 
 func newRecordsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "records", Short: "Publish, read, list and recall records on a gateway"}
-	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newShareCmd(), newDecideCmd(), newStatusCmd())
+	cmd.AddCommand(newPutCmd(), newGetCmd(), newListCmd(), newRecallCmd(), newShareCmd(), newDecideCmd(), newStatusCmd(), newReviewCmd())
 	return cmd
 }
 

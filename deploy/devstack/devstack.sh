@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # devstack.sh — build (once, cached by version), start and stop the real MinIO
-# and Vault servers that Liaison's integration tests and `liaison serve` use.
+# and Vault servers that Liaison's integration tests and `liaison serve` use,
+# and a private PostgreSQL cluster (the index database; from the system's
+# postgresql package, not built).
 #
 #   devstack.sh install        build missing binaries into the cache
-#   devstack.sh up [STATEDIR]  start both on free loopback ports; prints env
-#   devstack.sh down [STATEDIR] stop both (by pid) and remove their data
+#   devstack.sh up [STATEDIR]  start all three on free loopback ports; prints env
+#   devstack.sh down [STATEDIR] stop them (by pid) and remove their data
 #   devstack.sh env [STATEDIR]  print the environment of a running stack
 #
 # Binaries are cached outside the work tree (LIAISON_DEVSTACK_CACHE, default
@@ -47,6 +49,7 @@ install() {
   build_vault
 }
 
+pg_user=$(id -un); [ "$(id -u)" = 0 ] && pg_user=postgres
 taken_ports=" "
 free_port() { # VAR: set VAR to a free loopback port not handed out before by this script
   local p
@@ -60,6 +63,122 @@ free_port() { # VAR: set VAR to a free loopback port not handed out before by th
     printf -v "$1" '%s' "$p"; return 0
   done
   log "no free port found"; return 1
+}
+
+# pg_bindir prints the directory of the PostgreSQL server binaries: pg_config's
+# (the client package's), else the newest /usr/lib/postgresql/*/bin (Debian
+# installs the server there, off PATH).
+pg_bindir() {
+  local d
+  if command -v pg_config >/dev/null 2>&1; then
+    d=$(pg_config --bindir 2>/dev/null || true)
+    if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/postgres" ]; then echo "$d"; return 0; fi
+  fi
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/postgres" ]; then echo "$d"; return 0; fi
+  return 1
+}
+
+# as_pg runs a PostgreSQL program. PostgreSQL refuses to run as root, so as
+# root it runs as the `postgres` system user that Debian's postgresql package
+# creates (its data directory is then owned by that user); any other user
+# runs it as itself.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u "$pg_user" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_start STATE: initdb a private cluster under STATE, start it on a free
+# loopback port with its socket inside its data directory, create the
+# `liaison` database, and set pg_port/pg_pass/pg_data.
+pg_start() {
+  local state=$1 bindir
+  if ! bindir=$(pg_bindir); then
+    log "PostgreSQL server binaries not found (no pg_config --bindir with initdb, no /usr/lib/postgresql/*/bin)."
+    log "Install them: apt-get install postgresql   (Debian/Ubuntu; the index tests need it)"
+    return 1
+  fi
+  pg_user=$(id -un)
+  if [ "$(id -u)" = 0 ]; then
+    pg_user=postgres
+    if ! id "$pg_user" >/dev/null 2>&1; then
+      log "running as root but there is no 'postgres' system user (PostgreSQL refuses root); install the postgresql package: apt-get install postgresql"
+      return 1
+    fi
+  fi
+  # The data directory must be owned by pg_user and reachable by it. The
+  # state directory is often private (mktemp -d is 0700, a home directory
+  # under /root is too): then the cluster lives in its own directory under
+  # TMPDIR, and STATE/pg.data records where.
+  pg_data=$state/pg
+  if [ "$pg_user" != "$(id -un)" ] && ! runuser -u "$pg_user" -- test -x "$state" 2>/dev/null; then
+    pg_data=$(mktemp -d "${TMPDIR:-/tmp}/liaison-pg.XXXXXX")
+  fi
+  echo "$pg_data" >"$state/pg.data"
+  mkdir -p "$pg_data"
+  [ "$pg_user" != "$(id -un)" ] && chown "$pg_user" "$pg_data"
+  chmod 700 "$pg_data"
+  free_port pg_port
+  pg_pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  local pwfile=$pg_data/.pw
+  as_pg sh -c 'umask 077; cat >"$1"' _ "$pwfile" <<<"$pg_pass"
+  if ! as_pg "$bindir/initdb" -D "$pg_data/cluster" -U liaison --pwfile="$pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C >"$state/postgres-initdb.log" 2>&1; then
+    log "initdb failed; log follows"; tail -20 "$state/postgres-initdb.log" >&2; return 1
+  fi
+  rm -f "$pwfile"
+  as_pg mkdir -p "$pg_data/sock"
+  # fsync off: a test cluster, thrown away by `down`.
+  if [ "$(id -u)" = 0 ]; then
+    setsid runuser -u "$pg_user" -- "$bindir/postgres" -D "$pg_data/cluster" -h 127.0.0.1 -p "$pg_port" -k "$pg_data/sock" \
+      -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
+      >"$state/postgres.log" 2>&1 </dev/null &
+  else
+    setsid "$bindir/postgres" -D "$pg_data/cluster" -h 127.0.0.1 -p "$pg_port" -k "$pg_data/sock" \
+      -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
+      >"$state/postgres.log" 2>&1 </dev/null &
+  fi
+  echo $! >"$state/postgres.pid"
+  local deadline=$((SECONDS + 60))
+  until "$bindir/pg_isready" -q -h 127.0.0.1 -p "$pg_port" -d postgres; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$(cat "$state/postgres.pid")" 2>/dev/null; then
+      log "PostgreSQL did not become ready; log follows"; tail -20 "$state/postgres.log" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  echo "$bindir" >"$state/pg.bindir"
+  as_pg "$bindir/createdb" -h "$pg_data/sock" -p "$pg_port" -U liaison liaison
+}
+
+# pg_stop STATE: stop the cluster (fast shutdown, then SIGKILL by pid) and
+# remove its data.
+pg_stop() {
+  local state=$1 pid bindir pg_data
+  pg_data=$(cat "$state/pg.data" 2>/dev/null || true)
+  bindir=$(cat "$state/pg.bindir" 2>/dev/null || pg_bindir 2>/dev/null || true)
+  if [ -f "$state/postgres.pid" ]; then
+    pid=$(cat "$state/postgres.pid")
+    # postgres runs under setsid, so its pid is the process group: the
+    # wrapper (runuser) and the server and its children go together.
+    if kill -0 "$pid" 2>/dev/null; then
+      if [ -n "$bindir" ] && [ -n "$pg_data" ] && [ -d "$pg_data/cluster" ]; then
+        pg_user=postgres; [ "$(id -u)" = 0 ] || pg_user=$(id -un)
+        as_pg "$bindir/pg_ctl" stop -D "$pg_data/cluster" -m fast -w -t 10 >/dev/null 2>&1 || true
+      fi
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$state/postgres.pid"
+  fi
+  # Only a directory this script made: STATE/pg or a liaison-pg.* temp dir.
+  case "$pg_data" in
+    "$state/pg"|*/liaison-pg.*) rm -rf "$pg_data" ;;
+  esac
+  rm -f "$state/pg.data" "$state/pg.bindir"
 }
 
 wait_http() { # url seconds
@@ -78,7 +197,10 @@ up() {
     log "already running (state $state)"; cat "$state/env"; return 0
   fi
   install
-  local mport mcport vport user pass token
+  local mport mcport vport user pass token pg_port pg_pass pg_data
+  # PostgreSQL first: without its binaries the stack is incomplete, and
+  # the error (how to install them) should come before anything starts.
+  if ! pg_start "$state"; then pg_stop "$state"; return 1; fi
   free_port mport; free_port mcport; free_port vport
   user=liaison-dev; pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' ); token=root-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
   mkdir -p "$state/minio-data"
@@ -113,8 +235,10 @@ export LIAISON_KEYS_VAULT_ADDRESS=http://127.0.0.1:$vport
 export LIAISON_STORE_MINIO_ENDPOINT=127.0.0.1:$mport
 export LIAISON_STORE_MINIO_CREDENTIALS_ACCESS_KEY=$user
 export LIAISON_STORE_MINIO_CREDENTIALS_SECRET_KEY=$pass
+export LIAISON_TEST_POSTGRES_DSN=postgres://liaison:$pg_pass@127.0.0.1:$pg_port/liaison?sslmode=disable
+export LIAISON_TEST_POSTGRES_PID=$(cat "$state/postgres.pid")
 ENV
-  log "MinIO on 127.0.0.1:$mport, Vault on 127.0.0.1:$vport (state $state)"
+  log "MinIO on 127.0.0.1:$mport, Vault on 127.0.0.1:$vport, PostgreSQL on 127.0.0.1:$pg_port (state $state)"
   cat "$state/env"
 }
 
@@ -132,6 +256,7 @@ down() {
     fi
     rm -f "$pidf"
   done
+  pg_stop "$state"
   rm -rf "$state/minio-data" "$state/env"
   log "stopped (state $state)"
 }

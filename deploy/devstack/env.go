@@ -1,5 +1,5 @@
-// Package devstack connects Liaison's integration tests to the real MinIO
-// and Vault servers that deploy/devstack/devstack.sh builds and starts.
+// Package devstack connects Liaison's integration tests to the real MinIO,
+// Vault and PostgreSQL servers that deploy/devstack/devstack.sh builds and starts.
 //
 // The shared stack is described by LIAISON_TEST_* environment variables
 // (`devstack.sh up` prints them). Vault and MinIO return that shared stack;
@@ -33,6 +33,8 @@ const (
 	EnvVaultToken     = "LIAISON_TEST_VAULT_TOKEN"
 	EnvVaultPID       = "LIAISON_TEST_VAULT_PID"
 	EnvVaultBin       = "LIAISON_TEST_VAULT_BIN"
+	EnvPostgresDSN    = "LIAISON_TEST_POSTGRES_DSN" // postgres://user:pass@127.0.0.1:port/liaison?sslmode=disable
+	EnvPostgresPID    = "LIAISON_TEST_POSTGRES_PID"
 )
 
 // howToStart is appended to every skip or failure message.
@@ -88,6 +90,23 @@ func MinIO(t testing.TB) MinIOEnv {
 	}
 	if e.Endpoint == "" || e.AccessKey == "" || e.SecretKey == "" {
 		missing(t, "MinIO", EnvMinIOEndpoint+", "+EnvMinIOAccessKey+", "+EnvMinIOSecretKey)
+	}
+	return e
+}
+
+// PostgresEnv locates the shared PostgreSQL cluster of the dev stack.
+type PostgresEnv struct {
+	DSN string // a database the tests may create tables in
+	PID int    // 0 when unknown
+}
+
+// Postgres returns the shared PostgreSQL of the dev stack, or skips (fails
+// when LIAISON_INTEGRATION=required) when it is not configured.
+func Postgres(t testing.TB) PostgresEnv {
+	t.Helper()
+	e := PostgresEnv{DSN: os.Getenv(EnvPostgresDSN), PID: atoi(os.Getenv(EnvPostgresPID))}
+	if e.DSN == "" {
+		missing(t, "PostgreSQL", EnvPostgresDSN)
 	}
 	return e
 }

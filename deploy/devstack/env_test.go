@@ -40,7 +40,7 @@ func run(t *testing.T, fn func(testing.TB)) *recorder {
 }
 
 func TestMissingStack(t *testing.T) {
-	for _, v := range []string{EnvVaultAddr, EnvVaultToken, EnvMinIOEndpoint, EnvMinIOAccessKey, EnvMinIOSecretKey, EnvVaultBin, EnvMinIOBin} {
+	for _, v := range []string{EnvVaultAddr, EnvVaultToken, EnvMinIOEndpoint, EnvMinIOAccessKey, EnvMinIOSecretKey, EnvVaultBin, EnvMinIOBin, EnvPostgresDSN} {
 		t.Setenv(v, "")
 	}
 	getters := map[string]func(testing.TB){
@@ -48,6 +48,7 @@ func TestMissingStack(t *testing.T) {
 		"minio":       func(tb testing.TB) { MinIO(tb) },
 		"start_vault": func(tb testing.TB) { StartVault(tb) },
 		"start_minio": func(tb testing.TB) { StartMinIO(tb) },
+		"postgres":    func(tb testing.TB) { Postgres(tb) },
 	}
 	for name, get := range getters {
 		t.Run(name, func(t *testing.T) {
@@ -83,6 +84,8 @@ func TestPresentStack(t *testing.T) {
 	t.Setenv(EnvMinIOAccessKey, "ak")
 	t.Setenv(EnvMinIOSecretKey, "sk")
 	t.Setenv(EnvMinIOPID, "not-a-number")
+	t.Setenv(EnvPostgresDSN, "postgres://u:p@127.0.0.1:5432/liaison?sslmode=disable")
+	t.Setenv(EnvPostgresPID, "77")
 	v := Vault(t)
 	if v.Addr != "http://127.0.0.1:8200" || v.Token != "root" || v.PID != 1234 {
 		t.Fatalf("Vault = %+v", v)
@@ -90,5 +93,8 @@ func TestPresentStack(t *testing.T) {
 	m := MinIO(t)
 	if m.Endpoint != "127.0.0.1:9000" || m.AccessKey != "ak" || m.SecretKey != "sk" || m.PID != 0 {
 		t.Fatalf("MinIO = %+v", m)
+	}
+	if p := Postgres(t); p.DSN != "postgres://u:p@127.0.0.1:5432/liaison?sslmode=disable" || p.PID != 77 {
+		t.Fatalf("Postgres = %+v", p)
 	}
 }

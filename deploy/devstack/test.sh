@@ -25,7 +25,8 @@ bash deploy/devstack/devstack.sh up "$state" >/dev/null
 # shellcheck disable=SC1091
 source "$state/env"
 export LIAISON_INTEGRATION=required
-echo "devstack: MinIO $LIAISON_TEST_MINIO_ENDPOINT, Vault $LIAISON_TEST_VAULT_ADDR (ready after $((SECONDS - start))s)"
+pg_addr=${LIAISON_TEST_POSTGRES_DSN#*@}; pg_addr=${pg_addr%%/*}
+echo "devstack: MinIO $LIAISON_TEST_MINIO_ENDPOINT, Vault $LIAISON_TEST_VAULT_ADDR, PostgreSQL $pg_addr (ready after $((SECONDS - start))s)"
 
 if [ "$mode" = bench ]; then
   go test -run '^$' -bench "${BENCH:-.}" -benchmem -benchtime "${BENCHTIME:-1x}" -timeout 60m ./... | tee "${BENCH_OUT:-/dev/null}"

@@ -159,6 +159,22 @@ type Handling struct {
 	// Grading is the 3x5x2 grading, present only when the policy obliges
 	// the gateway to attach it (DPA 2018 s.38(6)(b)).
 	Grading *record.Grading `json:"grading,omitempty"`
+	// Review is the record's MoPI review state (docs/review.md).
+	Review Review `json:"review"`
+}
+
+// ReviewOK is the Review.State of a record whose review date is further
+// ahead than the review window (ReviewDue and ReviewOverdue: filter.go).
+const ReviewOK = "ok"
+
+// Review is a record's MoPI review state on the gateway's date (UTC):
+// "overdue" once its review date has passed, "due" when the date is within
+// the policy's review window (settings.review_due_window_days), else "ok".
+type Review struct {
+	// Due is the record's review date (YYYY-MM-DD).
+	Due string `json:"due"`
+	// State is ok, due or overdue.
+	State string `json:"state"`
 }
 
 // RecordList is the 200 body of GET /v1/records?limit=&cursor=.
@@ -192,6 +208,8 @@ type RecordListItem struct {
 	Meta    record.Meta `json:"meta"`
 	// Banner is the handling banner the policy gives this caller.
 	Banner string `json:"banner"`
+	// Review is the record's MoPI review state.
+	Review Review `json:"review"`
 }
 
 // Recalled is the 200 body of DELETE /v1/records/{id}.
@@ -210,6 +228,54 @@ func (r *Recalled) Check() error {
 		return missing("id")
 	case r.State == "":
 		return missing("state")
+	}
+	return nil
+}
+
+// ReviewRequest is the body of POST /v1/records/{id}/review: the
+// originator's MoPI review of its record (docs/review.md).
+type ReviewRequest struct {
+	// Decision is "retain" (keep the record, with a new review date) or
+	// "dispose" (recall it, as DELETE /v1/records/{id} does).
+	Decision string `json:"decision"`
+	// ReviewDue is the next review date (YYYY-MM-DD, after today), for
+	// retain only.
+	ReviewDue string `json:"review_due,omitempty"`
+	// Justification says why: printable text, as long as the policy's
+	// minimum; it is the justification of the audit entry.
+	Justification string `json:"justification"`
+}
+
+// Reviewed is the 200 body of POST /v1/records/{id}/review.
+type Reviewed struct {
+	ID string `json:"id"`
+	// Decision is "retain" or "dispose".
+	Decision string `json:"decision"`
+	// Version is the record's version after a retain (a new version).
+	Version int `json:"version,omitempty"`
+	// PreviousDue is the review date before the review.
+	PreviousDue string `json:"previous_due"`
+	// Review is the record's review state after a retain.
+	Review *Review `json:"review,omitempty"`
+	// State is "active" after a retain, "recalled" after a dispose.
+	State string `json:"state"`
+	// DecisionID finds the policy decision in the audit log.
+	DecisionID string `json:"decision_id"`
+}
+
+func (*Reviewed) bodyName() string { return "review answer" }
+
+// Check implements Response.
+func (r *Reviewed) Check() error {
+	switch {
+	case r.ID == "":
+		return missing("id")
+	case r.Decision == "":
+		return missing("decision")
+	case r.State == "":
+		return missing("state")
+	case r.Decision == "retain" && (r.Version < 1 || r.Review == nil):
+		return missing("version and review")
 	}
 	return nil
 }

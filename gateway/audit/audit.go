@@ -84,6 +84,12 @@ type Event struct {
 	// gateway: the sender's entry holds the receiver's signed receipt, the
 	// receiver's holds the sender's signed envelope.
 	Federation *Federation `json:"federation,omitempty"`
+	// Search is the evidence of a hit/no-hit search: what was searched
+	// for, as blind values only, and what came of it.
+	Search *Search `json:"search,omitempty"`
+	// Review is what a MoPI review changed (POST /v1/records/{id}/review),
+	// or why a record was published with its review date already past.
+	Review *Review `json:"review,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -97,6 +103,33 @@ type Event struct {
 
 	Prev string `json:"prev"`
 	Hash string `json:"hash"`
+}
+
+// Search records one hit/no-hit search (POST /v1/search). Selectors are
+// personal data: the log keeps their blind index values (keyed HMACs of
+// the normalised selector), which let an auditor see that two searches
+// asked for the same selector without learning it.
+type Search struct {
+	Selectors []SearchSelector `json:"selectors"`
+	// Readable counts matches the caller may read (their ids are in
+	// RecordIDs), Hits matches reported as hit-only (ids in HitRecordIDs),
+	// Withheld matches nothing was said about.
+	Readable     int      `json:"readable"`
+	Hits         int      `json:"hits"`
+	Withheld     int      `json:"withheld"`
+	HitRecordIDs []string `json:"hit_record_ids,omitempty"`
+	Truncated    bool     `json:"truncated,omitempty"`
+}
+
+// SearchSelector is one searched selector: its type and its blind value
+// (lowercase hex) under blind-index key KeyVersion.
+type SearchSelector struct {
+	Type       string `json:"type"`
+	KeyVersion int    `json:"key_version"`
+	Blind      string `json:"blind"`
+	// Outcome is "hit" (something readable or discoverable matched) or
+	// "no_hit".
+	Outcome string `json:"outcome"`
 }
 
 // Federation is what an entry about a gateway-to-gateway message records
@@ -193,6 +226,19 @@ const (
 	// with its pinned audit key.
 	WitnessInvalid = "invalid"
 )
+
+// Review is what a MoPI review entry records: the decision, the review
+// date before and after (retain), or, for a publish of a record whose
+// review date had passed, the import's stated reason and source system.
+// The officer's justification is the entry's Justification.
+type Review struct {
+	// Decision is retain, dispose or import.
+	Decision     string `json:"decision"`
+	PreviousDue  string `json:"previous_due,omitempty"`
+	Due          string `json:"due,omitempty"`
+	ImportReason string `json:"import_reason,omitempty"`
+	SourceSystem string `json:"source_system,omitempty"`
+}
 
 // Custody is what a key-custody entry records: the key acted on (its
 // name, never key material), the scope, and how many stored records the

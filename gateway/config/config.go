@@ -38,6 +38,8 @@ type Config struct {
 	Policy   PolicyConfig   `yaml:"policy"`
 	Keys     KeysConfig     `yaml:"keys"`
 	Store    StoreConfig    `yaml:"store"`
+	Index    IndexConfig    `yaml:"index"`
+	Search   SearchConfig   `yaml:"search"`
 	Audit    AuditConfig    `yaml:"audit"`
 	Signing  SigningConfig  `yaml:"signing"`
 	Limits   LimitsConfig   `yaml:"limits"`
@@ -59,6 +61,8 @@ func Defaults(dataDir string) Config {
 		TLS:         defaultTLS(),
 		Keys:        defaultKeys(dataDir),
 		Store:       defaultStore(dataDir),
+		Index:       defaultIndex(dataDir),
+		Search:      defaultSearch(),
 		Audit:       defaultAudit(dataDir),
 		Signing:     defaultSigning(dataDir),
 		Limits:      defaultLimits(),
@@ -103,6 +107,8 @@ func (c *Config) Validate() error {
 		c.TLS.Validate(),
 		c.Keys.Validate(),
 		c.Store.Validate(),
+		c.Index.Validate(),
+		c.Search.Validate(),
 		c.Audit.Validate(),
 		c.Signing.Validate(),
 		c.Limits.Validate(),

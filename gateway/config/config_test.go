@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/liaison-project/liaison/gateway/config"
 )
@@ -28,8 +27,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if cfg.Keys.Provider != "vault" || cfg.Store.Backend != "minio" || cfg.Store.MinIO.Endpoint != "127.0.0.1:9000" {
 		t.Fatalf("example config read wrongly: keys %q store %q endpoint %q", cfg.Keys.Provider, cfg.Store.Backend, cfg.Store.MinIO.Endpoint)
 	}
-	if cfg.Store.IndexFlushInterval != 100*time.Millisecond {
-		t.Fatalf("store.index_flush_interval = %v", cfg.Store.IndexFlushInterval)
+	if cfg.Index.Backend != "postgres" || cfg.Index.Postgres.MaxConns != 16 {
+		t.Fatalf("index section read wrongly: %+v", cfg.Index)
 	}
 }
 
@@ -49,10 +48,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "defaults", yaml: ""},
 		{name: "unknown key", yaml: "store:\n  backnd: fs\n", want: "backnd"},
 		{name: "unknown variable", env: []string{"LIAISON_STORE_BACKNED=fs"}, want: "LIAISON_STORE_BACKNED"},
-		{name: "bad duration from env", env: []string{"LIAISON_STORE_INDEX_FLUSH_INTERVAL=soon"}, want: "LIAISON_STORE_INDEX_FLUSH_INTERVAL"},
-		{name: "index flush interval from env", env: []string{"LIAISON_STORE_INDEX_FLUSH_INTERVAL=0s"}},
-		{name: "negative index flush interval", yaml: "store:\n  index_flush_interval: -1s\n", want: "store.index_flush_interval"},
-		{name: "index flush interval too long", yaml: "store:\n  index_flush_interval: 1m\n", want: "store.index_flush_interval"},
+		{name: "bad duration from env", env: []string{"LIAISON_INDEX_KEYRING_REFRESH=soon"}, want: "LIAISON_INDEX_KEYRING_REFRESH"},
+		{name: "index dsn from env", env: []string{"LIAISON_INDEX_BACKEND=postgres", "LIAISON_INDEX_POSTGRES_DSN=postgres://liaison@127.0.0.1:5432/liaison"}},
+		{name: "postgres without dsn", yaml: "index:\n  backend: postgres\n", want: "index.postgres.dsn"},
+		{name: "unknown index backend", yaml: "index:\n  backend: mysql\n", want: "index.backend"},
+		{name: "keyring refresh too short", yaml: "index:\n  keyring_refresh: 1ms\n", want: "index.keyring_refresh"},
+		{name: "search rate zero", yaml: "search:\n  per_minute: 0\n", want: "search.per_minute"},
+		{name: "index flush interval is gone", yaml: "store:\n  index_flush_interval: 1s\n", want: "index_flush_interval"},
 		{name: "key pattern without agency", yaml: "keys:\n  name_pattern: shared-key\n", want: "keys.name_pattern"},
 		{name: "per-DSA key pattern", yaml: "keys:\n  name_pattern: agency-{agency}-{dsa}\n"},
 		{name: "key pattern with an unknown placeholder", yaml: "keys:\n  name_pattern: agency-{agency}-{case}\n", want: "keys.name_pattern"},
@@ -67,8 +69,8 @@ func TestConfigErrors(t *testing.T) {
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "config: ")):
 				t.Fatalf("error = %v, want a config: error naming %q", err, tc.want)
 			}
-			if tc.name == "index flush interval from env" && cfg.Store.IndexFlushInterval != 0 {
-				t.Fatalf("LIAISON_STORE_INDEX_FLUSH_INTERVAL=0s gave %v", cfg.Store.IndexFlushInterval)
+			if tc.name == "index dsn from env" && (cfg.Index.Backend != "postgres" || cfg.Index.Postgres.DSN == "") {
+				t.Fatalf("LIAISON_INDEX_* overrides not applied: %+v", cfg.Index)
 			}
 		})
 	}

@@ -13,12 +13,6 @@ type StoreConfig struct {
 	Backend string        `yaml:"backend"` // fs | minio
 	FS      FSStoreConfig `yaml:"fs"`
 	MinIO   MinIOStore    `yaml:"minio"`
-	// IndexFlushInterval is how long listing-index entries may wait to be
-	// written together (0: every publish waits for its own, group-committed
-	// write). Waiting entries are recovered from the audit log after a
-	// crash; a listing on the same gateway flushes them first, and other
-	// replicas see them within this interval.
-	IndexFlushInterval time.Duration `yaml:"index_flush_interval"`
 	// IdempotencyTTL is the retry window of Idempotency-Key: the answer
 	// to a publish or share sent with a key is kept (in the store, so every
 	// replica sees it) at least this long; a retry with the same key and
@@ -36,10 +30,9 @@ type MinIOStore = minio.Config
 
 func defaultStore(dataDir string) StoreConfig {
 	return StoreConfig{
-		Backend:            "fs",
-		FS:                 FSStoreConfig{Dir: filepath.Join(dataDir, "store")},
-		IndexFlushInterval: 100 * time.Millisecond,
-		IdempotencyTTL:     24 * time.Hour,
+		Backend:        "fs",
+		FS:             FSStoreConfig{Dir: filepath.Join(dataDir, "store")},
+		IdempotencyTTL: 24 * time.Hour,
 	}
 }
 
@@ -53,9 +46,6 @@ func (s StoreConfig) Validate() error {
 		p.include("store.minio", s.MinIO.Validate())
 	default:
 		p.add("store.backend", "%q must be fs or minio", s.Backend)
-	}
-	if s.IndexFlushInterval < 0 || s.IndexFlushInterval > 10*time.Second {
-		p.add("store.index_flush_interval", "must be between 0 and 10s")
 	}
 	if s.IdempotencyTTL < time.Hour || s.IdempotencyTTL > 30*24*time.Hour {
 		p.add("store.idempotency_ttl", "must be between 1h and 720h")

@@ -289,7 +289,7 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 		// before its entries (added without waiting) were written, and
 		// the re-send is then the only thing that makes the copy listable.
 		// Entries are candidates; a duplicate entry is skipped by listings.
-		if err := s.records.Index().Add(ctx, meta.RecordID, env.ToAgencies); err != nil {
+		if err := s.records.Index().Put(ctx, cur); err != nil {
 			return nil, err
 		}
 		ev.Status = http.StatusOK
@@ -305,7 +305,7 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 	}
 	// The index entries first (candidates only), then the copy: a copy is
 	// readable only once both exist.
-	if err := s.records.Index().Add(ctx, meta.RecordID, env.ToAgencies); err != nil {
+	if err := s.records.Index().Put(ctx, &p.Record); err != nil {
 		return nil, err
 	}
 	if cur == nil {

@@ -7,18 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
-	"go.uber.org/zap"
-
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/gateway/selector"
 	"github.com/liaison-project/liaison/policy"
+	"go.uber.org/zap"
 )
 
 // backendProblem maps a failure of the key service, the store, the audit
@@ -37,6 +37,8 @@ func backendProblem(err error) *Problem {
 		return errUnavailable("the record store", err)
 	case errors.Is(err, audit.ErrUnavailable):
 		return errUnavailable("the audit log", err)
+	case errors.Is(err, index.ErrUnavailable):
+		return errUnavailable("the index database", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable("a backend", err)
 	default:
@@ -117,8 +119,27 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 		}
 		return err
 	}
+	// Selectors must normalise (the publisher's jurisdiction reads national
+	// phone numbers): an invalid one is a 400 naming it, never indexed as
+	// something else. The errors never echo a selector.
+	if len(req.Meta.Selectors) > 0 {
+		region := ""
+		if a, ok := s.policy.Agency(rc.agency); ok {
+			region = a.Country
+		}
+		if _, bad := selector.NormalizeAll(req.Meta.Selectors, region); len(bad) > 0 {
+			p := problem(http.StatusBadRequest, "invalid-record", "Invalid record", "a selector is not valid; see errors")
+			for _, fe := range bad {
+				p.Errors = append(p.Errors, record.FieldError{Pointer: "/meta" + fe.Pointer, Detail: fe.Detail})
+			}
+			return p
+		}
+	}
 	now := s.now().UTC()
 	meta := req.Meta
+	if err := checkReviewDue(&meta, now); err != nil {
+		return err
+	}
 	if err := s.importLegacy(r.Context(), &meta); err != nil {
 		return err
 	}
@@ -171,13 +192,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 	// the record is reachable by nobody: its id is unguessable and given out
 	// only in the 201 below. A publish that fails in any step is undone
 	// (and corrected in the audit log) before the caller gets its 503.
-	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated, Review: importAudit(&meta)}
 	created := make(chan error, 1)
 	go func() { created <- s.records.Create(r.Context(), pending) }()
 	auditErr := s.writeAudit(r.Context(), rc, ev)
 	var indexErr error
 	if auditErr == nil {
-		indexErr = s.records.Index().Add(r.Context(), meta.RecordID, pending.Readers)
+		indexErr = s.records.Index().Put(r.Context(), &pending.Record)
 	}
 	createErr := <-created
 	switch {
@@ -229,8 +250,8 @@ func (s *Server) adoptPublish(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return false, errInternal(fmt.Errorf("idempotent publish: reserved id %s holds another record", id))
 	}
 	rc.recordIDs, rc.recipients, rc.dsaIDs = []string{id}, st.Meta.Recipients, st.Meta.DSAIDs
-	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated}
-	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Add(r.Context(), id, st.Meta.Readers()) }); err != nil {
+	ev := &audit.Event{Operation: audit.OpCollection, Status: http.StatusCreated, Review: importAudit(&st.Meta)}
+	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Index().Put(r.Context(), st) }); err != nil {
 		return false, err
 	}
 	// The first attempt may have stopped before queuing its deliveries; a
@@ -332,6 +353,7 @@ func (s *Server) loadForCaller(r *http.Request, rc *reqCtx, action policy.Action
 func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	st, d, err := s.loadForCaller(r, rc, policy.ActionRead)
 	if err != nil {
+		s.noteWithheld(rc.decision)
 		return err
 	}
 	content, err := s.records.Open(r.Context(), st)
@@ -364,6 +386,9 @@ func (s *Server) read(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 		grading := st.Meta.Grading
 		handling.Grading = &grading
 	}
+	handling.Review = s.reviewState(&st.Meta, s.now())
+	s.noteOverdueRead(handling.Review, op)
+	w.Header().Set("Liaison-Review", reviewHeader(handling.Review))
 	w.Header().Set("Liaison-Handling", headerSafe(d.Obligations.Banner))
 	w.Header().Set("Liaison-Decision-Id", d.ID)
 	w.Header().Set("Liaison-Policy-Revision", d.Revision)
@@ -411,93 +436,6 @@ func headerSafe(s string) string {
 	return string(b)
 }
 
-// GET /v1/records?limit=&cursor=
-func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	q, err := strictQuery(r, "limit", "cursor")
-	if err != nil {
-		return err
-	}
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > s.cfg.Limits.MaxListLimit {
-			return errBadRequest(fmt.Sprintf("limit must be 1..%d", s.cfg.Limits.MaxListLimit))
-		}
-		limit = n
-	}
-	cursor, ok := s.records.Index().ParseCursor(rc.agency, q.Get("cursor"))
-	if !ok {
-		return errBadRequest("cursor is not one this gateway issued")
-	}
-	items := []api.RecordListItem{}
-	// Read your writes: entries this gateway still holds for the caller are
-	// written before the scan.
-	if s.records.Index().PendingFor(rc.agency) {
-		if err := s.records.Index().Flush(r.Context()); err != nil {
-			return backendProblem(err)
-		}
-	}
-	var listed []string
-	seen := map[string]bool{}
-	after, exhausted := cursor, false
-	// Consider at most a few pages of index entries per request so that one
-	// call's cost is bounded even when most are filtered out; the cursor
-	// resumes.
-scan:
-	for page := 0; page < 5 && len(items) < limit; page++ {
-		cands, more, err := s.records.Index().Scan(r.Context(), rc.agency, after, limit-len(items))
-		if err != nil {
-			return backendProblem(err)
-		}
-		for i, c := range cands {
-			after = c.Cursor
-			if seen[c.ID] {
-				continue
-			}
-			seen[c.ID] = true
-			st, err := s.records.Load(r.Context(), c.ID)
-			if err != nil {
-				if errors.Is(err, recordstore.ErrTampered) {
-					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, c.ID), zap.Error(err))
-				} else if !errors.Is(err, recordstore.ErrNotFound) {
-					return backendProblem(err)
-				}
-				continue
-			}
-			if st.State != recordstore.StateActive {
-				continue
-			}
-			d, err := s.policy.Decide(r.Context(), s.input(rc, policy.ActionList, &st.Meta))
-			if err != nil {
-				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
-			}
-			if !d.Allow {
-				continue
-			}
-			items = append(items, api.RecordListItem{ID: c.ID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner})
-			listed = append(listed, c.ID)
-			if len(items) == limit {
-				exhausted = !more && i == len(cands)-1
-				break scan
-			}
-		}
-		if !more {
-			exhausted = true
-			break
-		}
-	}
-	next := s.records.Index().FormatCursor(rc.agency, after)
-	if exhausted {
-		next = ""
-	}
-	rc.recordIDs = listed
-	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, api.RecordList{Items: items, NextCursor: next})
-	return nil
-}
-
 // DELETE /v1/records/{id}
 func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if record.ValidID(r.PathValue("id")) {
@@ -507,21 +445,38 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if err != nil {
 		return err
 	}
+	if err := s.recallRecord(r.Context(), rc, st, &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
+	return nil
+}
+
+// recallRecord recalls a loaded record (DELETE, and a review's dispose):
+// the erasure entry ev, then the tombstone, then the recall queued to
+// every gateway a copy went to.
+func (s *Server) recallRecord(ctx context.Context, rc *reqCtx, st *recordstore.Record, ev *audit.Event) error {
 	// Recall is idempotent: repeating it on a recalled record writes the
 	// same tombstone again, which finishes dropping older versions if an
 	// earlier attempt stopped half-way.
-	ev := &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}
-	if err := s.auditThen(r.Context(), rc, ev, func() error { return s.records.Recall(r.Context(), st, rc.agency, officerID(rc), s.now()) }); err != nil {
+	if err := s.auditThen(ctx, rc, ev, func() error { return s.records.Recall(ctx, st, rc.agency, officerID(rc), s.now()) }); err != nil {
 		return err
+	}
+	// The index learns of the recall (best effort: an entry still marked
+	// active is only a candidate, refused when its tombstone is loaded, and
+	// start-up recovery writes it again from the audit log).
+	tomb := *st
+	tomb.State = recordstore.StateRecalled
+	if err := s.records.Index().Put(ctx, &tomb); err != nil {
+		s.log.Warn("index not updated after a recall; recovery or a rebuild will", zap.String(fRecordID, st.Meta.RecordID), zap.Error(err))
 	}
 	// Every gateway a copy went to gets the recall, retried until it
 	// acknowledges; a repeated recall queues it again (harmless).
 	if s.fed != nil {
-		if _, err := s.fed.Recall(r.Context(), st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
+		if _, err := s.fed.Recall(ctx, st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
 			return backendProblem(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
 	return nil
 }
 

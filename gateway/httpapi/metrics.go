@@ -41,6 +41,12 @@ type metrics struct {
 	// indexStateFailures: the listing index's recovery point could not be
 	// saved beside the audit log (a crash would then re-read more of it).
 	indexStateFailures prometheus.Counter
+	// MoPI review (review.go): reads of overdue records by operation,
+	// reads and listings refused because a DSA withholds overdue records,
+	// and reviews by decision.
+	reviewOverdueReads *prometheus.CounterVec
+	reviewWithheld     prometheus.Counter
+	reviews            *prometheus.CounterVec
 	// requestsBecameOverdue counts requests for information whose deadline
 	// passed while they were open, once each (requests.go, noteOverdue).
 	requestsBecameOverdue prometheus.Counter
@@ -71,10 +77,22 @@ func newMetrics() *metrics {
 		Help: "Listing-index entries (record, agency) written; entries per write shows how well batching works."})
 	m.indexStateFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_index_state_save_failures_total",
 		Help: "Failed saves of the listing index's recovery point (index-state.json beside the audit log)."})
+	m.reviewOverdueReads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_review_overdue_disclosures_total",
+		Help: "Reads of records whose MoPI review is overdue, by operation (disclosure to a recipient, consultation by the originator)."}, []string{"operation"})
+	m.reviewWithheld = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_review_withheld_total",
+		Help: "Decisions that withheld an overdue record from a recipient (a DSA with overdue_review: withhold)."})
+	m.reviews = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_reviews_total",
+		Help: "MoPI reviews done by originators, by decision (retain, dispose)."}, []string{"decision"})
+	for _, op := range []string{"disclosure", "consultation"} {
+		m.reviewOverdueReads.WithLabelValues(op)
+	}
+	for _, d := range []string{"retain", "dispose"} {
+		m.reviews.WithLabelValues(d)
+	}
 	m.requestsBecameOverdue = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_requests_became_overdue_total",
 		Help: "Requests for information whose answer deadline passed while open, counted once each by the process that first noticed (a read or a scrape)."})
 	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
-		m.indexStateFailures, m.requestsBecameOverdue,
+		m.indexStateFailures, m.reviewOverdueReads, m.reviewWithheld, m.reviews, m.requestsBecameOverdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

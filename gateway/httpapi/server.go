@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
@@ -53,6 +55,12 @@ type Deps struct {
 	Keys     recordstore.DataKeys
 	Signer   Signer
 	Audit    audit.Writer
+	// Index is the query and selector index database.
+	Index index.Backend
+	// Blinder turns selectors into blind index values (gateway/search).
+	Blinder recordstore.Blinder
+	// Keyring holds the blind-index keys searches look selectors up with.
+	Keyring Keyring
 	// Ready lists extra readiness checks for /readyz (audit writer, TLS reloader…).
 	Ready map[string]func(context.Context) error
 	Now   func() time.Time
@@ -89,9 +97,16 @@ type Server struct {
 	// edge audits refusals that never reach an endpoint (edge.go).
 	edge *edgeState
 
+	keyring  Keyring
+	searches *searchState
+
 	// hitRef is the key search hit references are sealed under (hitref.go).
 	hitRefOnce sync.Once
 	hitRef     []byte
+
+	// reviewWin is the MoPI review window of the policy revision last read
+	// (review.go).
+	reviewWin atomic.Pointer[reviewWindowCache]
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -107,19 +122,21 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: d.Log.Named("gateway"), policy: d.Policy, off: d.Officers, audit: d.Audit, signer: d.Signer,
-		metrics: newMetrics(), ready: d.Ready, now: d.Now,
+		metrics: newMetrics(), ready: d.Ready, now: d.Now, keyring: d.Keyring,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}
 	// Every path that loads or opens a stored object (read, list, share,
 	// consent, idempotent replay) counts integrity failures in one place:
 	// the record store.
+	s.searches = newSearchState(s.metrics.reg)
 	s.records = recordstore.New(recordstore.Options{
 		Objects: d.Store, Keys: d.Keys, Signer: d.Signer, Now: d.Now, Log: d.Log,
 		KeyName: func(m *record.Meta) string {
 			return config.KeyName(cfg.Keys.NamePattern, m.Originator.OrgID, firstDSA(m))
 		},
-		IndexLinger: cfg.Store.IndexFlushInterval,
-		Tampered:    s.metrics.integrityFailures.Inc,
+		Index:    d.Index,
+		Blinder:  d.Blinder,
+		Tampered: s.metrics.integrityFailures.Inc,
 		IndexWritten: func(entries int, err error) {
 			if err != nil {
 				s.metrics.indexWrites.WithLabelValues("error").Inc()
@@ -145,10 +162,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/records", s.endpoint(string(policy.ActionList), s.list))
 	mux.Handle("GET /v1/records/{id}", s.endpoint(string(policy.ActionRead), s.read))
 	mux.Handle("DELETE /v1/records/{id}", s.endpoint(string(policy.ActionRecall), s.recall))
+	mux.Handle("POST /v1/records/{id}/review", s.endpoint(string(policy.ActionReview), s.review))
 	mux.Handle("POST /v1/decisions", s.endpoint(string(policy.ActionDecide), s.decisions))
 	mux.Handle("GET /v1/audit", s.endpoint(string(policy.ActionAuditQuery), s.auditQuery))
 	mux.Handle("POST /v1/records/{id}/shares", s.endpoint(string(policy.ActionShare), s.share))
 	mux.Handle("GET /v1/records/{id}/deliveries", s.endpoint("record.deliveries", s.deliveries))
+	mux.Handle("POST /v1/search", s.endpoint("record.search", s.search))
 	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
 	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
 	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))
@@ -419,6 +438,13 @@ func (s *Server) input(rc *reqCtx, action policy.Action, m *record.Meta) policy.
 		Subject: policy.Subject{AgencyID: rc.agency, CertFingerprint: rc.certFP},
 		Request: policy.Request{Purpose: rc.purpose, Justification: rc.justification, Case: rc.caseRef},
 		Record:  m,
+	}
+	if m != nil && len(m.Selectors) > 0 {
+		// Selectors are personal data the policy has no rule about: they
+		// stay out of its input (and so out of decision logs and replays).
+		c := *m
+		c.Selectors = nil
+		in.Record = &c
 	}
 	if o := rc.officer; o != nil {
 		roles := o.Roles

@@ -180,7 +180,7 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	// new version, which is the commit point and drops the older versions.
 	ev := &audit.Event{Operation: audit.OpDisclosure, Status: http.StatusOK, Recipients: added}
 	err = s.auditThen(ctx, rc, ev, func() error {
-		if err := s.records.Index().Add(ctx, meta.RecordID, added); err != nil {
+		if err := s.records.Index().Put(ctx, &p.Record); err != nil {
 			return err
 		}
 		if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {

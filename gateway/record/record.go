@@ -20,6 +20,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/liaison-project/liaison/gateway/selector"
 )
 
 // Meta is a record's metadata as stored and as given to the policy. The
@@ -27,25 +29,37 @@ import (
 // the rest. Field order is fixed by the struct, so json.Marshal of a Meta is
 // deterministic and can be digested.
 type Meta struct {
-	RecordID            string          `json:"record_id"`
-	Version             int             `json:"version"`
-	Created             string          `json:"created"`
-	Originator          Originator      `json:"originator"`
-	Classification      Classification  `json:"classification"`
-	TLP                 string          `json:"tlp"`
-	Grading             Grading         `json:"grading"`
-	Handling            Handling        `json:"handling"`
-	AllowedPurposes     []string        `json:"allowed_purposes"`
-	DataSubjectCategory string          `json:"data_subject_category"`
-	ContentBasis        string          `json:"content_basis"`
-	SensitiveProcessing bool            `json:"sensitive_processing,omitempty"`
-	SourceType          string          `json:"source_type,omitempty"`
-	MopiGroup           int             `json:"mopi_group,omitempty"`
-	DSAIDs              []string        `json:"dsa_ids"`
-	Recipients          []string        `json:"recipients"`
-	ProtectedFields     []string        `json:"protected_fields,omitempty"`
-	ReviewDue           string          `json:"review_due"`
-	Tags                json.RawMessage `json:"tags,omitempty"`
+	RecordID            string         `json:"record_id"`
+	Version             int            `json:"version"`
+	Created             string         `json:"created"`
+	Originator          Originator     `json:"originator"`
+	Classification      Classification `json:"classification"`
+	TLP                 string         `json:"tlp"`
+	Grading             Grading        `json:"grading"`
+	Handling            Handling       `json:"handling"`
+	AllowedPurposes     []string       `json:"allowed_purposes"`
+	DataSubjectCategory string         `json:"data_subject_category"`
+	ContentBasis        string         `json:"content_basis"`
+	SensitiveProcessing bool           `json:"sensitive_processing,omitempty"`
+	SourceType          string         `json:"source_type,omitempty"`
+	MopiGroup           int            `json:"mopi_group,omitempty"`
+	DSAIDs              []string       `json:"dsa_ids"`
+	Recipients          []string       `json:"recipients"`
+	// OCGIDs are organised crime group references.
+	OCGIDs []string `json:"ocg_ids,omitempty"`
+	// Selectors are typed selectors (personal data). They are never stored
+	// in the clear metadata: the record store seals them with the content
+	// and signs the ciphertext, the index keeps blind values only, and the
+	// policy input and Digest leave them out (their integrity is the
+	// seal's AAD and the signature's).
+	Selectors       []selector.Selector `json:"selectors,omitempty"`
+	ProtectedFields []string            `json:"protected_fields,omitempty"`
+	ReviewDue       string              `json:"review_due"`
+	Tags            json.RawMessage     `json:"tags,omitempty"`
+	// Import says why a record arrives with a review date already past:
+	// it was migrated from another system, not created now (MoPI review,
+	// docs/review.md). Part of the signed metadata.
+	Import *Import `json:"import,omitempty"`
 	// Consents are the originator's approvals of onward sharing, each with
 	// the digest of its signed receipt (server-set; later decisions check them).
 	Consents []ConsentRef `json:"consents,omitempty"`
@@ -65,6 +79,16 @@ func (m *Meta) HandlingSnapshot() json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// Import is the publisher's account of a record migrated from another
+// system: a record whose review date has already passed may be published
+// only with one (an overdue record is then flagged at once, never hidden).
+type Import struct {
+	// Reason says why the review date is in the past (printable text).
+	Reason string `json:"reason"`
+	// SourceSystem names the system the record comes from.
+	SourceSystem string `json:"source_system,omitempty"`
 }
 
 // ConsentRef records one approved onward share in the metadata.
@@ -307,11 +331,14 @@ func flatten(ve *jsonschema.ValidationError) []FieldError {
 	return fields
 }
 
-// Digest returns "sha256:<hex>" over the canonical JSON of m. Content
+// Digest returns "sha256:<hex>" over the canonical JSON of m without its
+// selectors (they are stored sealed, bound to this digest by their AAD). Content
 // encryption binds this digest in its AAD, so metadata and content cannot be
 // recombined across records or versions.
 func (m *Meta) Digest() (string, error) {
-	b, err := json.Marshal(m)
+	c := *m
+	c.Selectors = nil
+	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", err
 	}

@@ -19,10 +19,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/envelope"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/selector"
 )
 
 // DataKeys is what the record store needs from the key layer: data keys for
@@ -70,6 +72,11 @@ type Record struct {
 	State      string       `json:"state"`
 	Content    *ContentRef  `json:"content,omitempty"`
 	Recalled   *RecallEvent `json:"recalled,omitempty"`
+	// Selectors are the metadata's selectors (Meta.Selectors) sealed under
+	// the content's data key, with an AAD of their own bound to the record
+	// id, version and metadata digest: selectors are personal data and the
+	// store is untrusted for confidentiality. Absent when there are none.
+	Selectors []byte `json:"selectors,omitempty"`
 	// Origin is set on a copy received from a peer gateway: where it came
 	// from, so that only that gateway may recall it and recalls and their
 	// acknowledgements travel back the way the record came.
@@ -142,18 +149,18 @@ type Options struct {
 	KeyName func(*record.Meta) string
 	// Now is the clock (index batch ids).
 	Now func() time.Time
-	// IndexLinger is how long index entries may wait to be written
-	// together (store.index_flush_interval); 0 writes each add at once.
-	IndexLinger time.Duration
-	Log         *zap.Logger
+	// Index is the query and selector index database.
+	Index index.Backend
+	// Blinder computes the blind values of selectors for the index.
+	Blinder Blinder
+	Log     *zap.Logger
 	// Tampered is told of every record that fails an integrity check.
 	Tampered func()
 	// IndexWritten is told the size and result of every index write.
 	IndexWritten func(entries int, err error)
 }
 
-// New returns a Store. It starts no goroutine: the index writes on demand
-// and its writer exits when nothing is pending (Close flushes it).
+// New returns a Store. It starts no goroutine.
 func New(o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -161,10 +168,10 @@ func New(o Options) *Store {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	ix := newIndex(o.Objects, o.Now, o.IndexLinger, o.Log.Named("index"))
-	ix.signer = o.Signer
-	ix.observe = o.IndexWritten
-	return &Store{store: o.Objects, keys: o.Keys, signer: o.Signer, keyName: o.KeyName, index: ix, tampered: o.Tampered}
+	rs := &Store{store: o.Objects, keys: o.Keys, signer: o.Signer, keyName: o.KeyName, tampered: o.Tampered}
+	rs.index = &Index{db: o.Index, rs: rs, blind: o.Blinder, signer: o.Signer, now: o.Now,
+		log: o.Log.Named("index"), observe: o.IndexWritten}
+	return rs
 }
 
 // Index is the listing index kept beside the records.
@@ -190,6 +197,12 @@ func aad(id string, version int, digest string) []byte {
 	return envelope.BindAAD("liaison.record.v1", id, strconv.Itoa(version), digest)
 }
 
+// selectorsAAD binds sealed selectors likewise, under a label of their own
+// so that they can never be opened as content nor content as selectors.
+func selectorsAAD(id string, version int, digest string) []byte {
+	return envelope.BindAAD("liaison.record.selectors.v1", id, strconv.Itoa(version), digest)
+}
+
 // Pending is a sealed and signed record version, ready to store.
 type Pending struct {
 	Record Record
@@ -211,15 +224,27 @@ func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*P
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
 	}
+	defer clear(dk.Plaintext)
 	sealed, err := envelope.Seal(dk.Plaintext, content, aad(meta.RecordID, meta.Version, digest))
-	clear(dk.Plaintext)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	var sealedSel []byte
+	if len(meta.Selectors) > 0 {
+		pt, err := json.Marshal(meta.Selectors)
+		if err != nil {
+			return nil, err
+		}
+		sealedSel, err = envelope.Seal(dk.Plaintext, pt, selectorsAAD(meta.RecordID, meta.Version, digest))
+		clear(pt)
+		if err != nil {
+			return nil, fmt.Errorf("seal selectors: %w", err)
+		}
+	}
 	p := &Pending{
 		Record: Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateActive,
-			Content: &ContentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
-			sealed:  sealed},
+			Content:   &ContentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
+			Selectors: sealedSel, sealed: sealed},
 		Readers: meta.Readers(),
 	}
 	if p.Object, err = rs.encode(&p.Record); err != nil {
@@ -255,6 +280,7 @@ func (rs *Store) RecallReceived(ctx context.Context, st *Record, id, originator,
 		}
 		tomb := *st
 		tomb.State, tomb.Content, tomb.sealed, tomb.Recalled = StateRecalled, nil, nil, ev
+		tomb.Selectors, tomb.Meta.Selectors = nil, nil
 		obj, err := rs.encode(&tomb)
 		if err != nil {
 			return err
@@ -285,7 +311,10 @@ func (rs *Store) RecallReceived(ctx context.Context, st *Record, id, originator,
 
 // encode signs st and frames it with its sealed content.
 func (rs *Store) encode(st *Record) ([]byte, error) {
-	b, err := json.Marshal(st)
+	// Clear selectors never reach the store, whatever the caller opened.
+	c := *st
+	c.Meta.Selectors = nil
+	b, err := json.Marshal(&c)
 	if err != nil {
 		return nil, err
 	}
@@ -366,8 +395,11 @@ func (rs *Store) decode(id string, obj []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: metadata digest", ErrTampered)
 	}
 	st.sealed = rest[n:]
-	if st.State != StateActive && len(st.sealed) != 0 {
+	if st.State != StateActive && (len(st.sealed) != 0 || len(st.Selectors) != 0) {
 		return nil, fmt.Errorf("%w: content beside a tombstone", ErrTampered)
+	}
+	if len(st.Meta.Selectors) != 0 {
+		return nil, fmt.Errorf("%w: selectors in clear in stored metadata", ErrTampered)
 	}
 	return &st, nil
 }
@@ -396,12 +428,62 @@ func (rs *Store) openContent(ctx context.Context, st *Record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
 	}
+	defer clear(dk)
 	pt, err := envelope.Open(dk, st.sealed, aad(st.Meta.RecordID, st.Meta.Version, st.MetaDigest))
-	clear(dk)
 	if err != nil {
 		return nil, fmt.Errorf("%w: content: %v", ErrTampered, err)
 	}
+	if err := openSelectors(dk, st); err != nil {
+		clear(pt)
+		return nil, err
+	}
 	return pt, nil
+}
+
+// openSelectors decrypts st's sealed selectors into st.Meta.Selectors (in
+// memory only: encode strips them again).
+func openSelectors(dk []byte, st *Record) error {
+	if len(st.Selectors) == 0 {
+		st.Meta.Selectors = nil
+		return nil
+	}
+	pt, err := envelope.Open(dk, st.Selectors, selectorsAAD(st.Meta.RecordID, st.Meta.Version, st.MetaDigest))
+	if err != nil {
+		return fmt.Errorf("%w: selectors: %v", ErrTampered, err)
+	}
+	defer clear(pt)
+	var sel []selector.Selector
+	dec := json.NewDecoder(bytes.NewReader(pt))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sel); err != nil {
+		return fmt.Errorf("%w: selectors: %v", ErrTampered, err)
+	}
+	st.Meta.Selectors = sel
+	return nil
+}
+
+// OpenSelectors decrypts a loaded record's selectors into st.Meta.Selectors
+// without its content (indexing, rebuild). A record without selectors needs
+// no key.
+func (rs *Store) OpenSelectors(ctx context.Context, st *Record) error {
+	if len(st.Selectors) == 0 || st.Meta.Selectors != nil {
+		return nil
+	}
+	if st.State != StateActive || st.Content == nil {
+		return ErrNotFound
+	}
+	dk, err := rs.keys.Unwrap(ctx, st.Content.KeyName, st.Content.WrappedKey)
+	if errors.Is(err, keys.ErrShredded) || errors.Is(err, keys.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrShredded, err)
+	}
+	if errors.Is(err, keys.ErrInvalidCiphertext) {
+		return rs.checked(fmt.Errorf("%w: data key: %v", ErrTampered, err))
+	}
+	if err != nil {
+		return fmt.Errorf("data key: %w", err)
+	}
+	defer clear(dk)
+	return rs.checked(openSelectors(dk, st))
 }
 
 // recall makes a record unreadable for everyone: the record object is
@@ -413,6 +495,7 @@ func (rs *Store) Recall(ctx context.Context, st *Record, agency, officer string,
 	tomb.State = StateRecalled
 	tomb.Content = nil
 	tomb.sealed = nil
+	tomb.Selectors, tomb.Meta.Selectors = nil, nil
 	if tomb.Recalled == nil { // a repeat keeps the first recall's time and author
 		tomb.Recalled = &RecallEvent{At: now.UTC().Format(time.RFC3339), By: agency, ByOff: officer}
 	}
@@ -436,6 +519,7 @@ func (rs *Store) Reseal(ctx context.Context, st *Record, meta record.Meta) (*Pen
 	}
 	defer clear(content)
 	meta.Version = st.Meta.Version + 1
+	meta.Selectors = st.Meta.Selectors // opened with the content
 	if st.Origin == nil {
 		return rs.Seal(ctx, meta, content)
 	}

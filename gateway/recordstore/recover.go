@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liaison-project/liaison/connectors/objstore"
@@ -73,20 +75,20 @@ func writeIndexState(dir string, st indexState) error {
 //     appended (Corrects = its seq) and the record is not indexed.
 //   - a publish with no correcting entry whose record object is present
 //     completed (the commit point is both durable; see docs/architecture.md):
-//     its index entries are re-added.
+//     its index entry is written again from the stored record.
 //   - a publish with a correcting entry is not re-indexed; an object left by
 //     its interrupted undo is deleted (unless a later, uncorrected publish
 //     of the same id, an idempotent retry, completed it).
-//   - a share or consent approval (disclosure 200) re-adds its recipients'
-//     entries: they are candidates only; a share that did not complete did
-//     not change the stored recipients, so the policy refuses them.
-//   - a copy accepted from a peer gateway (federation.accept, collection
-//     201, or 200 for a copy a re-send found already stored) re-adds its
-//     recipients' entries likewise.
+//   - a share or consent approval (disclosure 200), a recall (erasure 200)
+//     and a copy accepted from a peer gateway (federation.accept, collection
+//     201, or 200 for a copy a re-send found already stored) write the
+//     record's entry again from the record as stored: a share that did not
+//     complete did not change the stored recipients, so the entry is what
+//     the store says.
 //
-// An entry already written since the window began is not written again
-// (writtenSince), so a record is not listed on two pages. It returns how many records it re-indexed and how many
-// publishes it corrected.
+// Entries are upserts keyed by record id and guarded by version, so writing
+// one again is harmless and a record is never listed twice. It returns how
+// many records it re-indexed and how many publishes it corrected.
 func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Duration, aw audit.Writer, gatewayID string) (indexed, corrected int, err error) {
 	st, ok, err := readIndexState(dir)
 	if err != nil {
@@ -101,7 +103,7 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 	}
 	var publishes []*audit.Event
 	correctedSeq := map[uint64]bool{}
-	shares := map[string][]string{} // record id → new readers
+	touched := map[string]bool{} // record ids whose index entry may be behind
 	err = audit.Scan(dir, func(ev *audit.Event, _ []byte) error {
 		if ev.Corrects != 0 {
 			correctedSeq[ev.Corrects] = true
@@ -116,12 +118,17 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve" || ev.Action == "request.answer") && ev.Status == 200:
 			// A share, directly, on a consent's approval, or as the answer to a
 			// request for information: the same share path (httpapi executeShare).
-			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
+			touched[ev.RecordIDs[0]] = true
+		case ev.Operation == audit.OpErasure && ev.Status == 200:
+			touched[ev.RecordIDs[0]] = true
+		case ev.Operation == audit.OpAlteration && ev.Action == string(policy.ActionReview) && ev.Status == 200:
+			// A retain: the entry's review date may be the old one.
+			touched[ev.RecordIDs[0]] = true
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionAccept) && (ev.Status == 201 || ev.Status == 200):
 			// A copy accepted from a peer gateway (201), or found already
 			// stored when the peer re-sent it (200): its recipients'
 			// entries may have been pending when the process died.
-			shares[ev.RecordIDs[0]] = append(shares[ev.RecordIDs[0]], ev.Recipients...)
+			touched[ev.RecordIDs[0]] = true
 		}
 		return nil
 	})
@@ -136,28 +143,38 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 			stands[ev.RecordIDs[0]] = true
 		}
 	}
-	present := make([]bool, len(publishes))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(indexReadConc)
-	for i, ev := range publishes {
+	// Finish undos the crash interrupted (never reachable: no index entry,
+	// id given out in no 201), and correct publishes whose object is absent.
+	for _, ev := range publishes {
 		id := ev.RecordIDs[0]
-		g.Go(func() error {
-			if correctedSeq[ev.Seq] {
-				if !stands[id] {
-					// Finish an undo the crash interrupted (never reachable:
-					// no index entry, id given out in no 201).
-					if err := ix.store.Delete(gctx, recordKey(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
-						return fmt.Errorf("remove the object of a failed publish: %w", err)
-					}
+		if correctedSeq[ev.Seq] {
+			if !stands[id] {
+				if err := ix.rs.store.Delete(ctx, recordKey(id)); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+					return 0, 0, fmt.Errorf("index recovery: remove the object of a failed publish: %w", err)
 				}
-				return nil
 			}
-			_, err := ix.store.Get(gctx, recordKey(id))
+			continue
+		}
+		touched[id] = true
+	}
+	ids := slices.Sorted(maps.Keys(touched))
+	loaded := make([]*Record, len(ids))
+	absent := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recoverConc)
+	for i, id := range ids {
+		g.Go(func() error {
+			st, err := ix.rs.Load(gctx, id)
 			switch {
-			case err == nil:
-				present[i] = true
-			case !errors.Is(err, objstore.ErrNotFound):
+			case errors.Is(err, ErrNotFound):
+				absent[i] = true
+			case errors.Is(err, ErrTampered):
+				// Counted and logged by Load; never indexed.
+				ix.log.Error("record failed integrity check during index recovery", zap.String("record_id", id), zap.Error(err))
+			case err != nil:
 				return fmt.Errorf("check record %s: %w", id, err)
+			default:
+				loaded[i] = st
 			}
 			return nil
 		})
@@ -165,119 +182,33 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 	if err := g.Wait(); err != nil {
 		return 0, 0, fmt.Errorf("index recovery: %w", err)
 	}
-	readers := map[string][]string{} // record id → agencies to re-add
-	for i, ev := range publishes {
+	for _, ev := range publishes {
 		if correctedSeq[ev.Seq] {
 			continue
 		}
-		if !present[i] {
+		if i, ok := slices.BinarySearch(ids, ev.RecordIDs[0]); ok && absent[i] {
 			if err := appendCorrection(ctx, aw, ev, gatewayID, ix.now()); err != nil {
 				return 0, 0, fmt.Errorf("index recovery: correct the audit entry of publish %s: %w", ev.RecordIDs[0], err)
 			}
 			corrected++
+		}
+	}
+	// Entries are upserts of the record as stored now (its version decides),
+	// so an entry written before the crash is simply written again.
+	for _, st := range loaded {
+		if st == nil {
 			continue
 		}
-		readers[ev.RecordIDs[0]] = append(readers[ev.RecordIDs[0]], append([]string{ev.Originator}, ev.Recipients...)...)
-	}
-	for id, rs := range shares {
-		readers[id] = append(readers[id], rs...)
-	}
-	// Entries written before the crash are not written again: a listing
-	// pages through batches, and an id in two batches would be listed on
-	// two pages. Only the batches written since the window began can hold
-	// them (batch names sort by time), so only those are read.
-	written, err := ix.writtenSince(ctx, readers, since.Add(-slack))
-	if err != nil {
-		return 0, 0, fmt.Errorf("index recovery: %w", err)
-	}
-	for id, rs := range readers {
-		var missing []string
-		for _, a := range rs {
-			if a != "" && !written[a][id] && !slices.Contains(missing, a) {
-				missing = append(missing, a)
-			}
+		if err := ix.Put(ctx, st); err != nil {
+			return 0, 0, fmt.Errorf("index recovery: %w", err)
 		}
-		if len(missing) > 0 {
-			ix.addPending(id, missing)
-			indexed++
-		}
-	}
-	if err := ix.Flush(ctx); err != nil {
-		return 0, 0, fmt.Errorf("index recovery: %w", err)
+		indexed++
 	}
 	return indexed, corrected, writeIndexState(dir, indexState{Through: st.Through})
 }
 
-// writtenSince reads, for each agency among readers, the index batches
-// written since t (by batch name, which starts with its time), and returns
-// the ids they hold by agency. With no recovery point (t zero: the whole
-// log is being replayed) it reads nothing, and entries may be written
-// twice, as before.
-func (ix *Index) writtenSince(ctx context.Context, readers map[string][]string, t time.Time) (map[string]map[string]bool, error) {
-	out := map[string]map[string]bool{}
-	if t.IsZero() || t.Unix() <= 0 {
-		return out, nil
-	}
-	agencies := map[string]bool{}
-	for _, rs := range readers {
-		for _, a := range rs {
-			if a != "" {
-				agencies[a] = true
-			}
-		}
-	}
-	after := fmt.Sprintf("%013d", t.UnixMilli())
-	for a := range agencies {
-		prefix := indexAgencyPrefix(a)
-		keys, err := listAllKeys(ctx, ix.store, prefix, prefix+after)
-		if err != nil {
-			return nil, err
-		}
-		ids := map[string]bool{}
-		for _, k := range keys {
-			b, err := ix.readBatch(ctx, k)
-			if errors.Is(err, objstore.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			for _, id := range b {
-				ids[id] = true
-			}
-		}
-		out[a] = ids
-	}
-	return out, nil
-}
-
-// listAllKeys lists every key under prefix after startAfter, in order.
-func listAllKeys(ctx context.Context, store objstore.Store, prefix, startAfter string) ([]string, error) {
-	var out []string
-	for {
-		keys, err := store.List(ctx, prefix, startAfter, 1000)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, keys...)
-		if len(keys) < 1000 {
-			return out, nil
-		}
-		startAfter = keys[len(keys)-1]
-	}
-}
-
-// addPending queues index entries without waiting for them (recovery
-// flushes once at the end).
-func (ix *Index) addPending(id string, readers []string) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	for _, a := range readers {
-		if a != "" {
-			ix.pending[a] = append(ix.pending[a], id)
-		}
-	}
-}
+// recoverConc bounds the record loads recovery runs at once.
+const recoverConc = 8
 
 // appendCorrection writes the entry that says the publish orig recorded did
 // not complete. It names the record and the request, and nothing the audit
@@ -324,11 +255,6 @@ func (ix *Index) Recover(ctx context.Context, dir string, slack time.Duration, a
 		return 0, 0, nil, err
 	}
 	shutdown = func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := ix.Flush(ctx); err != nil {
-			return fmt.Errorf("listing index: %w", err)
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		saved = time.Now().Add(time.Hour) // nothing after this may overwrite the clean state

@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := (record_actions | {"policy.decide", "record.share", "audit.query", "request.file"}) | federation_actions
+known_actions := ((record_actions | {"policy.decide", "record.share", "audit.query", "record.review", "request.file"}) | federation_actions) | {"record.discover"}
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -903,14 +903,14 @@ forbid_evidential_use if europol.forbids_evidential_use(europol_codes)
 
 # Banner: classification | TLP | grading and handling (with a legacy grade)
 # | Europol codes | caveats | descriptors and handling instructions |
-# handling conditions.
+# handling conditions | an overdue review (review.rego; recipients only).
 #
 # Every part is an array of strings (each scheme function builds its
 # elements with concat or sprintf, and the parts that take strings from the
 # record filter them), so the parts are joined as they are, in this order.
 banner := concat(" | ", array.concat(
 	array.concat(array.concat(marking_part, tlp_part), array.concat(grading_part, europol_part)),
-	array.concat(array.concat(caveat_part, descriptor_part), condition_part),
+	array.concat(array.concat(caveat_part, descriptor_part), array.concat(condition_part, review_banner_part)),
 ))
 
 # Each part calls its scheme once: functions are evaluated at every call.
@@ -1001,6 +1001,11 @@ dsa_id := chosen_dsa if {
 	# travels under (federation.rego).
 	allow
 	input.action in federation_actions
+} else := discover_dsa if {
+	# record.discover: the agreement under which the hit may be reported
+	# (search.rego).
+	allow
+	input.action == "record.discover"
 } else := request_chosen_dsa if {
 	# request.file: the agreement the request travels under (requests.rego).
 	allow

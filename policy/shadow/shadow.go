@@ -292,6 +292,9 @@ func (s *Shadow) Agency(id string) (policy.Agency, bool) { return s.live.Agency(
 // Revision is the live policy's.
 func (s *Shadow) Revision() string { return s.live.Revision() }
 
+// Settings returns the live policy's settings data.
+func (s *Shadow) Settings() map[string]any { return s.live.Settings() }
+
 // Crosswalk reads a legacy grade through the live policy's cross-walk.
 func (s *Shadow) Crosswalk(ctx context.Context, legacy string) (policy.Crosswalk, error) {
 	return s.live.Crosswalk(ctx, legacy)

@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/liaison-project/liaison/connectors/index"
+	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/policy"
+)
+
+// listRounds bounds the index pages one listing request considers, so
+// that one call's cost is bounded even when the policy refuses most
+// candidates; the cursor resumes.
+const listRounds = 5
+
+// listConc is how many candidates are loaded and decided at once: loads
+// wait on the store, decisions use a core each.
+const listConc = 4
+
+// GET /v1/records?<filters>&limit=&cursor=
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	q, err := strictQuery(r, api.ListParams...)
+	if err != nil {
+		return err
+	}
+	f, err := api.ParseListFilter(q, s.cfg.Limits.MaxListLimit)
+	if err != nil {
+		return errBadRequest(err.Error())
+	}
+	after, ok := s.records.Index().ParseCursor(rc.agency, f.Cursor)
+	if !ok {
+		return errBadRequest("cursor is not one this gateway issued")
+	}
+	now := s.now().UTC()
+	items := []api.RecordListItem{}
+	var listed []string
+	exhausted := false
+	if from, to, ok := f.ReviewBounds(now); !ok {
+		exhausted = true // an empty review range: nothing can match
+	} else {
+		iq := index.Query{
+			Reader: rc.agency, DSAIDs: f.DSAIDs, Originators: f.Originators, Recipients: f.Recipients,
+			OCGIDs: f.OCGIDs, FourP: f.FourP, Tiers: f.Tiers, TLPs: f.TLPs, HandlingCode: f.HandlingCodes,
+			CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, ReviewFrom: from, ReviewTo: to,
+		}
+		if f.Operation != "" {
+			iq.Operations = []string{f.Operation}
+		}
+	scan:
+		for round := 0; round < listRounds && len(items) < f.Limit; round++ {
+			iq.After, iq.Limit = after, f.Limit-len(items)
+			hits, err := s.records.Index().Query(r.Context(), iq)
+			if err != nil {
+				return backendProblem(err)
+			}
+			got, err := s.listCandidates(r.Context(), rc, hits, f, now)
+			if err != nil {
+				return err
+			}
+			for i, h := range hits {
+				after = h.RecordID
+				if got[i] == nil {
+					continue
+				}
+				items = append(items, *got[i])
+				listed = append(listed, h.RecordID)
+				if len(items) == f.Limit {
+					// A full page: more may follow unless the index had
+					// nothing after this one (a short index page).
+					exhausted = i == len(hits)-1 && len(hits) < iq.Limit
+					break scan
+				}
+			}
+			if len(hits) < iq.Limit {
+				exhausted = true
+				break
+			}
+		}
+	}
+	next := s.records.Index().FormatCursor(rc.agency, after)
+	if exhausted {
+		next = ""
+	}
+	rc.recordIDs = listed
+	if err := s.recordOutcome(r.Context(), rc, &audit.Event{Operation: audit.OpConsultation, Status: http.StatusOK}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.RecordList{Items: items, NextCursor: next})
+	return nil
+}
+
+// listCandidates loads, verifies, re-checks against f and decides each
+// hit, concurrently; the result holds the item for each hit the caller may
+// see (nil for the others), in hit order.
+func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hit, f api.ListFilter, now time.Time) ([]*api.RecordListItem, error) {
+	out := make([]*api.RecordListItem, len(hits))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listConc)
+	for i, h := range hits {
+		g.Go(func() error {
+			st, err := s.records.Load(gctx, h.RecordID)
+			if err != nil {
+				if errors.Is(err, recordstore.ErrTampered) {
+					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, h.RecordID), zap.Error(err))
+					return nil
+				}
+				if errors.Is(err, recordstore.ErrNotFound) {
+					return nil
+				}
+				return backendProblem(err)
+			}
+			if st.State != recordstore.StateActive || !f.Matches(&st.Meta, now) {
+				return nil
+			}
+			d, err := s.policy.Decide(gctx, s.input(rc, policy.ActionList, &st.Meta))
+			if err != nil {
+				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
+			}
+			if d.Allow {
+				out[i] = &api.RecordListItem{ID: h.RecordID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner, Review: s.reviewState(&st.Meta, now)}
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
