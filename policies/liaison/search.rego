@@ -39,6 +39,14 @@ deny_reasons contains x if {
 	some x in discover_reasons
 }
 
+# An allowed discovery is visible: the gateway refuses a decision that
+# allows but is not visible (policy.parseDecision). A refused one stays
+# invisible, so that none of its reasons is ever shown to the searcher.
+visible if {
+	input.action == "record.discover"
+	allow
+}
+
 granted if {
 	input.action == "record.discover"
 	not visible_record
