@@ -756,3 +756,42 @@ func TestRequestFilingIdempotent(t *testing.T) {
 		t.Fatalf("holder queue after a retried filing: %v", ids(got))
 	}
 }
+
+// TestRequestAfterSearchHit is the whole Prüm-style flow: a search by an
+// agency that cannot read the record answers only "hit: held by X under
+// Y" with a reference; the searcher files a request for information with
+// that reference; the holder shares; the searcher reads.
+func TestRequestAfterSearchHit(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: writeIndexAtOnce})
+	met := env.Client("met-police")
+	nca := env.Client("nca").With(hPurpose, "investigation", hJust, "phone number from a seized handset, OP-KINGFISHER", "Liaison-Case", "OP-KINGFISHER")
+	recID := publish(t, met, recordBody(func(m map[string]any) {
+		m["selectors"] = []any{map[string]any{"type": "phone", "value": "020 7946 0018"}}
+	}))
+	r := nca.MustDo("POST", "/v1/search", map[string]any{"selectors": []any{map[string]any{"type": "phone", "value": "+44 20 7946 0018"}}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("search: %d %s", r.Status, r.Body)
+	}
+	res := decodeAs[api.SearchResult](t, r)
+	if len(res.Selectors) != 1 || res.Selectors[0].Outcome != api.SearchHit || len(res.Selectors[0].Records) != 0 || len(res.Selectors[0].Hits) != 1 {
+		t.Fatalf("search result: %s", r.Body)
+	}
+	hit := res.Selectors[0].Hits[0]
+	if hit.Holder != "met-police" || hit.DSA != "dsa-uk-soc" || bytes.Contains(r.Body, []byte(recID)) {
+		t.Fatalf("hit: %s", r.Body)
+	}
+	// The body's context must agree with the headers this client sends.
+	filed := fileRequest(t, nca, requestBody(hit.Reference, func(b map[string]any) {
+		b["justification"], b["case"], b["kind"], b["urgency"] = "phone number from a seized handset, OP-KINGFISHER", "OP-KINGFISHER", "prum_core_data", "urgent"
+	}))
+	if filed.Holder != "met-police" || filed.DSA != "dsa-uk-soc" || filed.DeadlineHours != 48 || filed.RecordID != "" {
+		t.Fatalf("filed after the hit: %+v", filed)
+	}
+	if q := listRequests(t, met, "role=holder"); len(q) != 1 || q[0].RecordID != recID {
+		t.Fatalf("holder queue: %+v", q)
+	}
+	answer(t, met, filed.ID, map[string]any{"action": "share"}, http.StatusOK)
+	if r := nca.MustDo("GET", "/v1/records/"+recID, nil); r.Status != http.StatusOK {
+		t.Fatalf("read after the answer: %d %s", r.Status, r.Body)
+	}
+}
