@@ -384,10 +384,14 @@ func TestRequestPolicyAndReferences(t *testing.T) {
 	wantReason(t, r, http.StatusForbidden, "justification_required")
 
 	good := hitRef(t, env, "nca", recID, "met-police", "dsa-uk-soc")
+	// One base64url character of the sealed part changed to another
+	// base64url character: well formed, so it reaches the key, and fails
+	// authentication there.
 	altered := []byte(good)
-	altered[len(altered)-5] ^= 1
-	if altered[len(altered)-5] == '-' || altered[len(altered)-5] == '_' {
-		altered[len(altered)-5] = 'A'
+	if i := len(altered) - 5; altered[i] == 'A' {
+		altered[i] = 'B'
+	} else {
+		altered[i] = 'A'
 	}
 	for name, ref := range map[string]string{
 		"another agency's":      hitRef(t, env, "rocu-nw", recID, "met-police", "dsa-uk-soc"),
