@@ -170,7 +170,7 @@ func TestReviewStateOnReadsAndListings(t *testing.T) {
 	env.SetClock(day(2026, 11, 21))
 	met := env.Client("met-police")
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
-	id := publish(t, met, recordBody()) // review_due 2027-06-01
+	id := publish(t, met, recordBody(withReviewDue("2027-06-01"))) // review_due 2027-06-01
 
 	for _, c := range []struct {
 		now    time.Time
@@ -256,7 +256,7 @@ func TestReviewWithheldUntilRetained(t *testing.T) {
 	env.SetClock(day(2026, 11, 21))
 	met := env.Client("met-police")
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
-	id := publish(t, met, recordBody())
+	id := publish(t, met, recordBody(withReviewDue("2027-06-01")))
 	content := readContent(t, met, id)
 
 	// The policy's window (7 days) decides "due".
@@ -330,7 +330,7 @@ func TestReviewDisposeRecalls(t *testing.T) {
 	env.SetClock(day(2026, 11, 21))
 	met := env.Client("met-police")
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
-	id := publish(t, met, recordBody())
+	id := publish(t, met, recordBody(withReviewDue("2027-06-01")))
 	env.SetClock(day(2027, 6, 5))
 
 	r := reviewer(t, env).MustDo("POST", "/v1/records/"+id+"/review", map[string]any{
@@ -362,7 +362,7 @@ func TestReviewRefusals(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.Options{})
 	env.SetClock(day(2026, 11, 21))
 	met := env.Client("met-police")
-	id := publish(t, met, recordBody())
+	id := publish(t, met, recordBody(withReviewDue("2027-06-01")))
 	env.SetClock(day(2027, 6, 5))
 	path := "/v1/records/" + id + "/review"
 	retain := func(due string) map[string]any {
@@ -466,7 +466,7 @@ func TestReviewRetainReachesPeerCopies(t *testing.T) {
 	}
 	met := f.Client("met-police")
 	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
-	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"hmrc"} }))
+	id := publish(t, met, recordBody(withReviewDue("2027-06-01"), func(m map[string]any) { m["recipients"] = []string{"hmrc"} }))
 	waitStatus(t, hmrc, "/v1/records/"+id, http.StatusOK)
 
 	setClocks(day(2027, 6, 5))

@@ -344,12 +344,23 @@ func newListCmd() *cobra.Command {
 	var limit int
 	var cursor string
 	var all bool
+	var lf listFlags
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the records you may read",
-		Args:  cobra.NoArgs,
+		Short: "List the records you may read, optionally filtered",
+		Long: `List the records you may read. Filters narrow the listing and combine
+(AND); a filter taking several values (comma-separated) matches any of them.
+Every record listed is still decided by the gateway's policy.
+
+  liaison records list --dsa dsa-uk-soc --ocg ocg-2291 --created-from 2026-03-01
+  liaison records list --review overdue --originator met-police`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			f, err := lf.filter()
 			if err != nil {
 				return err
 			}
@@ -358,10 +369,8 @@ func newListCmd() *cobra.Command {
 			// from) and the cursor that continues after them.
 			list := api.RecordList{Items: []api.RecordListItem{}}
 			for {
-				q := url.Values{"limit": {fmt.Sprint(limit)}}
-				if cursor != "" {
-					q.Set("cursor", cursor)
-				}
+				f.Limit, f.Cursor = limit, cursor
+				q := f.Values()
 				var page api.RecordList
 				if _, err := c.call(cmd.Context(), http.MethodGet, "/v1/records?"+q.Encode(), nil, http.StatusOK, &page); err != nil {
 					return err
@@ -392,7 +401,66 @@ func newListCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "records per page")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
 	cmd.Flags().BoolVar(&all, "all", false, "follow the cursor to the end")
+	lf.register(cmd)
 	return cmd
+}
+
+// listFlags are the filters of `records list` (api.ListFilter).
+type listFlags struct {
+	dsa, originator, recipient, ocg, fourP, tier, tlp, handling []string
+	operation, createdFrom, createdTo, reviewFrom, reviewTo     string
+	review                                                      string
+}
+
+func (l *listFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&l.dsa, "dsa", nil, "data-sharing agreement id(s)")
+	fl.StringSliceVar(&l.originator, "originator", nil, "originating agency id(s)")
+	fl.StringSliceVar(&l.recipient, "recipient", nil, "recipient agency id(s)")
+	fl.StringSliceVar(&l.ocg, "ocg", nil, "organised crime group reference(s)")
+	fl.StringSliceVar(&l.fourP, "four-p", nil, "4P category: PURSUE, PREVENT, PROTECT, PREPARE")
+	fl.StringSliceVar(&l.tier, "tier", nil, "classification tier: OFFICIAL, SECRET, TOP_SECRET")
+	fl.StringSliceVar(&l.tlp, "tlp", nil, "TLP: CLEAR, GREEN, AMBER, AMBER+STRICT, RED")
+	fl.StringSliceVar(&l.handling, "handling-code", nil, "3x5x2 handling code: P, C")
+	fl.StringVar(&l.operation, "operation", "", "operation name (tags.operation, exact)")
+	fl.StringVar(&l.createdFrom, "created-from", "", "created at or after (date or RFC 3339 time)")
+	fl.StringVar(&l.createdTo, "created-to", "", "created before (date or RFC 3339 time)")
+	fl.StringVar(&l.reviewFrom, "review-from", "", "review due on or after (date)")
+	fl.StringVar(&l.reviewTo, "review-to", "", "review due on or before (date)")
+	fl.StringVar(&l.review, "review", "", "review state: due (within 30 days) or overdue")
+}
+
+// filter builds the query the gateway checks; the gateway's own parser
+// checks it here first, so a mistake is reported before any request.
+func (l *listFlags) filter() (api.ListFilter, error) {
+	q := url.Values{}
+	set := func(name string, vs []string) {
+		if len(vs) > 0 {
+			q.Set(name, strings.Join(vs, ","))
+		}
+	}
+	set("dsa", l.dsa)
+	set("originator", l.originator)
+	set("recipient", l.recipient)
+	set("ocg", l.ocg)
+	set("four_p", l.fourP)
+	set("tier", l.tier)
+	set("tlp", l.tlp)
+	set("handling_code", l.handling)
+	for name, v := range map[string]string{"operation": l.operation, "created_from": l.createdFrom, "created_to": l.createdTo,
+		"review_from": l.reviewFrom, "review_to": l.reviewTo, "review": l.review} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	f, err := api.ParseListFilter(q, api.MaxListLimit)
+	if err != nil {
+		// The gateway names its query parameter; the flag is spelt with '-'.
+		name, rest, _ := strings.Cut(err.Error(), " ")
+		name, _, _ = strings.Cut(name, ":")
+		return f, fmt.Errorf("--%s %s", strings.ReplaceAll(name, "_", "-"), rest)
+	}
+	return f, nil
 }
 
 func newRecallCmd() *cobra.Command {

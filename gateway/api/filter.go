@@ -59,6 +59,11 @@ var (
 	}
 )
 
+// MaxListLimit is the largest page a client may ask for when it does not
+// know the gateway's limits.max_list_limit (the CLI checks filters with it;
+// the gateway applies its own).
+const MaxListLimit = 1000
+
 // maxFilterValues bounds one list parameter.
 const maxFilterValues = 32
 

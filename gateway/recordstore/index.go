@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -108,7 +109,13 @@ func (ix *Index) entry(ctx context.Context, st *Record) (index.Entry, error) {
 		return e, nil
 	}
 	if len(st.Selectors) > 0 && m.Selectors == nil {
-		if err := ix.rs.OpenSelectors(ctx, st); err != nil {
+		err := ix.rs.OpenSelectors(ctx, st)
+		if errors.Is(err, ErrShredded) {
+			// Its key is destroyed: the selectors are gone with the
+			// content, and so are their blind values.
+			return e, nil
+		}
+		if err != nil {
 			return e, fmt.Errorf("open selectors: %w", err)
 		}
 	}

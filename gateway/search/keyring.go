@@ -267,6 +267,21 @@ func (kr *Keyring) Retire(ctx context.Context, db index.Backend) ([]int, error) 
 	return retired, kr.Load(ctx)
 }
 
+// NewestCreated is when the newest active key version was created.
+func (kr *Keyring) NewestCreated(ctx context.Context) (time.Time, error) {
+	objs, err := kr.objects(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var newest blindKeyObject
+	for _, o := range objs {
+		if o.Retired == "" && o.Version > newest.Version {
+			newest = o
+		}
+	}
+	return time.Parse(time.RFC3339, newest.Created)
+}
+
 // Watch re-reads the keyring every interval until ctx ends, so that a
 // rotation on one replica reaches the others.
 func (kr *Keyring) Watch(ctx context.Context, interval time.Duration) {

@@ -39,20 +39,19 @@ deny_reasons contains x if {
 	some x in discover_reasons
 }
 
-# An allowed discovery is visible: the gateway refuses a decision that
-# allows but is not visible (policy.parseDecision). A refused one stays
-# invisible, so that none of its reasons is ever shown to the searcher.
-visible if {
-	input.action == "record.discover"
-	allow
-}
-
 granted if {
 	input.action == "record.discover"
 	not visible_record
 	justification_ok
 	not discovery_forbidden
 	count(discovering_dsas) > 0
+}
+
+# An allowed discovery is exactly the caller learning that the record
+# exists; a refused one reveals nothing (every reason is private).
+visible if {
+	input.action == "record.discover"
+	allow
 }
 
 discovery_forbidden if tlp_label == "RED"

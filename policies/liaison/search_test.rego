@@ -7,7 +7,7 @@ discover_input := object.union(read_input, {"action": "record.discover", "subjec
 discoverable := {"dsa-uk-soc": {"discovery": "hit_no_hit"}}
 
 discover_cases := {
-	"a party of a discovery DSA gets a hit": {"dsas": discoverable, "allow": true, "visible": true},
+	"a party of a discovery DSA gets a hit": {"dsas": discoverable, "allow": true},
 	"no DSA allows discovery by default": {
 		"allow": false, "visible": false, "codes": {"no_discovery_agreement"},
 	},
