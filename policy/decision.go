@@ -63,6 +63,10 @@ type Obligations struct {
 	// judicial proceedings (3x5x2 A2, Europol H1, no_judicial_use,
 	// intelligence_use_only); the gateway says so with the disclosure.
 	ForbidEvidentialUse bool `json:"forbid_evidential_use"`
+	// DeadlineHours is, for an allowed request.file, how long the holder
+	// has to answer (policy data: settings.request_deadlines, or the DSA's
+	// own request_deadlines); 0 for every other action.
+	DeadlineHours int `json:"deadline_hours,omitempty"`
 }
 
 // AuditScope is the part of the audit log an auditor may see
@@ -193,6 +197,16 @@ func parseDecision(v ast.Value, d *Decision) error {
 		if o.ForbidEvidentialUse, err = boolField(ob, "forbid_evidential_use"); err != nil {
 			return err
 		}
+	}
+
+	// Optional too: only request.file carries a deadline.
+	if raw := field(ob, "deadline_hours"); raw != nil {
+		n, ok := raw.(ast.Number)
+		h, isInt := n.Int()
+		if !ok || !isInt || h < 0 || h > 10*365*24 {
+			return fmt.Errorf("%w: obligations.deadline_hours must be a whole number of hours", ErrMalformedDecision)
+		}
+		o.DeadlineHours = h
 	}
 
 	dsaID := ""

@@ -527,7 +527,7 @@ func TestRevisionTracksDecisionFiles(t *testing.T) {
 		content string
 		changed bool
 	}{
-		{"data change", "data/settings.json", `{"settings": {"policy_admin_roles": ["security_officer"], "auditor_roles": ["auditor"], "min_justification_length": 8, "need_to_know_min_level": "OFFICIAL-SENSITIVE", "default_dsa_max_tlp": "AMBER"}}`, true},
+		{"data change", "data/settings.json", `{"settings": {"policy_admin_roles": ["security_officer"], "auditor_roles": ["auditor"], "min_justification_length": 8, "need_to_know_min_level": "OFFICIAL-SENSITIVE", "default_dsa_max_tlp": "AMBER", "request_deadlines": {"urgent_direct": 8, "urgent_indirect": 72, "normal": 168, "prum_core_data": 48}}}`, true},
 		{"module change", "liaison/extra.rego", "package liaison.extra\n\nx := 1\n", true},
 		{"test-only change", "liaison/extra_test.rego", "package liaison.extra_test\n\ntest_x if true\n", false},
 	}
@@ -714,6 +714,12 @@ decision := {"allow": "yes", "visible": true, "reasons": [], "obligations": empt
 decision := {"allow": true, "visible": false, "reasons": [], "obligations": empty} if input.action == "invisible-allow"
 
 decision := {"allow": false, "visible": true, "reasons": [], "obligations": empty} if input.action == "silent-deny"
+
+decision := {"allow": true, "visible": true, "reasons": [], "obligations": object.union(empty, {"deadline_hours": 8})} if input.action == "deadline"
+
+decision := {"allow": true, "visible": true, "reasons": [], "obligations": object.union(empty, {"deadline_hours": "8"})} if input.action == "deadline-text"
+
+decision := {"allow": true, "visible": true, "reasons": [], "obligations": object.union(empty, {"deadline_hours": 7.5})} if input.action == "deadline-fraction"
 `)
 	ctx := context.Background()
 	e, err := newEngine(t, ctx, policy.Options{Dir: dir})
@@ -722,6 +728,9 @@ decision := {"allow": false, "visible": true, "reasons": [], "obligations": empt
 	}
 	if d, err := e.DecideJSON(ctx, js(t, map[string]any{"action": "ok"})); err != nil || !d.Allow {
 		t.Fatalf("control case: %+v, %v", d, err)
+	}
+	if d, err := e.DecideJSON(ctx, js(t, map[string]any{"action": "deadline"})); err != nil || d.Obligations.DeadlineHours != 8 {
+		t.Fatalf("typed deadline: %+v, %v", d, err)
 	}
 	tests := []struct {
 		name  string
@@ -732,6 +741,8 @@ decision := {"allow": false, "visible": true, "reasons": [], "obligations": empt
 		{"non-boolean allow", js(t, map[string]any{"action": "malformed"}), policy.ErrMalformedDecision},
 		{"allowed but invisible", js(t, map[string]any{"action": "invisible-allow"}), policy.ErrMalformedDecision},
 		{"deny without reason", js(t, map[string]any{"action": "silent-deny"}), policy.ErrMalformedDecision},
+		{"deadline as text", js(t, map[string]any{"action": "deadline-text"}), policy.ErrMalformedDecision},
+		{"deadline not whole hours", js(t, map[string]any{"action": "deadline-fraction"}), policy.ErrMalformedDecision},
 		{"input not JSON", []byte(`{"action": "ok", "bad": }`), policy.ErrEvaluation},
 		{"empty input", nil, policy.ErrEvaluation},
 		// A panic while converting a typed input is TestValueRecoversPanics

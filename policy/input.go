@@ -37,6 +37,10 @@ const (
 	// ActionReview: the originator's MoPI review of its record (retain
 	// with a new review date, or dispose), docs/review.md.
 	ActionReview Action = "record.review"
+	// ActionFileRequest: an agency files a request for information with the
+	// agency that holds a record (docs/requests.md); an allowed decision
+	// carries the answer deadline (Obligations.DeadlineHours).
+	ActionFileRequest Action = "request.file"
 )
 
 // Input is the policy input the gateway builds for every decision, as
@@ -58,6 +62,8 @@ type Input struct {
 	Federation *Federation `json:"federation,omitempty"`
 	// Review is the review asked for (record.review).
 	Review *Review `json:"review,omitempty"`
+	// InfoRequest is the request for information being filed (request.file).
+	InfoRequest *InfoRequest `json:"info_request,omitempty"`
 }
 
 // Review is an originator's MoPI review of a record (record.review).
@@ -66,6 +72,26 @@ type Review struct {
 	Decision string `json:"decision"`
 	// ReviewDue is the next review date asked for (retain), YYYY-MM-DD.
 	ReviewDue string `json:"review_due,omitempty"`
+}
+
+// InfoRequest is a request for information as request.file sees it. The
+// subject is the requesting agency; input.record is set only when the
+// requester named a record id it can already see (not when it came from a
+// search hit reference, whose DSA the reference fixes).
+type InfoRequest struct {
+	// Holder is the agency asked: the record's originator.
+	Holder string `json:"holder"`
+	// DSAIDs are the agreements the request may travel under: the one the
+	// hit reference names, or the record's own.
+	DSAIDs []string `json:"dsa_ids"`
+	// Urgency is "urgent" or "normal".
+	Urgency string `json:"urgency"`
+	// Access is "direct" or "indirect": whether the information is directly
+	// accessible to the holder (Directive (EU) 2023/977 art. 5).
+	Access string `json:"access"`
+	// Kind is "information" or "prum_core_data" (core data after a
+	// confirmed Prüm match).
+	Kind string `json:"kind"`
 }
 
 // Federation is the cross-gateway context of federation.deliver and

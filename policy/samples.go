@@ -154,6 +154,10 @@ func (s *state) inactiveDSA(input any) string {
 	in, _ := input.(map[string]any)
 	rec, _ := in["record"].(map[string]any)
 	ids, _ := rec["dsa_ids"].([]any)
+	// A request for information names its agreement outside the record.
+	rfi, _ := in["info_request"].(map[string]any)
+	more, _ := rfi["dsa_ids"].([]any)
+	ids = append(ids[:len(ids):len(ids)], more...)
 	for _, v := range ids {
 		id, _ := v.(string)
 		raw, ok := s.reg.dsas[id]

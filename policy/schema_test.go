@@ -88,6 +88,15 @@ func TestDataSchemas(t *testing.T) {
 		{"redaction path malformed", func(t *testing.T, dir string) {
 			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["redact_fields"] = []any{"subject.iban", "subject..iban"} })
 		}, "/dsas/dsa-uk-soc/redact_fields/1", "does not match pattern"},
+		{"request deadline of zero hours", func(t *testing.T, dir string) {
+			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["request_deadlines"] = map[string]any{"normal": 0} })
+		}, "/dsas/dsa-uk-soc/request_deadlines/normal", "minimum: got 0, want 1"},
+		{"request deadline of an unknown kind", func(t *testing.T, dir string) {
+			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["request_deadlines"] = map[string]any{"urgent": 4} })
+		}, "/dsas/dsa-uk-soc/request_deadlines", "additional properties 'urgent' not allowed"},
+		{"request deadline not whole hours", func(t *testing.T, dir string) {
+			editDSA(t, dir, "dsa-uk-soc", func(d map[string]any) { d["request_deadlines"] = map[string]any{"urgent_direct": 7.5} })
+		}, "/dsas/dsa-uk-soc/request_deadlines/urgent_direct", "got number, want integer"},
 		{"agency without country", func(t *testing.T, dir string) {
 			editData(t, dir, "agencies", func(doc map[string]any) { delete(doc["nca"].(map[string]any), "country") })
 		}, "/agencies/nca", "missing property 'country'"},

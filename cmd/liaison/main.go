@@ -1,6 +1,7 @@
 // Command liaison is Liaison's single binary: the gateway (`dev`, `serve`)
 // and the clients and tools around it — `records` (put, get, list, recall, review,
-// decide, share), `consents` (list, approve, refuse), `dev token`, `keys`
+// decide, share), `consents` (list, approve, refuse), `requests` (file,
+// list, show, answer, detail, withdraw), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
 // prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
@@ -55,6 +56,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
+	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
 	return root
 }

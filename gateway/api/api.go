@@ -506,6 +506,158 @@ func (c *ConsentDecided) Check() error {
 	return nil
 }
 
+// ---- requests for information ----------------------------------------------
+
+// RequestFile is the body of POST /v1/requests: a request for information
+// to the agency that holds a record (docs/requests.md). Exactly one of
+// Reference and RecordID names the record.
+type RequestFile struct {
+	// Reference is a search hit reference (hit_…): the holder resolves it;
+	// the requester never learns the record id from it.
+	Reference string `json:"reference,omitempty"`
+	// RecordID names a record the requester can already see.
+	RecordID string `json:"record_id,omitempty"`
+	// Purpose, Justification, Case: required, validated like the
+	// Liaison-Purpose, Liaison-Justification and Liaison-Case headers.
+	Purpose       string `json:"purpose"`
+	Justification string `json:"justification"`
+	Case          string `json:"case"`
+	// Urgency is "urgent" or "normal".
+	Urgency string `json:"urgency"`
+	// Access is "direct" or "indirect": whether the information is directly
+	// accessible to the holder (Directive (EU) 2023/977 art. 5).
+	Access string `json:"access"`
+	// Kind is "information" (default) or "prum_core_data" (core data after
+	// a confirmed Prüm match).
+	Kind string `json:"kind,omitempty"`
+	// Detail is what the requester asks for, in words: printable text, at
+	// most 4096 bytes.
+	Detail string `json:"detail,omitempty"`
+}
+
+// RequestAnswer is the body of POST /v1/requests/{id}/answer (the holder).
+type RequestAnswer struct {
+	// Action is "share", "refuse" or "need_detail".
+	Action string `json:"action"`
+	// Reason is required to refuse.
+	Reason string `json:"reason,omitempty"`
+	// Question is required to ask for more detail.
+	Question string `json:"question,omitempty"`
+}
+
+// RequestDetail is the body of POST /v1/requests/{id}/detail (the
+// requester's answer to the holder's question).
+type RequestDetail struct {
+	Text string `json:"text"`
+}
+
+// InfoRequest is a request for information as one party sees it: the 201
+// body of POST /v1/requests, the 200 body of GET /v1/requests/{id} and of
+// every transition.
+type InfoRequest struct {
+	// ID is req_ + 26 base32 characters, time-ordered.
+	ID string `json:"id"`
+	// State is open, needs_detail, answered, refused or withdrawn.
+	State string `json:"state"`
+	// Role is the caller's: "requester" or "holder".
+	Role      string `json:"role"`
+	Requester string `json:"requester"`
+	Holder    string `json:"holder"`
+	// DSA is the agreement the request travels under.
+	DSA string `json:"dsa"`
+	// RecordID is shown to the holder, and to the requester only when the
+	// requester named the record id itself (never when it came from a
+	// reference).
+	RecordID string `json:"record_id,omitempty"`
+	// Reference is the hit reference the request was filed with (requester only).
+	Reference     string `json:"reference,omitempty"`
+	Purpose       string `json:"purpose"`
+	Justification string `json:"justification"`
+	Case          string `json:"case"`
+	Urgency       string `json:"urgency"`
+	Access        string `json:"access"`
+	Kind          string `json:"kind"`
+	Detail        string `json:"detail"`
+	// DeadlineHours is the answer deadline the policy set at filing.
+	DeadlineHours int `json:"deadline_hours"`
+	// Created and Due are RFC 3339 times. While the clock is stopped
+	// (needs_detail), Due is when the request would fall due if the
+	// clock had not stopped; it moves on by the time the clock stood.
+	Created string `json:"created"`
+	Due     string `json:"due"`
+	// Overdue: the request is open and Due has passed.
+	Overdue bool `json:"overdue"`
+	// Clock is "running" (open), "stopped" (needs_detail) or "done".
+	Clock string `json:"clock"`
+	// ConsentID names the consent request a share answer is waiting for.
+	ConsentID string `json:"consent_id,omitempty"`
+	// Version is the record's version after a share answer (holder only
+	// when the record id is hidden from the requester).
+	Version int `json:"version,omitempty"`
+	// DecisionID is the policy decision of this request (filing, share).
+	DecisionID string `json:"decision_id,omitempty"`
+	// History lists every transition, oldest first.
+	History []RequestEvent `json:"history"`
+}
+
+func (*InfoRequest) bodyName() string { return "request for information" }
+
+// Check implements Response.
+func (r *InfoRequest) Check() error {
+	switch {
+	case r.ID == "":
+		return missing("id")
+	case r.State == "":
+		return missing("state")
+	case r.Due == "":
+		return missing("due")
+	case r.History == nil:
+		return missing("history")
+	}
+	return nil
+}
+
+// RequestEvent is one transition of a request for information.
+type RequestEvent struct {
+	// At is when (RFC 3339).
+	At string `json:"at"`
+	// Action is filed, shared, consent_requested, refused, need_detail,
+	// detail or withdrawn.
+	Action string `json:"action"`
+	// State is the request's state after the transition.
+	State string `json:"state"`
+	// Agency is who acted.
+	Agency string `json:"agency"`
+	// Text is the refusal reason, the question or the detail given.
+	Text string `json:"text,omitempty"`
+	// Due is the due time after the transition (it moves when the clock
+	// restarts after a need_detail).
+	Due string `json:"due,omitempty"`
+}
+
+// InfoRequestList is the 200 body of GET /v1/requests.
+type InfoRequestList struct {
+	// Items are the requests (always a list), oldest first.
+	Items []InfoRequest `json:"items"`
+	// NextCursor continues the listing; empty at the end.
+	NextCursor string `json:"next_cursor"`
+}
+
+func (*InfoRequestList) bodyName() string { return "request list" }
+
+// Check implements Response.
+func (l *InfoRequestList) Check() error {
+	if l.Items == nil {
+		return missing("items")
+	}
+	for i, it := range l.Items {
+		if it.ID == "" {
+			return fmt.Errorf("items[%d]: %w", i, missing("id"))
+		}
+	}
+	return nil
+}
+
 // ---- policy dry run --------------------------------------------------------
 
 // DecisionRequest is the body of POST /v1/decisions: {"input": {...}}, the

@@ -43,6 +43,12 @@ var bodies = map[string]any{
 	"Review":          api.Review{},
 	"ReviewRequest":   api.ReviewRequest{},
 	"Reviewed":        api.Reviewed{},
+	"RequestFile":     api.RequestFile{},
+	"RequestAnswer":   api.RequestAnswer{},
+	"RequestDetail":   api.RequestDetail{},
+	"InfoRequest":     api.InfoRequest{},
+	"RequestEvent":    api.RequestEvent{},
+	"InfoRequestList": api.InfoRequestList{},
 }
 
 // apiPkg is the package path of the types above: fill sets every field of

@@ -41,6 +41,8 @@ func FuzzDecode(f *testing.F) {
 			func() api.Response { return &api.Health{} },
 			func() api.Response { return &api.Readiness{} },
 			func() api.Response { return &api.Problem{} },
+			func() api.Response { return &api.InfoRequest{} },
+			func() api.Response { return &api.InfoRequestList{} },
 		} {
 			v := newBody()
 			if api.Decode(b, v) != nil {

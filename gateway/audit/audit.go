@@ -60,6 +60,10 @@ type Event struct {
 	// practice; the originating agency unless a DSA says otherwise).
 	ControllerID string `json:"controller_id,omitempty"`
 
+	// InfoRequestID names the request for information the entry is about
+	// (req_…, docs/requests.md): its filing, every transition, and the
+	// share that answered it.
+	InfoRequestID string   `json:"info_request_id,omitempty"`
 	RecordIDs     []string `json:"record_ids,omitempty"`
 	Originator    string   `json:"originator,omitempty"`
 	Recipients    []string `json:"recipient_ids,omitempty"`

@@ -92,6 +92,7 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 	}
 	ev.CertFingerprint = rc.certFP
 	ev.RecordIDs = rc.recordIDs
+	ev.InfoRequestID = rc.infoRequestID
 	ev.Originator = rc.originator
 	ev.ControllerID = rc.controller
 	if ev.Handling == nil {

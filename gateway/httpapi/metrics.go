@@ -47,6 +47,9 @@ type metrics struct {
 	reviewOverdueReads *prometheus.CounterVec
 	reviewWithheld     prometheus.Counter
 	reviews            *prometheus.CounterVec
+	// requestsBecameOverdue counts requests for information whose deadline
+	// passed while they were open, once each (requests.go, noteOverdue).
+	requestsBecameOverdue prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -86,8 +89,10 @@ func newMetrics() *metrics {
 	for _, d := range []string{"retain", "dispose"} {
 		m.reviews.WithLabelValues(d)
 	}
+	m.requestsBecameOverdue = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_requests_became_overdue_total",
+		Help: "Requests for information whose answer deadline passed while open, counted once each by the process that first noticed (a read or a scrape)."})
 	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
-		m.indexStateFailures, m.reviewOverdueReads, m.reviewWithheld, m.reviews,
+		m.indexStateFailures, m.reviewOverdueReads, m.reviewWithheld, m.reviews, m.requestsBecameOverdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -147,6 +147,7 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 		},
 	})
 	s.edge = newEdgeState(s)
+	s.metrics.reg.MustRegister(newOverdueCollector(s))
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
@@ -170,6 +171,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
 	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
 	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))
+	mux.Handle("POST /v1/requests", s.endpoint(string(policy.ActionFileRequest), s.fileRequest))
+	mux.Handle("GET /v1/requests", s.endpoint("request.list", s.listRequests))
+	mux.Handle("GET /v1/requests/{id}", s.endpoint("request.read", s.getRequest))
+	mux.Handle("POST /v1/requests/{id}/answer", s.endpoint("request.answer", s.answerRequest))
+	mux.Handle("POST /v1/requests/{id}/detail", s.endpoint("request.detail", s.detailRequest))
+	mux.Handle("POST /v1/requests/{id}/withdraw", s.endpoint("request.withdraw", s.withdrawRequest))
 	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))
@@ -246,8 +253,11 @@ type reqCtx struct {
 
 	purpose, justification, caseRef string
 
-	recordIDs  []string
-	originator string
+	recordIDs []string
+	// infoRequestID is the request for information the request acts on
+	// (requests.go), for every audit entry it writes.
+	infoRequestID string
+	originator    string
 	// controller is the controller accountable for the record (DPA 2018
 	// s.62 good practice): its originating agency.
 	controller string

@@ -79,7 +79,6 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if !record.ValidID(id) {
 		return errNotFound()
 	}
-	defer s.records.Lock(id)()
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -88,35 +87,63 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 	if err != nil {
 		return err
 	}
-	st, err := s.loadRecord(r.Context(), rc, id)
+	out, err := s.shareRecord(r.Context(), rc, id, req)
 	if err != nil {
 		return err
+	}
+	if out.consent != nil {
+		w.Header().Set("Location", "/v1/consents/"+out.consent.ConsentID)
+		writeJSON(w, http.StatusAccepted, out.consent)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, out.shared)
+	return nil
+}
+
+// shareOutcome is what a share came to: done at once (shared), or waiting
+// for the originator's consent (consent).
+type shareOutcome struct {
+	shared  *api.Shared
+	consent *api.ConsentFiled
+}
+
+// shareRecord is the share path, whoever asks: POST /v1/records/{id}/shares
+// and a holder's answer to a request for information (requests.go) both
+// come through here, so that the policy, consent and audit apply alike.
+func (s *Server) shareRecord(ctx context.Context, rc *reqCtx, id string, req *api.ShareRequest) (*shareOutcome, error) {
+	defer s.records.Lock(id)()
+	st, err := s.loadRecord(ctx, rc, id)
+	if err != nil {
+		return nil, err
 	}
 	in := s.input(rc, policy.ActionShare, &st.Meta)
 	in.Share = &policy.Share{Recipients: req.Recipients}
-	d, err := s.decideInput(r.Context(), rc, in)
+	d, err := s.decideInput(ctx, rc, in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !d.Visible {
-		return errNotFound()
+		return nil, errNotFound()
 	}
 	if st.State != recordstore.StateActive {
-		return problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record")
+		return nil, problem(http.StatusGone, "recalled", "Recalled", "the originator recalled this record")
 	}
 	switch {
 	case d.Allow:
-		meta, err := s.executeShare(r.Context(), rc, st, req.Recipients, nil)
+		meta, err := s.executeShare(ctx, rc, st, req.Recipients, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		writeJSON(w, http.StatusOK, api.Shared{ID: id, Version: meta.Version, State: "shared",
-			Recipients: meta.Recipients, DecisionID: d.ID})
-		return nil
+		return &shareOutcome{shared: &api.Shared{ID: id, Version: meta.Version, State: "shared",
+			Recipients: meta.Recipients, DecisionID: d.ID}}, nil
 	case onlyConsentMissing(d):
-		return s.requestConsent(w, r, rc, st, req, d)
+		f, err := s.requestConsent(ctx, rc, st, req, d)
+		if err != nil {
+			return nil, err
+		}
+		return &shareOutcome{consent: f}, nil
 	default:
-		return denied(d)
+		return nil, denied(d)
 	}
 }
 
@@ -170,8 +197,10 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	return &p.Record.Meta, nil
 }
 
-func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx, st *recordstore.Record, req *api.ShareRequest, d *policy.Decision) error {
-	ctx := r.Context()
+// requestConsent files (or finds pending) the consent request for a share
+// the policy allows only with the originator's consent; the caller answers
+// 202 with it and its Location.
+func (s *Server) requestConsent(ctx context.Context, rc *reqCtx, st *recordstore.Record, req *api.ShareRequest, d *policy.Decision) (*api.ConsentFiled, error) {
 	reqKey := recordstore.ConsentRequestKey(st.Meta.RecordID, rc.agency, req.Recipients)
 	// A few rounds at most: each lost race means another filing claimed the
 	// slot, and the next round finds its request (pending, or in flight).
@@ -179,7 +208,7 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		now := s.now().UTC()
 		h, err := s.consentHistory(ctx, reqKey, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if cr := h.pending; cr != nil {
 			// The same request is already waiting: answer with it, file
@@ -188,17 +217,16 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			// gateway files it once).
 			if cr.RemoteGateway != "" {
 				if err := s.fed.RequestConsent(ctx, cr, st); err != nil {
-					return backendProblem(err)
+					return nil, backendProblem(err)
 				}
 			}
 			ev := &audit.Event{Operation: audit.OpConsultation, Status: http.StatusAccepted, Recipients: req.Recipients,
 				Error: "consent request already pending: " + cr.ID}
 			if err := s.recordOutcome(ctx, rc, ev); err != nil {
-				return err
+				return nil, err
 			}
-			w.Header().Set("Location", "/v1/consents/"+cr.ID)
-			writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, true))
-			return nil
+			f := consentFiled(cr, d.ID, true)
+			return &f, nil
 		}
 		cr := &recordstore.Consent{Format: recordstore.ConsentFormat, ID: record.NewConsentID(now), RecordID: st.Meta.RecordID,
 			Originator: st.Meta.Originator.OrgID, RequestedBy: rc.agency, RequestedByOfficer: officerID(rc),
@@ -213,7 +241,7 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 		if err := s.claimConsentSlot(ctx, reqKey, h.nextGen, cr.ID, now); errors.Is(err, objstore.ErrExists) {
 			continue
 		} else if err != nil {
-			return backendProblem(err)
+			return nil, backendProblem(err)
 		}
 		msg := "consent requested: " + cr.ID
 		if n := len(cr.PreviousRefusals); n > 0 {
@@ -233,16 +261,15 @@ func (s *Server) requestConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 			s.releaseConsentSlot(ctx, reqKey, h.nextGen)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		w.Header().Set("Location", "/v1/consents/"+cr.ID)
-		writeJSON(w, http.StatusAccepted, consentFiled(cr, d.ID, false))
-		return nil
+		f := consentFiled(cr, d.ID, false)
+		return &f, nil
 	}
 	p := problem(http.StatusConflict, "consent-filing-in-progress", "Consent request being filed",
 		"the same consent request is being filed concurrently; retry shortly")
 	p.retryAfter = 2
-	return p
+	return nil, p
 }
 
 func (s *Server) loadConsent(ctx context.Context, id string) (*recordstore.Consent, error) {

@@ -379,6 +379,16 @@ func NewConsentID(now time.Time) string { return ConsentPrefix + timeOrderedID(n
 // ValidConsentID reports whether s is a well-formed consent request id.
 func ValidConsentID(s string) bool { return validPrefixed(s, ConsentPrefix) }
 
+// RequestPrefix starts every request-for-information id (docs/requests.md).
+const RequestPrefix = "req_"
+
+// NewRequestID returns a fresh request-for-information id, shaped like a
+// record id: time-ordered, so an agency's queue lists oldest first.
+func NewRequestID(now time.Time) string { return RequestPrefix + timeOrderedID(now) }
+
+// ValidRequestID reports whether s is a well-formed request-for-information id.
+func ValidRequestID(s string) bool { return validPrefixed(s, RequestPrefix) }
+
 // MessagePrefix starts every federation message id.
 const MessagePrefix = "msg_"
 

@@ -115,7 +115,9 @@ func (ix *Index) recoverFromAudit(ctx context.Context, dir string, slack time.Du
 		switch {
 		case ev.Operation == audit.OpCollection && ev.Action == string(policy.ActionPublish) && ev.Status == 201:
 			publishes = append(publishes, ev)
-		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve") && ev.Status == 200:
+		case ev.Operation == audit.OpDisclosure && (ev.Action == string(policy.ActionShare) || ev.Action == "consent.approve" || ev.Action == "request.answer") && ev.Status == 200:
+			// A share, directly, on a consent's approval, or as the answer to a
+			// request for information: the same share path (httpapi executeShare).
 			touched[ev.RecordIDs[0]] = true
 		case ev.Operation == audit.OpErasure && ev.Status == 200:
 			touched[ev.RecordIDs[0]] = true

@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := ((record_actions | {"policy.decide", "record.share", "audit.query", "record.review"}) | federation_actions) | {"record.discover"}
+known_actions := ((record_actions | {"policy.decide", "record.share", "audit.query", "record.review", "request.file"}) | federation_actions) | {"record.discover"}
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 
@@ -1006,6 +1006,10 @@ dsa_id := chosen_dsa if {
 	# (search.rego).
 	allow
 	input.action == "record.discover"
+} else := request_chosen_dsa if {
+	# request.file: the agreement the request travels under (requests.rego).
+	allow
+	input.action == "request.file"
 } else := ""
 
 # ---------------------------------------------------------------------------

@@ -342,6 +342,7 @@ settings := {
 	"min_justification_length": 8,
 	"need_to_know_min_level": "OFFICIAL-SENSITIVE",
 	"default_dsa_max_tlp": "AMBER",
+	"request_deadlines": {"urgent_direct": 8, "urgent_indirect": 72, "normal": 168, "prum_core_data": 48},
 }
 
 crosswalk := {
