@@ -19,6 +19,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/fsstore"
 	"github.com/liaison-project/liaison/connectors/keys"
 	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/connectors/sqlite"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
@@ -98,8 +99,14 @@ func newNode(t *testing.T, id, agency string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The index database: a received copy is indexed before it is stored.
+	db, err := sqlite.Open(filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	return &node{id: id, fed: fed, cert: cert, signer: signer, jwks: jwks, store: store, dir: dir,
-		records: recordstore.New(recordstore.Options{Objects: store, Keys: testKeys{}, Signer: signer,
+		records: recordstore.New(recordstore.Options{Objects: store, Keys: testKeys{}, Signer: signer, Index: db,
 			KeyName: func(*record.Meta) string { return "k" }})}
 }
 
