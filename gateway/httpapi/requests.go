@@ -265,9 +265,14 @@ func (s *Server) requestView(rq *recordstore.InfoRequest, viewer string, now tim
 	if viewer == rq.Holder {
 		v.Role = "holder"
 	}
-	if v.Role == "holder" || rq.Reference == "" {
+	// A requester who filed with a reference learns the record id only
+	// once the holder shared the record with it (it is then a recipient
+	// and could list it anyway); a share waiting for consent does not.
+	shared := rq.State == recordstore.RequestAnswered && rq.ConsentID == ""
+	if v.Role == "holder" || rq.Reference == "" || shared {
 		v.RecordID, v.Version = rq.RecordID, rq.Version
-	} else {
+	}
+	if v.Role == "requester" && rq.Reference != "" {
 		v.Reference = rq.Reference
 	}
 	switch rq.State {
