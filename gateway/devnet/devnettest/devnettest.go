@@ -121,9 +121,11 @@ type Federation struct {
 }
 
 type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when Wait has returned (the process is reaped)
-	err  error         // Wait's result, once done is closed
+	// logStart is where this start's output begins in the gateway's log.
+	logStart int
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when Wait has returned (the process is reaped)
+	err      error         // Wait's result, once done is closed
 }
 
 type lockedBuffer struct {
@@ -211,6 +213,7 @@ func (f *Federation) launch(nd *devnet.Node) {
 		logs = &lockedBuffer{}
 		f.logs[nd.ID] = logs
 	}
+	logStart := len(logs.String())
 	fmt.Fprintf(logs, "--- devnettest: start %s ---\n", nd.ID)
 	cmd := exec.Command(f.bin, "serve", "--config", nd.ConfigFile, "--data-dir", nd.Dir)
 	cmd.Env = f.env
@@ -219,7 +222,7 @@ func (f *Federation) launch(nd *devnet.Node) {
 	if err := cmd.Start(); err != nil {
 		f.t.Fatalf("devnettest: start %s: %v", nd.ID, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
+	p := &process{logStart: logStart, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -259,6 +262,7 @@ func (f *Federation) WaitReady(id string) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(ReadyTimeout)
 	last := "no answer"
+	rebinds := 0
 	for {
 		resp, err := client.Get(nd.AdminURL() + "/readyz")
 		if err == nil {
@@ -273,6 +277,19 @@ func (f *Federation) WaitReady(id string) {
 		}
 		select {
 		case <-p.done:
+			// A gateway restarts on the ports it had; between its death and
+			// the restart another process's outgoing connection can take
+			// one of them as its ephemeral source port for a moment. That
+			// is the test machine's, not the gateway's: start again.
+			if out := f.Output(id); rebinds < 20 && p.logStart <= len(out) && strings.Contains(out[p.logStart:], "address already in use") {
+				rebinds++
+				time.Sleep(250 * time.Millisecond)
+				f.launch(nd)
+				f.mu.Lock()
+				p = f.procs[id]
+				f.mu.Unlock()
+				continue
+			}
 			f.t.Fatalf("devnettest: %s exited before it was ready (%v):\n%s", id, p.err, f.Output(id))
 		case <-time.After(100 * time.Millisecond):
 		}
