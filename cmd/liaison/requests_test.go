@@ -73,8 +73,9 @@ func TestRequestsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ANSWERED") || !strings.Contains(out, "shared as version 2") {
 		t.Fatalf("share: %v\n%s", err, out)
 	}
+	// Shared: the requester is a recipient now, and its view names the record.
 	out, err = runCLI(t, "requests", "show", urgent.ID, "--profile", nca, "-o", "text")
-	if err != nil || !strings.Contains(out, "ANSWERED") || strings.Contains(out, put.ID) || !strings.Contains(out, "reference hit_") {
+	if err != nil || !strings.Contains(out, "ANSWERED") || !strings.Contains(out, put.ID) || !strings.Contains(out, "reference hit_") {
 		t.Fatalf("requester's show: %v\n%s", err, out)
 	}
 	// The other request runs out (168 h): OVERDUE for both.
