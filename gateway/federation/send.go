@@ -411,6 +411,8 @@ func (d *sender) shareBody(ctx context.Context, it *outItem) (body []byte, skip 
 	}
 	defer clear(content)
 	meta := *it.Meta
+	// Opened with the content; selectors never change between versions.
+	meta.Selectors = st.Meta.Selectors
 	// The originating officer stays at the originator: peers see a stable
 	// pseudonym.
 	if meta.Originator.OfficerRef != "" && st.Origin == nil {

@@ -250,6 +250,10 @@ func (s *Service) Share(ctx context.Context, meta *record.Meta, fromAgency, offi
 			env.ConsentReceipts = r
 		}
 		m := *meta
+		// The outbox is in the (untrusted) store: selectors are personal
+		// data and travel only in the message body, read from the sealed
+		// record when it is sent.
+		m.Selectors = nil
 		if err := s.enqueue(ctx, peer, &outItem{Format: outboxFormat, Envelope: env, Meta: &m}); err != nil {
 			return err
 		}
