@@ -301,21 +301,9 @@ func (s *Server) retain(ctx context.Context, rc *reqCtx, st *recordstore.Record,
 	}
 	ev := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK,
 		Review: &audit.Review{Decision: reviewRetain, PreviousDue: st.Meta.ReviewDue, Due: due}}
-	err = s.auditThen(ctx, rc, ev, func() error {
-		// The same index update as a share's: the index keeps review
-		// dates, which the review filters of listings read.
-		if err := s.records.Index().Put(ctx, &p.Record); err != nil {
-			return err
-		}
-		if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {
-			return err
-		}
-		if len(byPeer) > 0 {
-			return s.fed.Share(ctx, &p.Record.Meta, rc.agency, officerID(rc), byPeer, provenance)
-		}
-		return nil
-	})
-	if err != nil {
+	// Committed like a share's new version: the index keeps review dates,
+	// which the review filters of listings read.
+	if err := s.commitVersion(ctx, rc, ev, p, byPeer, provenance); err != nil {
 		return nil, err
 	}
 	return &p.Record.Meta, nil

@@ -175,15 +175,26 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 	if err != nil {
 		return nil, backendProblem(err)
 	}
-	// In order: the audit entry (durable), the index entries of the new
-	// recipients (only candidates until the record names them), then the
-	// new version, which is the commit point and drops the older versions.
 	ev := &audit.Event{Operation: audit.OpDisclosure, Status: http.StatusOK, Recipients: added}
-	err = s.auditThen(ctx, rc, ev, func() error {
+	if err := s.commitVersion(ctx, rc, ev, p, byPeer, provenance); err != nil {
+		return nil, err
+	}
+	return &p.Record.Meta, nil
+}
+
+// commitVersion stores a new version of a record (a share, a review's
+// retain), in order: the audit entry ev (durable), the index entry (only a
+// candidate until the record says so), then the new version, which is the
+// commit point and drops the older versions, and the deliveries of the new
+// version to peer gateways in byPeer. A step that fails after the audit
+// entry is corrected in the log.
+func (s *Server) commitVersion(ctx context.Context, rc *reqCtx, ev *audit.Event, p *recordstore.Pending,
+	byPeer map[string][]string, provenance []string) error {
+	return s.auditThen(ctx, rc, ev, func() error {
 		if err := s.records.Index().Put(ctx, &p.Record); err != nil {
 			return err
 		}
-		if err := s.records.Replace(ctx, meta.RecordID, p.Object); err != nil {
+		if err := s.records.Replace(ctx, p.Record.Meta.RecordID, p.Object); err != nil {
 			return err
 		}
 		if len(byPeer) > 0 {
@@ -191,10 +202,6 @@ func (s *Server) executeShare(ctx context.Context, rc *reqCtx, st *recordstore.R
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &p.Record.Meta, nil
 }
 
 // requestConsent files (or finds pending) the consent request for a share

@@ -208,8 +208,6 @@ type Pending struct {
 	Record Record
 	// Object is the framed record object to store.
 	Object []byte
-	// Readers are the agencies the index must make it findable by.
-	Readers []string
 }
 
 // seal encrypts content for meta and signs the result. No plaintext leaves
@@ -245,7 +243,6 @@ func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*P
 		Record: Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateActive,
 			Content:   &ContentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
 			Selectors: sealedSel, sealed: sealed},
-		Readers: meta.Readers(),
 	}
 	if p.Object, err = rs.encode(&p.Record); err != nil {
 		return nil, err
