@@ -108,5 +108,18 @@ func loadSigner(ctx context.Context, cfg config.Config, store objstore.Store, o 
 				"and the existing records will fail their signature check until the old key is restored", zap.String("path", path))
 		}
 	}
-	return jose.LoadOrCreateSigner(path)
+	signer, err := jose.LoadOrCreateSigner(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Signing.VerifyKeys {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("signing.verify_keys: %w", err)
+		}
+		if signer, err = signer.AcceptAlso(b); err != nil {
+			return nil, fmt.Errorf("signing.verify_keys: %s: %w", f, err)
+		}
+	}
+	return signer, nil
 }

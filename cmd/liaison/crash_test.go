@@ -181,12 +181,12 @@ type devProcess struct {
 	url string
 }
 
-func startDev(t *testing.T, bin, dir string) *devProcess {
+func startDev(t *testing.T, bin, dir string, env ...string) *devProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "error")
 	// The final read-back is a burst well past the dev rate limit; the limit
 	// is not what this test is about.
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "LIAISON_LIMITS_RATE_PER_AGENCY=0")
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1", "LIAISON_LIMITS_RATE_PER_AGENCY=0"), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

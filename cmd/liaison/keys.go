@@ -116,7 +116,7 @@ custodian (--custodian, else the operating-system user), the reason (--reason),
 the key, the scope and the number of records affected — and does nothing if it
 cannot. Verify that log with 'liaison audit verify --dir <audit.path>-custody'.`,
 	}
-	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd())
+	cmd.AddCommand(newKeysInfoCmd(), newKeysRotateCmd(), newKeysRewrapCmd(), newKeysShredCmd(), newKeysDestroyCmd(), newSigningKeyCmd(), newKeysResignCmd())
 	return cmd
 }
 

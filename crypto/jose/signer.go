@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -258,4 +259,36 @@ func (v *Verifier) PublicJWKS() ([]byte, error) {
 		return nil, fmt.Errorf("jose: encode JWKS: %w", err)
 	}
 	return out, nil
+}
+
+// AcceptAlso returns a signer that signs with s's key and verifies
+// signatures by s's key or by any public key of jwks: during a rotation of
+// the gateway signing key, the next key (before every node signs with it)
+// and the previous keys (until every record is re-signed). The keys are
+// published with s's own (PublicJWKS), so that peers verify them too.
+func (s *Signer) AcceptAlso(jwks []byte) (*Signer, error) {
+	extra, err := NewVerifier(jwks)
+	if err != nil {
+		return nil, err
+	}
+	own, ok := s.keys[s.kid]
+	if !ok {
+		return nil, fmt.Errorf("%w: own key missing", ErrKey)
+	}
+	keys := []jwk.Key{own}
+	kids := make([]string, 0, len(extra.keys))
+	for kid := range extra.keys {
+		if kid != s.kid { // the signing key itself, listed again: harmless
+			kids = append(kids, kid)
+		}
+	}
+	sort.Strings(kids) // a stable published key set
+	for _, kid := range kids {
+		keys = append(keys, extra.keys[kid])
+	}
+	v, err := newVerifierFromKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{priv: s.priv, kid: s.kid, Verifier: v}, nil
 }

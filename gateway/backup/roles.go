@@ -52,6 +52,7 @@ var roles = []role{
 	{name: "policy.trusted_keys", paths: one(func(c *config.Config) *string { return &c.Policy.TrustedKeys })},
 	{name: "keys.local.keyring", paths: one(func(c *config.Config) *string { return &c.Keys.Local.Keyring })},
 	{name: "signing.key", paths: one(func(c *config.Config) *string { return &c.Signing.Key })},
+	{name: "signing.verify_keys", paths: list(func(c *config.Config) []string { return c.Signing.VerifyKeys })},
 	{name: "audit.signing_key", paths: one(func(c *config.Config) *string { return &c.Audit.SigningKey })},
 	{name: "audit.hmac_key", paths: one(func(c *config.Config) *string { return &c.Audit.HMACKey })},
 	{name: "federation.peers_dir", dir: true, paths: one(func(c *config.Config) *string { return &c.Federation.PeersDir })},
@@ -117,7 +118,7 @@ func targets(cfg *config.Config, base, configPath string) []target {
 			ps := r.paths(cfg)
 			for i, p := range ps {
 				name := r.name
-				if r.name == "tls.client_cas" || r.name == "tls.crls" || r.name == "federation.trust_bundle" {
+				if r.name == "tls.client_cas" || r.name == "tls.crls" || r.name == "federation.trust_bundle" || r.name == "signing.verify_keys" {
 					name = fmt.Sprintf("%s[%d]", r.name, i)
 				}
 				out = append(out, target{role: name, path: *p, dir: r.dir})
