@@ -235,3 +235,23 @@ func readMaybe(t *testing.T, c *http.Client, url, id string) (int, *api.Record) 
 	}
 	return 200, &r
 }
+
+// `serve --check` passes a good configuration without starting anything
+// (it runs beside a serving gateway: no audit lock taken) and names what
+// is wrong in a bad one.
+func TestServeCheck(t *testing.T) {
+	dir := t.TempDir()
+	_, path := devConfig(t, dir)
+	out, err := runCLI(t, "serve", "--config", path, "--check")
+	if err != nil || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("check of a good configuration: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(path)
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, bytes.Replace(b, []byte("cert.pem"), []byte("missing.pem"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCLI(t, "serve", "--config", bad, "--check"); err == nil || !strings.Contains(err.Error(), "tls.cert") {
+		t.Fatalf("check of a configuration with a missing certificate: %v", err)
+	}
+}
