@@ -410,7 +410,7 @@ func readFiles(cfg *config.Config, base, cfgPath, stage string) ([]archivedFile,
 		var files []pending
 		var err error
 		switch {
-		case t.role == "audit.path":
+		case t.role == "audit.path" || t.role == "audit.custody":
 			files, err = auditFiles(t.path)
 		case t.dir:
 			files, err = dirFiles(t.path)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 )
 
@@ -20,6 +21,9 @@ type role struct {
 	// baseRel, for the dev layout's extra directories (certificates and
 	// CLI profiles beside liaison.yaml), is the path under the base dir.
 	baseRel string
+	// derived, for a path the gateway derives from another setting (the
+	// custody log beside the audit log), computes it.
+	derived func(c *config.Config) string
 }
 
 func one(f func(c *config.Config) *string) func(c *config.Config) []*string {
@@ -60,6 +64,11 @@ var roles = []role{
 	{name: "federation.trust_bundle", paths: list(func(c *config.Config) []string { return c.Federation.TrustBundle })},
 	// The audit log last: see the package comment.
 	{name: "audit.path", dir: true, paths: one(func(c *config.Config) *string { return &c.Audit.Path })},
+	// The key custody log (rotate, rewrap, shred, destroy, resign): a log
+	// of the same format beside the audit log (gateway.CustodyLogPath).
+	{name: "audit.custody", dir: true, derived: func(c *config.Config) string {
+		return filepath.Clean(audit.LogDir(c.Audit.Path)) + "-custody"
+	}},
 	// `liaison dev`'s layout: its federation CA (which issued the agency
 	// certificates) and the CLI profiles, beside liaison.yaml.
 	{name: "dev.pki", dir: true, baseRel: "pki"},
@@ -114,6 +123,8 @@ func targets(cfg *config.Config, base, configPath string) []target {
 			out = append(out, target{role: r.name, path: configPath})
 		case r.baseRel != "":
 			out = append(out, target{role: r.name, path: filepath.Join(base, r.baseRel), dir: true})
+		case r.derived != nil:
+			out = append(out, target{role: r.name, path: r.derived(cfg), dir: true})
 		default:
 			ps := r.paths(cfg)
 			for i, p := range ps {
