@@ -5,7 +5,8 @@
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
 // prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
-// remove, manifest).
+// remove, manifest), `agency` (add, list, show, suspend, activate,
+// remove) and `dsa` (list, show, activate, suspend, terminate, renew).
 package main
 
 import (
@@ -57,5 +58,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		Version:       version,
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
+	root.AddCommand(newAgencyCmd(), newDSACmd())
 	return root
 }

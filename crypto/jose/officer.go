@@ -134,6 +134,10 @@ type OfficerVerifier struct {
 	audience string
 	skew     time.Duration
 	sets     atomic.Pointer[map[string]jwk.Set]
+	// extra are key sets held beside the directory's files: those of the
+	// agencies the gateway's registry added (SetExtraKeySets). They take
+	// precedence: the registry is the newer word on an agency's keys.
+	extra    atomic.Pointer[map[string]jwk.Set]
 	reloadMu sync.Mutex
 	// reload is what Reload remembers between runs (keyset.go).
 	reload reloadState
@@ -174,6 +178,20 @@ func (v *OfficerVerifier) Agencies() []string {
 	slices.Sort(out)
 	return out
 }
+
+// SetExtraKeySets replaces the key sets held beside the directory's files
+// (by agency id); the next Verify uses them.
+func (v *OfficerVerifier) SetExtraKeySets(sets map[string]jwk.Set) {
+	c := make(map[string]jwk.Set, len(sets))
+	for a, s := range sets {
+		c[a] = s
+	}
+	v.extra.Store(&c)
+}
+
+// ParsePublicKeySet checks a JWKS as the verifier does for the files of its
+// directory: asymmetric public signing keys, each with a distinct kid.
+func ParsePublicKeySet(data []byte) (jwk.Set, error) { return parsePublicSet(data) }
 
 // parsePublicSet accepts a JWKS of asymmetric public signing keys, each with
 // a distinct kid. A private key in a "public" set means the agency's signing
@@ -274,8 +292,14 @@ func (v *OfficerVerifier) Verify(ctx context.Context, raw, agencyID, certThumbpr
 		return Officer{}, tokenErr(ErrWrongAgency, "")
 	}
 
-	sets := *v.sets.Load()
-	set, ok := sets[agencyID]
+	var set jwk.Set
+	ok = false
+	if extra := v.extra.Load(); extra != nil {
+		set, ok = (*extra)[agencyID]
+	}
+	if !ok {
+		set, ok = (*v.sets.Load())[agencyID]
+	}
 	if !ok {
 		return Officer{}, tokenErr(ErrUnknownAgency, "")
 	}

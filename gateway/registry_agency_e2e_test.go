@@ -1,0 +1,167 @@
+package gateway_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/liaison-project/liaison/crypto/jose"
+	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/gatewaytest"
+)
+
+// newOfficerKey is an agency identity provider's signing key and its
+// public key set.
+func newOfficerKey(t *testing.T) (jwk.Key, json.RawMessage) {
+	t.Helper()
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := jwk.FromRaw(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Set(jwk.AlgorithmKey, jwa.ES256); err != nil {
+		t.Fatal(err)
+	}
+	if err := jwk.AssignKeyID(k); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := k.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(pub); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, b
+}
+
+// TestRegistryAgencyOnboarding: an agency added with its own CA and its
+// identity provider's keys is accepted at once — a client certificate from
+// its CA, an officer token signed by its key — without a restart; its CA
+// speaks for it only; suspended, its requests get a 403 problem that says
+// so; removed, its CA is no longer trusted. Every change is audited.
+func TestRegistryAgencyOnboarding(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	admin := registryAdmin(env)
+	ca, err := pki.NewTestCA("Sierra Leone Police CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(agency string) (cert, key []byte) {
+		cert, key, err := ca.Issue(pki.LeafRequest{CommonName: agency, URIs: []string{pki.AgencyURI(env.Cfg.TrustDomain, agency)},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert, key
+	}
+	cert, key := issue("sl-police")
+	sl := env.ClientWithCert(cert, key)
+	// Before: the CA is unknown, the handshake fails.
+	if _, err := sl.Do("GET", "/v1/records", nil); err == nil {
+		t.Fatal("a certificate of an unknown CA was accepted")
+	}
+	sl.CloseIdle()
+
+	officerKey, jwks := newOfficerKey(t)
+	add := api.AgencyAdd{ID: "sl-police", Name: "Sierra Leone Police", Type: "foreign_le", Country: "SLE",
+		CACert: string(ca.CertPEM()), JWKS: jwks, RequireOfficerToken: true}
+	ch := gatewaytest.Decode[api.RegistryChanged](t, registryChange(t, admin, "POST", "/v1/registry/agencies", add, 200))
+	if ch.Change != "add" || ch.New != "active" || ch.Version != 1 {
+		t.Fatalf("add: %+v", ch)
+	}
+	// Adding it twice is a conflict.
+	registryChange(t, admin, "POST", "/v1/registry/agencies", add, http.StatusConflict)
+
+	// Without restart: the agency must send an officer token…
+	sl = env.ClientWithCert(cert, key)
+	if r := sl.MustDo("GET", "/v1/records", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("without an officer token: %d %s", r.Status, r.Body)
+	}
+	// …and one signed by its identity provider's key is accepted.
+	tok, err := jose.IssueOfficerToken(officerKey, "sl-police", env.Cfg.Officers.Audience, jose.Officer{ID: "sl-7", Agency: "sl-police", Clearance: "SC"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slTok := sl.WithToken(tok)
+	if r := slTok.MustDo("GET", "/v1/records", nil); r.Status != 200 {
+		t.Fatalf("new agency with its officer token: %d %s", r.Status, r.Body)
+	}
+	// A token signed by another key is not.
+	otherKey, _ := newOfficerKey(t)
+	bad, _ := jose.IssueOfficerToken(otherKey, "sl-police", env.Cfg.Officers.Audience, jose.Officer{ID: "sl-7", Agency: "sl-police"}, time.Hour)
+	if r := sl.WithToken(bad).MustDo("GET", "/v1/records", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("token of an unknown key: %d", r.Status)
+	}
+	v := gatewaytest.Decode[api.RegistryAgency](t, registryChange(t, admin, "GET", "/v1/registry/agencies/sl-police", nil, 200))
+	if v.Source != "registry" || v.Status != "active" || v.TrustAnchorSHA256 == "" || len(v.OfficerKeyIDs) != 1 || v.Country != "SLE" {
+		t.Fatalf("agency view: %+v", v)
+	}
+
+	// The agency's CA speaks for it only: a certificate it issues naming
+	// the Met is refused.
+	mcert, mkey := issue("met-police")
+	if r := env.ClientWithCert(mcert, mkey).MustDo("GET", "/v1/records", nil); r.Status != http.StatusForbidden {
+		t.Fatalf("another agency's CA naming met-police: %d %s", r.Status, r.Body)
+	}
+
+	// Suspended: a clear 403.
+	registryChange(t, admin, "POST", "/v1/registry/agencies/sl-police/suspend", nil, 200)
+	r := slTok.MustDo("GET", "/v1/records", nil)
+	if r.Status != http.StatusForbidden || r.Problem(t).Type != api.ProblemTypeBase+"agency-suspended" {
+		t.Fatalf("suspended agency: %d %s", r.Status, r.Body)
+	}
+	registryChange(t, admin, "POST", "/v1/registry/agencies/sl-police/activate", nil, 200)
+	if r := slTok.MustDo("GET", "/v1/records", nil); r.Status != 200 {
+		t.Fatalf("reactivated: %d %s", r.Status, r.Body)
+	}
+	// An agency of the policy data is suspended, not removed; the admin
+	// cannot lock its own agency out.
+	registryChange(t, admin, "DELETE", "/v1/registry/agencies/hmrc", nil, http.StatusConflict)
+	wantReason(t, admin.MustDo("POST", "/v1/registry/agencies/met-police/suspend", nil), http.StatusForbidden, "registry_self_lockout")
+
+	// Removed: the CA is no longer trusted.
+	registryChange(t, admin, "DELETE", "/v1/registry/agencies/sl-police", nil, 200)
+	sl2 := env.ClientWithCert(cert, key)
+	if r, err := sl2.Do("GET", "/v1/records", nil); err == nil {
+		t.Fatalf("removed agency's certificate still accepted: %d %s", r.Status, r.Body)
+	}
+
+	// Audited: who, what, old and new state.
+	var changes []string
+	for _, ev := range registryEntries(env, "sl-police") {
+		if ev.Operation == audit.OpAlteration && ev.Status == 200 {
+			if ev.Agency != "met-police" || ev.Officer != "ra-1" {
+				t.Fatalf("entry without who: %+v", ev)
+			}
+			changes = append(changes, ev.Registry.Change+":"+ev.Registry.Old+">"+ev.Registry.New)
+		}
+	}
+	want := []string{"add:>active", "suspend:active>suspended", "activate:suspended>active", "remove:active>removed"}
+	if len(changes) != len(want) {
+		t.Fatalf("audited changes %v, want %v", changes, want)
+	}
+	for i := range want {
+		if changes[i] != want[i] {
+			t.Fatalf("audited changes %v, want %v", changes, want)
+		}
+	}
+}
