@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
@@ -163,5 +166,54 @@ func TestRegistryAgencyOnboarding(t *testing.T) {
 		if changes[i] != want[i] {
 			t.Fatalf("audited changes %v, want %v", changes, want)
 		}
+	}
+}
+
+// TestRegistryAgencyJWKSURL: an agency registered with a jwks_url has its
+// officer tokens checked against the set fetched from its identity
+// provider, fetched once and then served from the cache.
+func TestRegistryAgencyJWKSURL(t *testing.T) {
+	officerKey, jwks := newOfficerKey(t)
+	var fetches atomic.Int64
+	idp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	defer idp.Close()
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{gateway.WithJWKSHTTPClient(idp.Client())}})
+	admin := registryAdmin(env)
+	ca, err := pki.NewTestCA("Guinea Police CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue(pki.LeafRequest{CommonName: "gn-police", URIs: []string{pki.AgencyURI(env.Cfg.TrustDomain, "gn-police")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registryChange(t, admin, "POST", "/v1/registry/agencies", api.AgencyAdd{ID: "gn-police", Name: "Guinea Police", Type: "foreign_le",
+		Country: "GIN", CACert: string(ca.CertPEM()), JWKSURL: idp.URL + "/jwks.json", RequireOfficerToken: true}, 200)
+	gn := env.ClientWithCert(cert, key)
+	tok, err := jose.IssueOfficerToken(officerKey, "gn-police", env.Cfg.Officers.Audience, jose.Officer{ID: "gn-1", Agency: "gn-police"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if r := gn.WithToken(tok).MustDo("GET", "/v1/records", nil); r.Status != 200 {
+			t.Fatalf("request %d with a token of the fetched keys: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("the key set was fetched %d times for three requests, want once (cached)", n)
+	}
+	other, _ := newOfficerKey(t)
+	bad, _ := jose.IssueOfficerToken(other, "gn-police", env.Cfg.Officers.Audience, jose.Officer{ID: "gn-1", Agency: "gn-police"}, time.Hour)
+	if r := gn.WithToken(bad).MustDo("GET", "/v1/records", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("token of a key the IdP does not publish: %d", r.Status)
+	}
+	v := gatewaytest.Decode[api.RegistryAgency](t, registryChange(t, admin, "GET", "/v1/registry/agencies/gn-police", nil, 200))
+	if v.JWKSURL != idp.URL+"/jwks.json" {
+		t.Fatalf("view: %+v", v)
 	}
 }

@@ -403,3 +403,43 @@ func (f *failingRegistryStore) List(ctx context.Context, prefix, after string, l
 	}
 	return f.Store.List(ctx, prefix, after, limit)
 }
+
+// TestRegistryReplicasRealStack: two replicas sharing everything — one
+// MinIO bucket, one Vault, the signing key — as in production. A DSA
+// suspended on A is in force on B within B's poll; a record published on
+// B under it is then refused on A too.
+func TestRegistryReplicasRealStack(t *testing.T) {
+	use, _ := gatewaytest.UseDevStack(t)
+	a := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: use})
+	b := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
+		c.Store, c.Keys, c.Signing = a.Cfg.Store, a.Cfg.Keys, a.Cfg.Signing
+	}})
+	id := publish(t, b.Client("met-police"), recordBody())
+	rocuA := a.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking")
+	rocuB := b.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking")
+	if r := rocuA.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("A reads B's record: %d %s", r.Status, r.Body)
+	}
+	start := time.Now()
+	registryChange(t, registryAdmin(a), "POST", "/v1/registry/dsas/dsa-uk-soc/suspend", nil, 200)
+	for deadline := start.Add(30 * time.Second); ; {
+		if r := rocuB.MustDo("GET", "/v1/records/"+id, nil); r.Status == http.StatusForbidden {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica B still reads under the DSA suspended on A")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("propagation A→B on MinIO: %v", time.Since(start))
+	registryChange(t, registryAdmin(b), "POST", "/v1/registry/dsas/dsa-uk-soc/activate", nil, 200)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if r := rocuA.MustDo("GET", "/v1/records/"+id, nil); r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica A does not see the activation made on B")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

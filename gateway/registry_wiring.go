@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net/http"
 
 	"go.uber.org/zap"
 
@@ -19,6 +20,14 @@ import (
 // "registry"), the TLS trust bundle and the officer-token verifier.
 func (g *Gateway) openRegistry(ctx context.Context, cfg config.Config, store objstore.Store, signer registry.Signer, srv *httpapi.Server, log *zap.Logger) error {
 	rlog := log.Named("registry")
+	// Keys fetched from agencies' jwks_url, refreshed in the background
+	// until the gateway closes.
+	kctx, cancel := context.WithCancel(context.Background())
+	g.closers = append(g.closers, func() error { cancel(); return nil })
+	g.urlKeys = registry.NewURLKeys(kctx, g.opts.jwksClient, cfg.Registry.JWKSCacheTTL)
+	if g.officers != nil {
+		g.officers.SetKeySource(g.urlKeys.KeySet)
+	}
 	g.registry = registry.New(registry.Options{
 		Store: store, Signer: signer, Policy: g.policy, Interval: cfg.Registry.PollInterval,
 		Log: rlog, Now: g.opts.now, OnApply: func(st *registry.State) { g.applyRegistry(st, rlog) },
@@ -43,4 +52,9 @@ func (g *Gateway) applyRegistry(st *registry.State, log *zap.Logger) {
 	if g.officers != nil {
 		g.officers.SetExtraKeySets(st.KeySets())
 	}
+	g.urlKeys.Apply(st)
 }
+
+// WithJWKSHTTPClient sets the client that fetches agencies' jwks_url (tests:
+// one that trusts a test server's certificate).
+func WithJWKSHTTPClient(c *http.Client) Option { return func(o *buildOptions) { o.jwksClient = c } }

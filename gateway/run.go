@@ -53,6 +53,7 @@ type Gateway struct {
 	// registry is the registry of agencies and agreements (registry.go).
 	officers *jose.OfficerVerifier
 	registry *registry.Registry
+	urlKeys  *registry.URLKeys
 
 	// Addr and AdminAddr are the bound addresses once Run has started;
 	// FedAddr that of the federation listener (when federation is on).
@@ -73,6 +74,8 @@ type buildOptions struct {
 	// fedListener, if set, is the federation listener (tests bind it
 	// before the peers' configurations name its address).
 	fedListener net.Listener
+	// jwksClient fetches agencies' jwks_url (nil: the default client).
+	jwksClient *http.Client
 }
 
 // WithFederationListener serves the federation API on ln instead of
