@@ -217,3 +217,62 @@ func TestRegistryAgencyJWKSURL(t *testing.T) {
 		t.Fatalf("view: %+v", v)
 	}
 }
+
+// TestRegistryEnumerations: a Sierra Leone deployment adds its own agency
+// type instead of filing its police under "other": before, an agency of
+// that type and a record naming it as recipient type are refused (400,
+// nothing changed); after, both are accepted, and the handling condition
+// admits exactly the agency of that type.
+func TestRegistryEnumerations(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	admin := registryAdmin(env)
+	ca, err := pki.NewTestCA("Sierra Leone Police CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := api.AgencyAdd{ID: "sl-police", Name: "Sierra Leone Police", Type: "sl_police", Country: "SLE", CACert: string(ca.CertPEM())}
+	p := registryChange(t, admin, "POST", "/v1/registry/agencies", add, http.StatusBadRequest).Problem(t)
+	if p.Type != api.ProblemTypeBase+"invalid-registry-change" || len(p.Errors) == 0 {
+		t.Fatalf("an agency of an unknown type: %+v", p)
+	}
+	handling := map[string]any{"code": "C", "action_code": "A3", "sanitisation_code": "S1",
+		"conditions": map[string]any{"allowed_recipient_types": []any{"sl_police"}}}
+	body := recordBody(func(m map[string]any) {
+		m["handling"] = handling
+	})
+	met := env.Client("met-police")
+	r := met.MustDo("POST", "/v1/records", body)
+	if r.Status != http.StatusBadRequest || len(r.Problem(t).Errors) == 0 || r.Problem(t).Errors[0].Pointer != "/meta/handling/conditions/allowed_recipient_types/0" {
+		t.Fatalf("a record naming an unknown recipient type: %d %s", r.Status, r.Body)
+	}
+
+	ch := gatewaytest.Decode[api.RegistryChanged](t, registryChange(t, admin, "POST", "/v1/registry/enumerations/agency_types",
+		api.EnumAdd{Value: "sl_police", Description: "Sierra Leone Police"}, 200))
+	if ch.Kind != "enumeration" || ch.New != "sl_police" {
+		t.Fatalf("enum add: %+v", ch)
+	}
+	en := gatewaytest.Decode[api.RegistryEnumerations](t, registryChange(t, admin, "GET", "/v1/registry/enumerations", nil, 200))
+	var agencyType, recipientType bool
+	for _, v := range en.AgencyTypes {
+		agencyType = agencyType || (v.Value == "sl_police" && v.Description == "Sierra Leone Police")
+	}
+	for _, v := range en.RecipientTypes {
+		recipientType = recipientType || v.Value == "sl_police"
+	}
+	if !agencyType || !recipientType || len(en.AgencyTypes) < 11 {
+		t.Fatalf("enumerations after the addition: %+v", en)
+	}
+	registryChange(t, admin, "POST", "/v1/registry/enumerations/agency_types", map[string]any{"value": "Not A Type"}, http.StatusBadRequest)
+	registryChange(t, admin, "POST", "/v1/registry/enumerations/colours", map[string]any{"value": "red"}, http.StatusNotFound)
+
+	// Now the agency of that type is accepted, and so is a record whose
+	// handling conditions name it: its recipient rocu-nw (type rocu) does
+	// not meet them, as it should not.
+	registryChange(t, admin, "POST", "/v1/registry/agencies", add, 200)
+	if v := gatewaytest.Decode[api.RegistryAgency](t, registryChange(t, admin, "GET", "/v1/registry/agencies/sl-police", nil, 200)); v.Type != "sl_police" {
+		t.Fatalf("agency: %+v", v)
+	}
+	id := publish(t, met, body)
+	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking")
+	wantReason(t, rocu.MustDo("GET", "/v1/records/"+id, nil), http.StatusForbidden, "handling_condition_not_met")
+}

@@ -76,12 +76,13 @@ type Input struct {
 // RegistryChange is a change to the gateway's registry as registry.change
 // sees it.
 type RegistryChange struct {
-	// Kind is "agency" or "dsa".
+	// Kind is "agency", "dsa" or "enumeration".
 	Kind string `json:"kind"`
-	// ID is the agency or agreement changed.
+	// ID is the agency, agreement or enumeration (agency_types,
+	// recipient_types) changed.
 	ID string `json:"id"`
 	// Change is add, suspend, activate or remove (agency); activate,
-	// suspend, terminate or renew (dsa).
+	// suspend, terminate or renew (dsa); add (enumeration).
 	Change string `json:"change"`
 }
 

@@ -6,7 +6,8 @@
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
 // prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
 // remove, manifest), `agency` (add, list, show, suspend, activate,
-// remove) and `dsa` (list, show, activate, suspend, terminate, renew).
+// remove), `dsa` (list, show, activate, suspend, terminate, renew) and
+// `enum` (list, add).
 package main
 
 import (
@@ -58,6 +59,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		Version:       version,
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
-	root.AddCommand(newAgencyCmd(), newDSACmd())
+	root.AddCommand(newAgencyCmd(), newDSACmd(), newEnumCmd())
 	return root
 }

@@ -456,3 +456,62 @@ func printChange(w io.Writer, ch *api.RegistryChanged) {
 	}
 	fmt.Fprintf(w, "%s %s: %s: %s → %s (registry version %d, decision %s)\n", ch.Kind, ch.ID, ch.Change, old, ch.New, ch.Version, ch.DecisionID)
 }
+
+func newEnumCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "enum",
+		Short: "The registry's vocabularies: agency types (org_type) and recipient types (handling conditions)",
+		Long: `The agency types and recipient types are data the operator extends (the
+policy's data/enumerations.json, and additions through the registry), so a
+deployment files its own bodies under their own type instead of "other".
+Values are only added: one in use must not disappear under a record.`,
+	}
+	var lf registryFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the agency types and recipient types in force",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := lf.client()
+			if err != nil {
+				return err
+			}
+			var e api.RegistryEnumerations
+			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/enumerations", nil, http.StatusOK, &e)
+			if err != nil {
+				return err
+			}
+			if c.jsonOut {
+				_, err := os.Stdout.Write(resp)
+				return err
+			}
+			for _, g := range []struct {
+				name string
+				vals []api.RegistryEnumValue
+			}{{"agency_types", e.AgencyTypes}, {"recipient_types", e.RecipientTypes}} {
+				fmt.Println(g.name)
+				for _, v := range g.vals {
+					fmt.Printf("  %-20s %s\n", v.Value, safeText(v.Description))
+				}
+			}
+			fmt.Printf("registry version %d\n", e.Version)
+			return nil
+		},
+	}
+	lf.register(list)
+	var af registryFlags
+	var desc string
+	add := &cobra.Command{
+		Use:   "add agency_types|recipient_types VALUE [--description TEXT]",
+		Short: "Add a value (an agency type is a recipient type too)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, _ := json.Marshal(api.EnumAdd{Value: args[1], Description: desc})
+			return registryPost(cmd, &af, http.MethodPost, "/v1/registry/enumerations/"+url.PathEscape(args[0]), body)
+		},
+	}
+	af.register(add)
+	add.Flags().StringVar(&desc, "description", "", "what the value means")
+	cmd.AddCommand(list, add)
+	return cmd
+}

@@ -55,6 +55,14 @@ func TestRegistryCLI(t *testing.T) {
 		t.Fatalf("dsa renew: %v %s", err, out)
 	}
 
+	// The vocabularies.
+	if out, err = as("enum", "add", "agency_types", "sl_police", "--description", "Sierra Leone Police", "-o", "text"); err != nil || !strings.Contains(out, "enumeration agency_types: add") {
+		t.Fatalf("enum add: %v %q", err, out)
+	}
+	if out, err = as("enum", "list", "-o", "text"); err != nil || !strings.Contains(out, "sl_police") || !strings.Contains(out, "recipient_types") {
+		t.Fatalf("enum list: %v %q", err, out)
+	}
+
 	// Dev onboarding from a CSR.
 	dir := t.TempDir()
 	keyFile, csrFile := writeCSR(t, dir)

@@ -188,3 +188,36 @@ func (c *RegistryChanged) Check() error {
 	}
 	return nil
 }
+
+// RegistryEnumValue is one value of an enumeration of the registry.
+type RegistryEnumValue struct {
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+}
+
+// RegistryEnumerations is GET /v1/registry/enumerations: the agency types
+// (org_type) and recipient types (handling conditions) in force — the
+// policy data's with the registry's additions.
+type RegistryEnumerations struct {
+	AgencyTypes    []RegistryEnumValue `json:"agency_types"`
+	RecipientTypes []RegistryEnumValue `json:"recipient_types"`
+	Version        uint64              `json:"registry_version"`
+}
+
+// Check implements Response.
+func (e *RegistryEnumerations) Check() error {
+	switch {
+	case e.AgencyTypes == nil:
+		return missing("agency_types")
+	case e.RecipientTypes == nil:
+		return missing("recipient_types")
+	}
+	return nil
+}
+
+// EnumAdd is the body of POST /v1/registry/enumerations/{name}: a value
+// to add to agency_types or recipient_types.
+type EnumAdd struct {
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+}

@@ -3,8 +3,11 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/liaison-project/liaison/crypto/identity"
 	"github.com/liaison-project/liaison/gateway/api"
@@ -29,6 +32,8 @@ type Registry interface {
 	DSAList() api.RegistryDSAs
 	DSAView(id string) (api.RegistryDSA, bool)
 	ChangeDSA(ctx context.Context, who registry.Who, id, change string, req *api.DSARenew, before registry.Before) (registry.Change, error)
+	Enumerations() api.RegistryEnumerations
+	AddEnumValue(ctx context.Context, who registry.Who, name string, req api.EnumAdd, before registry.Before) (registry.Change, error)
 }
 
 // UseRegistry serves the registry API and enforces agency suspensions.
@@ -57,6 +62,43 @@ func (s *Server) registryRoutes(mux *http.ServeMux) {
 	for _, c := range []string{registry.ChangeActivate, registry.ChangeSuspend, registry.ChangeTerminate, registry.ChangeRenew} {
 		mux.Handle("POST /v1/registry/dsas/{id}/"+c, s.endpoint(change, s.registryChange("dsa", c)))
 	}
+	mux.Handle("GET /v1/registry/enumerations", s.endpoint(read, s.registryEnumerations))
+	mux.Handle("POST /v1/registry/enumerations/{name}", s.endpoint(change, s.registryAddEnumValue))
+}
+
+func (s *Server) registryEnumerations(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if _, err := strictQuery(r); err != nil {
+		return err
+	}
+	if err := s.registryRead(r.Context(), rc); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.registry.Enumerations())
+	return nil
+}
+
+// POST /v1/registry/enumerations/{name}: a value added to agency_types or
+// recipient_types.
+func (s *Server) registryAddEnumValue(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	name := r.PathValue("name")
+	if name != policy.EnumAgencyTypes && name != policy.EnumRecipientTypes {
+		return problem(http.StatusNotFound, "not-found", "Not found", "the enumerations are agency_types and recipient_types")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req api.EnumAdd
+	if err := decodeJSON(body, &req, `body must be {"value": "...", "description": "..."}`); err != nil {
+		return err
+	}
+	rc.registry = &audit.Registry{Kind: "enumeration", ID: name, Change: registry.ChangeAdd}
+	if _, err := s.decideChange(r.Context(), rc, "enumeration", name, registry.ChangeAdd); err != nil {
+		return err
+	}
+	before, written := s.auditBefore(r.Context(), rc)
+	ch, err := s.registry.AddEnumValue(r.Context(), s.who(rc), name, req, before)
+	return s.registryAnswer(w, r, rc, ch, err, written)
 }
 
 // registryRead decides registry.read and audits the consultation.
@@ -337,6 +379,32 @@ func requireEmptyBody(r *http.Request) error {
 	n, _ := r.Body.Read(one[:])
 	if n > 0 {
 		return errBadRequest("this change takes no request body")
+	}
+	return nil
+}
+
+// recipientTyper is implemented by policy engines whose recipient types
+// are data (policy.Engine: data.enumerations).
+type recipientTyper interface {
+	RecipientTypes() []string
+}
+
+// checkRecipientTypes: a record's handling conditions may name only
+// recipient types the policy knows (the publish schema checks their shape;
+// the vocabulary is the policy's data, extended by the operator). An
+// unknown type would match no agency: a 400 naming it, not a record no one
+// can read.
+func (s *Server) checkRecipientTypes(m *record.Meta) error {
+	rt, ok := s.policy.(recipientTyper)
+	if !ok || m.Handling.Conditions == nil {
+		return nil
+	}
+	known := rt.RecipientTypes()
+	for i, t := range m.Handling.Conditions.AllowedRecipientTypes {
+		if !slices.Contains(known, t) {
+			return invalidField(fmt.Sprintf("/meta/handling/conditions/allowed_recipient_types/%d", i),
+				fmt.Sprintf("%q is not a recipient type of this gateway's registry (%s)", t, strings.Join(known, ", ")))
+		}
 	}
 	return nil
 }

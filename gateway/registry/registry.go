@@ -107,6 +107,9 @@ type State struct {
 	Agencies map[string]Agency `json:"agencies,omitempty"`
 	// DSAs are the agreements whose state the registry changed, by id.
 	DSAs map[string]DSA `json:"dsas,omitempty"`
+	// Enumerations are the values the registry added to agency_types and
+	// recipient_types, with their descriptions.
+	Enumerations map[string]map[string]string `json:"enumerations,omitempty"`
 }
 
 // Agency is an agency's entry in a version.
@@ -159,6 +162,7 @@ func (s *State) Overlay() *policy.Overlay {
 			put(ov, "agencies", id, a.Attributes)
 		}
 	}
+	s.enumPatches(ov)
 	return ov
 }
 

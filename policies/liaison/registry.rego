@@ -5,8 +5,8 @@
 # is for officers with a role in settings.registry_admin_roles whose agency
 # the registry marks registry_admin: true (an agency's identity provider
 # alone cannot make its officers registry administrators). Auditors may
-# read the registry. input.registry names what is changed: {kind: "agency"
-# or "dsa", id, change}.
+# read the registry. input.registry names what is changed: {kind: "agency",
+# "dsa" or "enumeration", id, change}.
 package liaison.authz
 
 registry_actions := {"registry.read", "registry.change"}
@@ -38,7 +38,7 @@ deny_reasons contains reason("invalid_input", "registry is missing or malformed"
 }
 
 valid_registry_target if {
-	registry_target.kind in {"agency", "dsa"}
+	registry_target.kind in {"agency", "dsa", "enumeration"}
 	is_string(registry_target.id)
 	is_string(registry_target.change)
 }

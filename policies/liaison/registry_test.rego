@@ -44,6 +44,16 @@ registry_cases := {
 		"patch": {"registry": {"kind": "agency", "id": "hmrc", "change": "suspend"}},
 		"allow": true,
 	},
+	"an administrator adds an agency type": {
+		"agencies": registry_admin_agency,
+		"patch": {"registry": {"kind": "enumeration", "id": "agency_types", "change": "add"}},
+		"allow": true,
+	},
+	"a change of an unknown kind is malformed": {
+		"agencies": registry_admin_agency,
+		"patch": {"registry": {"kind": "settings", "id": "x", "change": "add"}},
+		"allow": false, "codes": {"invalid_input"},
+	},
 	"a change must say what it changes": {
 		"agencies": registry_admin_agency,
 		"remove": ["registry"],
