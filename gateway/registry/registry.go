@@ -277,13 +277,22 @@ func (r *Registry) Start(ctx context.Context) error {
 	go func() {
 		t := time.NewTicker(r.o.Interval)
 		defer t.Stop()
+		failing := false
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-					r.o.Log.Warn("registry poll failed; the version in force stays", zap.Error(err))
+				// Logged when the poll starts failing and when it recovers,
+				// not twice a second while the store is down.
+				err := r.Refresh(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil && !failing:
+					failing = true
+					r.o.Log.Warn("registry poll failing; the version in force stays until the store answers", zap.Error(err))
+				case err == nil && failing:
+					failing = false
+					r.o.Log.Info("registry poll recovered", zap.Uint64("registry_version", r.cur.Load().Seq))
 				}
 			}
 		}
