@@ -43,7 +43,11 @@ func NewURLKeys(ctx context.Context, client *http.Client, ttl time.Duration) *UR
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	u := &URLKeys{cache: jwk.NewCache(ctx), ttl: ttl, http: client}
+	// The queue looks for due refreshes every window: at most a minute,
+	// and no longer than the TTL, so a set is refreshed soon after it
+	// expires (httprc's default window is 15 minutes).
+	window := min(ttl, time.Minute)
+	u := &URLKeys{cache: jwk.NewCache(ctx, jwk.WithRefreshWindow(window)), ttl: ttl, http: client}
 	u.urls.Store(&map[string]string{})
 	return u
 }
