@@ -24,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/httpapi"
+	"github.com/liaison-project/liaison/gateway/registry"
 	"github.com/liaison-project/liaison/gateway/search"
 	"github.com/liaison-project/liaison/policy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,11 @@ type Gateway struct {
 	keyCache *envelope.CachingKeys
 	// fed is this gateway's side of the federation (nil when off).
 	fed *federation.Service
+	// officers verifies officer tokens (nil without officers.jwks_dir);
+	// registry is the registry of agencies and agreements (registry.go).
+	officers *jose.OfficerVerifier
+	registry *registry.Registry
+	urlKeys  *registry.URLKeys
 
 	// Addr and AdminAddr are the bound addresses once Run has started;
 	// FedAddr that of the federation listener (when federation is on).
@@ -68,6 +74,8 @@ type buildOptions struct {
 	// fedListener, if set, is the federation listener (tests bind it
 	// before the peers' configurations name its address).
 	fedListener net.Listener
+	// jwksClient fetches agencies' jwks_url (nil: the default client).
+	jwksClient *http.Client
 }
 
 // WithFederationListener serves the federation API on ln instead of
@@ -180,6 +188,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("officers: %w", err)
 		}
+		g.officers = v
 		// Re-read on the trust bundle's schedule: an agency joining or
 		// leaving the federation changes both.
 		g.starts = append(g.starts, func(ctx context.Context) error { v.Watch(ctx, cfg.TLS.ReloadInterval); return nil })
@@ -239,6 +248,9 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		Now: g.opts.now,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := g.openRegistry(ctx, cfg, store, signer, srv, log); err != nil {
 		return nil, err
 	}
 	if cfg.Federation.Enabled() {

@@ -162,6 +162,9 @@ type Engine struct {
 	syncSuiteRuns atomic.Int64
 	// workers evaluate decisions; Close stops them.
 	workers evalPool
+	// overlay is laid over the source's data on every load (SetOverlay);
+	// guarded by reloadMu.
+	overlay *Overlay
 }
 
 // New loads, compiles and checks the policy, and returns an engine ready to
@@ -222,7 +225,18 @@ func (e *Engine) Reload(ctx context.Context) error {
 func (e *Engine) reload(ctx context.Context, trigger string, onlyIfChanged bool) error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
+	return e.reloadLocked(ctx, trigger, onlyIfChanged)
+}
+
+// reloadLocked is reload with reloadMu held.
+func (e *Engine) reloadLocked(ctx context.Context, trigger string, onlyIfChanged bool) error {
 	b, fp, err := e.src.load()
+	if err == nil && e.overlay != nil {
+		// The overlay is part of what was tried: the same files with
+		// another overlay are another candidate.
+		fp += "+" + e.overlay.digest()
+		err = e.overlay.apply(b)
+	}
 	if onlyIfChanged && fp != "" && fp == e.watch.last {
 		return nil
 	}
@@ -235,7 +249,10 @@ func (e *Engine) reload(ctx context.Context, trigger string, onlyIfChanged bool)
 	if err == nil {
 		ev.NewRevision = b.revision()
 		ev.Kind = ReloadPolicy
-		if old.code != "" && b.codeDigest() == old.code && b.origin != "" {
+		// A data-only change: the modules the suite passed on are reused.
+		// The registry overlay changes only data, also over the embedded
+		// policy (whose suite ran when the binary was built).
+		if old.code != "" && b.codeDigest() == old.code && (b.origin != "" || trigger == "registry") {
 			ev.Kind = ReloadData
 			st, err = e.checkData(ctx, b, fp, old)
 		} else {

@@ -41,6 +41,11 @@ const (
 	// agency that holds a record (docs/requests.md); an allowed decision
 	// carries the answer deadline (Obligations.DeadlineHours).
 	ActionFileRequest Action = "request.file"
+	// ActionRegistryRead and ActionRegistryChange: reading and changing
+	// the gateway's registry of agencies and agreements (docs/registry.md,
+	// policies/liaison/registry.rego); input.registry names the change.
+	ActionRegistryRead   Action = "registry.read"
+	ActionRegistryChange Action = "registry.change"
 )
 
 // Input is the policy input the gateway builds for every decision, as
@@ -64,6 +69,21 @@ type Input struct {
 	Review *Review `json:"review,omitempty"`
 	// InfoRequest is the request for information being filed (request.file).
 	InfoRequest *InfoRequest `json:"info_request,omitempty"`
+	// Registry is the registry change asked for (registry.change).
+	Registry *RegistryChange `json:"registry,omitempty"`
+}
+
+// RegistryChange is a change to the gateway's registry as registry.change
+// sees it.
+type RegistryChange struct {
+	// Kind is "agency", "dsa" or "enumeration".
+	Kind string `json:"kind"`
+	// ID is the agency, agreement or enumeration (agency_types,
+	// recipient_types) changed.
+	ID string `json:"id"`
+	// Change is add, suspend, activate or remove (agency); activate,
+	// suspend, terminate or renew (dsa); add (enumeration).
+	Change string `json:"change"`
 }
 
 // Review is an originator's MoPI review of a record (record.review).

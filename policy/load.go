@@ -300,6 +300,7 @@ type registry struct {
 	agencyIDs []string
 	dsas      map[string]json.RawMessage
 	settings  json.RawMessage
+	enums     enumerations
 }
 
 // buildRegistry assumes validateData accepted the data: shapes are checked
@@ -354,6 +355,8 @@ func buildRegistry(data map[string]any) (*registry, error) {
 		}
 		reg.settings = bs
 	}
+	// Malformed values were reported by validateData; here they are left out.
+	reg.enums = buildEnumerations(data, func([]string, string) {})
 	return reg, nil
 }
 

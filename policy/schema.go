@@ -104,6 +104,10 @@ func (b *bundle) validateData(data map[string]any, owner map[string]string) erro
 	if err := check("dsas", dsaSchemaFile, checkDSA); err != nil {
 		return err
 	}
+	// The vocabularies are data (enumerations.go): checked here, where the
+	// schemas checked their enums before.
+	enums := buildEnumerations(data, func(ptr []string, msg string) { report("enumerations", ptr, msg) })
+	checkEnumerations(data, enums, report)
 	if len(problems) > 0 {
 		return &ProblemsError{Kind: ErrLoad, Problems: problems}
 	}

@@ -19,7 +19,8 @@ const DefaultReloadInterval = 500 * time.Millisecond
 // what, so it is evidence like any disclosure.
 type ReloadEvent struct {
 	Time time.Time `json:"time"`
-	// Trigger is "watch" (the watcher saw a change) or "manual" (Reload).
+	// Trigger is "watch" (the watcher saw a change), "manual" (Reload) or
+	// "registry" (the registry overlay changed, SetOverlay).
 	Trigger string `json:"trigger"`
 	// Source is the directory or bundle file.
 	Source string `json:"source"`

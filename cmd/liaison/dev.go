@@ -163,7 +163,9 @@ func printDevBanner(w io.Writer, abs, rel string, addr, admin net.Addr, fed *pki
 	url := "https://localhost:" + port
 	pflag := ""
 	if rel != defaultDevDir {
-		pflag = " --data-dir " + rel
+		// Client commands find profiles by --profile-dir (or
+		// $LIAISON_PROFILE_DIR): the commands below work as printed.
+		pflag = " --profile-dir " + filepath.Join(rel, "profiles")
 	}
 	ag := func(a string) string { return filepath.Join(fed.Dir, "agencies", a) }
 	fmt.Fprintf(w, `
@@ -216,6 +218,7 @@ func newDevTokenCmd() *cobra.Command {
 	var (
 		cf                                       clientFlags
 		officer, clearance, vetting, nationality string
+		audience                                 string
 		roles                                    []string
 		ttl                                      time.Duration
 	)
@@ -223,8 +226,10 @@ func newDevTokenCmd() *cobra.Command {
 		Use:   "token --profile AGENCY --officer ID",
 		Short: "Issue a dev officer token (a JWT signed with the agency's dev key)",
 		Long: `Issue an officer token as the agency's identity provider would: signed with the
-agency's dev signing key, issuer = the agency, audience = the gateway. Prints
-the token only, so it can be used as --token "$(liaison dev token …)".`,
+agency's dev signing key, issuer = the agency, audience = the gateway. The
+audience is --audience, else the profile's, else gw-dev; it must equal the
+gateway's officers.audience (default its gateway_id). Prints the token only,
+so it can be used as --token "$(liaison dev token …)".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := cf.profile()
@@ -241,7 +246,13 @@ the token only, so it can be used as --token "$(liaison dev token …)".`,
 			if err != nil {
 				return err
 			}
-			aud := p.Audience
+			// --audience first: a gateway configured by hand (e.g.
+			// deploy/liaison.example.yaml) has another gateway id than the
+			// dev gateway that wrote the profile.
+			aud := audience
+			if aud == "" {
+				aud = p.Audience
+			}
 			if aud == "" {
 				aud = "gw-dev"
 			}
@@ -261,5 +272,6 @@ the token only, so it can be used as --token "$(liaison dev token …)".`,
 	cmd.Flags().StringVar(&nationality, "nationality", "", "ISO 3166 alpha-3, e.g. GBR")
 	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles, e.g. analyst,security_officer")
 	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime")
+	cmd.Flags().StringVar(&audience, "audience", "", "aud claim: the gateway's officers.audience (default its gateway_id); default the profile's audience")
 	return cmd
 }

@@ -106,7 +106,9 @@ func runDevFederation(cmd *cobra.Command, abs, rel string, n, basePort int, logL
 func printFederationBanner(w io.Writer, dn *devnet.Net, rel string) {
 	pflag := ""
 	if rel != defaultDevDir {
-		pflag = " --data-dir " + rel
+		// Client commands find profiles by --profile-dir (or
+		// $LIAISON_PROFILE_DIR): the commands below work as printed.
+		pflag = " --profile-dir " + filepath.Join(rel, "profiles")
 	}
 	fmt.Fprintf(w, "\nLiaison dev federation is running: %d gateways, each with its own PKI, keys, store, policy and audit log.\n", len(dn.Nodes))
 	for _, nd := range dn.Nodes {

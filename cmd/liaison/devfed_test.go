@@ -70,6 +70,10 @@ func TestDevFederation(t *testing.T) {
 	}
 	banner := out.String()
 	t.Log(banner)
+	// The banner's client commands find the profiles wherever dev ran.
+	if want := "--profile-dir " + filepath.Join(dir, "profiles"); !strings.Contains(banner, want) {
+		t.Errorf("banner lacks %q", want)
+	}
 
 	type node struct {
 		id  string

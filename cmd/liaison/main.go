@@ -5,7 +5,9 @@
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
 // prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
-// remove, manifest).
+// remove, manifest), `agency` (add, list, show, suspend, activate,
+// remove), `dsa` (list, show, activate, suspend, terminate, renew) and
+// `enum` (list, add).
 package main
 
 import (
@@ -57,5 +59,6 @@ Run a configured gateway:                        liaison serve --config liaison.
 		Version:       version,
 	}
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd(), newBackupCmd())
+	root.AddCommand(newAgencyCmd(), newDSACmd(), newEnumCmd())
 	return root
 }

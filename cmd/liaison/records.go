@@ -27,7 +27,7 @@ import (
 
 // clientFlags are how every client command finds the gateway and proves who it is.
 type clientFlags struct {
-	profileName, dataDir            string
+	profileName, dataDir, profDir   string
 	endpoint, cert, key, ca         string
 	token, tokenFile                string
 	purpose, justification, caseRef string
@@ -37,8 +37,10 @@ type clientFlags struct {
 
 func (c *clientFlags) register(cmd *cobra.Command, requestFlags bool) {
 	f := cmd.Flags()
-	f.StringVar(&c.profileName, "profile", "", "agency profile: a name under <data-dir>/profiles or a path to a profile file")
-	f.StringVar(&c.dataDir, "data-dir", defaultDevDir, "where `liaison dev` wrote its profiles")
+	f.StringVar(&c.profileName, "profile", os.Getenv("LIAISON_PROFILE"), "agency profile: a name under the profile directory or a path to a profile file; default $LIAISON_PROFILE")
+	f.StringVar(&c.profDir, "profile-dir", "", "directory of the agency profiles (<name>.yaml); default $"+envProfileDir+", else "+filepath.Join(defaultDevDir, "profiles"))
+	f.StringVar(&c.dataDir, "data-dir", defaultDevDir, "deprecated: the --data-dir `liaison dev` ran with; means --profile-dir <data-dir>/profiles")
+	_ = f.MarkDeprecated("data-dir", "it means --profile-dir <data-dir>/profiles; use --profile-dir or $"+envProfileDir)
 	f.StringVar(&c.endpoint, "endpoint", "", "gateway URL, e.g. https://gateway.example:8443 (overrides the profile)")
 	f.StringVar(&c.cert, "cert", "", "client certificate (PEM)")
 	f.StringVar(&c.key, "key", "", "client key (PEM)")
@@ -60,11 +62,11 @@ func (c *clientFlags) profile() (profile, error) {
 	if c.profileName != "" {
 		path := c.profileName
 		if !strings.ContainsAny(path, `/\`) && !strings.HasSuffix(path, ".yaml") {
-			path = filepath.Join(c.dataDir, "profiles", c.profileName+".yaml")
+			path = filepath.Join(c.profileDir(), c.profileName+".yaml")
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return p, fmt.Errorf("profile %s: %w (run `liaison dev` first, or pass --endpoint --cert --key --ca)", c.profileName, err)
+			return p, fmt.Errorf("profile %s: %w (profiles are looked up in --profile-dir or $%s; run `liaison dev` first, or pass --endpoint --cert --key --ca)", c.profileName, err, envProfileDir)
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
@@ -84,6 +86,27 @@ func (c *clientFlags) profile() (profile, error) {
 		return p, errors.New("need --profile, or all of --endpoint --cert --key --ca")
 	}
 	return p, nil
+}
+
+// envProfileDir names the profile directory for every client command, so
+// that a walkthrough's commands work unchanged whichever --data-dir
+// `liaison dev` ran with.
+const envProfileDir = "LIAISON_PROFILE_DIR"
+
+// profileDir is where named profiles are looked up: --profile-dir, else the
+// deprecated --data-dir (which always meant <data-dir>/profiles on client
+// commands), else $LIAISON_PROFILE_DIR, else the dev default. An explicit
+// flag wins over the environment, as everywhere else.
+func (c *clientFlags) profileDir() string {
+	switch {
+	case c.profDir != "":
+		return c.profDir
+	case c.dataDir != defaultDevDir:
+		return filepath.Join(c.dataDir, "profiles")
+	case os.Getenv(envProfileDir) != "":
+		return os.Getenv(envProfileDir)
+	}
+	return filepath.Join(defaultDevDir, "profiles")
 }
 
 // client is a mutual-TLS HTTP client for one agency.

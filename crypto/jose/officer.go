@@ -134,6 +134,13 @@ type OfficerVerifier struct {
 	audience string
 	skew     time.Duration
 	sets     atomic.Pointer[map[string]jwk.Set]
+	// extra are key sets held beside the directory's files: those of the
+	// agencies the gateway's registry added (SetExtraKeySets). They take
+	// precedence: the registry is the newer word on an agency's keys.
+	extra atomic.Pointer[map[string]jwk.Set]
+	// source, if set, is asked first: key sets fetched from an agency's
+	// JWKS URL (SetKeySource).
+	source   atomic.Pointer[KeySource]
 	reloadMu sync.Mutex
 	// reload is what Reload remembers between runs (keyset.go).
 	reload reloadState
@@ -174,6 +181,28 @@ func (v *OfficerVerifier) Agencies() []string {
 	slices.Sort(out)
 	return out
 }
+
+// SetExtraKeySets replaces the key sets held beside the directory's files
+// (by agency id); the next Verify uses them.
+func (v *OfficerVerifier) SetExtraKeySets(sets map[string]jwk.Set) {
+	c := make(map[string]jwk.Set, len(sets))
+	for a, s := range sets {
+		c[a] = s
+	}
+	v.extra.Store(&c)
+}
+
+// KeySource returns an agency's officer-token key set when it knows the
+// agency (ok), or an error when it should and cannot (a JWKS URL that does
+// not answer).
+type KeySource func(ctx context.Context, agency string) (set jwk.Set, ok bool, err error)
+
+// SetKeySource makes Verify ask src first.
+func (v *OfficerVerifier) SetKeySource(src KeySource) { v.source.Store(&src) }
+
+// ParsePublicKeySet checks a JWKS as the verifier does for the files of its
+// directory: asymmetric public signing keys, each with a distinct kid.
+func ParsePublicKeySet(data []byte) (jwk.Set, error) { return parsePublicSet(data) }
 
 // parsePublicSet accepts a JWKS of asymmetric public signing keys, each with
 // a distinct kid. A private key in a "public" set means the agency's signing
@@ -274,8 +303,21 @@ func (v *OfficerVerifier) Verify(ctx context.Context, raw, agencyID, certThumbpr
 		return Officer{}, tokenErr(ErrWrongAgency, "")
 	}
 
-	sets := *v.sets.Load()
-	set, ok := sets[agencyID]
+	var set jwk.Set
+	ok = false
+	if src := v.source.Load(); src != nil {
+		var err error
+		if set, ok, err = (*src)(ctx, agencyID); err != nil {
+			// Fail closed: no keys, no officer.
+			return Officer{}, tokenErr(ErrUnknownAgency, "the agency's officer-token keys could not be fetched")
+		}
+	}
+	if extra := v.extra.Load(); !ok && extra != nil {
+		set, ok = (*extra)[agencyID]
+	}
+	if !ok {
+		set, ok = (*v.sets.Load())[agencyID]
+	}
 	if !ok {
 		return Officer{}, tokenErr(ErrUnknownAgency, "")
 	}

@@ -131,15 +131,29 @@ func (c *CA) Issue(req LeafRequest) (certPEM, keyPEM []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	serial, err := newSerial()
+	certPEM, err = c.IssueFor(req, key.Public())
 	if err != nil {
 		return nil, nil, err
+	}
+	keyPEM, err = encodeKeyPEM(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// IssueFor signs a leaf certificate for a public key held elsewhere (the
+// key of a certificate signing request).
+func (c *CA) IssueFor(req LeafRequest, pub crypto.PublicKey) (certPEM []byte, err error) {
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
 	}
 	uris := make([]*url.URL, 0, len(req.URIs))
 	for _, s := range req.URIs {
 		u, err := url.Parse(s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("pki: URI SAN: %w", err)
+			return nil, fmt.Errorf("pki: URI SAN: %w", err)
 		}
 		uris = append(uris, u)
 	}
@@ -163,15 +177,11 @@ func (c *CA) Issue(req LeafRequest) (certPEM, keyPEM []byte, err error) {
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, pub, c.key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("pki: create certificate: %w", err)
+		return nil, fmt.Errorf("pki: create certificate: %w", err)
 	}
-	keyPEM, err = encodeKeyPEM(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return encodeCertPEM(der), keyPEM, nil
+	return encodeCertPEM(der), nil
 }
 
 // NewIntermediate creates an intermediate CA under c (path length zero: it

@@ -68,8 +68,11 @@ type ServerTLS struct {
 
 	state atomic.Pointer[tlsState]
 
-	reloadMu     sync.Mutex
-	lastAttempt  map[string][32]byte // file digests of the last load attempt
+	reloadMu    sync.Mutex
+	lastAttempt map[string][32]byte // file digests of the last load attempt
+	// extraCAs are trust anchors beside the files: the agencies' own CAs
+	// that the gateway's registry added (SetExtraCAs). Guarded by reloadMu.
+	extraCAs     []*x509.Certificate
 	startOnce    sync.Once
 	pollerExited chan struct{}
 }
@@ -192,6 +195,29 @@ func (s *ServerTLS) Reload() error {
 	return nil
 }
 
+// SetExtraCAs replaces the trust anchors held beside the configured files
+// (the agency CAs of the gateway's registry) and reloads: the next
+// handshake trusts exactly the files' CAs and these. Every one must be a
+// CA certificate. On failure the previous generation stays in force.
+func (s *ServerTLS) SetExtraCAs(cas []*x509.Certificate) error {
+	for _, c := range cas {
+		if !c.BasicConstraintsValid || !c.IsCA {
+			return fmt.Errorf("%w: certificate %q is not a CA", ErrConfig, c.Subject.CommonName)
+		}
+	}
+	s.reloadMu.Lock()
+	prev := s.extraCAs
+	s.extraCAs = cas
+	s.reloadMu.Unlock()
+	if err := s.Reload(); err != nil {
+		s.reloadMu.Lock()
+		s.extraCAs = prev
+		s.reloadMu.Unlock()
+		return err
+	}
+	return nil
+}
+
 func (s *ServerTLS) watched() []string {
 	files := []string{s.opts.CertFile, s.opts.KeyFile}
 	files = append(files, s.opts.ClientCAFiles...)
@@ -258,6 +284,11 @@ func (s *ServerTLS) load() (*tlsState, map[string][32]byte, error) {
 			pool.AddCert(c)
 			cas = append(cas, c)
 		}
+	}
+
+	for _, c := range s.extraCAs {
+		pool.AddCert(c)
+		cas = append(cas, c)
 	}
 
 	st := &tlsState{crls: make(map[string][]*loadedCRL)}

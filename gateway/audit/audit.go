@@ -90,6 +90,10 @@ type Event struct {
 	// Review is what a MoPI review changed (POST /v1/records/{id}/review),
 	// or why a record was published with its review date already past.
 	Review *Review `json:"review,omitempty"`
+	// Registry is what a change to the gateway's registry of agencies and
+	// agreements changed (docs/registry.md): the agency or DSA, its state
+	// before and after.
+	Registry *Registry `json:"registry,omitempty"`
 
 	Decision *Decision `json:"decision,omitempty"`
 	// Error is the internal cause for failures, never content or secrets.
@@ -226,6 +230,22 @@ const (
 	// with its pinned audit key.
 	WitnessInvalid = "invalid"
 )
+
+// Registry is what a registry change entry records (see Event.Registry).
+type Registry struct {
+	// Kind is "agency" or "dsa"; ID the agency or agreement.
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Change is add, suspend, activate, remove, terminate or renew.
+	Change string `json:"change"`
+	// Old and New are its state before and after (for a renewal, the
+	// expiry dates); empty in the entry of a refused change that never
+	// read them.
+	Old string `json:"old,omitempty"`
+	New string `json:"new,omitempty"`
+	// Version is the registry version that holds the change.
+	Version uint64 `json:"version,omitempty"`
+}
 
 // Review is what a MoPI review entry records: the decision, the review
 // date before and after (retain), or, for a publish of a record whose

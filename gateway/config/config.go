@@ -47,6 +47,7 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 
 	Federation FederationConfig `yaml:"federation"`
+	Registry   RegistryConfig   `yaml:"registry"`
 }
 
 // Defaults returns the configuration every field falls back to; dataDir
@@ -117,6 +118,7 @@ func (c *Config) Validate() error {
 		c.Consents.Validate(),
 		c.Log.Validate(),
 		c.Federation.Validate(),
+		c.Registry.Validate(),
 	} {
 		p.include("", err)
 	}

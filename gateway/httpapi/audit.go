@@ -102,6 +102,10 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 		ev.Recipients = rc.recipients
 	}
 	ev.DSAIDs = rc.dsaIDs
+	if ev.Registry == nil && rc.registry != nil {
+		r := *rc.registry
+		ev.Registry = &r
+	}
 	ev.Purpose = rc.purpose
 	ev.Justification = rc.justification
 	ev.Case = rc.caseRef

@@ -135,6 +135,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, rc *reqCtx) err
 			return p
 		}
 	}
+	if err := s.checkRecipientTypes(&req.Meta); err != nil {
+		return err
+	}
 	now := s.now().UTC()
 	meta := req.Meta
 	if err := checkReviewDue(&meta, now); err != nil {

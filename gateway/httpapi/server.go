@@ -107,6 +107,10 @@ type Server struct {
 	// reviewWin is the MoPI review window of the policy revision last read
 	// (review.go).
 	reviewWin atomic.Pointer[reviewWindowCache]
+
+	// registry is the registry of agencies and agreements (registry.go);
+	// nil: no registry API, no suspensions.
+	registry Registry
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -177,6 +181,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/requests/{id}/answer", s.endpoint("request.answer", s.answerRequest))
 	mux.Handle("POST /v1/requests/{id}/detail", s.endpoint("request.detail", s.detailRequest))
 	mux.Handle("POST /v1/requests/{id}/withdraw", s.endpoint("request.withdraw", s.withdrawRequest))
+	s.registryRoutes(mux)
 	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))
@@ -265,8 +270,10 @@ type reqCtx struct {
 	handling   json.RawMessage
 	recipients []string
 	dsaIDs     []string
-	decision   *policy.Decision
-	audited    bool
+	// registry is the registry entry a registry request is about.
+	registry *audit.Registry
+	decision *policy.Decision
+	audited  bool
 }
 
 type ctxKey struct{}
@@ -326,6 +333,18 @@ func (s *Server) authenticate(r *http.Request, rc *reqCtx) error {
 	if !ok {
 		return problem(http.StatusForbidden, "unknown-agency", "Unknown agency",
 			"agency "+agency+" is not in this gateway's registry")
+	}
+	if s.registry != nil {
+		chain := r.TLS.VerifiedChains[0]
+		if !s.registry.AnchorAllows(pki.CertFingerprint(chain[len(chain)-1]), agency) {
+			// An agency's own CA speaks for that agency only.
+			return problem(http.StatusForbidden, "unknown-agency", "Unknown agency",
+				"the client certificate was issued by another agency's CA than "+agency+"'s")
+		}
+		if s.registry.Suspended(agency) {
+			return problem(http.StatusForbidden, "agency-suspended", "Agency suspended",
+				"agency "+agency+" is suspended in this gateway's registry; its requests are refused until it is reactivated")
+		}
 	}
 	// Two Authorization headers are ambiguous (Get would read only the
 	// first, a proxy might forward only the last): refuse, never pick one.
