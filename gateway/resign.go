@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/gateway/registry"
 )
 
 // ResignStats counts a re-signing run.
@@ -16,6 +18,9 @@ type ResignStats struct {
 	Failed   int      `json:"failed"`
 	Errors   []string `json:"errors,omitempty"`
 	KeyID    string   `json:"key_id"`
+	// RegistryVersion is the registry version written again under the new
+	// key (0: the registry holds none).
+	RegistryVersion uint64 `json:"registry_version,omitempty"`
 }
 
 // Resign signs every stored record's metadata again with the current
@@ -66,6 +71,12 @@ func (k *KeyOps) Resign(ctx context.Context, progress func(done, total int)) (Re
 		if progress != nil {
 			progress(i+1, len(ids))
 		}
+	}
+	// The registry's newest version too: it is the only one ever read.
+	if st.RegistryVersion, err = registry.Resign(ctx, k.b.store, k.b.signer, registry.Who{Officer: k.custodian, Gateway: k.cfg.GatewayID}, time.Now()); err != nil {
+		start.Custody = &audit.Custody{Scope: "gateway signing key " + st.KeyID, RecordsAffected: st.Resigned}
+		k.custodyFailed(ctx, start, err)
+		return st, err
 	}
 	_, err = k.custodyEntry(ctx, start.RequestID, "keys.resign", audit.OpAlteration, "", "", &audit.Custody{Scope: "gateway signing key " + st.KeyID, RecordsAffected: st.Resigned})
 	return st, err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +30,27 @@ func TestSigningKeyRotation(t *testing.T) {
 	dir := t.TempDir()
 	g := startDev(t, bin, dir)
 	met := devClient(t, dir, "met-police")
+	// A registry administrator's change: the registry's newest version is
+	// signed by the gateway key too, and must survive the rotation.
+	tok, err := runCLI(t, "dev", "token", "--profile-dir", filepath.Join(dir, "profiles"), "--profile", "met-police", "--officer", "ra-1", "--roles", "registry_admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := func(g *devProcess, method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, g.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+		resp, err := devClient(t, dir, "met-police").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := registry(g, "POST", "/v1/registry/dsas/dsa-selec-ops/suspend"); code != 200 {
+		t.Fatalf("dsa suspend: %d", code)
+	}
 	var ids []string
 	for i := 0; i < 5; i++ {
 		id, ok := publishOnce(t.Context(), met, g.url, body)
@@ -85,12 +108,15 @@ func TestSigningKeyRotation(t *testing.T) {
 	t.Setenv("LIAISON_SIGNING_KEY", next)
 	t.Setenv("LIAISON_SIGNING_VERIFY_KEYS", prevPub)
 	out, err = runCLI(t, "keys", "resign", "--config", filepath.Join(dir, "liaison.yaml"), "-o", "json", "--reason", "rotation drill")
-	if err != nil || !strings.Contains(out, `"resigned": 6`) {
+	if err != nil || !strings.Contains(out, `"resigned": 6`) || !strings.Contains(out, `"registry_version": 2`) {
 		t.Fatalf("resign: %v %s", err, out)
 	}
 	os.Unsetenv("LIAISON_SIGNING_VERIFY_KEYS")
 	// Step 5: the previous key gone; every record still verifies.
 	g = startDev(t, bin, dir, "LIAISON_SIGNING_KEY="+next)
 	readAll(g, 200)
+	if code := registry(g, "POST", "/v1/registry/dsas/dsa-selec-ops/activate"); code != 200 {
+		t.Fatalf("a registry change after the rotation: %d (the re-signed version must verify)", code)
+	}
 	g.term(t)
 }
