@@ -634,6 +634,13 @@ func (f *failingStore) Get(ctx context.Context, k string) ([]byte, error) {
 	return f.Store.Get(ctx, k)
 }
 
+func (f *failingStore) GetVersion(ctx context.Context, k string) ([]byte, string, error) {
+	if f.on.Load() {
+		return nil, "", objstore.ErrUnavailable
+	}
+	return f.Store.GetVersion(ctx, k)
+}
+
 // failingIndex fails every call of the index database while on.
 type failingIndex struct {
 	index.Backend
