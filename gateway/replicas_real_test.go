@@ -62,8 +62,12 @@ func TestReplicasConcurrentSharesRealStack(t *testing.T) {
 		id := publish(t, metA, recordBody(func(m map[string]any) { m["recipients"] = []string{} }))
 		var wg sync.WaitGroup
 		res := make([]*gatewaytest.Response, 2)
-		wg.Go(func() { res[0] = metA.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"nca"}}) })
-		wg.Go(func() { res[1] = metB.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"hmrc"}}) })
+		wg.Go(func() {
+			res[0] = metA.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"nca"}})
+		})
+		wg.Go(func() {
+			res[1] = metB.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"hmrc"}})
+		})
 		wg.Wait()
 		for i, r := range res {
 			if r.Status != http.StatusOK {
@@ -149,7 +153,9 @@ func TestReplicasConcurrentSharesRealStack(t *testing.T) {
 			if round%2 == 1 {
 				sharer, recaller = metB, metA
 			}
-			wg.Go(func() { share = sharer.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"nca"}}) })
+			wg.Go(func() {
+				share = sharer.MustDo("POST", "/v1/records/"+id+"/shares", api.ShareRequest{Recipients: []string{"nca"}})
+			})
 			wg.Go(func() { recall = recaller.MustDo("DELETE", "/v1/records/"+id, nil) })
 			wg.Wait()
 			if recall.Status != http.StatusOK {
