@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/connectors/keys"
+	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/recordstore"
@@ -278,7 +279,13 @@ func (k *KeyOps) rewrapBatch(ctx context.Context, ids []string, agency string, s
 				continue
 			}
 			r.Content.WrappedKey = out[i]
-			if err := k.rs.Rewrite(ctx, r); err != nil {
+			if err := k.rs.Rewrite(ctx, r); errors.Is(err, objstore.ErrConflict) {
+				// Changed meanwhile (a share or recall, perhaps on another
+				// replica): that change stands; a second run rewraps it.
+				st.Failed++
+				st.Errors = append(st.Errors, r.Meta.RecordID+": changed concurrently; run the rewrap again")
+				continue
+			} else if err != nil {
 				return err
 			}
 			st.Rewrapped++

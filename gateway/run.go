@@ -209,7 +209,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		// Closers run last-in first-out: the shipper's final pass runs
 		// after the server stops and before the backends close; the log
 		// itself closes (and signs its last checkpoint) last of all.
-		sh := audit.NewShipper(shipTo, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval,
+		sh := audit.NewShipper(shipTo, aw, audit.ShipperOptions{Interval: cfg.Audit.ShipInterval, Node: cfg.Audit.NodeID,
 			OnError: func(err error) { log.Warn("audit shipping failed", zap.Error(err)) }})
 		g.starts = append(g.starts, sh.Start)
 		g.closers = append(g.closers, sh.Close)

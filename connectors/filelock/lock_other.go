@@ -10,3 +10,6 @@ func LockFile(*os.File) error { return nil }
 
 // UnlockFile is a no-op where flock is unavailable.
 func UnlockFile(*os.File) error { return nil }
+
+// LockFileWait is a no-op where flock is unavailable.
+func LockFileWait(*os.File) error { return nil }

@@ -22,3 +22,15 @@ func LockFile(f *os.File) error {
 func UnlockFile(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
+
+// LockFileWait takes an exclusive advisory lock on an open file, waiting
+// for other holders to release it. The wait cannot be cancelled: use it
+// only for locks held briefly.
+func LockFileWait(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

@@ -18,6 +18,16 @@
 // anything else an operator put there. The file system must support hard links, and nothing
 // may be mounted inside <dir> (rename and link cannot cross file systems).
 //
+// Conditional writes (PutOptions.IfMatch): the version tag is the SHA-256 of
+// the object's bytes, computed by GetVersion from the very bytes it returns.
+// Every replacing Put and every Delete of a key holds one of lockStripes
+// locks, chosen by a hash of the key: an in-process mutex and a flock(2) on
+// <dir>/~lock/<n> (connectors/filelock), so that the check of the current
+// tag and the rename that replaces the object are one step for every
+// writer in this process and in every other process on the host using the
+// same directory. Readers take no lock: a rename is atomic. Puts with
+// IfAbsent need none either: a hard link fails if the key exists.
+//
 // Because a file and a directory cannot share a name, a key cannot be both an
 // object and the parent of another key ("a" and "a/b"); such a Put fails with
 // objstore.ErrInvalidKey. MinIO has the same rule. Delete leaves empty parent
@@ -40,18 +50,22 @@ package fsstore
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/liaison-project/liaison/connectors/filelock"
 	"github.com/liaison-project/liaison/connectors/objstore"
 )
 
@@ -59,6 +73,12 @@ const (
 	// tmpDir holds in-flight writes. '~' is not allowed in keys, so it can
 	// never be confused with an object or listed.
 	tmpDir = "~tmp"
+	// lockDir holds the write-lock stripe files (never listed: '~').
+	lockDir = "~lock"
+	// lockStripes is how many locks the keys share: writes of unrelated
+	// keys rarely wait for each other, and the store keeps this many files
+	// open at most.
+	lockStripes = 64
 	// StaleTempAge is how old a temporary file must be for Open to treat it
 	// as debris from a crash. It is far longer than any Put, so a Store
 	// opened by a second process on the same directory never removes the
@@ -76,6 +96,14 @@ type Store struct {
 	// writeFn replaces the temporary file's write (fault injection in
 	// tests); nil is the real thing.
 	writeFn func(f *os.File, b []byte) (int, error)
+	stripes [lockStripes]stripe
+}
+
+// stripe is one write lock: mu orders this process's writers, the flock on
+// f (opened on first use and kept) the other processes'.
+type stripe struct {
+	mu sync.Mutex
+	f  *os.File
 }
 
 // tempNameBytes is the random part of a temporary file's name (hex-encoded).
@@ -101,8 +129,54 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the directory handle.
-func (s *Store) Close() error { return s.root.Close() }
+// Close releases the directory handle and the lock files.
+func (s *Store) Close() error {
+	for i := range s.stripes {
+		st := &s.stripes[i]
+		st.mu.Lock()
+		if st.f != nil {
+			st.f.Close()
+			st.f = nil
+		}
+		st.mu.Unlock()
+	}
+	return s.root.Close()
+}
+
+// lockKey takes key's write lock (see the package doc) and returns its
+// release.
+func (s *Store) lockKey(key string) (func(), error) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	st := &s.stripes[h.Sum32()%lockStripes]
+	st.mu.Lock()
+	if st.f == nil {
+		if err := s.root.MkdirAll(lockDir, dirMode); err != nil {
+			st.mu.Unlock()
+			return nil, err
+		}
+		f, err := s.root.OpenFile(path.Join(lockDir, fmt.Sprintf("%02d", h.Sum32()%lockStripes)), os.O_RDWR|os.O_CREATE, fileMode)
+		if err != nil {
+			st.mu.Unlock()
+			return nil, err
+		}
+		st.f = f
+	}
+	if err := filelock.LockFileWait(st.f); err != nil {
+		st.mu.Unlock()
+		return nil, err
+	}
+	return func() {
+		_ = filelock.UnlockFile(st.f)
+		st.mu.Unlock()
+	}, nil
+}
+
+// versionTag is the version tag of an object's bytes.
+func versionTag(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
 
 func (s *Store) cleanTemp(olderThan time.Time) error {
 	if err := s.root.MkdirAll(tmpDir, dirMode); err != nil {
@@ -165,6 +239,9 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, opts objstore.
 	if err := check(ctx, "put", key); err != nil {
 		return err
 	}
+	if err := objstore.CheckPutOptions(opts); err != nil {
+		return err
+	}
 	dir := path.Dir(key)
 	if err := s.root.MkdirAll(dir, dirMode); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
@@ -185,6 +262,27 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, opts objstore.
 		}
 	}()
 
+	if !opts.IfAbsent {
+		// A replacing write: its check (IfMatch) and its rename are one
+		// step for every writer of key, in any process.
+		unlock, err := s.lockKey(key)
+		if err != nil {
+			return ioErr("put", key, err)
+		}
+		defer unlock()
+		if opts.IfMatch != "" {
+			cur, err := s.read(key)
+			if errors.Is(err, objstore.ErrNotFound) {
+				return fmt.Errorf("fsstore: put %s: object gone: %w", key, objstore.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
+			if versionTag(cur) != opts.IfMatch {
+				return fmt.Errorf("fsstore: put %s: %w", key, objstore.ErrConflict)
+			}
+		}
+	}
 	// Last chance to honour cancellation before the write becomes visible.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fsstore: put: %w", err)
@@ -285,6 +383,24 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := check(ctx, "get", key); err != nil {
 		return nil, err
 	}
+	return s.read(key)
+}
+
+// GetVersion returns the object at key and the SHA-256 of those bytes as
+// its version tag.
+func (s *Store) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
+	if err := check(ctx, "get", key); err != nil {
+		return nil, "", err
+	}
+	data, err := s.read(key)
+	if err != nil {
+		return nil, "", err
+	}
+	return data, versionTag(data), nil
+}
+
+// read returns the object at key (already checked).
+func (s *Store) read(key string) ([]byte, error) {
 	f, err := s.root.Open(key)
 	if err != nil {
 		if notFound(err) {
@@ -314,6 +430,13 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := check(ctx, "delete", key); err != nil {
 		return err
 	}
+	// Under the key's write lock, so that a compare-and-swap that found
+	// the object cannot recreate it after this removal.
+	unlock, err := s.lockKey(key)
+	if err != nil {
+		return ioErr("delete", key, err)
+	}
+	defer unlock()
 	st, err := s.root.Lstat(key)
 	if err != nil {
 		if notFound(err) {

@@ -3,8 +3,9 @@
 //
 // Every key is stored under Config.Prefix in one bucket. Puts are single
 // PUT requests (never multipart), so a reader sees the old object or the
-// whole new one, and PutOptions.IfAbsent maps to If-None-Match: * with the
-// server enforcing it. When the bucket keeps versions, Delete removes every
+// whole new one; PutOptions.IfAbsent maps to If-None-Match: * and
+// PutOptions.IfMatch to If-Match: "<ETag>", with the server enforcing both.
+// The version tag (GetVersion) is the object's ETag. When the bucket keeps versions, Delete removes every
 // version of the key so that deleted content cannot be recovered.
 //
 // Failure policy: connection errors, timeouts, 5xx, 429 and SlowDown are
@@ -217,13 +218,26 @@ func (s *Store) Put(ctx context.Context, key string, data []byte, opts objstore.
 	if po.ContentType == "" {
 		po.ContentType = "application/octet-stream"
 	}
+	if err := objstore.CheckPutOptions(opts); err != nil {
+		return err
+	}
 	if opts.IfAbsent {
 		po.SetMatchETagExcept("*") // If-None-Match: *
+	}
+	if opts.IfMatch != "" {
+		// If-Match: "<etag>": the server compares it with the current
+		// object's ETag under its own lock and answers 412 otherwise (and
+		// 404 when the object is gone), so two replicas cannot both win.
+		po.SetMatchETag(opts.IfMatch)
 	}
 	// A bytes.Reader is seekable, so minio-go can resend the body on retry.
 	info, err := s.client.PutObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, bytes.NewReader(data), int64(len(data)), po)
 	if err != nil {
-		return s.mapErr(ctx, "put", key, err)
+		err = s.mapErr(ctx, "put", key, err)
+		if opts.IfMatch != "" && (errors.Is(err, objstore.ErrExists) || errors.Is(err, objstore.ErrNotFound)) {
+			return fmt.Errorf("%w: %s", objstore.ErrConflict, key)
+		}
+		return err
 	}
 	if opts.DropOlderVersions && s.versioned.Load() {
 		return s.dropVersionsExcept(ctx, key, info.VersionID)
@@ -253,18 +267,25 @@ func (s *Store) dropVersionsExcept(ctx context.Context, key, keep string) error 
 
 // Get returns the object at key.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	b, _, err := s.GetVersion(ctx, key)
+	return b, err
+}
+
+// GetVersion returns the object at key and its ETag, from the headers of
+// the same GET response as the bytes (so the tag is the tag of those bytes).
+func (s *Store) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
 	if !objstore.ValidKey(key) {
-		return nil, fmt.Errorf("%w: %q", objstore.ErrInvalidKey, key)
+		return nil, "", fmt.Errorf("%w: %q", objstore.ErrInvalidKey, key)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: get %s: %w", objstore.ErrUnavailable, key, err)
+		return nil, "", fmt.Errorf("%w: get %s: %w", objstore.ErrUnavailable, key, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	core := miniogo.Core{Client: s.client}
 	body, info, _, err := core.GetObject(ctx, s.cfg.Bucket, s.cfg.Prefix+key, miniogo.GetObjectOptions{})
 	if err != nil {
-		return nil, s.mapErr(ctx, "get", key, err)
+		return nil, "", s.mapErr(ctx, "get", key, err)
 	}
 	defer body.Close()
 	var buf bytes.Buffer
@@ -272,12 +293,17 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		buf.Grow(int(info.Size))
 	}
 	if _, err := io.Copy(&buf, body); err != nil {
-		return nil, s.mapErr(ctx, "get", key, err)
+		return nil, "", s.mapErr(ctx, "get", key, err)
 	}
 	if info.Size >= 0 && int64(buf.Len()) != info.Size {
-		return nil, fmt.Errorf("%w: get %s: short read", objstore.ErrUnavailable, key)
+		return nil, "", fmt.Errorf("%w: get %s: short read", objstore.ErrUnavailable, key)
 	}
-	return buf.Bytes(), nil
+	if info.ETag == "" {
+		// Every S3 GET answers with an ETag; without one no conditional
+		// write could be judged, so do not hand out an empty tag.
+		return nil, "", fmt.Errorf("%w: get %s: no ETag in the answer", objstore.ErrUnavailable, key)
+	}
+	return buf.Bytes(), info.ETag, nil
 }
 
 // Delete removes key; in a versioned bucket it removes every version and

@@ -19,10 +19,24 @@ import (
 type Store interface {
 	// Put writes data at key atomically: a reader sees either the old object
 	// or the whole new one, never a partial write. With opts.IfAbsent the
-	// write fails with ErrExists when key already exists.
+	// write fails with ErrExists when key already exists; with opts.IfMatch
+	// it fails with ErrConflict, changing nothing, unless the object's
+	// current version tag equals opts.IfMatch (compare-and-swap).
 	Put(ctx context.Context, key string, data []byte, opts PutOptions) error
 	// Get returns the object at key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetVersion is Get that also returns the object's version tag, read
+	// together with the bytes (the tag of exactly those bytes), for a later
+	// Put with IfMatch.
+	//
+	// A version tag is an opaque, non-empty string that identifies one
+	// object's content at one key: it changes whenever the content does,
+	// and callers compare tags only for equality (by passing them back in
+	// IfMatch). Rewriting identical bytes may keep the tag (an S3 ETag is
+	// the content's MD5; fsstore's is a content hash): compare-and-swap on
+	// content is still sound, since a writer that read those bytes decided
+	// on exactly what is there.
+	GetVersion(ctx context.Context, key string) ([]byte, string, error)
 	// Delete removes key, including every retained version where the backend
 	// keeps versions (so that deleted content is unrecoverable). Deleting a
 	// missing key is not an error.
@@ -45,6 +59,20 @@ type PutOptions struct {
 	// written but an older version cannot be removed, Put returns an error
 	// and the new object stays in place (callers retry or report it).
 	DropOlderVersions bool
+	// IfMatch, when not empty, makes Put a compare-and-swap: it writes only
+	// if key holds an object whose version tag (GetVersion) equals IfMatch,
+	// and otherwise fails with ErrConflict and changes nothing. A missing
+	// object is a conflict too (it was deleted since it was read). IfMatch
+	// and IfAbsent are exclusive.
+	IfMatch string
+}
+
+// CheckPutOptions rejects contradictory options (every backend calls it).
+func CheckPutOptions(opts PutOptions) error {
+	if opts.IfAbsent && opts.IfMatch != "" {
+		return errors.New("objstore: IfAbsent and IfMatch are exclusive")
+	}
+	return nil
 }
 
 var (
@@ -52,6 +80,10 @@ var (
 	ErrNotFound = errors.New("objstore: not found")
 	// ErrExists: a conditional Put found an object already there.
 	ErrExists = errors.New("objstore: object exists")
+	// ErrConflict: a Put with IfMatch found another version of the object
+	// (or none): someone else changed it since it was read. The caller
+	// reads it again, decides again on what it finds, and retries.
+	ErrConflict = errors.New("objstore: precondition failed: the object changed since it was read")
 	// ErrUnavailable: the backend cannot be reached or timed out. Transient;
 	// the gateway answers 503 and nothing half-written is visible.
 	ErrUnavailable = errors.New("objstore: store unavailable")

@@ -49,6 +49,10 @@ type ShipperOptions struct {
 	Interval time.Duration
 	// OnError is told about a failed pass (the gateway logs it).
 	OnError func(error)
+	// Node, when set, names this replica: objects go under
+	// audit/<gateway>.<node>/, so that replicas of one gateway, each with
+	// its own log whose segments bear the same names, do not collide.
+	Node string
 }
 
 // Shipper copies a log's sealed segments, its checkpoints and its public
@@ -67,12 +71,17 @@ type Shipper struct {
 	done      chan struct{}
 }
 
-// NewShipper ships l's directory to store under audit/<gateway>/.
+// NewShipper ships l's directory to store under audit/<gateway>/ (or
+// audit/<gateway>.<node>/ with opts.Node).
 func NewShipper(store objstore.Store, l *Log, opts ShipperOptions) *Shipper {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
-	return &Shipper{store: store, dir: l.dir, gateway: l.opts.Gateway, opts: opts, shipped: map[string]bool{}}
+	gateway := l.opts.Gateway
+	if opts.Node != "" {
+		gateway += "." + opts.Node
+	}
+	return &Shipper{store: store, dir: l.dir, gateway: gateway, opts: opts, shipped: map[string]bool{}}
 }
 
 // Start runs a pass every interval until ctx ends or Close. The first is

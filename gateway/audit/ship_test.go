@@ -2,8 +2,11 @@ package audit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -101,4 +104,62 @@ func TestShipperSecondPassShipsOnlyTheCheckpointSignedAfterTheFirst(t *testing.T
 	if n, err := sh.Ship(ctx); err != nil || n != 0 {
 		t.Fatalf("third pass with nothing new shipped %d (%v)", n, err)
 	}
+}
+
+// Two replicas of one gateway keep a log each, whose segments have the
+// same names: shipped under the bare gateway id the second replica's
+// segment collides with the first's (a tampering alarm, and its copy is
+// never made); with a node id each ships under audit/<gateway>.<node>/,
+// both succeed, and each copy verifies as a node of its own.
+func TestShipperReplicasNeedNodeIDs(t *testing.T) {
+	store, err := fsstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	logs := make([]*Log, 2)
+	for i := range logs {
+		dir := t.TempDir()
+		logs[i] = openLog(t, dir, Options{SegmentMaxEntries: 10, CheckpointEvery: 5})
+		defer logs[i].Close()
+		for j := range 25 + 5*i { // different entries, same segment names
+			if err := logs[i].Append(ctx, ev(fmt.Sprintf("replica-%d-%d", i, j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitForCheckpoint(t, dir, uint64(25+5*i))
+	}
+	t.Run("without node ids they collide", func(t *testing.T) {
+		if _, err := NewShipper(store, logs[0], ShipperOptions{Interval: time.Hour}).Ship(ctx); err != nil {
+			t.Fatalf("first replica: %v", err)
+		}
+		_, err := NewShipper(store, logs[1], ShipperOptions{Interval: time.Hour}).Ship(ctx)
+		if !errors.Is(err, ErrTampered) {
+			t.Fatalf("second replica under the same prefix: err = %v, want the collision (ErrTampered)", err)
+		}
+	})
+	t.Run("with node ids both ship and verify", func(t *testing.T) {
+		for i, node := range []string{"node-a", "node-b"} {
+			if n, err := NewShipper(store, logs[i], ShipperOptions{Interval: time.Hour, Node: node}).Ship(ctx); err != nil || n == 0 {
+				t.Fatalf("%s: shipped %d: %v", node, n, err)
+			}
+		}
+		gws, err := StoreGateways(ctx, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []string{"gw-1.node-a", "gw-1.node-b"} {
+			if !slices.Contains(gws, g) {
+				t.Fatalf("store nodes %v lack %s", gws, g)
+			}
+			rep, err := VerifyStore(ctx, store, g, VerifyOptions{})
+			if err != nil {
+				t.Fatalf("verify %s: %v", g, err)
+			}
+			if rep.Entries < 10 {
+				t.Fatalf("%s: the shipped copy verifies only %d entries", g, rep.Entries)
+			}
+		}
+	})
 }

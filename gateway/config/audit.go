@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -32,6 +33,12 @@ type AuditConfig struct {
 	// ShipInterval is how often sealed segments and checkpoints are copied
 	// to the object store under audit/<gateway_id>/; 0 disables shipping.
 	ShipInterval time.Duration `yaml:"ship_interval"`
+	// NodeID names this replica in the shipped copy's keys
+	// (audit/<gateway_id>.<node_id>/…). Replicas of one gateway keep an
+	// audit log each, whose segments have the same names: with one store
+	// they must each set a different node id, or their shipped copies
+	// collide (docs/replicas.md). Empty: audit/<gateway_id>/…, one node.
+	NodeID string `yaml:"node_id"`
 	// Store, when its endpoint is set, is where segments and checkpoints are
 	// shipped instead of the records store: typically a bucket created with
 	// object_lock and a retention, so that shipped evidence is WORM while
@@ -70,6 +77,9 @@ func (a AuditConfig) Validate() error {
 	if a.CheckpointEvery < 1 || a.CheckpointInterval < 0 || a.ShipInterval < 0 {
 		p.add("audit", "checkpoint_every must be >= 1; checkpoint_interval and ship_interval must not be negative")
 	}
+	if a.NodeID != "" && !nodeIDPattern.MatchString(a.NodeID) {
+		p.add("audit.node_id", "must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit")
+	}
 	for _, f := range a.HMACFields {
 		if !audit.ValidHMACField(f) {
 			p.add("audit.hmac_fields", "%q must be one of %s", f, strings.Join(audit.HMACFieldNames, ", "))
@@ -93,3 +103,7 @@ func AuditOptions(cfg Config) audit.Options {
 		CheckpointEvery: a.CheckpointEvery, CheckpointInterval: a.CheckpointInterval,
 	}
 }
+
+// nodeIDPattern is what a replica's node id may be: one key segment, also
+// a DNS label (a pod or host name fits).
+var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

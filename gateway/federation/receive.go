@@ -314,7 +314,7 @@ func (s *Service) applyShare(ctx context.Context, peer *Peer, env *Envelope, bod
 			return nil, fmt.Errorf("record %s appeared concurrently; retry", meta.RecordID)
 		}
 	} else {
-		err = s.records.Replace(ctx, meta.RecordID, p.Object)
+		err = s.records.Replace(ctx, cur, p.Object)
 	}
 	if err != nil {
 		return nil, err

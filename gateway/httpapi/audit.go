@@ -70,7 +70,13 @@ func (s *Server) auditThen(ctx context.Context, rc *reqCtx, ev *audit.Event, cha
 // recorded did not complete. Best effort: the original entry is already
 // durable and the caller is told the request failed.
 func (s *Server) correct(ctx context.Context, rc *reqCtx, orig *audit.Event, cause error) {
-	ev := &audit.Event{Operation: orig.Operation, Status: http.StatusServiceUnavailable, Corrects: orig.Seq, Error: "not completed: " + cause.Error()}
+	status := http.StatusServiceUnavailable
+	if isConflict(cause) {
+		// Lost to a concurrent change: the request is decided again and
+		// its next attempt has an entry of its own (retryConflicts).
+		status = http.StatusConflict
+	}
+	ev := &audit.Event{Operation: orig.Operation, Status: status, Corrects: orig.Seq, Error: "not completed: " + cause.Error()}
 	if err := s.writeAudit(ctx, rc, ev); err != nil {
 		s.log.Error("audit correction failed", zap.String(fRequestID, rc.id), zap.Error(err))
 	}

@@ -111,6 +111,10 @@ func (s *Server) ExecuteApprovedConsent(ctx context.Context, cr *recordstore.Con
 	rc := &reqCtx{id: audit.NewRequestID(), start: s.now(), action: string(policy.ActionShare), route: "federation:consent-decision",
 		agency: cr.RequestedBy, purpose: cr.Purpose, justification: cr.Justification}
 	defer s.records.Lock(cr.RecordID)()
+	return s.retryConflicts(ctx, rc, func() error { return s.executeApprovedConsentOnce(ctx, rc, cr) })
+}
+
+func (s *Server) executeApprovedConsentOnce(ctx context.Context, rc *reqCtx, cr *recordstore.Consent) error {
 	st, err := s.loadRecord(ctx, rc, cr.RecordID)
 	if err != nil {
 		return err

@@ -33,6 +33,8 @@ func backendProblem(err error) *Problem {
 			"this record's key has been destroyed (crypto-shredded): its content cannot be recovered").withCause(err)
 	case errors.Is(err, keys.ErrUnavailable), errors.Is(err, keys.ErrPermissionDenied), errors.Is(err, keys.ErrNotFound):
 		return errUnavailable("the key service", err)
+	case errors.Is(err, objstore.ErrConflict):
+		return errConflict(err)
 	case errors.Is(err, objstore.ErrUnavailable):
 		return errUnavailable("the record store", err)
 	case errors.Is(err, audit.ErrUnavailable):
@@ -444,15 +446,19 @@ func (s *Server) recall(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	if record.ValidID(r.PathValue("id")) {
 		defer s.records.Lock(r.PathValue("id"))()
 	}
-	st, _, err := s.loadForCaller(r, rc, policy.ActionRecall)
-	if err != nil {
-		return err
-	}
-	if err := s.recallRecord(r.Context(), rc, st, &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
-	return nil
+	// A share committed on another replica meanwhile makes the tombstone's
+	// write lose: recall again what is there now (retryConflicts).
+	return s.retryConflicts(r.Context(), rc, func() error {
+		st, _, err := s.loadForCaller(r, rc, policy.ActionRecall)
+		if err != nil {
+			return err
+		}
+		if err := s.recallRecord(r.Context(), rc, st, &audit.Event{Operation: audit.OpErasure, Status: http.StatusOK}); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, api.Recalled{ID: st.Meta.RecordID, State: recordstore.StateRecalled})
+		return nil
+	})
 }
 
 // recallRecord recalls a loaded record (DELETE, and a review's dispose):

@@ -451,6 +451,13 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	}
 	defer s.records.Lock(id)()
 	ctx := r.Context()
+	// A change stored meanwhile by another replica makes the write lose:
+	// the next attempt loads the request as it now is and checks again.
+	return s.retryConflicts(ctx, rc, func() error { return s.transitionOnce(ctx, w, rc, id, party, states, change) })
+}
+
+func (s *Server) transitionOnce(ctx context.Context, w http.ResponseWriter, rc *reqCtx, id, party string, states []string,
+	change func(rq *recordstore.InfoRequest, now time.Time) (*audit.Event, error)) error {
 	rq, err := s.loadRequest(ctx, rc, id)
 	if err != nil {
 		return err

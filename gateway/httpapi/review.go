@@ -237,6 +237,12 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rc *reqCtx) erro
 	}
 	rc.justification = req.Justification
 	defer s.records.Lock(id)()
+	// A change committed meanwhile on another replica makes the commit
+	// lose: the review is decided again on the record as it now stands.
+	return s.retryConflicts(r.Context(), rc, func() error { return s.reviewOnce(w, r, rc, id, req) })
+}
+
+func (s *Server) reviewOnce(w http.ResponseWriter, r *http.Request, rc *reqCtx, id string, req *api.ReviewRequest) error {
 	st, err := s.loadRecord(r.Context(), rc, id)
 	if err != nil {
 		return err

@@ -110,7 +110,21 @@ type shareOutcome struct {
 // shareRecord is the share path, whoever asks: POST /v1/records/{id}/shares
 // and a holder's answer to a request for information (requests.go) both
 // come through here, so that the policy, consent and audit apply alike.
+//
+// A share that loses a compare-and-swap to a concurrent change (another
+// replica's share or recall) is decided again on the record as it now
+// stands (retryConflicts).
 func (s *Server) shareRecord(ctx context.Context, rc *reqCtx, id string, req *api.ShareRequest) (*shareOutcome, error) {
+	var out *shareOutcome
+	err := s.retryConflicts(ctx, rc, func() error {
+		var err error
+		out, err = s.shareRecordOnce(ctx, rc, id, req)
+		return err
+	})
+	return out, err
+}
+
+func (s *Server) shareRecordOnce(ctx context.Context, rc *reqCtx, id string, req *api.ShareRequest) (*shareOutcome, error) {
 	defer s.records.Lock(id)()
 	st, err := s.loadRecord(ctx, rc, id)
 	if err != nil {
@@ -194,7 +208,10 @@ func (s *Server) commitVersion(ctx context.Context, rc *reqCtx, ev *audit.Event,
 		if err := s.records.Index().Put(ctx, &p.Record); err != nil {
 			return err
 		}
-		if err := s.records.Replace(ctx, p.Record.Meta.RecordID, p.Object); err != nil {
+		if err := s.records.ReplaceWith(ctx, p); err != nil {
+			if isConflict(err) {
+				s.reindexCurrent(ctx, p.Record.Meta.RecordID)
+			}
 			return err
 		}
 		if len(byPeer) > 0 {
@@ -323,6 +340,10 @@ func (s *Server) consentForOriginator(r *http.Request, rc *reqCtx) (*recordstore
 
 // POST /v1/consents/{id}/approve
 func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	return s.retryConflicts(r.Context(), rc, func() error { return s.approveConsentOnce(w, r, rc) })
+}
+
+func (s *Server) approveConsentOnce(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	cr, err := s.consentForOriginator(r, rc)
 	if err != nil {
 		return err
@@ -389,6 +410,12 @@ func (s *Server) approveConsent(w http.ResponseWriter, r *http.Request, rc *reqC
 
 // POST /v1/consents/{id}/refuse
 func (s *Server) refuseConsent(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	// A decision made meanwhile on another replica makes the write lose;
+	// the next attempt finds the request decided (409 consent-decided).
+	return s.retryConflicts(r.Context(), rc, func() error { return s.refuseConsentOnce(w, r, rc) })
+}
+
+func (s *Server) refuseConsentOnce(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	cr, err := s.consentForOriginator(r, rc)
 	if err != nil {
 		return err
@@ -448,4 +475,19 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	writeJSON(w, http.StatusOK, api.ConsentList{Items: items})
 	return nil
+}
+
+// reindexCurrent puts the record's index entry back to the stored version
+// after a commit lost to a concurrent change: the losing attempt had
+// already written its candidate entry (of the same version number as the
+// winner's), which would otherwise stand until the next change. Best
+// effort: entries are candidates, and a rebuild repairs any.
+func (s *Server) reindexCurrent(ctx context.Context, id string) {
+	cur, err := s.records.Load(ctx, id)
+	if err == nil {
+		err = s.records.Index().Put(ctx, cur)
+	}
+	if err != nil {
+		s.log.Warn("index entry not repaired after a lost concurrent update; a rebuild will", fieldRecord(id), fieldErr(err))
+	}
 }

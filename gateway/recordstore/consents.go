@@ -60,6 +60,10 @@ type Consent struct {
 	// requester's gateway, the originator's gateway that decides it; at the
 	// originator's, the gateway the request came from (docs/federation.md).
 	RemoteGateway string `json:"remote_gateway,omitempty"`
+
+	// tag is the version tag of the stored object this was loaded from:
+	// PutConsent with create false replaces only that version.
+	tag string
 }
 
 // ConsentReceiptType names the originator's signed approval.
@@ -84,9 +88,16 @@ func consentIndexPrefix(agency string) string  { return "index/consents/" + agen
 func consentIndexKey(agency, id string) string { return consentIndexPrefix(agency) + id }
 
 // PutConsent signs and stores cr; create stores it only if absent and adds
-// it to the originator's and the requester's consent index.
+// it to the originator's and the requester's consent index. Without create
+// it replaces the version cr was loaded as (LoadConsent), and fails with
+// objstore.ErrConflict if another change (a decision on another replica)
+// came first.
 func (rs *Store) PutConsent(ctx context.Context, cr *Consent, create bool) error {
-	if err := rs.putSigned(ctx, consentKey(cr.ID), cr, create); err != nil {
+	tag, err := replaceTag(cr.tag, create, "consent", cr.ID)
+	if err != nil {
+		return err
+	}
+	if err := rs.putSigned(ctx, consentKey(cr.ID), cr, create, tag); err != nil {
 		return fmt.Errorf("store consent: %w", err)
 	}
 	if create {
@@ -102,7 +113,7 @@ func (rs *Store) PutConsent(ctx context.Context, cr *Consent, create bool) error
 // LoadConsent reads and verifies consent request id: ErrNotFound if there
 // is none, ErrTampered (counted) if it does not verify.
 func (rs *Store) LoadConsent(ctx context.Context, id string) (*Consent, error) {
-	jws, err := rs.store.Get(ctx, consentKey(id))
+	jws, tag, err := rs.store.GetVersion(ctx, consentKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -110,6 +121,9 @@ func (rs *Store) LoadConsent(ctx context.Context, id string) (*Consent, error) {
 		return nil, err
 	}
 	cr, err := rs.decodeConsent(id, jws)
+	if cr != nil {
+		cr.tag = tag
+	}
 	return cr, rs.checked(err)
 }
 
@@ -248,3 +262,16 @@ func (rs *Store) ReleaseSlot(ctx context.Context, reqKey string, gen int) error 
 // String names the slot (for errors and logs; it carries no identifier
 // beyond the request key's hash).
 func (sl SlotRef) String() string { return sl.key }
+
+// replaceTag is the IfMatch of a signed object's write: none for a
+// creation, the loaded version's tag for a replacement (which must have
+// one: an unconditional replacement could undo a concurrent change).
+func replaceTag(tag string, create bool, what, id string) (string, error) {
+	if create {
+		return "", nil
+	}
+	if tag == "" {
+		return "", fmt.Errorf("store %s %s: no version tag to replace (it was not loaded from the store)", what, id)
+	}
+	return tag, nil
+}

@@ -91,7 +91,7 @@ func (rs *Store) decodeIdem(key string, b []byte) (*Idem, error) {
 // PutIdem signs and stores rec at its key (only if absent, with ifAbsent:
 // objstore.ErrExists when another request reserved it first).
 func (rs *Store) PutIdem(ctx context.Context, rec *Idem, ifAbsent bool) error {
-	return rs.putSigned(ctx, rec.Object, rec, ifAbsent)
+	return rs.putSigned(ctx, rec.Object, rec, ifAbsent, "")
 }
 
 // DeleteIdem releases the reservation at key (absent is fine).

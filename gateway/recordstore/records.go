@@ -85,6 +85,11 @@ type Record struct {
 	// sealed is the ciphertext read with the metadata (not signed: the AEAD
 	// and its AAD protect it).
 	sealed []byte
+	// tag is the store's version tag of the object this was loaded from:
+	// a change writes the new version only if the object still has it
+	// (objstore.PutOptions.IfMatch), so that two replicas changing one
+	// record cannot lose either change.
+	tag string
 }
 
 type ContentRef struct {
@@ -208,6 +213,9 @@ type Pending struct {
 	Record Record
 	// Object is the framed record object to store.
 	Object []byte
+	// base is the version tag of the stored version this one replaces
+	// (Reseal), empty for a new record.
+	base string
 }
 
 // seal encrypts content for meta and signs the result. No plaintext leaves
@@ -282,7 +290,7 @@ func (rs *Store) RecallReceived(ctx context.Context, st *Record, id, originator,
 		if err != nil {
 			return err
 		}
-		return rs.Replace(ctx, id, obj)
+		return rs.Replace(ctx, st, obj)
 	}
 	meta := record.Meta{RecordID: id, Version: 1, Originator: record.Originator{OrgID: originator}, Recipients: []string{}}
 	digest, err := meta.Digest()
@@ -334,11 +342,31 @@ func (rs *Store) Create(ctx context.Context, p *Pending) error {
 	return nil
 }
 
-// replace stores a new version of an existing record (a share, a rewrap, a
-// recall's tombstone) and drops the versions it supersedes, so that older
-// metadata and ciphertext do not linger in a versioned bucket.
-func (rs *Store) Replace(ctx context.Context, id string, object []byte) error {
-	if err := rs.store.Put(ctx, recordKey(id), object, objstore.PutOptions{DropOlderVersions: true, ContentType: "application/octet-stream"}); err != nil {
+// Replace stores a new version of the record base was loaded as (a
+// rewrap, a recall's tombstone, a received copy's new version) and drops the
+// versions it supersedes, so that older metadata and ciphertext do not
+// linger in a versioned bucket. It is a compare-and-swap: if the stored
+// object is no longer the one base was loaded from — another replica, or
+// another path here, changed it — nothing is written and the error wraps
+// objstore.ErrConflict; the caller loads the record again, decides again
+// on what it finds and retries.
+func (rs *Store) Replace(ctx context.Context, base *Record, object []byte) error {
+	return rs.replace(ctx, base.Meta.RecordID, base.tag, object)
+}
+
+// ReplaceWith stores p, a new version made by Reseal, in place of the
+// version it was made from (compare-and-swap, as Replace).
+func (rs *Store) ReplaceWith(ctx context.Context, p *Pending) error {
+	return rs.replace(ctx, p.Record.Meta.RecordID, p.base, p.Object)
+}
+
+func (rs *Store) replace(ctx context.Context, id, tag string, object []byte) error {
+	if tag == "" {
+		// Every replacement starts from a loaded version; an unconditional
+		// write here could undo a change made since.
+		return fmt.Errorf("store record %s: no version tag to replace (the record was not loaded from the store)", id)
+	}
+	if err := rs.store.Put(ctx, recordKey(id), object, objstore.PutOptions{IfMatch: tag, DropOlderVersions: true, ContentType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
 	return nil
@@ -352,7 +380,7 @@ func (rs *Store) Remove(ctx context.Context, id string) {
 
 // load reads and verifies a record object.
 func (rs *Store) Load(ctx context.Context, id string) (*Record, error) {
-	obj, err := rs.store.Get(ctx, recordKey(id))
+	obj, tag, err := rs.store.GetVersion(ctx, recordKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -360,6 +388,9 @@ func (rs *Store) Load(ctx context.Context, id string) (*Record, error) {
 		return nil, err
 	}
 	st, err := rs.decode(id, obj)
+	if st != nil {
+		st.tag = tag
+	}
 	return st, rs.checked(err)
 }
 
@@ -500,7 +531,7 @@ func (rs *Store) Recall(ctx context.Context, st *Record, agency, officer string,
 	if err != nil {
 		return err
 	}
-	if err := rs.Replace(ctx, st.Meta.RecordID, obj); err != nil {
+	if err := rs.Replace(ctx, st, obj); err != nil {
 		return fmt.Errorf("store tombstone: %w", err)
 	}
 	return nil
@@ -517,11 +548,18 @@ func (rs *Store) Reseal(ctx context.Context, st *Record, meta record.Meta) (*Pen
 	defer clear(content)
 	meta.Version = st.Meta.Version + 1
 	meta.Selectors = st.Meta.Selectors // opened with the content
+	var p *Pending
 	if st.Origin == nil {
-		return rs.Seal(ctx, meta, content)
+		p, err = rs.Seal(ctx, meta, content)
+	} else {
+		// A received copy stays one: its origin decides who may recall it.
+		p, err = rs.SealReceived(ctx, meta, content, *st.Origin)
 	}
-	// A received copy stays one: its origin decides who may recall it.
-	return rs.SealReceived(ctx, meta, content, *st.Origin)
+	if err != nil {
+		return nil, err
+	}
+	p.base = st.tag
+	return p, nil
 }
 
 // rewrite re-signs a record whose wrapped data key changed (a rewrap); the
@@ -531,7 +569,7 @@ func (rs *Store) Rewrite(ctx context.Context, st *Record) error {
 	if err != nil {
 		return err
 	}
-	return rs.Replace(ctx, st.Meta.RecordID, obj)
+	return rs.Replace(ctx, st, obj)
 }
 
 // IDs lists every record id in the store, in key order (key operations
@@ -594,9 +632,10 @@ func HasRecords(ctx context.Context, store objstore.Store) (bool, error) {
 }
 
 // putSigned stores v as a compact JWS under the gateway's key at key (only
-// if absent, with ifAbsent): consents and idempotency reservations are
-// signed like record metadata, since the store is untrusted.
-func (rs *Store) putSigned(ctx context.Context, key string, v any, ifAbsent bool) error {
+// if absent, with ifAbsent; only if the object still has version tag
+// ifMatch, when set): consents and idempotency reservations are signed like
+// record metadata, since the store is untrusted.
+func (rs *Store) putSigned(ctx context.Context, key string, v any, ifAbsent bool, ifMatch string) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -605,5 +644,5 @@ func (rs *Store) putSigned(ctx context.Context, key string, v any, ifAbsent bool
 	if err != nil {
 		return err
 	}
-	return rs.store.Put(ctx, key, jws, objstore.PutOptions{IfAbsent: ifAbsent, ContentType: "application/jose"})
+	return rs.store.Put(ctx, key, jws, objstore.PutOptions{IfAbsent: ifAbsent, IfMatch: ifMatch, ContentType: "application/jose"})
 }

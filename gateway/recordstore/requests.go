@@ -67,6 +67,10 @@ type InfoRequest struct {
 	// Officers are the officers behind each history entry (same index),
 	// kept for the gateway's own audit, never shown to the other agency.
 	Officers []string `json:"officers,omitempty"`
+
+	// tag is the version tag of the stored object this was loaded from:
+	// PutRequest with create false replaces only that version.
+	tag string
 }
 
 // Pending reports whether the request still waits on someone: open (the
@@ -131,8 +135,14 @@ const requestOverduePrefix = "request-overdue/"
 
 // PutRequest signs and stores rq; create stores it only if absent and adds
 // it to the requester's and the holder's index and to the pending index.
+// Without create it replaces the version rq was loaded as (LoadRequest),
+// and fails with objstore.ErrConflict if another change came first.
 func (rs *Store) PutRequest(ctx context.Context, rq *InfoRequest, create bool) error {
-	if err := rs.putSigned(ctx, requestKey(rq.ID), rq, create); err != nil {
+	tag, err := replaceTag(rq.tag, create, "request", rq.ID)
+	if err != nil {
+		return err
+	}
+	if err := rs.putSigned(ctx, requestKey(rq.ID), rq, create, tag); err != nil {
 		return fmt.Errorf("store request: %w", err)
 	}
 	if create {
@@ -161,7 +171,7 @@ func (rs *Store) ClearPending(ctx context.Context, id string) error {
 // LoadRequest reads and verifies request id: ErrNotFound if there is none,
 // ErrTampered (counted) if it does not verify.
 func (rs *Store) LoadRequest(ctx context.Context, id string) (*InfoRequest, error) {
-	jws, err := rs.store.Get(ctx, requestKey(id))
+	jws, tag, err := rs.store.GetVersion(ctx, requestKey(id))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -169,6 +179,9 @@ func (rs *Store) LoadRequest(ctx context.Context, id string) (*InfoRequest, erro
 		return nil, err
 	}
 	rq, err := rs.decodeRequest(id, jws)
+	if rq != nil {
+		rq.tag = tag
+	}
 	return rq, rs.checked(err)
 }
 

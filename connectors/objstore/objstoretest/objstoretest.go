@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,11 @@ func Run(t *testing.T, newStore func(t *testing.T) objstore.Store) {
 		{"concurrent_if_absent", testConcurrentIfAbsent},
 		{"atomic_overwrite", testAtomicOverwrite},
 		{"context_cancelled", testContextCancelled},
+		{"version_tag", testVersionTag},
+		{"if_match", testIfMatch},
+		{"if_match_missing", testIfMatchMissing},
+		{"if_match_drop_older", testIfMatchDropOlder},
+		{"concurrent_read_modify_write", testConcurrentReadModifyWrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -682,4 +688,202 @@ func testContextCancelled(t *testing.T, s objstore.Store, prefix string) {
 			mustEqual(t, s, existing, []byte("keep"))
 		})
 	}
+}
+
+func getVersion(t *testing.T, s objstore.Store, key string) ([]byte, string) {
+	t.Helper()
+	data, tag, err := s.GetVersion(t.Context(), key)
+	if err != nil {
+		t.Fatalf("GetVersion(%s): %v", key, err)
+	}
+	if tag == "" {
+		t.Fatalf("GetVersion(%s): empty version tag", key)
+	}
+	return data, tag
+}
+
+// testVersionTag: GetVersion returns Get's bytes with a tag, and the tag
+// changes when the content does.
+func testVersionTag(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "tagged"
+	if _, _, err := s.GetVersion(t.Context(), key); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("GetVersion(missing): err = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.GetVersion(t.Context(), "../escape"); !errors.Is(err, objstore.ErrInvalidKey) {
+		t.Fatalf("GetVersion(../escape): err = %v, want ErrInvalidKey", err)
+	}
+	a, b := []byte("version a"), []byte("version b, longer")
+	put(t, s, key, a)
+	got, t1 := getVersion(t, s, key)
+	if !bytes.Equal(got, a) {
+		t.Fatalf("GetVersion returned %q, want %q", got, a)
+	}
+	if _, again := getVersion(t, s, key); again != t1 {
+		t.Fatalf("the tag of an unchanged object changed: %q then %q", t1, again)
+	}
+	put(t, s, key, b)
+	got, t2 := getVersion(t, s, key)
+	if !bytes.Equal(got, b) {
+		t.Fatalf("GetVersion returned %q, want %q", got, b)
+	}
+	if t2 == t1 {
+		t.Fatalf("the tag did not change when the content did: %q", t1)
+	}
+}
+
+// testIfMatch: a write with the current tag succeeds, a stale tag fails
+// with ErrConflict and changes nothing.
+func testIfMatch(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "cas"
+	put(t, s, key, []byte("one"))
+	_, t1 := getVersion(t, s, key)
+	if err := s.Put(t.Context(), key, []byte("two"), objstore.PutOptions{IfMatch: t1}); err != nil {
+		t.Fatalf("Put with the current tag: %v", err)
+	}
+	got, t2 := getVersion(t, s, key)
+	if string(got) != "two" || t2 == t1 {
+		t.Fatalf("after a matching Put: %q with tag %q (old tag %q)", got, t2, t1)
+	}
+	// A second writer that read "one" loses.
+	err := s.Put(t.Context(), key, []byte("three"), objstore.PutOptions{IfMatch: t1})
+	if !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("Put with a stale tag: err = %v, want ErrConflict", err)
+	}
+	if errors.Is(err, objstore.ErrExists) || errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("a conflict must not also read as ErrExists or ErrNotFound: %v", err)
+	}
+	got, t3 := getVersion(t, s, key)
+	if string(got) != "two" || t3 != t2 {
+		t.Fatalf("a failed conditional Put changed the object: %q tag %q, want \"two\" tag %q", got, t3, t2)
+	}
+	// A made-up tag is stale too.
+	if err := s.Put(t.Context(), key, []byte("four"), objstore.PutOptions{IfMatch: "0123456789abcdef0123456789abcdef"}); !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("Put with a made-up tag: err = %v, want ErrConflict", err)
+	}
+	// Contradictory options are refused, changing nothing.
+	if err := s.Put(t.Context(), key, []byte("five"), objstore.PutOptions{IfMatch: t2, IfAbsent: true}); err == nil {
+		t.Fatal("Put with IfMatch and IfAbsent succeeded")
+	}
+	mustEqual(t, s, key, []byte("two"))
+	// The new tag works.
+	if err := s.Put(t.Context(), key, []byte("six"), objstore.PutOptions{IfMatch: t2}); err != nil {
+		t.Fatalf("Put with the tag read last: %v", err)
+	}
+	mustEqual(t, s, key, []byte("six"))
+}
+
+// testIfMatchMissing: a conditional write to a key that is gone (never
+// written, or deleted since it was read) is a conflict and creates nothing.
+func testIfMatchMissing(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "gone"
+	put(t, s, key, []byte("was here"))
+	_, tag := getVersion(t, s, key)
+	if err := s.Delete(t.Context(), key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := s.Put(t.Context(), key, []byte("resurrected"), objstore.PutOptions{IfMatch: tag}); !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("Put with IfMatch on a deleted key: err = %v, want ErrConflict", err)
+	}
+	mustNotFound(t, s, key)
+	never := prefix + "never"
+	if err := s.Put(t.Context(), never, []byte("x"), objstore.PutOptions{IfMatch: tag}); !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("Put with IfMatch on a missing key: err = %v, want ErrConflict", err)
+	}
+	mustNotFound(t, s, never)
+}
+
+// testIfMatchDropOlder: IfMatch combines with DropOlderVersions.
+func testIfMatchDropOlder(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "cas-drop"
+	put(t, s, key, []byte("old content"))
+	_, tag := getVersion(t, s, key)
+	if err := s.Put(t.Context(), key, []byte("new content"), objstore.PutOptions{IfMatch: tag, DropOlderVersions: true}); err != nil {
+		t.Fatalf("Put with IfMatch and DropOlderVersions: %v", err)
+	}
+	if err := s.Put(t.Context(), key, []byte("lost"), objstore.PutOptions{IfMatch: tag, DropOlderVersions: true}); !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("stale Put with DropOlderVersions: err = %v, want ErrConflict", err)
+	}
+	mustEqual(t, s, key, []byte("new content"))
+}
+
+// Increment adds one to the decimal counter at key (a missing key counts
+// as 0 and is created with IfAbsent) by read-modify-write with
+// compare-and-swap, retrying on conflict. It returns how many conflicts it
+// met. Tests use it to show that no update is lost, in one process or
+// across several.
+func Increment(ctx context.Context, s objstore.Store, key string) (conflicts int, err error) {
+	for {
+		data, tag, err := s.GetVersion(ctx, key)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			err = s.Put(ctx, key, []byte("1"), objstore.PutOptions{IfAbsent: true})
+			if errors.Is(err, objstore.ErrExists) {
+				conflicts++
+				continue
+			}
+			return conflicts, err
+		case err != nil:
+			return conflicts, err
+		}
+		n, err := strconv.Atoi(string(data))
+		if err != nil {
+			return conflicts, fmt.Errorf("counter %s holds %q", key, data)
+		}
+		err = s.Put(ctx, key, []byte(strconv.Itoa(n+1)), objstore.PutOptions{IfMatch: tag})
+		if errors.Is(err, objstore.ErrConflict) {
+			conflicts++
+			continue
+		}
+		return conflicts, err
+	}
+}
+
+// testConcurrentReadModifyWrite: goroutines each increment one counter by
+// read-modify-write with IfMatch, retrying on conflict; every increment
+// counts (no lost update), and they did contend.
+func testConcurrentReadModifyWrite(t *testing.T, s objstore.Store, prefix string) {
+	key := prefix + "counter"
+	const workers, each = 8, 12
+	var (
+		wg        sync.WaitGroup
+		start     = make(chan struct{})
+		conflicts atomic.Int64
+		errs      = make([]error, workers)
+	)
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range each {
+				c, err := Increment(t.Context(), s, key)
+				conflicts.Add(int64(c))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+	}
+	got := string(get(t, s, key))
+	if want := strconv.Itoa(workers * each); got != want {
+		t.Fatalf("counter = %s after %d increments: %d updates lost", got, workers*each, workers*each-mustAtoi(t, got))
+	}
+	t.Logf("%d increments by %d writers, %d conflicts retried", workers*each, workers, conflicts.Load())
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
 }

@@ -18,6 +18,10 @@ import (
 type memStore struct {
 	mu   sync.Mutex
 	objs map[string][]byte
+	// tags holds each key's version tag: a store-wide write counter, so
+	// that (unlike the real backends) every write changes it.
+	tags  map[string]string
+	write int
 }
 
 var _ objstore.Store = (*memStore)(nil)
@@ -29,13 +33,40 @@ func (m *memStore) Put(ctx context.Context, key string, data []byte, opts objsto
 	if !objstore.ValidKey(key) {
 		return fmt.Errorf("mem: %w", objstore.ErrInvalidKey)
 	}
+	if err := objstore.CheckPutOptions(opts); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.objs[key]; ok && opts.IfAbsent {
 		return objstore.ErrExists
 	}
+	if opts.IfMatch != "" && m.tags[key] != opts.IfMatch {
+		return objstore.ErrConflict // also when the key is missing: no tag
+	}
 	m.objs[key] = bytes.Clone(data)
+	m.write++
+	if m.tags == nil {
+		m.tags = map[string]string{}
+	}
+	m.tags[key] = fmt.Sprintf("w%d", m.write)
 	return nil
+}
+
+func (m *memStore) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if !objstore.ValidKey(key) {
+		return nil, "", objstore.ErrInvalidKey
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.objs[key]
+	if !ok {
+		return nil, "", objstore.ErrNotFound
+	}
+	return bytes.Clone(d), m.tags[key], nil
 }
 
 func (m *memStore) Get(ctx context.Context, key string) ([]byte, error) {
@@ -64,6 +95,7 @@ func (m *memStore) Delete(ctx context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.objs, key)
+	delete(m.tags, key)
 	return nil
 }
 
