@@ -184,6 +184,9 @@ func (p *ownPrefix) Put(ctx context.Context, key string, data []byte, o objstore
 func (p *ownPrefix) Get(ctx context.Context, key string) ([]byte, error) {
 	return p.Store.Get(ctx, p.k(key))
 }
+func (p *ownPrefix) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
+	return p.Store.GetVersion(ctx, p.k(key))
+}
 func (p *ownPrefix) Delete(ctx context.Context, key string) error {
 	return p.Store.Delete(ctx, p.k(key))
 }
