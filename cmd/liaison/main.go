@@ -4,8 +4,8 @@
 // list, show, answer, detail, withdraw), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
-// prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
-// remove, manifest).
+// prove, check-proof, export, hmac, recover), `peers` (add, list, show,
+// remove, manifest) and `version`.
 package main
 
 import (
@@ -17,10 +17,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+	"github.com/liaison-project/liaison/gateway/buildinfo"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -54,8 +53,10 @@ Start a complete gateway on embedded defaults:   liaison dev
 Run a configured gateway:                        liaison serve --config liaison.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       versionLine(buildinfo.Get()),
 	}
+	root.SetVersionTemplate("{{.Version}}\n") // the same line as `liaison version`
+	root.AddCommand(newVersionCmd())
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
 	return root
 }
