@@ -8,6 +8,7 @@
 #   devstack.sh up [STATEDIR]  start all three on free loopback ports; prints env
 #   devstack.sh down [STATEDIR] stop them (by pid) and remove their data
 #   devstack.sh env [STATEDIR]  print the environment of a running stack
+#   devstack.sh helm-bin       print the path of the cached helm binary
 #
 # Binaries are cached outside the work tree (LIAISON_DEVSTACK_CACHE, default
 # ~/.cache/liaison/devstack) so that a fresh clone on the same machine, as CI
@@ -285,5 +286,6 @@ case "$cmd" in
   up) up "$@" ;;
   down) down "$@" ;;
   env) env_ "$@" ;;
+  helm-bin) echo "$helm_bin" ;;
   *) echo "usage: devstack.sh install|up|down|env [STATEDIR]" >&2; exit 2 ;;
 esac
