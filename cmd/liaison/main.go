@@ -5,7 +5,7 @@
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
 // prove, check-proof, export, hmac, recover), `peers` (add, list, show,
-// remove, manifest) and `version`.
+// remove, manifest), `version` and `health` (a container healthcheck).
 package main
 
 import (
@@ -56,7 +56,7 @@ Run a configured gateway:                        liaison serve --config liaison.
 		Version:       versionLine(buildinfo.Get()),
 	}
 	root.SetVersionTemplate("{{.Version}}\n") // the same line as `liaison version`
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newHealthCmd())
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd())
 	return root
 }
