@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	k8sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -85,13 +87,31 @@ func decodeManifest(doc []byte, m *manifests) error {
 		return fmt.Errorf("%s: %v", tm.Kind, strict)
 	}
 	var meta struct {
-		Metadata struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
+		Metadata metav1.ObjectMeta `json:"metadata"`
 	}
-	_ = k8sjson.UnmarshalCaseSensitivePreserveInts(js, &meta)
+	if err := k8sjson.UnmarshalCaseSensitivePreserveInts(js, &meta); err != nil {
+		return err
+	}
 	if meta.Metadata.Name == "" {
 		return fmt.Errorf("%s without metadata.name", tm.Kind)
+	}
+	// What the API server's validation would refuse in names and labels.
+	var bad []string
+	if tm.Kind == "Service" {
+		bad = append(bad, validation.IsDNS1035Label(meta.Metadata.Name)...)
+	} else {
+		bad = append(bad, validation.IsDNS1123Subdomain(meta.Metadata.Name)...)
+	}
+	for _, kv := range []map[string]string{meta.Metadata.Labels, meta.Metadata.Annotations} {
+		for k := range kv {
+			bad = append(bad, validation.IsQualifiedName(k)...)
+		}
+	}
+	for _, v := range meta.Metadata.Labels {
+		bad = append(bad, validation.IsValidLabelValue(v)...)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s/%s: %s", tm.Kind, meta.Metadata.Name, strings.Join(bad, "; "))
 	}
 	m.kinds = append(m.kinds, tm.Kind+"/"+meta.Metadata.Name)
 	return nil
@@ -149,6 +169,8 @@ func TestDecodeManifestStrict(t *testing.T) {
 		"wrong type":      "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: a}\nspec: {replicas: two}\n",
 		"duplicate field": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: b}\ndata: {c: d}\n",
 		"nameless":        "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+		"bad name":        "apiVersion: v1\nkind: Service\nmetadata: {name: Liaison_1}\n",
+		"bad label":       "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {app: \"a b\"}}\n",
 	} {
 		if err := decodeManifest([]byte(doc), &manifests{}); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -312,10 +334,18 @@ func checkChart(t *testing.T, m *manifests, w chartWant) config.Config {
 		t.Errorf("resources %+v", c.Resources)
 	}
 
+	for k, v := range labels {
+		if bad := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(bad) > 0 {
+			t.Errorf("pod label %s=%s: %v", k, v, bad)
+		}
+	}
 	// Ports: the container's named ports are the ports liaison.yaml listens on.
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
+		if bad := validation.IsValidPortName(p.Name); len(bad) > 0 {
+			t.Errorf("port name %s: %v", p.Name, bad)
+		}
 	}
 	if ports["agency"] != w.agencyPort || ports["admin"] != w.adminPort ||
 		cfg.Listen != "0.0.0.0:"+strconv.Itoa(int(w.agencyPort)) || cfg.AdminListen != "0.0.0.0:"+strconv.Itoa(int(w.adminPort)) {
