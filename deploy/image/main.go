@@ -123,6 +123,10 @@ func run(ctx context.Context, o *options) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	// A build artefact others read (CreateTemp made it 0600).
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
 	if err := os.Rename(f.Name(), o.Out); err != nil {
 		return err
 	}
