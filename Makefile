@@ -4,6 +4,7 @@ GO    ?= go
 STATE := $(CURDIR)/.cache/devstack/run
 
 .PHONY: all build test test-unit lint bench devstack-install devstack-up devstack-down clean
+.PHONY: image package-check
 
 all: build
 
@@ -31,6 +32,13 @@ devstack-up: ## start MinIO + Vault for manual use; prints the environment to ex
 
 devstack-down: ## stop them
 	bash deploy/devstack/devstack.sh down $(STATE)
+
+image: ## the container image as an OCI layout tarball, bin/liaison-image.tar (no Docker daemon; see docs/packaging.md)
+	$(GO) run ./deploy/image -o bin/liaison-image.tar
+
+package-check: ## the packaging checks alone: helm lint/template + k8s API types, image, Dockerfile, compose, systemd
+	bash deploy/devstack/devstack.sh install
+	LIAISON_TEST_HELM_BIN=$$(bash deploy/devstack/devstack.sh helm-bin) LIAISON_INTEGRATION=required $(GO) test -count=1 ./deploy/packaging/ ./deploy/image/
 
 clean:
 	rm -rf bin .cache/devstack/run

@@ -4,10 +4,11 @@
 // list, show, answer, detail, withdraw), `dev token`, `keys`
 // (info, rotate, rewrap, shred, destroy), `policy` (test, check, eval,
 // crosswalk, replay, sign, verify, keygen), `audit` (verify, query,
-// prove, check-proof, export, hmac, recover) and `peers` (add, list, show,
+// prove, check-proof, export, hmac, recover), `peers` (add, list, show,
 // remove, manifest), `agency` (add, list, show, suspend, activate,
-// remove), `dsa` (list, show, activate, suspend, terminate, renew) and
-// `enum` (list, add).
+// remove), `dsa` (list, show, activate, suspend, terminate, renew),
+// `enum` (list, add), `backup` (create, verify, restore), `version` and
+// `health` (a container healthcheck).
 package main
 
 import (
@@ -19,10 +20,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+	"github.com/liaison-project/liaison/gateway/buildinfo"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,9 +56,11 @@ Start a complete gateway on embedded defaults:   liaison dev
 Run a configured gateway:                        liaison serve --config liaison.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       versionLine(buildinfo.Get()),
 	}
+	root.SetVersionTemplate("{{.Version}}\n") // the same line as `liaison version`
 	root.AddCommand(newDevCmd(), newServeCmd(), newRecordsCmd(), newKeysCmd(), newAuditCmd(), newConsentsCmd(), newRequestsCmd(), newPolicyCmd(), newPeersCmd(), newSearchCmd(), newIndexCmd(), newBackupCmd())
 	root.AddCommand(newAgencyCmd(), newDSACmd(), newEnumCmd())
+	root.AddCommand(newVersionCmd(), newHealthCmd())
 	return root
 }

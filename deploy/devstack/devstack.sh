@@ -8,6 +8,7 @@
 #   devstack.sh up [STATEDIR]  start all three on free loopback ports; prints env
 #   devstack.sh down [STATEDIR] stop them (by pid) and remove their data
 #   devstack.sh env [STATEDIR]  print the environment of a running stack
+#   devstack.sh helm-bin       print the path of the cached helm binary
 #
 # Binaries are cached outside the work tree (LIAISON_DEVSTACK_CACHE, default
 # ~/.cache/liaison/devstack) so that a fresh clone on the same machine, as CI
@@ -16,11 +17,13 @@ set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 VAULT_VERSION=v1.21.0   # pinned in deploy/devstack/vault/go.mod; v1.21.4 does not build this way
+HELM_VERSION=v4.3.2     # helm lint/template for deploy/helm/liaison (deploy/packaging tests)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LIAISON_DEVSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/liaison/devstack}
 minio_bin=$cache/minio-$MINIO_VERSION/minio
 vault_bin=$cache/vault-$VAULT_VERSION/vault
+helm_bin=$cache/helm-$HELM_VERSION/helm
 
 log() { printf 'devstack: %s\n' "$*" >&2; }
 
@@ -42,11 +45,21 @@ build_vault() {
   mv "$tmp/vault" "$vault_bin"; rmdir "$tmp"
 }
 
+build_helm() {
+  [ -x "$helm_bin" ] && return 0
+  log "building Helm $HELM_VERSION (first run only; a few minutes on 2 cores)"
+  local tmp; tmp=$(mktemp -d "$cache/.helm.XXXXXX")
+  GOBIN=$tmp GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mkdir -p "$(dirname "$helm_bin")"
+  mv "$tmp/helm" "$helm_bin"; rmdir "$tmp"
+}
+
 install() {
   mkdir -p "$cache"
   # One at a time: on 2 cores two big links at once mostly thrash memory and cache.
   build_minio
   build_vault
+  build_helm
 }
 
 pg_user=$(id -un); [ "$(id -u)" = 0 ] && pg_user=postgres
@@ -229,6 +242,7 @@ export LIAISON_TEST_VAULT_ADDR=http://127.0.0.1:$vport
 export LIAISON_TEST_VAULT_TOKEN=$token
 export LIAISON_TEST_VAULT_PID=$(cat "$state/vault.pid")
 export LIAISON_TEST_VAULT_BIN=$vault_bin
+export LIAISON_TEST_HELM_BIN=$helm_bin
 export VAULT_ADDR=http://127.0.0.1:$vport
 export VAULT_TOKEN=$token
 export LIAISON_KEYS_VAULT_ADDRESS=http://127.0.0.1:$vport
@@ -272,5 +286,6 @@ case "$cmd" in
   up) up "$@" ;;
   down) down "$@" ;;
   env) env_ "$@" ;;
+  helm-bin) echo "$helm_bin" ;;
   *) echo "usage: devstack.sh install|up|down|env [STATEDIR]" >&2; exit 2 ;;
 esac
