@@ -132,6 +132,10 @@ func TestCompose(t *testing.T) {
 		a.Keys.Vault.Address != b.Keys.Vault.Address || a.Keys.Vault.Mount != b.Keys.Vault.Mount || a.Index.Postgres.DSN != b.Index.Postgres.DSN {
 		t.Errorf("the replicas differ:\n%+v\n%+v", a, b)
 	}
+	// …each shipping its audit log under its own node id.
+	if a.Audit.NodeID == "" || a.Audit.NodeID == b.Audit.NodeID {
+		t.Errorf("audit node ids %q %q: replicas sharing a gateway id need distinct ones", a.Audit.NodeID, b.Audit.NodeID)
+	}
 	// …published on different host ports.
 	if p1, p2 := p.Services["liaison-1"].Ports, p.Services["liaison-2"].Ports; len(p1) == 0 || len(p2) == 0 || p1[0].Published == p2[0].Published {
 		t.Errorf("host ports %v %v", p1, p2)

@@ -269,6 +269,14 @@ func loadRenderedConfig(t *testing.T, m *manifests) (config.Config, error) {
 	var env []string
 	for _, e := range m.statefulSet.Spec.Template.Spec.Containers[0].Env {
 		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			// Each replica's audit node id is its pod name (docs/replicas.md).
+			if e.Name != "LIAISON_AUDIT_NODE_ID" || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+				t.Errorf("env %s: unexpected field reference %s", e.Name, e.ValueFrom.FieldRef.FieldPath)
+			}
+			env = append(env, e.Name+"=rel-liaison-0")
+			continue
+		}
 		if e.ValueFrom != nil {
 			if e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name == "" || e.ValueFrom.SecretKeyRef.Key == "" {
 				t.Errorf("env %s: not from a named Secret key", e.Name)
@@ -293,6 +301,9 @@ func checkChart(t *testing.T, m *manifests, w chartWant) config.Config {
 	cfg, err := loadRenderedConfig(t, m)
 	if err != nil {
 		t.Fatalf("the rendered liaison.yaml does not load: %v\n%s", err, m.configMap.Data["liaison.yaml"])
+	}
+	if cfg.Audit.NodeID == "" {
+		t.Error("replicas share the gateway id but get no audit.node_id: their shipped audit copies would collide")
 	}
 	if cfg.Keys.Provider != "vault" || cfg.Store.Backend != "minio" || cfg.Index.Backend != "postgres" || cfg.Keys.Vault.Auth.Method != w.vaultMethod {
 		t.Errorf("config: keys %s (%s), store %s, index %s", cfg.Keys.Provider, cfg.Keys.Vault.Auth.Method, cfg.Store.Backend, cfg.Index.Backend)
