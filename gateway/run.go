@@ -41,6 +41,8 @@ type Gateway struct {
 	// keySets counts officer key-set reloads (registered with the
 	// server's metrics once it exists).
 	keySets *prometheus.CounterVec
+	// policyMetrics counts policy reloads (AuditPolicyReload).
+	policyMetrics *policyMetrics
 	closers []func() error
 	starts  []func(context.Context) error
 	opts    buildOptions
@@ -104,7 +106,8 @@ func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
 // Build constructs a gateway from cfg: backends chosen by one switch each,
 // then the server on top of the same interfaces whichever they are.
 func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1), FedAddr: make(chan net.Addr, 1)}
+	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1), FedAddr: make(chan net.Addr, 1),
+		policyMetrics: newPolicyMetrics()}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -191,7 +194,13 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		return nil, err
 	}
 	g.closers = append(g.closers, b.close)
-	provider, store, signer := b.provider, b.store, b.signer
+	// Measured where the backends are chosen, under the data-key cache and
+	// the record store, so the metrics count the calls that reach Vault or
+	// MinIO (test wrappers go on top and are not counted).
+	mkeys, mstore := newMeasuredKeys(b.provider), newMeasuredStore(b.store)
+	var provider keys.Provider = mkeys
+	var store objstore.Store = mstore
+	signer := b.signer
 	if cfg.Audit.ShipInterval > 0 {
 		shipTo, err := b.auditStore(ctx, cfg, store)
 		if err != nil {
@@ -254,7 +263,10 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		srv.Registry().MustRegister(g.fed.Collectors()...)
 		g.fed.UseConsentExecutor(srv)
 	}
-	srv.Registry().MustRegister(keysUp, g.keySets)
+	srv.Registry().MustRegister(keysUp, g.keySets, g.policyMetrics.reloads)
+	srv.Registry().MustRegister(mkeys.m.collectors()...)
+	srv.Registry().MustRegister(mstore.m.collectors()...)
+	srv.Registry().MustRegister(&stateCollector{now: time.Now, policy: g.policy, audit: aw, index: srv.Records().Index(), tls: g.tls, opened: time.Now()})
 	registerAuditMetrics(srv.Registry(), aw)
 	srv.Records().WarnOldLayout(ctx, log)
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
@@ -404,14 +416,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var fln net.Listener
 	if g.fed != nil && g.opts.fedListener != nil {
 		fln = g.opts.fedListener
-		g.FedAddr <- fln.Addr()
 	} else if g.fed != nil {
 		if fln, err = net.Listen("tcp", g.cfg.Federation.Listen); err != nil {
 			ln.Close()
 			aln.Close()
 			return fmt.Errorf("federation listen %s: %w", g.cfg.Federation.Listen, err)
 		}
+	}
+	if fln != nil {
 		g.FedAddr <- fln.Addr()
+		// The handshake runs in the listener, as on the agency listener,
+		// so that a failed one is counted by reason (net/http would only
+		// print it to ErrorLog).
+		fln = pki.NewHandshakeListener(fln, federationTLS(g.tls), pki.HandshakeOptions{Timeout: 10 * time.Second,
+			OnRefusal: func(r pki.Refusal) {
+				g.TLSHandshakeFailed("federation", r)
+				if ce := g.log.Check(zap.DebugLevel, "federation TLS handshake failed"); ce != nil {
+					ce.Write(zap.Error(r.Err))
+				}
+			}})
 	}
 	g.Addr <- ln.Addr()
 	g.AdminAddr <- aln.Addr()
@@ -425,7 +448,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if fln != nil {
 		fed = &http.Server{Handler: g.fed.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog,
 			TLSConfig: federationTLS(g.tls)}
-		go func() { errc <- fed.ServeTLS(fln, "", "") }()
+		go func() { errc <- fed.Serve(fln) }()
 	}
 	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
 		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),

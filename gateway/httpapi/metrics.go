@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/api"
 )
 
@@ -50,6 +52,9 @@ type metrics struct {
 	// requestsBecameOverdue counts requests for information whose deadline
 	// passed while they were open, once each (requests.go, noteOverdue).
 	requestsBecameOverdue prometheus.Counter
+	// tlsFailures: failed TLS handshakes by listener and reason
+	// (tlsFailureReason).
+	tlsFailures *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -91,7 +96,15 @@ func newMetrics() *metrics {
 	}
 	m.requestsBecameOverdue = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_requests_became_overdue_total",
 		Help: "Requests for information whose answer deadline passed while open, counted once each by the process that first noticed (a read or a scrape)."})
-	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
+	m.tlsFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_tls_handshake_failures_total",
+		Help: "Failed TLS handshakes by listener (agency, federation) and reason (unknown_ca, expired, revoked, no_client_certificate, bad_certificate, protocol_version, peer_refused_certificate, other)."},
+		[]string{"listener", "reason"})
+	for _, l := range []string{"agency", "federation"} {
+		for _, r := range tlsFailureReasons {
+			m.tlsFailures.WithLabelValues(l, r)
+		}
+	}
+	m.reg.MustRegister(m.tlsFailures, m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
 		m.indexStateFailures, m.reviewOverdueReads, m.reviewWithheld, m.reviews, m.requestsBecameOverdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -161,6 +174,52 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			ce.Write(fields...)
 		}
 	})
+}
+
+// tlsFailureReasons are the values of the reason label of
+// liaison_tls_handshake_failures_total.
+var tlsFailureReasons = []string{"unknown_ca", "expired", "revoked", "no_client_certificate", "bad_certificate",
+	"protocol_version", "peer_refused_certificate", "other"}
+
+// tlsFailureReason is the metric's reason for a refused handshake: the
+// certificate kinds an operator acts on (a partner's CA missing from the
+// bundle, an expired or revoked certificate, a client without one), a
+// client offering no TLS version or suite we accept, a peer refusing our
+// certificate (its alert), and everything else (scanners, hang-ups).
+func tlsFailureReason(r pki.Refusal) string {
+	switch r.Kind {
+	case pki.RefusedUnknownCA:
+		return "unknown_ca"
+	case pki.RefusedExpired:
+		return "expired"
+	case pki.RefusedRevoked:
+		return "revoked"
+	case pki.RefusedNoCertificate:
+		return "no_client_certificate"
+	case pki.RefusedUsage, pki.RefusedInvalid, pki.RefusedNoAgency:
+		return "bad_certificate"
+	}
+	if r.Err == nil {
+		return "other"
+	}
+	// crypto/tls has no sentinels for these; the texts are stable
+	// (crypto/tls alert.go and handshake_server*.go).
+	msg := r.Err.Error()
+	switch {
+	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "no cipher suite supported"),
+		strings.Contains(msg, "no mutually supported"), strings.Contains(msg, "unsupported versions"):
+		return "protocol_version"
+	case strings.Contains(msg, "remote error: tls: bad certificate"), strings.Contains(msg, "remote error: tls: unknown certificate authority"),
+		strings.Contains(msg, "remote error: tls: certificate expired"), strings.Contains(msg, "remote error: tls: certificate revoked"):
+		return "peer_refused_certificate"
+	}
+	return "other"
+}
+
+// TLSHandshakeFailed counts a refused handshake on listener (agency,
+// federation).
+func (s *Server) TLSHandshakeFailed(listener string, r pki.Refusal) {
+	s.metrics.tlsFailures.WithLabelValues(listener, tlsFailureReason(r)).Inc()
 }
 
 func fieldRecord(id string) zap.Field { return zap.String(fRecordID, id) }

@@ -1,0 +1,363 @@
+package gateway_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/policies"
+	"github.com/liaison-project/liaison/gateway/gatewaytest"
+)
+
+// scrapeFamilies reads the admin listener's /metrics as metric families.
+func scrapeFamilies(t *testing.T, adminURL string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	return fams
+}
+
+// sample is the value of name's series with exactly labels (a subset
+// match: the labels given must all be equal); ok false if absent.
+func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.Metric {
+		got := map[string]string{}
+		for _, lp := range m.Label {
+			got[lp.GetName()] = lp.GetValue()
+		}
+		for k, v := range labels {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func mustSample(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	t.Helper()
+	v, ok := sample(fams, name, labels)
+	if !ok {
+		t.Fatalf("no %s%v in /metrics", name, labels)
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		t.Fatalf("%s%v = %v", name, labels, v)
+	}
+	return v
+}
+
+// handshakeFails dials the agency listener with cfg and expects the
+// handshake (or the first request) to fail.
+func handshakeFails(t *testing.T, addr string, cfg *tls.Config) {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err == nil {
+		// TLS 1.3: the client's handshake ends before the server has
+		// checked its certificate; the refusal arrives on the first read.
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = conn.Write([]byte("GET /v1/records HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+		buf := make([]byte, 1)
+		_, err = conn.Read(buf)
+		conn.Close()
+	}
+	if err == nil {
+		t.Fatal("handshake and request succeeded")
+	}
+}
+
+// TestMetricsAfterTraffic drives a real gateway (publish, read, list, and
+// handshakes with bad certificates on its agency listener) and checks on
+// its admin /metrics that every metric operators page on is exported with
+// values that follow from that traffic.
+func TestMetricsAfterTraffic(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	met := env.Client("met-police")
+	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
+	id := publish(t, met, recordBody())
+	if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("read: %d %s", r.Status, r.Body)
+	}
+	if r := met.MustDo("GET", "/v1/records?limit=10", nil); r.Status != 200 {
+		t.Fatalf("list: %d %s", r.Status, r.Body)
+	}
+
+	// Real handshakes with bad certificates.
+	addr := strings.TrimPrefix(env.URL, "https://")
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(env.Fed.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	withCert := func(certPEM, keyPEM []byte) *tls.Config {
+		cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+		if certPEM != nil {
+			c, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Presented whatever CAs the server asks for (crypto/tls would
+			// otherwise send no certificate signed by a foreign CA).
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
+		}
+		return cfg
+	}
+	rogue, err := pki.NewTestCA("Rogue CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, rk, err := rogue.Issue(pki.LeafRequest{CommonName: "rogue-met", URIs: []string{pki.AgencyURI("liaison.dev", "met-police")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, ek, err := env.Fed.IssueClientCert("met-police", pki.ClientCertOptions{CommonName: "expired-met",
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, vk, err := env.Fed.IssueClientCert("hmrc", pki.ClientCertOptions{CommonName: "revoked-hmrc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Revoke(vc)
+	handshakeFails(t, addr, withCert(rc, rk))
+	handshakeFails(t, addr, withCert(ec, ek))
+	handshakeFails(t, addr, withCert(vc, vk))
+	handshakeFails(t, addr, withCert(nil, nil))
+	old := withCert(nil, nil)
+	old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+	handshakeFails(t, addr, old)
+
+	wantTLS := map[string]float64{"unknown_ca": 1, "expired": 1, "revoked": 1, "no_client_certificate": 1, "protocol_version": 1}
+	var fams map[string]*dto.MetricFamily
+	// The refusal is counted on the server's handshake goroutine, which
+	// may finish after the client has seen its failure.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fams = scrapeFamilies(t, env.AdminURL)
+		done := true
+		for reason, want := range wantTLS {
+			if v, _ := sample(fams, "liaison_tls_handshake_failures_total", map[string]string{"listener": "agency", "reason": reason}); v != want {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for reason, want := range wantTLS {
+				v, _ := sample(fams, "liaison_tls_handshake_failures_total", map[string]string{"listener": "agency", "reason": reason})
+				t.Errorf("tls handshake failures %s: %v, want %v", reason, v, want)
+			}
+			t.FailNow()
+		}
+	}
+	if v := mustSample(t, fams, "liaison_tls_handshake_failures_total", map[string]string{"listener": "federation", "reason": "other"}); v != 0 {
+		t.Errorf("federation listener failures without a federation listener: %v", v)
+	}
+
+	bi := map[string]string{"go_version": runtime.Version()}
+	if v := mustSample(t, fams, "liaison_build_info", bi); v != 1 {
+		t.Errorf("liaison_build_info = %v", v)
+	}
+	for _, op := range []string{"generate_data_key", "unwrap_data_key"} {
+		if v := mustSample(t, fams, "liaison_key_provider_calls_total", map[string]string{"operation": op}); v < 1 {
+			t.Errorf("key provider %s calls: %v", op, v)
+		}
+		if v := mustSample(t, fams, "liaison_key_provider_call_duration_seconds", map[string]string{"operation": op}); v < 1 {
+			t.Errorf("key provider %s latency observations: %v", op, v)
+		}
+		if v := mustSample(t, fams, "liaison_key_provider_call_failures_total", map[string]string{"operation": op, "reason": "unavailable"}); v != 0 {
+			t.Errorf("key provider %s failures: %v", op, v)
+		}
+	}
+	for _, op := range []string{"put", "get", "list"} {
+		if v := mustSample(t, fams, "liaison_store_calls_total", map[string]string{"operation": op}); v < 1 {
+			t.Errorf("store %s calls: %v", op, v)
+		}
+		if v := mustSample(t, fams, "liaison_store_call_failures_total", map[string]string{"operation": op, "reason": "other"}); v != 0 {
+			t.Errorf("store %s failures: %v", op, v)
+		}
+	}
+	if v := mustSample(t, fams, "liaison_policy_reloads_total", map[string]string{"result": "rejected"}); v != 0 {
+		t.Errorf("policy reloads rejected: %v", v)
+	}
+	_, ready := readyz(t, env)
+	if ready.PolicyRevision == "" {
+		t.Fatal("readyz names no policy revision")
+	}
+	if v := mustSample(t, fams, "liaison_policy_revision_info", map[string]string{"revision": ready.PolicyRevision}); v != 1 {
+		t.Errorf("policy revision info for %s: %v", ready.PolicyRevision, v)
+	}
+	if v := mustSample(t, fams, "liaison_audit_checkpoint_age_seconds", nil); v < 0 || v > 3600 {
+		t.Errorf("checkpoint age %v s", v)
+	}
+	if v := mustSample(t, fams, "liaison_audit_unsigned_entries", nil); v < 1 {
+		// The publish, read and list were audited a moment ago; the
+		// checkpoint interval is a minute.
+		t.Errorf("unsigned audit entries: %v", v)
+	}
+	if v := mustSample(t, fams, "liaison_index_pending_writes", nil); v != 0 {
+		t.Errorf("index writes pending when idle: %v", v)
+	}
+	if v := mustSample(t, fams, "liaison_index_lag_seconds", nil); v != 0 {
+		t.Errorf("index lag when idle: %v", v)
+	}
+	certPEM, err := os.ReadFile(env.Cfg.TLS.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := mustSample(t, fams, "liaison_tls_certificate_not_after_timestamp_seconds", nil); int64(v) != cert.NotAfter.Unix() {
+		t.Errorf("certificate notAfter %v, the file says %d", v, cert.NotAfter.Unix())
+	}
+	crlPEM, err := os.ReadFile(env.Fed.CRLFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cblk, _ := pem.Decode(crlPEM)
+	crl, err := x509.ParseRevocationList(cblk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := mustSample(t, fams, "liaison_tls_crl_next_update_timestamp_seconds", nil); crl.NextUpdate.IsZero() || int64(v) != crl.NextUpdate.Unix() {
+		t.Errorf("CRL nextUpdate %v, the file says %v", v, crl.NextUpdate)
+	}
+	for _, name := range []string{"liaison_audit_writable", "liaison_key_provider_up", "liaison_audit_append_duration_seconds",
+		"liaison_audit_append_failures_total", "liaison_integrity_failures_total", "liaison_http_requests_total"} {
+		mustSample(t, fams, name, nil)
+	}
+}
+
+// TestStoreFailureCounted: with the fs store unable to write (a file where
+// its directory of temporary files was, so that even root cannot write
+// there), a publish fails and the store's put failures rise.
+func TestStoreFailureCounted(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
+	met := env.Client("met-police")
+	publish(t, met, recordBody())
+	failures := func() float64 {
+		var n float64
+		for _, r := range []string{"unavailable", "other", "canceled", "exists"} {
+			n += mustSample(t, scrapeFamilies(t, env.AdminURL), "liaison_store_call_failures_total", map[string]string{"operation": "put", "reason": r})
+		}
+		return n
+	}
+	if n := failures(); n != 0 {
+		t.Fatalf("store put failures before the store broke: %v", n)
+	}
+	tmp := filepath.Join(env.Cfg.Store.FS.Dir, "~tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tmp, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := met.MustDo("POST", "/v1/records", recordBody()); r.Status != http.StatusServiceUnavailable && r.Status != http.StatusInternalServerError {
+		t.Fatalf("publish with the store gone: %d %s", r.Status, r.Body)
+	}
+	if n := mustSample(t, scrapeFamilies(t, env.AdminURL), "liaison_store_call_failures_total", map[string]string{"operation": "put", "reason": "unavailable"}); n < 1 {
+		t.Fatalf("store put failures (unavailable) after a failed publish: %v", n)
+	}
+	if n := failures(); n < 1 {
+		t.Fatalf("store put failures after a failed publish: %v", n)
+	}
+}
+
+// TestPolicyReloadMetrics: a broken change to the policy directory is
+// counted as rejected with the old revision still in force; a good change
+// as applied, with the new revision in force.
+func TestPolicyReloadMetrics(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, policies.FS()); err != nil {
+		t.Fatal(err)
+	}
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: func(c *config.Config) {
+		c.Policy.Dir = dir
+		c.Policy.ReloadInterval = 50 * time.Millisecond
+	}})
+	_, before := readyz(t, env)
+	wait := func(result string) map[string]*dto.MetricFamily {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			fams := scrapeFamilies(t, env.AdminURL)
+			if v, _ := sample(fams, "liaison_policy_reloads_total", map[string]string{"result": result}); v >= 1 {
+				return fams
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no policy reload counted as %s", result)
+			}
+		}
+	}
+	dsas := filepath.Join(dir, "data", "dsas.json")
+	good, err := os.ReadFile(dsas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dsas, []byte("{ not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fams := wait("rejected")
+	if v := mustSample(t, fams, "liaison_policy_revision_info", map[string]string{"revision": before.PolicyRevision}); v != 1 {
+		t.Fatalf("revision in force after a rejected reload: %v", v)
+	}
+	if v, _ := sample(fams, "liaison_policy_reloads_total", map[string]string{"result": "applied"}); v != 0 {
+		t.Fatalf("applied reloads before any good change: %v", v)
+	}
+	if err := os.WriteFile(dsas, append(good, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fams = wait("applied")
+	_, after := readyz(t, env)
+	if after.PolicyRevision == before.PolicyRevision {
+		t.Fatalf("revision unchanged after an applied reload: %s", after.PolicyRevision)
+	}
+	if v := mustSample(t, fams, "liaison_policy_revision_info", map[string]string{"revision": after.PolicyRevision}); v != 1 {
+		t.Fatalf("revision info for %s: %v", after.PolicyRevision, v)
+	}
+	if n := len(fams["liaison_policy_revision_info"].Metric); n != 1 {
+		t.Fatalf("%d revision series, want the one in force", n)
+	}
+}
