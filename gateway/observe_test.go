@@ -20,8 +20,8 @@ import (
 
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/config"
-	"github.com/liaison-project/liaison/policies"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
+	"github.com/liaison-project/liaison/policies"
 )
 
 // scrapeFamilies reads the admin listener's /metrics as metric families.

@@ -41,13 +41,13 @@ type Gateway struct {
 	// keySets counts officer key-set reloads (registered with the
 	// server's metrics once it exists).
 	keySets *prometheus.CounterVec
-	// policyMetrics counts policy reloads (AuditPolicyReload).
-	policyMetrics *policyMetrics
 	closers []func() error
 	starts  []func(context.Context) error
 	opts    buildOptions
 
 	keyCache *envelope.CachingKeys
+	// policyMetrics counts policy reloads (AuditPolicyReload).
+	policyMetrics *policyMetrics
 	// fed is this gateway's side of the federation (nil when off).
 	fed *federation.Service
 
