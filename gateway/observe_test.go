@@ -265,6 +265,14 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if v := mustSample(t, fams, "liaison_tls_crl_next_update_timestamp_seconds", nil); crl.NextUpdate.IsZero() || int64(v) != crl.NextUpdate.Unix() {
 		t.Errorf("CRL nextUpdate %v, the file says %v", v, crl.NextUpdate)
 	}
+	if v := mustSample(t, fams, "liaison_ready", nil); v != 1 {
+		t.Errorf("liaison_ready = %v", v)
+	}
+	for _, check := range []string{"store", "audit", "keys", "index"} {
+		if v := mustSample(t, fams, "liaison_readiness_check", map[string]string{"check": check}); v != 1 {
+			t.Errorf("readiness check %s = %v", check, v)
+		}
+	}
 	for _, name := range []string{"liaison_audit_writable", "liaison_key_provider_up", "liaison_audit_append_duration_seconds",
 		"liaison_audit_append_failures_total", "liaison_integrity_failures_total", "liaison_http_requests_total"} {
 		mustSample(t, fams, name, nil)
@@ -359,5 +367,48 @@ func TestPolicyReloadMetrics(t *testing.T) {
 	}
 	if n := len(fams["liaison_policy_revision_info"].Metric); n != 1 {
 		t.Fatalf("%d revision series, want the one in force", n)
+	}
+}
+
+// TestFederationListenerHandshakeFailures: a client offering only TLS 1.2
+// to the federation listener (TLS 1.3 only) is counted there, not on the
+// agency listener; the federation's outbox depth is exported per peer.
+func TestFederationListenerHandshakeFailures(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{Gateways: 2})
+	var env *gatewaytest.Env
+	for _, e := range f.Gateways {
+		env = e
+		break
+	}
+	cfg := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12} //nolint:gosec // the handshake must fail on version, not on trust
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", env.Cfg.Federation.Listen, cfg)
+	if err == nil {
+		conn.Close()
+		t.Fatal("TLS 1.2 handshake accepted by the federation listener")
+	}
+	labels := map[string]string{"listener": "federation", "reason": "protocol_version"}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fams := scrapeFamilies(t, env.AdminURL)
+		if v, _ := sample(fams, "liaison_tls_handshake_failures_total", labels); v == 1 {
+			if v := mustSample(t, fams, "liaison_tls_handshake_failures_total", map[string]string{"listener": "agency", "reason": "protocol_version"}); v != 0 {
+				t.Fatalf("counted on the agency listener too: %v", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			v, _ := sample(fams, "liaison_tls_handshake_failures_total", labels)
+			t.Fatalf("federation protocol_version failures: %v, want 1", v)
+		}
+	}
+	// The federation still works over the wrapped listener: the peers'
+	// outboxes are polled and their depth exported.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		fams := scrapeFamilies(t, env.AdminURL)
+		if _, ok := fams["liaison_federation_outbox_pending"]; ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no liaison_federation_outbox_pending series")
+		}
 	}
 }

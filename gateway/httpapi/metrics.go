@@ -257,6 +257,33 @@ func (s *Server) AdminHandler() http.Handler {
 	return mux
 }
 
+// readinessCollector exports /readyz as metrics, evaluated at scrape time
+// as a probe would (the key provider's check is cached; the store's is a
+// ping): liaison_ready and one series per check, so that an alert names
+// the check that fails.
+type readinessCollector struct{ s *Server }
+
+var (
+	descReady = prometheus.NewDesc("liaison_ready", "1 if every readiness check (/readyz) passes at scrape time, else 0.", nil, nil)
+	descCheck = prometheus.NewDesc("liaison_readiness_check", "1 if the readiness check passes at scrape time, else 0.", []string{"check"}, nil)
+)
+
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descReady; ch <- descCheck }
+
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ready := 1.0
+	for name, check := range c.s.readyChecks() {
+		v := 1.0
+		if err := check(ctx); err != nil {
+			v, ready = 0, 0
+		}
+		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, v, name)
+	}
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+}
+
 func (s *Server) readyChecks() map[string]func(context.Context) error {
 	checks := map[string]func(context.Context) error{
 		"store": s.records.Ping,

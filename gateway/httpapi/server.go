@@ -148,6 +148,7 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 	})
 	s.edge = newEdgeState(s)
 	s.metrics.reg.MustRegister(newOverdueCollector(s))
+	s.metrics.reg.MustRegister(readinessCollector{s})
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
