@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/deploy/monitoring"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/policies"
@@ -409,6 +410,52 @@ func TestFederationListenerHandshakeFailures(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no liaison_federation_outbox_pending series")
+		}
+	}
+}
+
+// TestMonitoringNamesExported: every metric the alert rules and the
+// dashboard (deploy/monitoring) use is one the gateways export, read from
+// their /metrics after real traffic: a publish shared with a recipient on
+// another gateway of a federation, its delivery and reads.
+func TestMonitoringNamesExported(t *testing.T) {
+	rules, err := monitoring.LoadRules(filepath.Join("..", "deploy", "monitoring", monitoring.RulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash, err := monitoring.LoadDashboard(filepath.Join("..", "deploy", "monitoring", monitoring.DashboardFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := monitoring.MetricNames(monitoring.Exprs(rules, dash))
+	if len(used) < 20 {
+		t.Fatalf("only %d metric names found in the rules and dashboard: %v", len(used), used)
+	}
+
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{})
+	met := f.Client("met-police")
+	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
+	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"rocu-nw", "hmrc"} }))
+	if d := deliveryState(t, met, id, f.HostID("hmrc"), "share"); d.State != "delivered" {
+		t.Fatalf("delivery: %+v", d)
+	}
+	if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("read at the recipient's gateway: %d %s", r.Status, r.Body)
+	}
+	exported := map[string]bool{}
+	for _, env := range []*gatewaytest.Env{f.Host("met-police"), f.Host("hmrc")} {
+		for name, fam := range scrapeFamilies(t, env.AdminURL) {
+			exported[name] = true
+			if fam.GetType() == dto.MetricType_HISTOGRAM {
+				for _, s := range []string{"_bucket", "_sum", "_count"} {
+					exported[name+s] = true
+				}
+			}
+		}
+	}
+	for _, name := range used {
+		if !exported[name] {
+			t.Errorf("deploy/monitoring uses %s, which the gateways do not export", name)
 		}
 	}
 }
