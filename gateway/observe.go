@@ -15,6 +15,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/buildinfo"
 	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/gateway/tracing"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -121,15 +122,19 @@ func newMeasuredKeys(p keys.Provider) *measuredKeys {
 
 func (k *measuredKeys) GenerateDataKey(ctx context.Context, name string) (keys.DataKey, error) {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "keys.generate_data_key")
 	dk, err := k.Provider.GenerateDataKey(ctx, name)
 	k.m.observe("generate_data_key", start, keyFailure(err))
+	tracing.End(span, keyFailure(err))
 	return dk, err
 }
 
 func (k *measuredKeys) UnwrapDataKey(ctx context.Context, name string, wrapped []byte) ([]byte, error) {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "keys.unwrap_data_key")
 	pt, err := k.Provider.UnwrapDataKey(ctx, name, wrapped)
 	k.m.observe("unwrap_data_key", start, keyFailure(err))
+	tracing.End(span, keyFailure(err))
 	return pt, err
 }
 
@@ -156,29 +161,37 @@ func newMeasuredStore(st objstore.Store) *measuredStore {
 
 func (s *measuredStore) Put(ctx context.Context, key string, data []byte, opts objstore.PutOptions) error {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "store.put")
 	err := s.Store.Put(ctx, key, data, opts)
 	s.m.observe("put", start, storeFailure(err))
+	tracing.End(span, storeFailure(err))
 	return err
 }
 
 func (s *measuredStore) Get(ctx context.Context, key string) ([]byte, error) {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "store.get")
 	b, err := s.Store.Get(ctx, key)
 	s.m.observe("get", start, storeFailure(err))
+	tracing.End(span, storeFailure(err))
 	return b, err
 }
 
 func (s *measuredStore) Delete(ctx context.Context, key string) error {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "store.delete")
 	err := s.Store.Delete(ctx, key)
 	s.m.observe("delete", start, storeFailure(err))
+	tracing.End(span, storeFailure(err))
 	return err
 }
 
 func (s *measuredStore) List(ctx context.Context, prefix, startAfter string, limit int) ([]string, error) {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "store.list")
 	ks, err := s.Store.List(ctx, prefix, startAfter, limit)
 	s.m.observe("list", start, storeFailure(err))
+	tracing.End(span, storeFailure(err))
 	return ks, err
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/gateway/search"
+	"github.com/liaison-project/liaison/gateway/tracing"
 	"github.com/liaison-project/liaison/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -137,7 +138,20 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Opti
 //  6. The HTTP server over all of them, and the listing index recovered
 //     from the audit log before anything is served.
 func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger) (*httpapi.Server, error) {
-	var err error
+	// Traces first and flushed last (closers run in reverse): every span,
+	// the shutdown's included, reaches the collector.
+	stopTracing, err := tracing.Start(ctx, cfg.Tracing, cfg.GatewayID)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	g.closers = append(g.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("traces not flushed to the collector", zap.Error(err))
+		}
+		return nil
+	})
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
 		MinVersion: cfg.TLS.MinVersion, ReloadInterval: cfg.TLS.ReloadInterval,

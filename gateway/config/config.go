@@ -45,6 +45,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Consents ConsentsConfig `yaml:"consents"`
 	Log      LogConfig      `yaml:"log"`
+	Tracing  TracingConfig  `yaml:"tracing"`
 
 	Federation FederationConfig `yaml:"federation"`
 }
@@ -68,6 +69,7 @@ func Defaults(dataDir string) Config {
 		Limits:      defaultLimits(),
 		Consents:    defaultConsents(),
 		Log:         defaultLog(),
+		Tracing:     defaultTracing(),
 		Federation:  defaultFederation(dataDir),
 	}
 }
@@ -116,6 +118,7 @@ func (c *Config) Validate() error {
 		c.Policy.Validate(),
 		c.Consents.Validate(),
 		c.Log.Validate(),
+		c.Tracing.Validate(),
 		c.Federation.Validate(),
 	} {
 		p.include("", err)

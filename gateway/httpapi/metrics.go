@@ -11,10 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/gateway/tracing"
 )
 
 // Process-log field names: stable, so operators can build alerts on them.
@@ -145,7 +149,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		// The request's span (tracing on): the decision, sealing, store
+		// and audit spans below are its children. Named by method and
+		// route once the route is known; no path, query or header.
+		ctx, span := tracing.Tracer().Start(tracing.Extract(r.Context(), propagation.HeaderCarrier(r.Header)), "request",
+			trace.WithSpanKind(trace.SpanKindServer))
+		next.ServeHTTP(sw, r.WithContext(ctx))
 		rc := fromContext(r.Context())
 		route := rc.route
 		if route == "" {
@@ -163,6 +172,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			outcome = "refused"
 		}
 		elapsed := time.Since(rc.start)
+		if span.IsRecording() {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
+				attribute.Int("http.response.status_code", code), attribute.String("liaison.action", rc.action),
+				attribute.String("liaison.request_id", rc.id))
+		}
+		reason := ""
+		if code >= 500 {
+			reason = outcome
+		}
+		tracing.End(span, reason)
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
 		s.metrics.latency.WithLabelValues(route, outcome).Observe(elapsed.Seconds())
 		if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
