@@ -458,4 +458,16 @@ func TestMonitoringNamesExported(t *testing.T) {
 			t.Errorf("deploy/monitoring uses %s, which the gateways do not export", name)
 		}
 	}
+	// And docs/observability.md describes every liaison_ series exported.
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "observability.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []*gatewaytest.Env{f.Host("met-police")} {
+		for name := range scrapeFamilies(t, env.AdminURL) {
+			if strings.HasPrefix(name, "liaison_") && !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("docs/observability.md does not describe %s", name)
+			}
+		}
+	}
 }
