@@ -1,8 +1,8 @@
 // Package monitoring holds Liaison's Prometheus alert rules and Grafana
 // dashboard (the YAML and JSON files beside this one) and the tests that
 // check them: `promtool check rules` and `promtool test rules` with the
-// promtool that deploy/devstack/devstack.sh installs, and the dashboard's
-// structure. That every metric they name is one a gateway exports is
+// promtool that deploy/devstack/devstack.sh installs, the dashboard's
+// structure, and its queries (parsed by the same promtool). That every metric they name is one a gateway exports is
 // checked against a real gateway's /metrics in gateway/observe_test.go.
 package monitoring
 

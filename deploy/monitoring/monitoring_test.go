@@ -1,6 +1,8 @@
 package monitoring
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,5 +156,56 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("panel %q: %q names no liaison metric", p.Title, tg.Expr)
 			}
 		}
+	}
+}
+
+// TestDashboardExprsParse: every dashboard query is valid PromQL, checked
+// by promtool (the parser the rules are checked with) rather than by
+// linking Prometheus into the module: each query, its Grafana variables
+// replaced by values, becomes a recording rule of a scratch file that
+// `promtool check rules` must accept. A broken query is refused, so the
+// check can fail.
+func TestDashboardExprsParse(t *testing.T) {
+	bin := promtool(t)
+	d, err := LoadDashboard(DashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$job", "liaison", "$instance", ".*")
+	file := func(exprs []string) string {
+		var b strings.Builder
+		b.WriteString("groups:\n- name: dashboard\n  rules:\n")
+		for i, e := range exprs {
+			q, err := json.Marshal(vars.Replace(e)) // a JSON string is a YAML string
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "  - record: dashboard_query_%d\n    expr: %s\n", i, q)
+		}
+		return b.String()
+	}
+	var exprs []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	if len(exprs) < 20 {
+		t.Fatalf("%d dashboard queries", len(exprs))
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"dashboard.yml": file(exprs),
+		"broken.yml":    file(append(exprs[:1:1], `sum by (le (rate(liaison_ready[5m]))`)),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := run(t, dir, bin, "check", "rules", "dashboard.yml"); err != nil {
+		t.Fatalf("dashboard queries: %v\n%s", err, out)
+	}
+	if out, err := run(t, dir, bin, "check", "rules", "broken.yml"); err == nil {
+		t.Fatalf("promtool accepted a broken dashboard query:\n%s", out)
 	}
 }
