@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -18,8 +19,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/liaison-project/liaison/connectors/index"
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/deploy/monitoring"
+	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/policies"
@@ -470,5 +473,59 @@ func TestMonitoringNamesExported(t *testing.T) {
 				t.Errorf("docs/observability.md does not describe %s", name)
 			}
 		}
+	}
+}
+
+// stalledIndex holds every index write until released: a slow index
+// database.
+type stalledIndex struct {
+	index.Backend
+	release chan struct{}
+}
+
+func (s *stalledIndex) Upsert(ctx context.Context, e index.Entry) error {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Backend.Upsert(ctx, e)
+}
+
+// TestIndexLagMetric: while an index write is held (the publish's audit
+// entry durable, the record not yet findable) the gateway reports one
+// pending write and a lag above zero; once it completes, none.
+func TestIndexLagMetric(t *testing.T) {
+	si := &stalledIndex{release: make(chan struct{})}
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, BuildOptions: []gateway.Option{
+		gateway.WithIndexWrapper(func(b index.Backend) index.Backend { si.Backend = b; return si })}})
+	met := env.Client("met-police")
+	done := make(chan int, 1)
+	go func() {
+		r, err := met.Do("POST", "/v1/records", recordBody())
+		if err != nil {
+			done <- 0
+			return
+		}
+		done <- r.Status
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fams := scrapeFamilies(t, env.AdminURL)
+		pending := mustSample(t, fams, "liaison_index_pending_writes", nil)
+		lag := mustSample(t, fams, "liaison_index_lag_seconds", nil)
+		if pending == 1 && lag > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("while a write is held: pending %v lag %v", pending, lag)
+		}
+	}
+	close(si.release)
+	if s := <-done; s != http.StatusCreated {
+		t.Fatalf("publish: %d", s)
+	}
+	fams := scrapeFamilies(t, env.AdminURL)
+	if p, l := mustSample(t, fams, "liaison_index_pending_writes", nil), mustSample(t, fams, "liaison_index_lag_seconds", nil); p != 0 || l != 0 {
+		t.Fatalf("after the write: pending %v lag %v", p, l)
 	}
 }
