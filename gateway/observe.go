@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -71,7 +72,7 @@ func (m *callMetrics) observe(op string, start time.Time, reason string) {
 var (
 	keyOps     = []string{"generate_data_key", "unwrap_data_key"}
 	keyReasons = []string{"unavailable", "invalid_ciphertext", "not_found", "permission_denied", "canceled", "other"}
-	storeOps   = []string{"put", "get", "delete", "list"}
+	storeOps   = []string{"put", "get", "get_version", "delete", "list"}
 	// storeReasons: "exists" is a conditional write that lost (If-Match or
 	// IfAbsent), counted because a steady rate of them means contention
 	// between replicas; not found is an answer, not a failure.
@@ -193,6 +194,25 @@ func (s *measuredStore) List(ctx context.Context, prefix, startAfter string, lim
 	s.m.observe("list", start, storeFailure(err))
 	tracing.End(span, storeFailure(err))
 	return ks, err
+}
+
+// GetVersion is Get with the object's version tag (the compare-and-swap
+// read of conditional writes, PutOptions.IfMatch), measured as
+// "get_version". It reaches the backend through an interface assertion so
+// that this decorator builds whether or not objstore.Store declares it.
+func (s *measuredStore) GetVersion(ctx context.Context, key string) ([]byte, string, error) {
+	gv, ok := s.Store.(interface {
+		GetVersion(context.Context, string) ([]byte, string, error)
+	})
+	if !ok {
+		return nil, "", fmt.Errorf("objstore: %T has no GetVersion", s.Store)
+	}
+	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "store.get_version")
+	b, v, err := gv.GetVersion(ctx, key)
+	s.m.observe("get_version", start, storeFailure(err))
+	tracing.End(span, storeFailure(err))
+	return b, v, err
 }
 
 // Ping passes the backend's reachability check through (/readyz).
