@@ -44,6 +44,9 @@ const (
 // policy engine has already logged it. The audit log is opened before the
 // policy engine (build), so every reload, the first included, has one.
 func (g *Gateway) AuditPolicyReload(ev policy.ReloadEvent) {
+	if g.policyMetrics != nil {
+		g.policyMetrics.observe(ev)
+	}
 	action := "policy.reload"
 	d := &audit.Decision{Revision: ev.NewRevision, Allow: ev.Applied}
 	entry := &audit.Event{Operation: audit.OpAlteration, Status: http.StatusOK, Decision: d}

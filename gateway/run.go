@@ -26,6 +26,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/gateway/registry"
 	"github.com/liaison-project/liaison/gateway/search"
+	"github.com/liaison-project/liaison/gateway/tracing"
 	"github.com/liaison-project/liaison/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -47,6 +48,8 @@ type Gateway struct {
 	opts    buildOptions
 
 	keyCache *envelope.CachingKeys
+	// policyMetrics counts policy reloads (AuditPolicyReload).
+	policyMetrics *policyMetrics
 	// fed is this gateway's side of the federation (nil when off).
 	fed *federation.Service
 	// officers verifies officer tokens (nil without officers.jwks_dir);
@@ -112,7 +115,8 @@ func WithStoreWrapper(f func(objstore.Store) objstore.Store) Option {
 // Build constructs a gateway from cfg: backends chosen by one switch each,
 // then the server on top of the same interfaces whichever they are.
 func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Option) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1), FedAddr: make(chan net.Addr, 1)}
+	g := &Gateway{cfg: cfg, log: log, Addr: make(chan net.Addr, 1), AdminAddr: make(chan net.Addr, 1), FedAddr: make(chan net.Addr, 1),
+		policyMetrics: newPolicyMetrics()}
 	for _, o := range opts {
 		o(&g.opts)
 	}
@@ -142,7 +146,20 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger, opts ...Opti
 //  6. The HTTP server over all of them, and the listing index recovered
 //     from the audit log before anything is served.
 func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger) (*httpapi.Server, error) {
-	var err error
+	// Traces first and flushed last (closers run in reverse): every span,
+	// the shutdown's included, reaches the collector.
+	stopTracing, err := tracing.Start(ctx, cfg.Tracing, cfg.GatewayID)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	g.closers = append(g.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("traces not flushed to the collector", zap.Error(err))
+		}
+		return nil
+	})
 	g.tls, err = pki.NewServerTLS(pki.ServerTLSOptions{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, ClientCAFiles: cfg.TLS.ClientCAs, CRLFiles: cfg.TLS.CRLs,
 		MinVersion: cfg.TLS.MinVersion, ReloadInterval: cfg.TLS.ReloadInterval,
@@ -200,7 +217,13 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		return nil, err
 	}
 	g.closers = append(g.closers, b.close)
-	provider, store, signer := b.provider, b.store, b.signer
+	// Measured where the backends are chosen, under the data-key cache and
+	// the record store, so the metrics count the calls that reach Vault or
+	// MinIO (test wrappers go on top and are not counted).
+	mkeys, mstore := newMeasuredKeys(b.provider), newMeasuredStore(b.store)
+	var provider keys.Provider = mkeys
+	var store objstore.Store = mstore
+	signer := b.signer
 	if cfg.Audit.ShipInterval > 0 {
 		shipTo, err := b.auditStore(ctx, cfg, store)
 		if err != nil {
@@ -266,7 +289,10 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 		srv.Registry().MustRegister(g.fed.Collectors()...)
 		g.fed.UseConsentExecutor(srv)
 	}
-	srv.Registry().MustRegister(keysUp, g.keySets)
+	srv.Registry().MustRegister(keysUp, g.keySets, g.policyMetrics.reloads)
+	srv.Registry().MustRegister(mkeys.m.collectors()...)
+	srv.Registry().MustRegister(mstore.m.collectors()...)
+	srv.Registry().MustRegister(&stateCollector{now: time.Now, policy: g.policy, audit: aw, index: srv.Records().Index(), tls: g.tls, opened: time.Now()})
 	registerAuditMetrics(srv.Registry(), aw)
 	srv.Records().WarnOldLayout(ctx, log)
 	if err := g.recoverIndex(ctx, cfg, srv, log); err != nil {
@@ -416,14 +442,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var fln net.Listener
 	if g.fed != nil && g.opts.fedListener != nil {
 		fln = g.opts.fedListener
-		g.FedAddr <- fln.Addr()
 	} else if g.fed != nil {
 		if fln, err = net.Listen("tcp", g.cfg.Federation.Listen); err != nil {
 			ln.Close()
 			aln.Close()
 			return fmt.Errorf("federation listen %s: %w", g.cfg.Federation.Listen, err)
 		}
+	}
+	if fln != nil {
 		g.FedAddr <- fln.Addr()
+		// The handshake runs in the listener, as on the agency listener,
+		// so that a failed one is counted by reason (net/http would only
+		// print it to ErrorLog).
+		fln = pki.NewHandshakeListener(fln, federationTLS(g.tls), pki.HandshakeOptions{Timeout: 10 * time.Second,
+			OnRefusal: func(r pki.Refusal) {
+				g.TLSHandshakeFailed("federation", r)
+				if ce := g.log.Check(zap.DebugLevel, "federation TLS handshake failed"); ce != nil {
+					ce.Write(zap.Error(r.Err))
+				}
+			}})
 	}
 	g.Addr <- ln.Addr()
 	g.AdminAddr <- aln.Addr()
@@ -437,7 +474,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if fln != nil {
 		fed = &http.Server{Handler: g.fed.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog,
 			TLSConfig: federationTLS(g.tls)}
-		go func() { errc <- fed.ServeTLS(fln, "", "") }()
+		go func() { errc <- fed.Serve(fln) }()
 	}
 	g.log.Info("gateway listening", zap.String("listen", ln.Addr().String()), zap.String("admin_listen", aln.Addr().String()),
 		zap.String("gateway_id", g.cfg.GatewayID), zap.String("policy_revision", g.policy.Revision()),

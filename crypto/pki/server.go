@@ -161,6 +161,21 @@ func (s *ServerTLS) Certificate() *tls.Certificate {
 	return &s.state.Load().config.Certificates[0]
 }
 
+// CRLNextUpdates is each loaded CRL's nextUpdate by file (zero when the
+// CRL states none), for the expiry metric: a CRL past its nextUpdate is
+// stale and its issuer's certificates may be revoked without our knowing.
+func (s *ServerTLS) CRLNextUpdates() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, lcs := range s.state.Load().crls {
+		for _, lc := range lcs {
+			if t, ok := out[lc.file]; !ok || lc.list.NextUpdate.Before(t) {
+				out[lc.file] = lc.list.NextUpdate
+			}
+		}
+	}
+	return out
+}
+
 // loadError carries the file at fault so that the log can name it.
 type loadError struct {
 	file string

@@ -18,12 +18,14 @@ set -euo pipefail
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 VAULT_VERSION=v1.21.0   # pinned in deploy/devstack/vault/go.mod; v1.21.4 does not build this way
 HELM_VERSION=v4.3.2     # helm lint/template for deploy/helm/liaison (deploy/packaging tests)
+PROMTOOL_VERSION=v0.316.0 # github.com/prometheus/prometheus (Prometheus 3.x); checks deploy/monitoring
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LIAISON_DEVSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/liaison/devstack}
 minio_bin=$cache/minio-$MINIO_VERSION/minio
 vault_bin=$cache/vault-$VAULT_VERSION/vault
 helm_bin=$cache/helm-$HELM_VERSION/helm
+promtool_bin=$cache/promtool-$PROMTOOL_VERSION/promtool
 
 log() { printf 'devstack: %s\n' "$*" >&2; }
 
@@ -54,12 +56,28 @@ build_helm() {
   mv "$tmp/helm" "$helm_bin"; rmdir "$tmp"
 }
 
+build_promtool() {
+  [ -x "$promtool_bin" ] && return 0
+  log "building promtool $PROMTOOL_VERSION (first run only; long on 2 cores)"
+  local tmp; tmp=$(mktemp -d "$cache/.promtool.XXXXXX")
+  GOBIN=$tmp GOFLAGS=-buildvcs=false go install -trimpath -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+  mkdir -p "$(dirname "$promtool_bin")"
+  mv "$tmp/promtool" "$promtool_bin"; rmdir "$tmp"
+}
+
+# tools_env prints the exports of the tools tests run (not servers).
+tools_env() {
+  echo "export LIAISON_TEST_PROMTOOL=$promtool_bin"
+  echo "export LIAISON_TEST_HELM_BIN=$helm_bin"
+}
+
 install() {
   mkdir -p "$cache"
   # One at a time: on 2 cores two big links at once mostly thrash memory and cache.
   build_minio
   build_vault
   build_helm
+  build_promtool
 }
 
 pg_user=$(id -un); [ "$(id -u)" = 0 ] && pg_user=postgres
@@ -207,6 +225,10 @@ up() {
   local state=${1:-$here/../../.cache/devstack/run}
   mkdir -p "$state"; state=$(cd "$state" && pwd)
   if [ -f "$state/env" ] && [ -f "$state/minio.pid" ] && kill -0 "$(cat "$state/minio.pid")" 2>/dev/null; then
+    # A stack started before a tool was added: build it and add its export.
+    build_helm
+    build_promtool
+    grep -q LIAISON_TEST_HELM_BIN "$state/env" || tools_env >>"$state/env"
     log "already running (state $state)"; cat "$state/env"; return 0
   fi
   install
@@ -242,7 +264,6 @@ export LIAISON_TEST_VAULT_ADDR=http://127.0.0.1:$vport
 export LIAISON_TEST_VAULT_TOKEN=$token
 export LIAISON_TEST_VAULT_PID=$(cat "$state/vault.pid")
 export LIAISON_TEST_VAULT_BIN=$vault_bin
-export LIAISON_TEST_HELM_BIN=$helm_bin
 export VAULT_ADDR=http://127.0.0.1:$vport
 export VAULT_TOKEN=$token
 export LIAISON_KEYS_VAULT_ADDRESS=http://127.0.0.1:$vport
@@ -251,6 +272,7 @@ export LIAISON_STORE_MINIO_CREDENTIALS_ACCESS_KEY=$user
 export LIAISON_STORE_MINIO_CREDENTIALS_SECRET_KEY=$pass
 export LIAISON_TEST_POSTGRES_DSN=postgres://liaison:$pg_pass@127.0.0.1:$pg_port/liaison?sslmode=disable
 export LIAISON_TEST_POSTGRES_PID=$(cat "$state/postgres.pid")
+$(tools_env)
 ENV
   log "MinIO on 127.0.0.1:$mport, Vault on 127.0.0.1:$vport, PostgreSQL on 127.0.0.1:$pg_port (state $state)"
   cat "$state/env"

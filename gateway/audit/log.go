@@ -117,6 +117,10 @@ type Log struct {
 	// probeFailures counts failed probes (exported as a metric).
 	probeFailures atomic.Uint64
 	lock          *filelock.Lock // the directory's single-writer lock
+	// signedSize and signedAt mirror cpSize and cpTime (unix nanos; 0: no
+	// checkpoint yet) for readers outside the writer goroutine (metrics).
+	signedSize atomic.Uint64
+	signedAt   atomic.Int64
 
 	// Writer goroutine state.
 	seg         appendFile
@@ -310,6 +314,8 @@ func (l *Log) recover() error {
 			return fmt.Errorf("%w: the last checkpoint does not match the entries; run `liaison audit verify`", ErrCorrupt)
 		}
 		l.cpSize, l.cpTime = lastCp.TreeSize, lastCp.Time
+		l.signedSize.Store(lastCp.TreeSize)
+		l.signedAt.Store(lastCp.Time.UnixNano())
 	}
 	last := segs[len(segs)-1]
 	l.rng, l.prev = v.rng, v.prev
@@ -556,6 +562,17 @@ func (a *appendFile) close() {
 
 // Dir is the log directory.
 func (l *Log) Dir() string { return l.dir }
+
+// LastCheckpoint is the time of the latest signed checkpoint (zero if none
+// was signed yet) and how many entries it covers, for the checkpoint-age
+// metric: entries beyond it are not yet covered by a signature.
+func (l *Log) LastCheckpoint() (time.Time, uint64) {
+	at := l.signedAt.Load()
+	if at == 0 {
+		return time.Time{}, l.signedSize.Load()
+	}
+	return time.Unix(0, at), l.signedSize.Load()
+}
 
 // Size is the number of durable entries.
 func (l *Log) Size() uint64 { return l.size.Load() }
@@ -922,6 +939,8 @@ func (l *Log) checkpoint() error {
 		return err
 	}
 	l.cpSize, l.cpTime = n, now
+	l.signedSize.Store(n)
+	l.signedAt.Store(now.UnixNano())
 	// The note form of the same checkpoint, for witnesses (note.go). It
 	// comes after the JWS is durable, so it never states a size the JWS
 	// file lacks; if writing it fails, the JWS stands and the error is the

@@ -45,6 +45,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Consents ConsentsConfig `yaml:"consents"`
 	Log      LogConfig      `yaml:"log"`
+	Tracing  TracingConfig  `yaml:"tracing"`
 
 	Federation FederationConfig `yaml:"federation"`
 	Registry   RegistryConfig   `yaml:"registry"`
@@ -69,6 +70,7 @@ func Defaults(dataDir string) Config {
 		Limits:      defaultLimits(),
 		Consents:    defaultConsents(),
 		Log:         defaultLog(),
+		Tracing:     defaultTracing(),
 		Federation:  defaultFederation(dataDir),
 	}
 }
@@ -117,6 +119,7 @@ func (c *Config) Validate() error {
 		c.Policy.Validate(),
 		c.Consents.Validate(),
 		c.Log.Validate(),
+		c.Tracing.Validate(),
 		c.Federation.Validate(),
 		c.Registry.Validate(),
 	} {

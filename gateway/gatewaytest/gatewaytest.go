@@ -56,6 +56,9 @@ type Options struct {
 	Dir string
 	// Quiet drops the process log instead of sending it to t.Log.
 	Quiet bool
+	// Logger, if set, is the process logger (the access-log tests read
+	// what the production logger writes).
+	Logger *zap.Logger
 	// PKI overrides the dev federation's options (trust domain, gateway id,
 	// agencies): federation tests give each gateway its own.
 	PKI *pki.DevOptions
@@ -101,6 +104,9 @@ func Start(t testing.TB, o Options) *Env {
 	log := zap.NewNop()
 	if !o.Quiet {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	if o.Logger != nil {
+		log = o.Logger
 	}
 	opts := append([]gateway.Option{gateway.WithClock(e.Now)}, o.BuildOptions...)
 	ctx, cancel := context.WithCancel(context.Background())

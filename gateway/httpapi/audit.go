@@ -10,6 +10,7 @@ import (
 
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/tracing"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -122,10 +123,14 @@ func (s *Server) writeAudit(ctx context.Context, rc *reqCtx, ev *audit.Event) er
 	defer cancel()
 	rc.audited = true
 	start := time.Now()
+	actx, span := tracing.Tracer().Start(actx, "audit.append")
 	err := s.audit.Append(actx, ev)
 	s.metrics.auditLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.auditFailures.Inc()
+		tracing.End(span, "failed")
+	} else {
+		tracing.End(span, "")
 	}
 	return err
 }

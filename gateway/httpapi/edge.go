@@ -319,6 +319,7 @@ func (s *Server) tlsRefused(r pki.Refusal) {
 	// Counted once recorded, so that the counter never runs ahead of the
 	// auditor (tests wait on it).
 	defer s.edge.refusals.WithLabelValues("tls", string(r.Kind)).Inc()
+	s.TLSHandshakeFailed("agency", r)
 	peer := peerIP(r.Remote)
 	detail, audited := tlsRefusalDetail[r.Kind]
 	if !audited {

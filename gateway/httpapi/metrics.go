@@ -5,14 +5,20 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
+	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/api"
+	"github.com/liaison-project/liaison/gateway/tracing"
 )
 
 // Process-log field names: stable, so operators can build alerts on them.
@@ -50,6 +56,9 @@ type metrics struct {
 	// requestsBecameOverdue counts requests for information whose deadline
 	// passed while they were open, once each (requests.go, noteOverdue).
 	requestsBecameOverdue prometheus.Counter
+	// tlsFailures: failed TLS handshakes by listener and reason
+	// (tlsFailureReason).
+	tlsFailures *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -91,7 +100,15 @@ func newMetrics() *metrics {
 	}
 	m.requestsBecameOverdue = prometheus.NewCounter(prometheus.CounterOpts{Name: "liaison_requests_became_overdue_total",
 		Help: "Requests for information whose answer deadline passed while open, counted once each by the process that first noticed (a read or a scrape)."})
-	m.reg.MustRegister(m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
+	m.tlsFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liaison_tls_handshake_failures_total",
+		Help: "Failed TLS handshakes by listener (agency, federation) and reason (unknown_ca, expired, revoked, no_client_certificate, bad_certificate, protocol_version, peer_refused_certificate, other)."},
+		[]string{"listener", "reason"})
+	for _, l := range []string{"agency", "federation"} {
+		for _, r := range tlsFailureReasons {
+			m.tlsFailures.WithLabelValues(l, r)
+		}
+	}
+	m.reg.MustRegister(m.tlsFailures, m.requests, m.latency, m.decisions, m.auditLatency, m.auditFailures, m.integrityFailures, m.indexWrites, m.indexEntries,
 		m.indexStateFailures, m.reviewOverdueReads, m.reviewWithheld, m.reviews, m.requestsBecameOverdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -132,7 +149,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		// The request's span (tracing on): the decision, sealing, store
+		// and audit spans below are its children. Named by method and
+		// route once the route is known; no path, query or header.
+		ctx, span := tracing.Tracer().Start(tracing.Extract(r.Context(), propagation.HeaderCarrier(r.Header)), "request",
+			trace.WithSpanKind(trace.SpanKindServer))
+		next.ServeHTTP(sw, r.WithContext(ctx))
 		rc := fromContext(r.Context())
 		route := rc.route
 		if route == "" {
@@ -150,6 +172,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			outcome = "refused"
 		}
 		elapsed := time.Since(rc.start)
+		if span.IsRecording() {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", route),
+				attribute.Int("http.response.status_code", code), attribute.String("liaison.action", rc.action),
+				attribute.String("liaison.request_id", rc.id))
+		}
+		reason := ""
+		if code >= 500 {
+			reason = outcome
+		}
+		tracing.End(span, reason)
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
 		s.metrics.latency.WithLabelValues(route, outcome).Observe(elapsed.Seconds())
 		if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
@@ -161,6 +194,52 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			ce.Write(fields...)
 		}
 	})
+}
+
+// tlsFailureReasons are the values of the reason label of
+// liaison_tls_handshake_failures_total.
+var tlsFailureReasons = []string{"unknown_ca", "expired", "revoked", "no_client_certificate", "bad_certificate",
+	"protocol_version", "peer_refused_certificate", "other"}
+
+// tlsFailureReason is the metric's reason for a refused handshake: the
+// certificate kinds an operator acts on (a partner's CA missing from the
+// bundle, an expired or revoked certificate, a client without one), a
+// client offering no TLS version or suite we accept, a peer refusing our
+// certificate (its alert), and everything else (scanners, hang-ups).
+func tlsFailureReason(r pki.Refusal) string {
+	switch r.Kind {
+	case pki.RefusedUnknownCA:
+		return "unknown_ca"
+	case pki.RefusedExpired:
+		return "expired"
+	case pki.RefusedRevoked:
+		return "revoked"
+	case pki.RefusedNoCertificate:
+		return "no_client_certificate"
+	case pki.RefusedUsage, pki.RefusedInvalid, pki.RefusedNoAgency:
+		return "bad_certificate"
+	}
+	if r.Err == nil {
+		return "other"
+	}
+	// crypto/tls has no sentinels for these; the texts are stable
+	// (crypto/tls alert.go and handshake_server*.go).
+	msg := r.Err.Error()
+	switch {
+	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "no cipher suite supported"),
+		strings.Contains(msg, "no mutually supported"), strings.Contains(msg, "unsupported versions"):
+		return "protocol_version"
+	case strings.Contains(msg, "remote error: tls: bad certificate"), strings.Contains(msg, "remote error: tls: unknown certificate authority"),
+		strings.Contains(msg, "remote error: tls: certificate expired"), strings.Contains(msg, "remote error: tls: certificate revoked"):
+		return "peer_refused_certificate"
+	}
+	return "other"
+}
+
+// TLSHandshakeFailed counts a refused handshake on listener (agency,
+// federation).
+func (s *Server) TLSHandshakeFailed(listener string, r pki.Refusal) {
+	s.metrics.tlsFailures.WithLabelValues(listener, tlsFailureReason(r)).Inc()
 }
 
 func fieldRecord(id string) zap.Field { return zap.String(fRecordID, id) }
@@ -196,6 +275,33 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// readinessCollector exports /readyz as metrics, evaluated at scrape time
+// as a probe would (the key provider's check is cached; the store's is a
+// ping): liaison_ready and one series per check, so that an alert names
+// the check that fails.
+type readinessCollector struct{ s *Server }
+
+var (
+	descReady = prometheus.NewDesc("liaison_ready", "1 if every readiness check (/readyz) passes at scrape time, else 0.", nil, nil)
+	descCheck = prometheus.NewDesc("liaison_readiness_check", "1 if the readiness check passes at scrape time, else 0.", []string{"check"}, nil)
+)
+
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descReady; ch <- descCheck }
+
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ready := 1.0
+	for name, check := range c.s.readyChecks() {
+		v := 1.0
+		if err := check(ctx); err != nil {
+			v, ready = 0, 0
+		}
+		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, v, name)
+	}
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
 }
 
 func (s *Server) readyChecks() map[string]func(context.Context) error {

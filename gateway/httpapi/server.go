@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/recordstore"
+	"github.com/liaison-project/liaison/gateway/tracing"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -152,6 +154,7 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 	})
 	s.edge = newEdgeState(s)
 	s.metrics.reg.MustRegister(newOverdueCollector(s))
+	s.metrics.reg.MustRegister(readinessCollector{s})
 	for _, a := range cfg.Officers.RequireFor {
 		s.requireOfficer[a] = true
 	}
@@ -483,8 +486,15 @@ func (s *Server) decide(ctx context.Context, rc *reqCtx, action policy.Action, m
 
 func (s *Server) decideInput(ctx context.Context, rc *reqCtx, in policy.Input) (*policy.Decision, error) {
 	start := time.Now()
+	ctx, span := tracing.Tracer().Start(ctx, "policy.decide")
 	d, err := s.policy.Decide(ctx, in)
 	s.metrics.observeDecision(time.Since(start), d.Allow, err)
+	span.SetAttributes(attribute.Bool("liaison.decision.allow", d.Allow), attribute.String("liaison.policy.revision", d.Revision))
+	if err != nil {
+		tracing.End(span, "error")
+	} else {
+		tracing.End(span, "")
+	}
 	if err != nil {
 		return nil, problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed",
 			"the request was denied because the policy could not be evaluated").withCause(err)

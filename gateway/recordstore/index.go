@@ -49,6 +49,12 @@ type Index struct {
 	cursorOnce   sync.Once
 	cursorMACKey []byte
 
+	// inflight: start times of the writes under way (Put), for the lag
+	// metric (Lag).
+	lagMu    sync.Mutex
+	lagNext  uint64
+	inflight map[uint64]time.Time
+
 	// Group commit (upsert): concurrent writes share one transaction.
 	gmu      sync.Mutex
 	gpending []*groupWrite
@@ -156,6 +162,7 @@ func (ix *Index) Put(ctx context.Context, st *Record) error {
 		return fmt.Errorf("%w: no index database configured", index.ErrUnavailable)
 	}
 	start := ix.now()
+	defer ix.track()()
 	e, err := ix.entry(ctx, st)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(ctx, putTimeout)
@@ -172,6 +179,38 @@ func (ix *Index) Put(ctx context.Context, st *Record) error {
 		ix.onFlushed(start)
 	}
 	return nil
+}
+
+// track notes a write under way until the returned func is called.
+func (ix *Index) track() func() {
+	ix.lagMu.Lock()
+	defer ix.lagMu.Unlock()
+	if ix.inflight == nil {
+		ix.inflight = map[uint64]time.Time{}
+	}
+	id := ix.lagNext
+	ix.lagNext++
+	ix.inflight[id] = time.Now()
+	return func() {
+		ix.lagMu.Lock()
+		delete(ix.inflight, id)
+		ix.lagMu.Unlock()
+	}
+}
+
+// Lag is how many index writes are under way (each after its audit entry
+// is durable, so the record is on the record but not yet findable) and
+// how long the oldest has been waiting: the index's lag behind the audit
+// log. Writes are bounded by putTimeout; a lag beyond it means writes are
+// stuck behind a slow database.
+func (ix *Index) Lag() (pending int, oldest time.Duration) {
+	ix.lagMu.Lock()
+	defer ix.lagMu.Unlock()
+	now := time.Now()
+	for _, t := range ix.inflight {
+		oldest = max(oldest, now.Sub(t))
+	}
+	return len(ix.inflight), oldest
 }
 
 // entry is what the index keeps of st: no content, selectors only blind.

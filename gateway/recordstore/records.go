@@ -25,6 +25,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/envelope"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/selector"
+	"github.com/liaison-project/liaison/gateway/tracing"
 )
 
 // DataKeys is what the record store needs from the key layer: data keys for
@@ -221,6 +222,8 @@ type Pending struct {
 // seal encrypts content for meta and signs the result. No plaintext leaves
 // this function except into the sealed envelope.
 func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*Pending, error) {
+	ctx, span := tracing.Tracer().Start(ctx, "record.seal")
+	defer span.End()
 	digest, err := meta.Digest()
 	if err != nil {
 		return nil, err
