@@ -220,7 +220,8 @@ func ClientFromTLS(e *Env, cfg *tls.Config) *Client { return e.clientFor(cfg) }
 
 func (e *Env) clientFor(cfg *tls.Config) *Client {
 	return &Client{env: e, Headers: map[string]string{},
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{t: e.T,
+			next: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}}
 }
 
 // With returns a copy of c with extra headers (Liaison-Purpose…).
