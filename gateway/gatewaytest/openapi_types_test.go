@@ -190,3 +190,28 @@ func lookupSchema(doc *openapi3.T, path string) *openapi3.SchemaRef {
 	}
 	return ref
 }
+
+// TestOpenAPIListParameters: GET /v1/records documents exactly the query
+// parameters the gateway accepts (api.ListParams; any other is a 400).
+func TestOpenAPIListParameters(t *testing.T) {
+	ct, err := gatewaytest.LoadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ct.Doc.Paths.Find("/v1/records").Get
+	if op == nil {
+		t.Fatal("GET /v1/records is not in docs/openapi.yaml")
+	}
+	var documented []string
+	for _, p := range op.Parameters {
+		if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+			documented = append(documented, p.Value.Name)
+		}
+	}
+	want := slices.Clone(api.ListParams)
+	slices.Sort(want)
+	slices.Sort(documented)
+	if !slices.Equal(documented, want) {
+		t.Errorf("GET /v1/records query parameters: document %v, gateway (api.ListParams) %v", documented, want)
+	}
+}
