@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,8 @@ func Stats() ContractStats {
 	return ContractStats{Requests: stats.requests.Load(), InvalidRequests: stats.invalid.Load(), Responses: stats.responses.Load()}
 }
 
-// Contract is the loaded document and its router.
+// Contract is the loaded document and a router of its agency-listener
+// operations.
 type Contract struct {
 	Doc    *openapi3.T
 	router routers.Router
@@ -93,7 +95,14 @@ func LoadContract() (*Contract, error) {
 			return
 		}
 		routing.Servers = nil
-		for _, pi := range routing.Paths.Map() {
+		for path, pi := range routing.Paths.Map() {
+			// Clients made here talk to the agency listener: the admin
+			// listener's paths (tag admin) are not routes there (GET
+			// /metrics on the agency listener is a 404 no-route).
+			if op := pi.Get; op != nil && slices.Contains(op.Tags, "admin") {
+				routing.Paths.Delete(path)
+				continue
+			}
 			pi.Servers = nil
 			for _, op := range pi.Operations() {
 				op.Servers = nil
@@ -108,7 +117,7 @@ func LoadContract() (*Contract, error) {
 			contractErr = fmt.Errorf("router: %w", err)
 			return
 		}
-		contract = &Contract{Doc: &routing, router: r}
+		contract = &Contract{Doc: doc, router: r}
 	})
 	return contract, contractErr
 }
