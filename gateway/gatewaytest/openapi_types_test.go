@@ -8,10 +8,12 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
+	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/selector"
 	"github.com/liaison-project/liaison/policy"
@@ -191,27 +193,39 @@ func lookupSchema(doc *openapi3.T, path string) *openapi3.SchemaRef {
 	return ref
 }
 
-// TestOpenAPIListParameters: GET /v1/records documents exactly the query
-// parameters the gateway accepts (api.ListParams; any other is a 400).
-func TestOpenAPIListParameters(t *testing.T) {
+// TestOpenAPIQueryParameters: each operation documents exactly the query
+// parameters its route accepts (httpapi.Route.Query: the list its handler
+// enforces; any other parameter is a 400), and none where it reads none.
+func TestOpenAPIQueryParameters(t *testing.T) {
 	ct, err := gatewaytest.LoadContract()
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := ct.Doc.Paths.Find("/v1/records").Get
-	if op == nil {
-		t.Fatal("GET /v1/records is not in docs/openapi.yaml")
-	}
-	var documented []string
-	for _, p := range op.Parameters {
-		if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
-			documented = append(documented, p.Value.Name)
+	withQuery := 0
+	for _, rt := range append(httpapi.Routes(), gateway.AdminRoutes()...) {
+		pi := ct.Doc.Paths.Find(rt.Path)
+		if pi == nil || pi.GetOperation(rt.Method) == nil {
+			continue // TestOpenAPIRoutes reports it
+		}
+		var documented []string
+		for _, params := range []openapi3.Parameters{pi.Parameters, pi.GetOperation(rt.Method).Parameters} {
+			for _, p := range params {
+				if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+					documented = append(documented, p.Value.Name)
+				}
+			}
+		}
+		want := slices.Clone(rt.Query)
+		if len(want) > 0 {
+			withQuery++
+		}
+		slices.Sort(want)
+		slices.Sort(documented)
+		if !slices.Equal(documented, want) {
+			t.Errorf("%s: document's query parameters %v, the gateway's %v", rt.Pattern(), documented, want)
 		}
 	}
-	want := slices.Clone(api.ListParams)
-	slices.Sort(want)
-	slices.Sort(documented)
-	if !slices.Equal(documented, want) {
-		t.Errorf("GET /v1/records query parameters: document %v, gateway (api.ListParams) %v", documented, want)
+	if withQuery < 4 {
+		t.Errorf("only %d routes declare query parameters; the list endpoints (records, audit, consents, requests) all do", withQuery)
 	}
 }

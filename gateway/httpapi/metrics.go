@@ -168,9 +168,9 @@ func fieldErr(err error) zap.Field    { return zap.Error(err) }
 
 // The admin listener's endpoints (AdminHandler registers these).
 var (
-	RouteHealth  = Route{"GET", "/healthz"}
-	RouteReady   = Route{"GET", "/readyz"}
-	RouteMetrics = Route{"GET", "/metrics"}
+	RouteHealth  = Route{Method: "GET", Path: "/healthz"}
+	RouteReady   = Route{Method: "GET", Path: "/readyz"}
+	RouteMetrics = Route{Method: "GET", Path: "/metrics"}
 )
 
 // AdminRoutes lists the endpoints AdminHandler serves.

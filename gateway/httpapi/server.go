@@ -24,6 +24,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
@@ -179,6 +180,10 @@ func (s *Server) Handler() http.Handler {
 type Route struct {
 	Method string
 	Path   string
+	// Query is every query parameter the endpoint accepts (any other is a
+	// 400), for an endpoint that reads the query: the list its handler
+	// checks, so the document's test compares against what is enforced.
+	Query []string
 }
 
 // Pattern is the ServeMux pattern ("GET /v1/records/{id}").
@@ -194,25 +199,25 @@ type route struct {
 // routes is the agency API's routing table: Handler registers exactly
 // these, and Routes lists them, so the list cannot drift from the mux.
 func (s *Server) routes() []route {
-	r := func(method, path, action string, h handlerFunc) route {
-		return route{Route{method, path}, action, h}
+	r := func(method, path, action string, h handlerFunc, query ...string) route {
+		return route{Route{method, path, query}, action, h}
 	}
 	return []route{
 		r("POST", "/v1/records", string(policy.ActionPublish), s.publish),
-		r("GET", "/v1/records", string(policy.ActionList), s.list),
+		r("GET", "/v1/records", string(policy.ActionList), s.list, api.ListParams...),
 		r("GET", "/v1/records/{id}", string(policy.ActionRead), s.read),
 		r("DELETE", "/v1/records/{id}", string(policy.ActionRecall), s.recall),
 		r("POST", "/v1/records/{id}/review", string(policy.ActionReview), s.review),
 		r("POST", "/v1/decisions", string(policy.ActionDecide), s.decisions),
-		r("GET", "/v1/audit", string(policy.ActionAuditQuery), s.auditQuery),
+		r("GET", "/v1/audit", string(policy.ActionAuditQuery), s.auditQuery, auditQueryParams...),
 		r("POST", "/v1/records/{id}/shares", string(policy.ActionShare), s.share),
 		r("GET", "/v1/records/{id}/deliveries", "record.deliveries", s.deliveries),
 		r("POST", "/v1/search", "record.search", s.search),
-		r("GET", "/v1/consents", "consent.list", s.listConsents),
+		r("GET", "/v1/consents", "consent.list", s.listConsents, consentListParams...),
 		r("POST", "/v1/consents/{id}/approve", "consent.approve", s.approveConsent),
 		r("POST", "/v1/consents/{id}/refuse", "consent.refuse", s.refuseConsent),
 		r("POST", "/v1/requests", string(policy.ActionFileRequest), s.fileRequest),
-		r("GET", "/v1/requests", "request.list", s.listRequests),
+		r("GET", "/v1/requests", "request.list", s.listRequests, requestListParams...),
 		r("GET", "/v1/requests/{id}", "request.read", s.getRequest),
 		r("POST", "/v1/requests/{id}/answer", "request.answer", s.answerRequest),
 		r("POST", "/v1/requests/{id}/detail", "request.detail", s.detailRequest),
