@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -61,6 +62,9 @@ func Stats() ContractStats {
 type Contract struct {
 	Doc    *openapi3.T
 	router routers.Router
+	// admin routes the admin listener's operations (tag admin), for
+	// Env.AdminGet.
+	admin routers.Router
 }
 
 var (
@@ -82,44 +86,57 @@ func LoadContract() (*Contract, error) {
 			contractErr = fmt.Errorf("validate %s: %w", OpenAPIPath(), err)
 			return
 		}
-		// The router matches paths only: tests reach both listeners on
-		// loopback ports the document cannot name. Servers are dropped on
-		// a copy used for routing alone.
-		var routing openapi3.T
-		b, err := json.Marshal(doc)
-		if err == nil {
-			err = json.Unmarshal(b, &routing)
-		}
+		// The agency listener's operations are not routes on the admin
+		// listener and the other way round (GET /metrics on the agency
+		// listener is a 404 no-route): one router for each.
+		r, err := listenerRouter(l, doc, false)
 		if err != nil {
 			contractErr = err
 			return
 		}
-		routing.Servers = nil
-		for path, pi := range routing.Paths.Map() {
-			// Clients made here talk to the agency listener: the admin
-			// listener's paths (tag admin) are not routes there (GET
-			// /metrics on the agency listener is a 404 no-route).
-			if op := pi.Get; op != nil && slices.Contains(op.Tags, "admin") {
-				routing.Paths.Delete(path)
-				continue
-			}
-			pi.Servers = nil
-			for _, op := range pi.Operations() {
-				op.Servers = nil
-			}
-		}
-		if err := l.ResolveRefsIn(&routing, nil); err != nil {
+		admin, err := listenerRouter(l, doc, true)
+		if err != nil {
 			contractErr = err
 			return
 		}
-		r, err := gorillamux.NewRouter(&routing)
-		if err != nil {
-			contractErr = fmt.Errorf("router: %w", err)
-			return
-		}
-		contract = &Contract{Doc: doc, router: r}
+		contract = &Contract{Doc: doc, router: r, admin: admin}
 	})
 	return contract, contractErr
+}
+
+// listenerRouter routes the operations of one listener: the admin
+// listener's (tag admin) or the agency listener's. It matches paths only:
+// tests reach both listeners on loopback ports the document cannot name,
+// so servers are dropped on a copy used for routing alone.
+func listenerRouter(l *openapi3.Loader, doc *openapi3.T, admin bool) (routers.Router, error) {
+	var routing openapi3.T
+	b, err := json.Marshal(doc)
+	if err == nil {
+		err = json.Unmarshal(b, &routing)
+	}
+	if err != nil {
+		return nil, err
+	}
+	routing.Servers = nil
+	for path, pi := range routing.Paths.Map() {
+		op := pi.Get
+		if isAdmin := op != nil && slices.Contains(op.Tags, "admin"); isAdmin != admin {
+			routing.Paths.Delete(path)
+			continue
+		}
+		pi.Servers = nil
+		for _, op := range pi.Operations() {
+			op.Servers = nil
+		}
+	}
+	if err := l.ResolveRefsIn(&routing, nil); err != nil {
+		return nil, err
+	}
+	r, err := gorillamux.NewRouter(&routing)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	return r, nil
 }
 
 var filterOptions = &openapi3filter.Options{
@@ -133,6 +150,8 @@ var filterOptions = &openapi3filter.Options{
 type contractTransport struct {
 	t    testing.TB
 	next http.RoundTripper
+	// admin: the round trips go to the admin listener.
+	admin bool
 }
 
 // CloseIdleConnections reaches the wrapped transport (Client.CloseIdle).
@@ -158,7 +177,11 @@ func (c *contractTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	stats.requests.Add(1)
-	route, params, rerr := ct.router.FindRoute(req)
+	router := ct.router
+	if c.admin {
+		router = ct.admin
+	}
+	route, params, rerr := router.FindRoute(req)
 	var in *openapi3filter.RequestValidationInput
 	var reqErr error
 	if rerr == nil {
@@ -178,6 +201,13 @@ func (c *contractTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(rbody))
 	where := fmt.Sprintf("%s %s → %d", req.Method, req.URL.Path, resp.StatusCode)
+	if rerr != nil && c.admin {
+		// The admin listener answers no problems: the tests call only
+		// its documented endpoints.
+		stats.responses.Add(1)
+		c.t.Errorf("openapi: %s: not an admin operation in the document: %v", where, rerr)
+		return resp, nil
+	}
 	if rerr != nil {
 		// Not a documented route: the gateway must say so with a problem.
 		if msg := ct.checkUnrouted(resp.StatusCode, resp.Header, rbody); msg != "" {
@@ -263,4 +293,12 @@ func (e *Env) checkRaw(req []byte, resp *http.Response, body []byte) {
 	if msg := validateResponse(in, resp.StatusCode, resp.Header, body); msg != "" {
 		e.T.Errorf("openapi: %s: response: %s", where, msg)
 	}
+}
+
+// AdminGet gets path from the admin listener, checking the request and the
+// answer against the document's admin operations like every agency
+// client's round trip.
+func (e *Env) AdminGet(path string) (*http.Response, error) {
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{t: e.T, next: http.DefaultTransport, admin: true}}
+	return c.Get(e.AdminURL + path)
 }
