@@ -220,7 +220,7 @@ func ClientFromTLS(e *Env, cfg *tls.Config) *Client { return e.clientFor(cfg) }
 
 func (e *Env) clientFor(cfg *tls.Config) *Client {
 	return &Client{env: e, Headers: map[string]string{},
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{t: e.T,
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{errorf: e.T.Errorf,
 			next: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}}
 }
 

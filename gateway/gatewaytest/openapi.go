@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -148,8 +147,8 @@ var filterOptions = &openapi3filter.Options{
 
 // contractTransport validates each round trip against the contract.
 type contractTransport struct {
-	t    testing.TB
-	next http.RoundTripper
+	errorf func(format string, args ...any)
+	next   http.RoundTripper
 	// admin: the round trips go to the admin listener.
 	admin bool
 }
@@ -161,10 +160,18 @@ func (c *contractTransport) CloseIdleConnections() {
 	}
 }
 
+// ContractTransport wraps next so that each request to the agency
+// listener and its answer are validated against docs/openapi.yaml, as
+// Client does, reporting each mismatch with errorf. It lets clients this
+// package does not make (the liaison CLI's, in its tests) be checked too.
+func ContractTransport(errorf func(format string, args ...any), next http.RoundTripper) http.RoundTripper {
+	return &contractTransport{errorf: errorf, next: next}
+}
+
 func (c *contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ct, err := LoadContract()
 	if err != nil {
-		c.t.Errorf("openapi: %v", err)
+		c.errorf("openapi: %v", err)
 		return c.next.RoundTrip(req)
 	}
 	var body []byte
@@ -205,24 +212,24 @@ func (c *contractTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		// The admin listener answers no problems: the tests call only
 		// its documented endpoints.
 		stats.responses.Add(1)
-		c.t.Errorf("openapi: %s: not an admin operation in the document: %v", where, rerr)
+		c.errorf("openapi: %s: not an admin operation in the document: %v", where, rerr)
 		return resp, nil
 	}
 	if rerr != nil {
 		// Not a documented route: the gateway must say so with a problem.
 		if msg := ct.checkUnrouted(resp.StatusCode, resp.Header, rbody); msg != "" {
-			c.t.Errorf("openapi: %s: %s (no operation: %v)", where, msg, rerr)
+			c.errorf("openapi: %s: %s (no operation: %v)", where, msg, rerr)
 		}
 		return resp, nil
 	}
 	if reqErr != nil {
 		stats.invalid.Add(1)
 		if resp.StatusCode < 400 || resp.StatusCode > 499 {
-			c.t.Errorf("openapi: %s: the document rejects this request but the gateway answered %d: %v", where, resp.StatusCode, reqErr)
+			c.errorf("openapi: %s: the document rejects this request but the gateway answered %d: %v", where, resp.StatusCode, reqErr)
 		}
 	}
 	if msg := validateResponse(in, resp.StatusCode, resp.Header, rbody); msg != "" {
-		c.t.Errorf("openapi: %s: response: %s", where, msg)
+		c.errorf("openapi: %s: response: %s", where, msg)
 	}
 	return resp, nil
 }
@@ -299,6 +306,6 @@ func (e *Env) checkRaw(req []byte, resp *http.Response, body []byte) {
 // answer against the document's admin operations like every agency
 // client's round trip.
 func (e *Env) AdminGet(path string) (*http.Response, error) {
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{t: e.T, next: http.DefaultTransport, admin: true}}
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{errorf: e.T.Errorf, next: http.DefaultTransport, admin: true}}
 	return c.Get(e.AdminURL + path)
 }
