@@ -116,6 +116,7 @@ func Start(t testing.TB, o Options) *Env {
 	case addr := <-g.Addr:
 		_, port, _ := strings.Cut(addr.String(), ":")
 		e.URL = "https://localhost:" + port
+		started.Store("localhost:"+port, true)
 		e.AdminURL = "http://" + (<-g.AdminAddr).String()
 	case err := <-e.done:
 		cancel()
