@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -138,7 +137,7 @@ func TestRejectedContextHeadersStayOutOfTheLog(t *testing.T) {
 // integrityFailures reads liaison_integrity_failures_total from /metrics.
 func integrityFailures(t *testing.T, env *gatewaytest.Env) int {
 	t.Helper()
-	resp, err := http.Get(env.AdminURL + "/metrics")
+	resp, err := env.AdminGet("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

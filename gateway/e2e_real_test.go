@@ -202,7 +202,7 @@ func TestMinIOOutageFailsClosed(t *testing.T) {
 	met := env.Client("met-police")
 	id := publish(t, met, recordBody())
 	ready := func() int {
-		resp, err := http.Get(env.AdminURL + "/readyz")
+		resp, err := env.AdminGet("/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}

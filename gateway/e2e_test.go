@@ -699,7 +699,7 @@ func TestIndexWriteFailure(t *testing.T) {
 	if r := met.MustDo("GET", "/v1/records", nil); r.Status != 503 {
 		t.Fatalf("listing with the index down: %d %s", r.Status, r.Body)
 	}
-	resp, err := http.Get(env.AdminURL + "/readyz")
+	resp, err := env.AdminGet("/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -714,7 +714,7 @@ func TestIndexWriteFailure(t *testing.T) {
 	if r := met.MustDo("GET", "/v1/records", nil); r.Status != 200 || !strings.Contains(string(r.Body), id) {
 		t.Fatalf("record not listed after the index recovered: %d %s", r.Status, r.Body)
 	}
-	resp, err = http.Get(env.AdminURL + "/metrics")
+	resp, err = env.AdminGet("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -921,7 +921,7 @@ func TestAdminEndpoints(t *testing.T) {
 	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true})
 	publish(t, env.Client("met-police"), recordBody())
 	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"ready":true`, "/metrics": "liaison_policy_decision_duration_seconds"} {
-		resp, err := http.Get(env.AdminURL + path)
+		resp, err := env.AdminGet(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -964,7 +964,7 @@ func TestAuditDiskFaultsFailClosed(t *testing.T) {
 	id := publish(t, met, recordBody())
 	rocu := env.Client("rocu-nw").With(hPurpose, "investigation", hJust, "OP-NIGHTJAR tasking 42")
 	ready := func() int {
-		resp, err := http.Get(env.AdminURL + "/readyz")
+		resp, err := env.AdminGet("/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"crypto/x509"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -266,7 +265,7 @@ func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
 
 func adminMetrics(t *testing.T, env *gatewaytest.Env) string {
 	t.Helper()
-	resp, err := http.Get(env.AdminURL + "/metrics")
+	resp, err := env.AdminGet("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func TestFederationMetrics(t *testing.T) {
 	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"hmrc"} }))
 	deliveryState(t, met, id, f.HostID("hmrc"), "share")
 	scrape := func(env *gatewaytest.Env) string {
-		resp, err := http.Get(env.AdminURL + "/metrics")
+		resp, err := env.AdminGet("/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

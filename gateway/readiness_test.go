@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,7 +21,7 @@ type readiness = api.Readiness
 
 func readyz(t *testing.T, env *gatewaytest.Env) (int, readiness) {
 	t.Helper()
-	resp, err := http.Get(env.AdminURL + "/readyz")
+	resp, err := env.AdminGet("/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +168,7 @@ func TestReadOnlyAuditDirVisible(t *testing.T) {
 	// index flush then fails to save the recovery point.
 	env.Client("met-police").MustDo("POST", "/v1/records", recordBody())
 	metric := func(name string) string {
-		resp, err := http.Get(env.AdminURL + "/metrics")
+		resp, err := env.AdminGet("/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -512,7 +512,7 @@ func deadlinePolicy(t *testing.T, hours int) string {
 
 func scrape(t *testing.T, env *gatewaytest.Env) string {
 	t.Helper()
-	resp, err := http.Get(env.AdminURL + "/metrics")
+	resp, err := env.AdminGet("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

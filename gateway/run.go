@@ -512,6 +512,14 @@ func federationTLS(st *pki.ServerTLS) *tls.Config {
 	}
 }
 
+// routeFederationPeers is the admin listener's view of the federation.
+var routeFederationPeers = httpapi.Route{Method: "GET", Path: "/federation/peers"}
+
+// AdminRoutes lists every endpoint the admin listener may serve: the
+// server's, and the federation's peer states (served when the gateway
+// federates).
+func AdminRoutes() []httpapi.Route { return append(httpapi.AdminRoutes(), routeFederationPeers) }
+
 // adminHandler is the admin listener: the server's endpoints, and the
 // federation's peer states when it federates.
 func (g *Gateway) adminHandler() http.Handler {
@@ -521,7 +529,7 @@ func (g *Gateway) adminHandler() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
-	mux.HandleFunc("GET /federation/peers", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(routeFederationPeers.Pattern(), func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.fed.PeerStates())
 	})

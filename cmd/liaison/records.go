@@ -144,8 +144,12 @@ func (c *clientFlags) client() (*client, error) {
 		return nil, fmt.Errorf("--output must be json, text or auto")
 	}
 	return &client{base: u, flags: c, token: tok, jsonOut: jsonOut,
-		http: &http.Client{Timeout: c.timeout, Transport: &http.Transport{TLSClientConfig: tcfg, ForceAttemptHTTP2: true}}}, nil
+		http: &http.Client{Timeout: c.timeout, Transport: wrapTransport(&http.Transport{TLSClientConfig: tcfg, ForceAttemptHTTP2: true})}}, nil
 }
+
+// wrapTransport lets the tests check every request the CLI sends, and its
+// answer, against docs/openapi.yaml (gatewaytest.ContractTransport).
+var wrapTransport = func(t http.RoundTripper) http.RoundTripper { return t }
 
 func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, http.Header, error) {
 	u := *c.base

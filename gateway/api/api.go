@@ -312,7 +312,9 @@ func (d *Deliveries) Check() error {
 // gateway's recall acknowledgement relayed to this one (Via set).
 type Delivery struct {
 	Gateway string `json:"gateway"`
-	// Type is "share" or "recall".
+	// Type is the message type: "share", "recall", or, for an onward
+	// share that needs the originator's consent, "consent-request" and
+	// "consent-decision".
 	Type string `json:"type"`
 	// Agencies are the recipients hosted by that gateway (share).
 	Agencies  []string `json:"agencies"`

@@ -122,6 +122,7 @@ func Start(t testing.TB, o Options) *Env {
 	case addr := <-g.Addr:
 		_, port, _ := strings.Cut(addr.String(), ":")
 		e.URL = "https://localhost:" + port
+		started.Store("localhost:"+port, true)
 		e.AdminURL = "http://" + (<-g.AdminAddr).String()
 	case err := <-e.done:
 		cancel()
@@ -226,7 +227,8 @@ func ClientFromTLS(e *Env, cfg *tls.Config) *Client { return e.clientFor(cfg) }
 
 func (e *Env) clientFor(cfg *tls.Config) *Client {
 	return &Client{env: e, Headers: map[string]string{},
-		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}
+		http: &http.Client{Timeout: 30 * time.Second, Transport: &contractTransport{errorf: e.T.Errorf,
+			next: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}}
 }
 
 // With returns a copy of c with extra headers (Liaison-Purpose…).

@@ -59,6 +59,7 @@ func (e *Env) Raw(agency string, req []byte) (*RawResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.checkRaw(req, resp, body)
 	return &RawResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 

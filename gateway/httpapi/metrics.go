@@ -245,14 +245,24 @@ func (s *Server) TLSHandshakeFailed(listener string, r pki.Refusal) {
 func fieldRecord(id string) zap.Field { return zap.String(fRecordID, id) }
 func fieldErr(err error) zap.Field    { return zap.Error(err) }
 
+// The admin listener's endpoints (AdminHandler registers these).
+var (
+	RouteHealth  = Route{Method: "GET", Path: "/healthz"}
+	RouteReady   = Route{Method: "GET", Path: "/readyz"}
+	RouteMetrics = Route{Method: "GET", Path: "/metrics"}
+)
+
+// AdminRoutes lists the endpoints AdminHandler serves.
+func AdminRoutes() []Route { return []Route{RouteHealth, RouteReady, RouteMetrics} }
+
 // AdminHandler serves /healthz, /readyz and /metrics on the admin listener,
 // never on the agency listener.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(RouteHealth.Pattern(), func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(RouteReady.Pattern(), func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		checks := map[string]string{}
@@ -273,7 +283,7 @@ func (s *Server) AdminHandler() http.Handler {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(api.Readiness{Ready: ok, Checks: checks, PolicyRevision: s.policy.Revision()})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle(RouteMetrics.Pattern(), promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return mux
 }
 

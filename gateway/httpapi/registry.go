@@ -45,25 +45,27 @@ func (s *Server) UseRegistry(r Registry) {
 	s.ready["registry"] = r.Ready
 }
 
-func (s *Server) registryRoutes(mux *http.ServeMux) {
-	if s.registry == nil {
-		return
-	}
+// registryRouteTable is the registry's part of the routing table (routes).
+func (s *Server) registryRouteTable() []route {
 	read, change := string(policy.ActionRegistryRead), string(policy.ActionRegistryChange)
-	mux.Handle("GET /v1/registry/agencies", s.endpoint(read, s.registryAgencies))
-	mux.Handle("GET /v1/registry/agencies/{id}", s.endpoint(read, s.registryAgency))
-	mux.Handle("POST /v1/registry/agencies", s.endpoint(change, s.registryAddAgency))
-	mux.Handle("DELETE /v1/registry/agencies/{id}", s.endpoint(change, s.registryChange("agency", registry.ChangeRemove)))
+	r := func(method, path, action string, h handlerFunc) route {
+		return route{Route: Route{Method: method, Path: path}, action: action, handler: h, registry: true}
+	}
+	out := []route{
+		r("GET", "/v1/registry/agencies", read, s.registryAgencies),
+		r("GET", "/v1/registry/agencies/{id}", read, s.registryAgency),
+		r("POST", "/v1/registry/agencies", change, s.registryAddAgency),
+		r("DELETE", "/v1/registry/agencies/{id}", change, s.registryChange("agency", registry.ChangeRemove)),
+	}
 	for _, c := range []string{registry.ChangeSuspend, registry.ChangeActivate} {
-		mux.Handle("POST /v1/registry/agencies/{id}/"+c, s.endpoint(change, s.registryChange("agency", c)))
+		out = append(out, r("POST", "/v1/registry/agencies/{id}/"+c, change, s.registryChange("agency", c)))
 	}
-	mux.Handle("GET /v1/registry/dsas", s.endpoint(read, s.registryDSAs))
-	mux.Handle("GET /v1/registry/dsas/{id}", s.endpoint(read, s.registryDSA))
+	out = append(out, r("GET", "/v1/registry/dsas", read, s.registryDSAs), r("GET", "/v1/registry/dsas/{id}", read, s.registryDSA))
 	for _, c := range []string{registry.ChangeActivate, registry.ChangeSuspend, registry.ChangeTerminate, registry.ChangeRenew} {
-		mux.Handle("POST /v1/registry/dsas/{id}/"+c, s.endpoint(change, s.registryChange("dsa", c)))
+		out = append(out, r("POST", "/v1/registry/dsas/{id}/"+c, change, s.registryChange("dsa", c)))
 	}
-	mux.Handle("GET /v1/registry/enumerations", s.endpoint(read, s.registryEnumerations))
-	mux.Handle("POST /v1/registry/enumerations/{name}", s.endpoint(change, s.registryAddEnumValue))
+	return append(out, r("GET", "/v1/registry/enumerations", read, s.registryEnumerations),
+		r("POST", "/v1/registry/enumerations/{name}", change, s.registryAddEnumValue))
 }
 
 func (s *Server) registryEnumerations(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {

@@ -350,9 +350,12 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	return nil
 }
 
+// requestListParams are the parameters GET /v1/requests takes.
+var requestListParams = []string{"role", "state", "overdue", "limit", "cursor"}
+
 // GET /v1/requests?role=&state=&overdue=&limit=&cursor=
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	q, err := strictQuery(r, "role", "state", "overdue", "limit", "cursor")
+	q, err := strictQuery(r, requestListParams...)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/liaison-project/liaison/connectors/objstore"
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
+	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/record"
@@ -165,26 +166,12 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 // outermost first, in exactly this order.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/records", s.endpoint(string(policy.ActionPublish), s.publish))
-	mux.Handle("GET /v1/records", s.endpoint(string(policy.ActionList), s.list))
-	mux.Handle("GET /v1/records/{id}", s.endpoint(string(policy.ActionRead), s.read))
-	mux.Handle("DELETE /v1/records/{id}", s.endpoint(string(policy.ActionRecall), s.recall))
-	mux.Handle("POST /v1/records/{id}/review", s.endpoint(string(policy.ActionReview), s.review))
-	mux.Handle("POST /v1/decisions", s.endpoint(string(policy.ActionDecide), s.decisions))
-	mux.Handle("GET /v1/audit", s.endpoint(string(policy.ActionAuditQuery), s.auditQuery))
-	mux.Handle("POST /v1/records/{id}/shares", s.endpoint(string(policy.ActionShare), s.share))
-	mux.Handle("GET /v1/records/{id}/deliveries", s.endpoint("record.deliveries", s.deliveries))
-	mux.Handle("POST /v1/search", s.endpoint("record.search", s.search))
-	mux.Handle("GET /v1/consents", s.endpoint("consent.list", s.listConsents))
-	mux.Handle("POST /v1/consents/{id}/approve", s.endpoint("consent.approve", s.approveConsent))
-	mux.Handle("POST /v1/consents/{id}/refuse", s.endpoint("consent.refuse", s.refuseConsent))
-	mux.Handle("POST /v1/requests", s.endpoint(string(policy.ActionFileRequest), s.fileRequest))
-	mux.Handle("GET /v1/requests", s.endpoint("request.list", s.listRequests))
-	mux.Handle("GET /v1/requests/{id}", s.endpoint("request.read", s.getRequest))
-	mux.Handle("POST /v1/requests/{id}/answer", s.endpoint("request.answer", s.answerRequest))
-	mux.Handle("POST /v1/requests/{id}/detail", s.endpoint("request.detail", s.detailRequest))
-	mux.Handle("POST /v1/requests/{id}/withdraw", s.endpoint("request.withdraw", s.withdrawRequest))
-	s.registryRoutes(mux)
+	for _, rt := range s.routes() {
+		if rt.registry && s.registry == nil {
+			continue // a server built without the registry (unit tests)
+		}
+		mux.Handle(rt.Pattern(), s.endpoint(rt.action, rt.handler))
+	}
 	mux.Handle("/", s.endpoint("unknown", func(http.ResponseWriter, *http.Request, *reqCtx) error {
 		return problem(http.StatusNotFound, "no-route", "Not found", "no such endpoint")
 	}))
@@ -195,6 +182,69 @@ func (s *Server) Handler() http.Handler {
 		s.observe,           // metrics and one process-log line per request
 		s.rejectUncleanPath, // "..", "//", "*": 400 problem, not the mux's redirect (edge.go)
 	)
+}
+
+// Route is one endpoint the agency API registers: the method and path of
+// its ServeMux pattern. The OpenAPI document's test compares Routes with
+// the document's operations, both ways (gateway/gatewaytest).
+type Route struct {
+	Method string
+	Path   string
+	// Query is every query parameter the endpoint accepts (any other is a
+	// 400), for an endpoint that reads the query: the list its handler
+	// checks, so the document's test compares against what is enforced.
+	Query []string
+}
+
+// Pattern is the ServeMux pattern ("GET /v1/records/{id}").
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// route is a Route with what serves it.
+type route struct {
+	Route
+	action  string
+	handler handlerFunc
+	// registry: served only when the server has a registry (UseRegistry).
+	registry bool
+}
+
+// routes is the agency API's routing table: Handler registers exactly
+// these, and Routes lists them, so the list cannot drift from the mux.
+func (s *Server) routes() []route {
+	r := func(method, path, action string, h handlerFunc, query ...string) route {
+		return route{Route: Route{Method: method, Path: path, Query: query}, action: action, handler: h}
+	}
+	return append([]route{
+		r("POST", "/v1/records", string(policy.ActionPublish), s.publish),
+		r("GET", "/v1/records", string(policy.ActionList), s.list, api.ListParams...),
+		r("GET", "/v1/records/{id}", string(policy.ActionRead), s.read),
+		r("DELETE", "/v1/records/{id}", string(policy.ActionRecall), s.recall),
+		r("POST", "/v1/records/{id}/review", string(policy.ActionReview), s.review),
+		r("POST", "/v1/decisions", string(policy.ActionDecide), s.decisions),
+		r("GET", "/v1/audit", string(policy.ActionAuditQuery), s.auditQuery, auditQueryParams...),
+		r("POST", "/v1/records/{id}/shares", string(policy.ActionShare), s.share),
+		r("GET", "/v1/records/{id}/deliveries", "record.deliveries", s.deliveries),
+		r("POST", "/v1/search", "record.search", s.search),
+		r("GET", "/v1/consents", "consent.list", s.listConsents, consentListParams...),
+		r("POST", "/v1/consents/{id}/approve", "consent.approve", s.approveConsent),
+		r("POST", "/v1/consents/{id}/refuse", "consent.refuse", s.refuseConsent),
+		r("POST", "/v1/requests", string(policy.ActionFileRequest), s.fileRequest),
+		r("GET", "/v1/requests", "request.list", s.listRequests, requestListParams...),
+		r("GET", "/v1/requests/{id}", "request.read", s.getRequest),
+		r("POST", "/v1/requests/{id}/answer", "request.answer", s.answerRequest),
+		r("POST", "/v1/requests/{id}/detail", "request.detail", s.detailRequest),
+		r("POST", "/v1/requests/{id}/withdraw", "request.withdraw", s.withdrawRequest),
+	}, s.registryRouteTable()...)
+}
+
+// Routes lists the agency API's endpoints (without the catch-all that
+// answers 404 no-route).
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&Server{}).routes() {
+		out = append(out, rt.Route)
+	}
+	return out
 }
 
 // endpoint runs the per-request steps that need to know the action, in

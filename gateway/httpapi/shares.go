@@ -437,9 +437,12 @@ func (s *Server) refuseConsentOnce(w http.ResponseWriter, r *http.Request, rc *r
 	return nil
 }
 
+// consentListParams are the parameters GET /v1/consents takes.
+var consentListParams = []string{"state"}
+
 // GET /v1/consents?state=pending|all — requests the caller originated or must decide.
 func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	q, err := strictQuery(r, "state")
+	q, err := strictQuery(r, consentListParams...)
 	if err != nil {
 		return err
 	}
