@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -47,11 +48,21 @@ func (e *Env) Raw(agency string, req []byte) (*RawResponse, error) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := conn.Write(req); err != nil {
-		return nil, err
-	}
+	// The request is written while the answer is read: a server may answer
+	// a bad request before it has read the whole body and close, and the
+	// rest of the write then fails with a reset although the answer came
+	// (HTTP allows an early answer). Only no answer at all is an error.
+	werr := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(req)
+		werr <- err
+	}()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
+		conn.Close()
+		if we := <-werr; we != nil {
+			return nil, fmt.Errorf("%w (writing the request: %v)", err, we)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
