@@ -24,7 +24,7 @@ lint: ## gofmt and go vet
 bench: ## benchmarks against the real stack (see docs/benchmarks.md)
 	@LIAISON_BENCH=1 bash deploy/devstack/test.sh bench
 
-devstack-install: ## build the MinIO and Vault binaries into the cache
+devstack-install: ## build the MinIO and Vault servers and the helm and promtool checkers into the cache
 	bash deploy/devstack/devstack.sh install
 
 devstack-up: ## start MinIO + Vault for manual use; prints the environment to export
