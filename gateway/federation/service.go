@@ -379,14 +379,47 @@ func orEmpty(s []string) []string {
 	return s
 }
 
+// Route is one endpoint of the gateway-to-gateway API: its ServeMux
+// pattern's method and path. The OpenAPI document's test compares Routes
+// with the document (gateway/gatewaytest).
+type Route struct{ Method, Path string }
+
+// Pattern is the ServeMux pattern ("GET /fed/v1/manifest").
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// routes is the federation listener's routing table: Handler registers
+// exactly these and Routes lists them.
+func (s *Service) routes() []struct {
+	Route
+	h http.HandlerFunc
+} {
+	return []struct {
+		Route
+		h http.HandlerFunc
+	}{
+		{Route{"POST", "/fed/v1/messages"}, s.receive},
+		{Route{"GET", "/fed/v1/manifest"}, s.serveManifest},
+		{Route{"GET", "/fed/v1/checkpoint"}, s.serveCheckpoint},
+		{Route{"GET", "/fed/v1/witnessed"}, s.serveWitnessed},
+		{Route{"GET", "/fed/v1/ledger"}, s.serveLedger}, // reconcile.go
+	}
+}
+
+// Routes lists the federation listener's endpoints.
+func Routes() []Route {
+	var out []Route
+	for _, r := range (&Service{}).routes() {
+		out = append(out, r.Route)
+	}
+	return out
+}
+
 // Handler serves the gateway-to-gateway API (/fed/v1/...). Every request
 // must come from a pinned peer; anyone else gets 404 and is audited.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /fed/v1/messages", s.receive)
-	mux.HandleFunc("GET /fed/v1/manifest", s.serveManifest)
-	mux.HandleFunc("GET /fed/v1/checkpoint", s.serveCheckpoint)
-	mux.HandleFunc("GET /fed/v1/witnessed", s.serveWitnessed)
-	mux.HandleFunc("GET /fed/v1/ledger", s.serveLedger) // reconcile.go
+	for _, r := range s.routes() {
+		mux.HandleFunc(r.Pattern(), r.h)
+	}
 	return s.peerOnly(mux)
 }

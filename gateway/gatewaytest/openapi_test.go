@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/liaison-project/liaison/gateway"
+	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 )
@@ -53,6 +54,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	var registered []string
 	for _, r := range append(httpapi.Routes(), gateway.AdminRoutes()...) {
+		registered = append(registered, r.Pattern())
+	}
+	for _, r := range federation.Routes() {
 		registered = append(registered, r.Pattern())
 	}
 	var documented []string
