@@ -517,7 +517,7 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err := decodeJSON(body, &req, `body must be {"record": "…"} or {"dsa": "…"}, with optional "from" and "to"`); err != nil {
 		return err
 	}
-	if err := req.Check(); err != nil {
+	if err := req.Validate(); err != nil {
 		return errBadRequest(err.Error())
 	}
 	for name, v := range map[string]string{"record": req.Record, "dsa": req.DSA} {

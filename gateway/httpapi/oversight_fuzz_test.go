@@ -69,7 +69,7 @@ func FuzzEvidenceRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req api.EvidenceRequest
-		if decodeJSON(body, &req, "usage") != nil || req.Check() != nil {
+		if decodeJSON(body, &req, "usage") != nil || req.Validate() != nil {
 			return
 		}
 		if (req.Record == "") == (req.DSA == "") {
