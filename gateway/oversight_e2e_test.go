@@ -101,6 +101,20 @@ func TestAuditProofAPI(t *testing.T) {
 	if ev.Seq != read || ev.Action != "record.read" || ev.Agency != "rocu-nw" || cp.TreeSize < read || cp.Gateway != env.Cfg.GatewayID {
 		t.Fatalf("proved %+v against %+v", ev, cp)
 	}
+	// A later entry is proven against a later checkpoint: the prover the
+	// gateway keeps is rebuilt when a new checkpoint is signed.
+	if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("read: %d %s", r.Status, r.Body)
+	}
+	read2 := seqOf(t, env, func(ev *audit.Event) bool { return ev.Action == "record.read" && ev.Agency == "rocu-nw" })
+	r2 := proofOf(t, auditor, read2)
+	var p2 api.AuditProof
+	if err := json.Unmarshal(r2.Body, &p2); r2.Status != 200 || err != nil {
+		t.Fatalf("second proof: %d %s", r2.Status, r2.Body)
+	}
+	if ev2, cp2, err := audit.CheckProof(&p2, keys); err != nil || ev2.Seq != read2 || cp2.TreeSize <= cp.TreeSize {
+		t.Fatalf("second proof: %v, entry %+v, checkpoint %+v after %+v", err, ev2, cp2, cp)
+	}
 	// Tampering with the leaf fails the check.
 	bad := p
 	bad.Leaf = strings.Replace(p.Leaf, `"rocu-nw"`, `"nca"`, 1)
