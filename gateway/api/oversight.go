@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/liaison-project/liaison/gateway/audit"
@@ -132,4 +133,71 @@ type ShadowReport struct {
 	Gateway string                     `json:"gateway"`
 	Report  shadow.ReplayReport        `json:"report"`
 	Inputs  map[string]json.RawMessage `json:"inputs,omitempty"`
+}
+
+// Validate says what is wrong with a request the gateway refuses with 400:
+// it needs exactly one of record and dsa, and a time range not reversed.
+func (e *EvidenceRequest) Validate() error {
+	switch {
+	case (e.Record == "") == (e.DSA == ""):
+		return errors.New(`give exactly one of "record" and "dsa"`)
+	case e.From != nil && e.To != nil && e.To.Before(*e.From):
+		return errors.New(`"from" must not be after "to"`)
+	}
+	return nil
+}
+
+func (*AuditStats) bodyName() string { return "audit statistics" }
+
+// Check implements Response.
+func (a *AuditStats) Check() error {
+	switch {
+	case a.Gateway == "":
+		return missing("gateway")
+	case a.PerDSADay == nil:
+		return missing("per_dsa_day")
+	case a.DenialsByReason == nil:
+		return missing("denials_by_reason")
+	case a.TopAgencies == nil:
+		return missing("top_agencies")
+	}
+	return nil
+}
+
+func (*PolicyStatus) bodyName() string { return "policy status" }
+
+// Check implements Response.
+func (p *PolicyStatus) Check() error {
+	switch {
+	case p.Gateway == "":
+		return missing("gateway")
+	case p.Revision == "":
+		return missing("revision")
+	case p.Source == "":
+		return missing("source")
+	}
+	return nil
+}
+
+func (*PolicyReloads) bodyName() string { return "policy reload history" }
+
+// Check implements Response.
+func (p *PolicyReloads) Check() error {
+	switch {
+	case p.Gateway == "":
+		return missing("gateway")
+	case p.Items == nil:
+		return missing("items")
+	}
+	return nil
+}
+
+func (*ShadowReport) bodyName() string { return "shadow report" }
+
+// Check implements Response.
+func (s *ShadowReport) Check() error {
+	if s.Gateway == "" {
+		return missing("gateway")
+	}
+	return nil
 }

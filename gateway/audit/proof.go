@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -66,6 +67,21 @@ func NewProver(dir string, opts VerifyOptions) (*Prover, *Report, error) {
 	return &Prover{report: r, jwks: jwks}, r, nil
 }
 
+// SignedSize is the tree size of the checkpoint the prover proves
+// against: entries up to it have proofs.
+func (p *Prover) SignedSize() uint64 {
+	if cps := p.report.cps; len(cps) > 0 {
+		return cps[len(cps)-1].c.TreeSize
+	}
+	return 0
+}
+
+// CheckpointsPath is the file of the log in dir that holds its signed
+// checkpoints. It only grows, so a reader that keeps a Prover (which
+// verifies the whole log) can tell from its size whether a newer
+// checkpoint was signed since.
+func CheckpointsPath(dir string) string { return filepath.Join(LogDir(dir), checkpointsFile) }
+
 // ErrNotSigned: the entry is newer than the last checkpoint; a proof is
 // possible after the next one.
 var ErrNotSigned = errors.New("audit: entry not yet covered by a signed checkpoint")
@@ -99,22 +115,11 @@ func (p *Prover) Prove(seq uint64) (*InclusionProof, error) {
 
 // leaf reads entry seq's line from the log (the tree keeps only hashes).
 func (p *Prover) leaf(seq uint64) ([]byte, error) {
-	var out []byte
-	stop := errors.New("found")
-	err := Scan(p.report.Dir, func(ev *Event, line []byte) error {
-		if ev.Seq == seq {
-			out = bytes.Clone(line)
-			return stop
-		}
-		return nil
-	})
-	if out == nil {
-		if err == nil || err == stop {
-			err = fmt.Errorf("audit: entry %d not found", seq)
-		}
-		return nil, err
+	_, line, err := Entry(p.report.Dir, seq)
+	if err == nil && line == nil {
+		err = fmt.Errorf("audit: entry %d not found", seq)
 	}
-	return out, nil
+	return line, err
 }
 
 func compactJSON(b []byte) json.RawMessage {
@@ -262,56 +267,82 @@ func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*Eviden
 			}
 			return nil, err
 		}
-		if len(pr.report.cps) == 0 {
-			return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotSigned, d)
-		}
-		cp := pr.report.cps[len(pr.report.cps)-1]
-		pg := PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(pr.jwks)}
-		if r.Note != nil && r.Note.TreeSize == cp.c.TreeSize {
-			pg.Note = string(r.noteRaw)
-		}
-		pack.Gateways = append(pack.Gateways, pg)
-		unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
-			Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
-		err = Scan(d, func(ev *Event, line []byte) error {
-			if !f.Match(ev) {
-				return nil
-			}
-			if ev.Seq > cp.c.TreeSize {
-				pack.Unproven++
-				if unc.Count == 0 {
-					unc.FirstSeq = ev.Seq
-				}
-				unc.Count++
-				unc.LastSeq = ev.Seq
-				return nil
-			}
-			path, err := pr.report.tree.inclusion(ev.Seq-1, cp.c.TreeSize)
-			if err != nil {
-				return err
-			}
-			e := PackEntry{Gateway: cp.c.Gateway, Seq: ev.Seq, Leaf: string(line), LeafIndex: ev.Seq - 1}
-			for _, h := range path {
-				e.AuditPath = append(e.AuditPath, hexHash(h))
-			}
-			pack.Entries = append(pack.Entries, e)
-			return nil
-		})
-		if err != nil {
+		if err := pr.exportInto(pack, d, f); err != nil {
 			return nil, err
 		}
-		if unc.Count > 0 {
-			unc.LogSize = max(unc.LogSize, unc.LastSeq) // the log may have grown since it was verified
-			pack.Uncovered = append(pack.Uncovered, unc)
-		}
 	}
+	sortPack(pack)
+	return pack, nil
+}
+
+// Export builds the evidence pack of the entries matching f in the
+// prover's log, against its checkpoint, without verifying the log again:
+// a gateway keeps a Prover per checkpoint (GET /v1/audit/proof) and makes
+// packs from it (POST /v1/audit/evidence).
+func (p *Prover) Export(f Filter, now time.Time) (*EvidencePack, error) {
+	pack := &EvidencePack{Format: PackFormat, Created: now.UTC(), Query: f}
+	if err := p.exportInto(pack, p.report.Dir, f); err != nil {
+		return nil, err
+	}
+	sortPack(pack)
+	return pack, nil
+}
+
+// exportInto adds the entries of the prover's log (in d) matching f to pack.
+func (p *Prover) exportInto(pack *EvidencePack, d string, f Filter) error {
+	r := p.report
+	if len(r.cps) == 0 {
+		return fmt.Errorf("%w: %s has no checkpoint", ErrNotSigned, d)
+	}
+	cp := r.cps[len(r.cps)-1]
+	pg := PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(p.jwks)}
+	if r.Note != nil && r.Note.TreeSize == cp.c.TreeSize {
+		pg.Note = string(r.noteRaw)
+	}
+	pack.Gateways = append(pack.Gateways, pg)
+	unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
+		Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
+	err := Scan(d, func(ev *Event, line []byte) error {
+		if !f.Match(ev) {
+			return nil
+		}
+		if ev.Seq > cp.c.TreeSize {
+			pack.Unproven++
+			if unc.Count == 0 {
+				unc.FirstSeq = ev.Seq
+			}
+			unc.Count++
+			unc.LastSeq = ev.Seq
+			return nil
+		}
+		path, err := r.tree.inclusion(ev.Seq-1, cp.c.TreeSize)
+		if err != nil {
+			return err
+		}
+		e := PackEntry{Gateway: cp.c.Gateway, Seq: ev.Seq, Leaf: string(line), LeafIndex: ev.Seq - 1}
+		for _, h := range path {
+			e.AuditPath = append(e.AuditPath, hexHash(h))
+		}
+		pack.Entries = append(pack.Entries, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if unc.Count > 0 {
+		unc.LogSize = max(unc.LogSize, unc.LastSeq) // the log may have grown since it was verified
+		pack.Uncovered = append(pack.Uncovered, unc)
+	}
+	return nil
+}
+
+func sortPack(pack *EvidencePack) {
 	sort.SliceStable(pack.Entries, func(i, j int) bool {
 		if pack.Entries[i].Gateway != pack.Entries[j].Gateway {
 			return pack.Entries[i].Gateway < pack.Entries[j].Gateway
 		}
 		return pack.Entries[i].Seq < pack.Entries[j].Seq
 	})
-	return pack, nil
 }
 
 // packDigest is what the pack signature covers.
@@ -326,8 +357,17 @@ func packDigest(p *EvidencePack) ([]byte, error) {
 	return []byte("sha256:" + hex.EncodeToString(sum[:])), nil
 }
 
+// PackSigner is what signs a pack: the exporter's key (jose.Signer), which
+// also publishes its public key set so that the pack carries it.
+type PackSigner interface {
+	Sign(payload []byte) ([]byte, error)
+	PublicJWKS() ([]byte, error)
+}
+
+var _ PackSigner = (*jose.Signer)(nil)
+
 // Sign signs the pack with s (the exporter's key).
-func (p *EvidencePack) Sign(s *jose.Signer) error {
+func (p *EvidencePack) Sign(s PackSigner) error {
 	jwks, err := s.PublicJWKS()
 	if err != nil {
 		return err
