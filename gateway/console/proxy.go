@@ -17,7 +17,7 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, apiH http.Han
 	securityHeaders(w.Header())
 	p := r.URL.Path
 	if !clean(p) || !clean(r.URL.EscapedPath()) || !strings.HasPrefix(p, apiPrefix+"v1/") {
-		writeProblem(w, r, http.StatusNotFound, "no-route", "Not found", "console API paths are /console/api/v1/… and canonical")
+		writeProblem(w, r, http.StatusBadRequest, "bad-path", "Bad request path", "console API paths are /console/api/v1/… in canonical form: no '.' or '..' segments and no empty segments")
 		return
 	}
 	x, pr, ok := c.session(w, r)
