@@ -2,6 +2,8 @@ package console
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +63,30 @@ func FuzzCheckIDToken(f *testing.F) {
 		cl, err := checkIDToken(raw, "c", "n", time.Unix(1_700_000_000, 0))
 		if err == nil && (cl.Nonce != "n" || cl.Sub == "") {
 			t.Fatalf("accepted %q: %+v", raw, cl)
+		}
+	})
+}
+
+// FuzzReadAuthz: the dev IdP's authorization request (query or form,
+// attacker-controlled) never panics, and is accepted only for the
+// console's client, its callback on this host and PKCE S256.
+func FuzzReadAuthz(f *testing.F) {
+	f.Add("response_type=code&client_id=liaison-console&redirect_uri=https%3A%2F%2Fgw%2Fconsole%2Fcallback&state=s&nonce=n&code_challenge_method=S256&code_challenge=" + strings.Repeat("A", 43))
+	f.Add("response_type=code&response_type=code")
+	f.Add("%zz")
+	f.Fuzz(func(t *testing.T, q string) {
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			return
+		}
+		r := httptest.NewRequest("GET", "https://gw/dev-idp/authorize", nil)
+		a, err := readAuthz(r, v)
+		if err != nil {
+			return
+		}
+		if a.Redirect != "https://gw/console/callback" || len(a.Challenge) != 43 || a.State == "" || a.Nonce == "" ||
+			v.Get("client_id") != devClientID || v.Get("code_challenge_method") != "S256" {
+			t.Fatalf("accepted %q: %+v", q, a)
 		}
 	})
 }
