@@ -6,6 +6,11 @@
 // API call.
 
 const API = '/console/api';
+// The console is served with Referrer-Policy: no-referrer, under which a
+// browser sends "Origin: null" even on same-origin POSTs (Fetch, "serializing
+// a request origin"); the gateway checks Origin, so each call asks for
+// same-origin instead: the page's own origin on our calls, nothing to anyone else.
+const SAME_ORIGIN = 'same-origin';
 let csrf = '';
 let reason = { purpose: '', justification: '' };
 
@@ -84,7 +89,7 @@ export async function api(method, path, opts = {}) {
   }
   let res;
   try {
-    res = await fetch(url, { method, headers, body, credentials: 'same-origin', cache: 'no-store' });
+    res = await fetch(url, { method, headers, body, credentials: 'same-origin', cache: 'no-store', referrerPolicy: SAME_ORIGIN });
   } catch {
     throw new ApiError(0, { detail: 'the gateway could not be reached; check the connection and try again' });
   }
@@ -117,5 +122,5 @@ export async function session() {
 }
 
 export async function logout() {
-  await fetch('/console/logout', { method: 'POST', credentials: 'same-origin', headers: { 'Liaison-CSRF': csrf } });
+  await fetch('/console/logout', { method: 'POST', credentials: 'same-origin', headers: { 'Liaison-CSRF': csrf }, referrerPolicy: SAME_ORIGIN });
 }
