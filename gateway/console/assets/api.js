@@ -51,7 +51,7 @@ export function problemText(status, p) {
   if (!p || typeof p !== 'object') return s;
   const msgs = (p.reasons || []).map((r) => r.message || r.code).filter(Boolean);
   if (msgs.length) s += ' ' + msgs.map((m) => m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.')).join(' ');
-  if (Array.isArray(p.errors) && p.errors.length) s += ' ' + p.errors.map((e) => `${e.field || e.pointer || ''} ${e.message || ''}`.trim()).join('; ') + '.';
+  if (Array.isArray(p.errors) && p.errors.length) s += ' ' + p.errors.map((e) => `${e.pointer || e.field || ''} ${e.detail || e.message || ''}`.trim()).join('; ') + '.';
   return s;
 }
 
