@@ -118,6 +118,9 @@ async function start() {
     main.focus();
   });
   initReason();
+  // Fetch the first view's module while the session is asked for.
+  const first = parseHash(location.hash);
+  if (first && ROUTES[first.name]) import(ROUTES[first.name][0]).catch(() => {});
   let s;
   try {
     s = await session();
