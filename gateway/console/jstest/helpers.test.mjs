@@ -50,8 +50,11 @@ test('day bounds: from is the day\'s start, to the next day\'s start (UTC)', () 
 test('decisions in words', () => {
   assert.equal(decisionOf({ decision: { allow: true } })[0], 'Allowed');
   assert.equal(decisionOf({ decision: { allow: false, reasons: [{ code: 'x' }] } })[0], 'Denied');
-  assert.equal(decisionOf({ operation: 'denial', status: 403 })[0], 'Denied');
+  const [w, why] = decisionOf({ operation: 'denial', status: 404, decision: { allow: true }, error: 'https://liaison.dev/problems/no-route: no such endpoint' });
+  assert.equal(w, 'Denied by the gateway (404)', 'refused after the policy allowed: still a denial, not "Allowed"');
+  assert.deepEqual(why, [{ message: 'no such endpoint' }]);
   assert.equal(decisionOf({ operation: 'consultation', status: 503 })[0], 'Failed (503)');
+  assert.equal(decisionOf({ operation: 'consultation', status: 200, decision: { allow: true } })[0], 'Allowed');
 });
 
 test('chart days fill the period', () => {

@@ -24,9 +24,13 @@ export function dayBound(day, end) {
 /** The decision an entry records, in words: [word, reasons]. */
 export function decisionOf(ev) {
   const d = ev.decision;
-  if (d) return [d.allow ? 'Allowed' : 'Denied', d.reasons || []];
-  if (ev.operation === 'denial') return ['Denied', []];
-  return [ev.status && ev.status >= 400 ? `Failed (${ev.status})` : 'Allowed', []];
+  if (d && !d.allow) return ['Denied', d.reasons || []];
+  // Refused after (or without) a policy decision: logged as a denial, with
+  // the problem as "<type URL>: <detail>".
+  const why = ev.error ? [{ message: ev.error.replace(/^https?:\/\/\S+?: /, '') }] : [];
+  if (ev.operation === 'denial') return [`Denied by the gateway${ev.status ? ` (${ev.status})` : ''}`, why];
+  if (ev.status && ev.status >= 400) return [`Failed (${ev.status})`, why];
+  return ['Allowed', d?.reasons || []];
 }
 
 export function reasonNodes(reasons) {
