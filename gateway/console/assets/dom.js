@@ -125,7 +125,7 @@ export function show(root, ...children) {
  */
 export function askReason(title, explain) {
   return new Promise((resolve) => {
-    const input = h('input', { type: 'text', name: 'reason', required: true, maxlength: 500, autocomplete: 'off' });
+    const input = h('input', { type: 'text', name: 'reason', required: true, maxlength: 1024, autocomplete: 'off' });
     const err = h('p.error', { role: 'alert' });
     const form = h('form', { method: 'dialog' },
       h('h2', { text: title }), explain ? h('p', { text: explain }) : null,
