@@ -6,10 +6,11 @@
 // API call.
 
 const API = '/console/api';
-// The console is served with Referrer-Policy: no-referrer, under which a
-// browser sends "Origin: null" even on same-origin POSTs (Fetch, "serializing
-// a request origin"); the gateway checks Origin, so each call asks for
-// same-origin instead: the page's own origin on our calls, nothing to anyone else.
+// The console is served with Referrer-Policy: no-referrer, under which the
+// Fetch standard ("serializing a request origin") has a same-origin POST
+// carry "Origin: null" (Chromium does so for form posts; for fetch() it
+// sends the origin today). The gateway checks Origin, so each call asks for
+// same-origin: the page's own origin on our calls, nothing to anyone else.
 const SAME_ORIGIN = 'same-origin';
 let csrf = '';
 let reason = { purpose: '', justification: '' };
