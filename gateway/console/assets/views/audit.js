@@ -51,6 +51,10 @@ export function row(ev) {
 }
 
 export async function render(root, ctx) {
+  if (ctx.arg === 'check') {
+    const check = await import('./proofcheck.js');
+    return check.render(root, ctx);
+  }
   if (ctx.arg) {
     const entry = await import('./entry.js');
     return entry.render(root, ctx);
@@ -72,7 +76,10 @@ export async function render(root, ctx) {
     else ctx.navigate(hash);
   });
   const out = h('div.results', { 'aria-live': 'polite' }, loading());
-  root.append(h('h1', { text: 'Audit log' }), h('p.lede', { text: 'Every request this gateway answered, as its tamper-evident log holds it. Open an entry to verify its proof.' }), form, out);
+  root.append(h('h1', { text: 'Audit log' }),
+    h('p.lede', null, 'Every request this gateway answered, as its tamper-evident log holds it. Open an entry to verify its proof, or ',
+      h('a', { href: '#/audit/check', text: 'check a saved proof' }), '.'),
+    form, out);
 
   const query = {};
   for (const [name] of FILTERS) query[name] = q.get(name);
