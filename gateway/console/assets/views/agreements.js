@@ -21,8 +21,8 @@ async function agreements(box, ctx, msg) {
   const frag = document.createDocumentFragment();
   for (const d of list.items) {
     let action = null;
-    if (d.status === 'active') action = h('button.small', { type: 'button', 'data-id': d.id, 'data-change': 'suspend', text: `Suspend ${d.id}` });
-    else if (d.status === 'suspended') action = h('button.small', { type: 'button', 'data-id': d.id, 'data-change': 'activate', text: `Activate ${d.id}` });
+    if (d.status === 'active') action = h('button.compact', { type: 'button', 'data-id': d.id, 'data-change': 'suspend', text: `Suspend ${d.id}` });
+    else if (d.status === 'suspended') action = h('button.compact', { type: 'button', 'data-id': d.id, 'data-change': 'activate', text: `Activate ${d.id}` });
     frag.append(h('tr', null,
       h('td', null, h('strong', { text: d.title || d.id }), d.title ? h('span.sub.code', { text: d.id }) : null),
       h('td', { text: (d.parties || []).join(', ') }),
