@@ -96,3 +96,17 @@ test('the default purpose is one the policy knows', () => {
   assert.deepEqual(PURPOSES.map(([v]) => v), schemes.purposes, 'purposes.js is the policy\'s list');
   assert.equal(DEFAULT_PURPOSE, schemes.purposes.includes('audit') ? 'audit' : schemes.purposes[0]);
 });
+
+test('hash routes', async () => {
+  const { parseHash } = await import('../assets/route.js');
+  assert.deepEqual({ ...parseHash('#/audit'), params: undefined }, { name: 'audit', arg: '', params: undefined });
+  const r = parseHash('#/audit/42?record=rec_1&after=10');
+  assert.equal(r.name, 'audit');
+  assert.equal(r.arg, '42');
+  assert.equal(r.params.get('record'), 'rec_1');
+  assert.equal(r.params.get('after'), '10');
+  assert.equal(parseHash('#/explorer?input=sha256%3Aab').params.get('input'), 'sha256:ab');
+  assert.equal(parseHash('#main'), null, 'an in-page anchor is no route');
+  assert.equal(parseHash(''), null);
+  assert.equal(parseHash('#/audit/%E0%A4%A'), null, 'a malformed escape is no route');
+});
