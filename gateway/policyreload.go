@@ -166,11 +166,25 @@ func (g *Gateway) shadowPolicy(ctx context.Context, candidateDir, reportPath str
 	if err != nil {
 		return nil, fmt.Errorf("policy shadow report: %w", err)
 	}
-	sh := shadow.New(g.policy, candidate, shadow.Options{Report: report, Logger: log})
+	opts := shadow.Options{Report: report, Logger: log}
+	var inputs *os.File
+	if p := g.cfg.Policy.ShadowInputs; p != "" {
+		// Inputs hold record metadata and justifications: 0600, like the audit log.
+		if inputs, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+			_ = report.Close()
+			return nil, fmt.Errorf("policy shadow inputs: %w", err)
+		}
+		opts.Inputs = inputs
+	}
+	sh := shadow.New(g.policy, candidate, opts)
 	g.starts = append(g.starts, candidate.Start)
 	// Closers run last-in first-out: the shadow drains into the report
-	// before the report is closed.
-	g.closers = append(g.closers, report.Close, candidate.Close, sh.Close)
+	// (and the inputs file) before they are closed.
+	g.closers = append(g.closers, report.Close)
+	if inputs != nil {
+		g.closers = append(g.closers, inputs.Close)
+	}
+	g.closers = append(g.closers, candidate.Close, sh.Close)
 	log.Info("policy shadow mode: a candidate runs beside the live policy",
 		zap.String("policy_revision", g.policy.Revision()), zap.String("policy_candidate_revision", candidate.Revision()),
 		zap.String("policy_shadow_report", reportPath))

@@ -25,6 +25,9 @@ const (
 	ActionShare      Action = "record.share"
 	ActionAuditQuery Action = "audit.query"
 	ActionDecide     Action = "policy.decide" // the /v1/decisions dry-run
+	// ActionPolicyInspect: reading the policy in force, its reload history
+	// and the shadow report (GET /v1/policy…), for policy administrators.
+	ActionPolicyInspect Action = "policy.inspect"
 	// ActionDeliver: the sending gateway asks whether it may deliver a
 	// record to agencies hosted by a peer gateway (docs/federation.md).
 	ActionDeliver Action = "federation.deliver"

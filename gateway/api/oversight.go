@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/liaison-project/liaison/gateway/audit"
@@ -132,4 +133,76 @@ type ShadowReport struct {
 	Gateway string                     `json:"gateway"`
 	Report  shadow.ReplayReport        `json:"report"`
 	Inputs  map[string]json.RawMessage `json:"inputs,omitempty"`
+}
+
+func (*EvidenceRequest) bodyName() string { return "evidence request" }
+
+// Check implements Response: exactly one of record and dsa, and a time
+// range that is not reversed (the gateway answers 400 otherwise).
+func (e *EvidenceRequest) Check() error {
+	switch {
+	case (e.Record == "") == (e.DSA == ""):
+		return errors.New(`give exactly one of "record" and "dsa"`)
+	case e.From != nil && e.To != nil && !e.From.Before(*e.To):
+		return errors.New(`"from" must be before "to"`)
+	}
+	return nil
+}
+
+func (*AuditStats) bodyName() string { return "audit statistics" }
+
+// Check implements Response.
+func (a *AuditStats) Check() error {
+	switch {
+	case a.Gateway == "":
+		return missing("gateway")
+	case a.PerDSADay == nil:
+		return missing("per_dsa_day")
+	case a.DenialsByReason == nil:
+		return missing("denials_by_reason")
+	case a.TopAgencies == nil:
+		return missing("top_agencies")
+	}
+	return nil
+}
+
+func (*PolicyStatus) bodyName() string { return "policy status" }
+
+// Check implements Response.
+func (p *PolicyStatus) Check() error {
+	switch {
+	case p.Gateway == "":
+		return missing("gateway")
+	case p.Revision == "":
+		return missing("revision")
+	case p.Source == "":
+		return missing("source")
+	}
+	return nil
+}
+
+func (*PolicyReloads) bodyName() string { return "policy reload history" }
+
+// Check implements Response.
+func (p *PolicyReloads) Check() error {
+	switch {
+	case p.Gateway == "":
+		return missing("gateway")
+	case p.Items == nil:
+		return missing("items")
+	}
+	return nil
+}
+
+func (*ShadowReport) bodyName() string { return "shadow report" }
+
+// Check implements Response.
+func (s *ShadowReport) Check() error {
+	switch {
+	case s.Gateway == "":
+		return missing("gateway")
+	case s.Report.Changes == nil:
+		return missing("report.changes")
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -65,6 +66,21 @@ func NewProver(dir string, opts VerifyOptions) (*Prover, *Report, error) {
 	}
 	return &Prover{report: r, jwks: jwks}, r, nil
 }
+
+// SignedSize is the tree size of the checkpoint the prover proves
+// against: entries up to it have proofs.
+func (p *Prover) SignedSize() uint64 {
+	if cps := p.report.cps; len(cps) > 0 {
+		return cps[len(cps)-1].c.TreeSize
+	}
+	return 0
+}
+
+// CheckpointsPath is the file of the log in dir that holds its signed
+// checkpoints. It only grows, so a reader that keeps a Prover (which
+// verifies the whole log) can tell from its size whether a newer
+// checkpoint was signed since.
+func CheckpointsPath(dir string) string { return filepath.Join(LogDir(dir), checkpointsFile) }
 
 // ErrNotSigned: the entry is newer than the last checkpoint; a proof is
 // possible after the next one.
@@ -326,8 +342,17 @@ func packDigest(p *EvidencePack) ([]byte, error) {
 	return []byte("sha256:" + hex.EncodeToString(sum[:])), nil
 }
 
+// PackSigner is what signs a pack: the exporter's key (jose.Signer), which
+// also publishes its public key set so that the pack carries it.
+type PackSigner interface {
+	Sign(payload []byte) ([]byte, error)
+	PublicJWKS() ([]byte, error)
+}
+
+var _ PackSigner = (*jose.Signer)(nil)
+
 // Sign signs the pack with s (the exporter's key).
-func (p *EvidencePack) Sign(s *jose.Signer) error {
+func (p *EvidencePack) Sign(s PackSigner) error {
 	jwks, err := s.PublicJWKS()
 	if err != nil {
 		return err

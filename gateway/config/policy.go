@@ -23,6 +23,12 @@ type PolicyConfig struct {
 	// traffic; every decision it would change goes to ShadowReport (JSONL).
 	ShadowDir    string `yaml:"shadow_dir"`
 	ShadowReport string `yaml:"shadow_report"`
+	// ShadowInputs, if set, records every input the candidate is compared
+	// on (JSON lines {"input_digest", "input"}), so that a changed decision
+	// in the shadow report can be replayed (`liaison policy replay`, the
+	// console's decision explorer). Inputs hold record metadata and
+	// justifications: keep the file as you keep the audit log.
+	ShadowInputs string `yaml:"shadow_inputs"`
 }
 
 // Validate checks the policy section.
@@ -39,6 +45,9 @@ func (c PolicyConfig) Validate() error {
 	}
 	if c.ShadowDir != "" && c.ShadowReport == "" {
 		p.add("policy.shadow_report", "required with policy.shadow_dir: where changed decisions are written")
+	}
+	if c.ShadowInputs != "" && c.ShadowDir == "" {
+		p.add("policy.shadow_inputs", "only with policy.shadow_dir: inputs are recorded while a candidate runs")
 	}
 	return p.err()
 }

@@ -114,6 +114,9 @@ type Server struct {
 	// registry is the registry of agencies and agreements (registry.go);
 	// nil: no registry API, no suspensions.
 	registry Registry
+
+	// provers keeps the audit log's prover for GET /v1/audit/proof (oversight.go).
+	provers proverCache
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -222,6 +225,12 @@ func (s *Server) routes() []route {
 		r("POST", "/v1/records/{id}/review", string(policy.ActionReview), s.review),
 		r("POST", "/v1/decisions", string(policy.ActionDecide), s.decisions),
 		r("GET", "/v1/audit", string(policy.ActionAuditQuery), s.auditQuery, auditQueryParams...),
+		r("GET", "/v1/audit/proof", string(policy.ActionAuditQuery), s.auditProof, auditProofParams...),
+		r("GET", "/v1/audit/stats", string(policy.ActionAuditQuery), s.auditStats, auditStatsParams...),
+		r("POST", "/v1/audit/evidence", string(policy.ActionAuditQuery), s.auditEvidence),
+		r("GET", "/v1/policy", string(policy.ActionPolicyInspect), s.policyStatus),
+		r("GET", "/v1/policy/reloads", string(policy.ActionPolicyInspect), s.policyReloads),
+		r("GET", "/v1/policy/shadow", string(policy.ActionPolicyInspect), s.policyShadow),
 		r("POST", "/v1/records/{id}/shares", string(policy.ActionShare), s.share),
 		r("GET", "/v1/records/{id}/deliveries", "record.deliveries", s.deliveries),
 		r("POST", "/v1/search", "record.search", s.search),

@@ -29,7 +29,7 @@ record_actions := {"record.publish", "record.read", "record.list", "record.recal
 
 consult_actions := {"record.read", "record.list"}
 
-known_actions := (((record_actions | {"policy.decide", "record.share", "audit.query", "record.review", "request.file"}) | federation_actions) | {"record.discover"}) | registry_actions
+known_actions := (((record_actions | {"policy.decide", "policy.inspect", "record.share", "audit.query", "record.review", "request.file"}) | federation_actions) | {"record.discover"}) | registry_actions
 
 reason(code, msg) := {"code": code, "message": msg, "public": true}
 

@@ -192,6 +192,13 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// RecordedInput is one line of the inputs file (Options.Inputs): a
+// compared input and its digest (Change.InputDigest).
+type RecordedInput struct {
+	InputDigest string `json:"input_digest"`
+	Input       any    `json:"input"`
+}
+
 // Stats counts a Shadow's work.
 type Stats struct {
 	Compared uint64 `json:"compared"`
@@ -221,6 +228,8 @@ type Shadow struct {
 	compared atomic.Uint64
 	changed  atomic.Uint64
 	dropped  atomic.Uint64
+	// since is when the shadow started comparing (GET /v1/policy).
+	since time.Time
 }
 
 // New starts a shadow of candidate beside live. Close it to flush the
@@ -237,7 +246,7 @@ func New(live, candidate *policy.Engine, opts Options) *Shadow {
 		log = zap.NewNop()
 	}
 	s := &Shadow{live: live, candidate: candidate, opts: opts, log: log.Named("policy.shadow"),
-		jobs: make(chan shadowJob, opts.QueueSize), done: make(chan struct{})}
+		jobs: make(chan shadowJob, opts.QueueSize), done: make(chan struct{}), since: time.Now().UTC()}
 	go s.work()
 	return s
 }
@@ -313,6 +322,9 @@ func (s *Shadow) ExplainJSON(ctx context.Context, d policy.Decision, raw []byte)
 	return s.live.ExplainJSON(ctx, d, raw)
 }
 
+// Since is when the shadow started comparing.
+func (s *Shadow) Since() time.Time { return s.since }
+
 // Stats returns the counters so far.
 func (s *Shadow) Stats() Stats {
 	return Stats{Compared: s.compared.Load(), Changed: s.changed.Load(), Dropped: s.dropped.Load()}
@@ -346,8 +358,12 @@ func (s *Shadow) compare(job shadowJob) {
 	cd, cerr := s.candidate.DecidePrepared(ctx, p)
 	s.compared.Add(1)
 	if s.opts.Inputs != nil {
+		// The digest beside the input is the Change's InputDigest, so that
+		// a change in the report finds its input (GET /v1/policy/shadow);
+		// Replay reads the line as {"input": …} and ignores it.
 		if g, err := p.JSON(); err == nil {
-			s.write(s.opts.Inputs, map[string]any{"input": g})
+			digest, _, _, _ := describeInput(p)
+			s.write(s.opts.Inputs, RecordedInput{InputDigest: digest, Input: g})
 		}
 	}
 	c := compareDecisions(p, job.live, summarize(cd, cerr))
