@@ -170,3 +170,40 @@ export async function a11y(page, mustReach = []) {
   }
   return problems;
 }
+
+/**
+ * reason fills the "Reason for access" form (the console sends it as
+ * Liaison-Purpose / Liaison-Justification on every call) and applies it.
+ * purpose '' keeps the console's default.
+ */
+export async function reason(page, justification = 'Console browser test, issue 14', purpose = '') {
+  if (purpose) await page.getByLabel('Purpose', { exact: true }).selectOption(purpose);
+  await page.getByLabel('Justification', { exact: true }).fill(justification);
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
+}
+
+/** signedIn opens a browser, signs officer in and applies a reason. */
+export async function signedIn(officer, opts = {}) {
+  const b = await open(opts);
+  try {
+    await login(b.page, officer);
+    await reason(b.page);
+  } catch (e) {
+    await b.close();
+    throw e;
+  }
+  return b;
+}
+
+/** flipHexChar returns s with the hex digit at i changed (0↔1, a↔b, …). */
+export function flipHexChar(s, i) {
+  const c = s[i];
+  const v = parseInt(c, 16);
+  if (Number.isNaN(v)) throw new Error(`not a hex digit at ${i}: ${c}`);
+  return s.slice(0, i) + (v ^ 1).toString(16) + s.slice(i + 1);
+}
+
+/** flipChar returns s with the character at i changed in its low bit (one byte, still ASCII). */
+export function flipChar(s, i) {
+  return s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) ^ 1) + s.slice(i + 1);
+}
