@@ -22,6 +22,7 @@ import (
 	"github.com/liaison-project/liaison/crypto/pki"
 	"github.com/liaison-project/liaison/gateway/audit"
 	"github.com/liaison-project/liaison/gateway/config"
+	"github.com/liaison-project/liaison/gateway/console"
 	"github.com/liaison-project/liaison/gateway/federation"
 	"github.com/liaison-project/liaison/gateway/httpapi"
 	"github.com/liaison-project/liaison/gateway/registry"
@@ -57,6 +58,8 @@ type Gateway struct {
 	officers *jose.OfficerVerifier
 	registry *registry.Registry
 	urlKeys  *registry.URLKeys
+	// console is the web console on the agency listener (nil when off).
+	console *console.Console
 
 	// Addr and AdminAddr are the bound addresses once Run has started;
 	// FedAddr that of the federation listener (when federation is on).
@@ -79,6 +82,9 @@ type buildOptions struct {
 	fedListener net.Listener
 	// jwksClient fetches agencies' jwks_url (nil: the default client).
 	jwksClient *http.Client
+	// consoleClient calls identity providers' token endpoints (nil: the
+	// console's default).
+	consoleClient *http.Client
 }
 
 // WithFederationListener serves the federation API on ln instead of
@@ -276,6 +282,9 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	if err := g.openRegistry(ctx, cfg, store, signer, srv, log); err != nil {
 		return nil, err
 	}
+	if err := g.buildConsole(cfg, srv, log); err != nil {
+		return nil, err
+	}
 	if cfg.Federation.Enabled() {
 		g.fed, err = federation.New(federation.Options{Config: cfg, Log: log, Records: srv.Records(), Store: store,
 			Signer: signer, Audit: g.audit, Policy: pe, Certificate: g.tls.Certificate, Now: g.opts.now, Checkpoints: aw})
@@ -466,6 +475,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.AdminAddr <- aln.Addr()
 	errLog, _ := zap.NewStdLogAt(g.log.Named("http"), zap.WarnLevel)
 	api := g.HTTPServer(g.tls.Config(), errLog)
+	if g.console != nil {
+		// The console shares the listener, so the browser's client
+		// certificate is checked exactly as an API client's.
+		api.Handler = g.console.Wrap(api.Handler)
+	}
 	admin := &http.Server{Handler: g.adminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	errc := make(chan error, 3)
 	go func() { errc <- api.Serve(g.Listener(ln, api)) }()

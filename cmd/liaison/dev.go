@@ -77,6 +77,7 @@ one started wrote them.`,
 			cfg.TLS.Cert, cfg.TLS.Key = fed.GatewayCertFile, fed.GatewayKeyFile
 			cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}
 			cfg.Officers.JWKSDir = fed.JWKSDir
+			cfg.Console.DevIdP, cfg.Console.DevIdPDir = true, fed.Dir
 			cfg.Log = config.LogConfig{Format: "console", Level: logLevel}
 			if err := config.ApplyEnv(&cfg, os.Environ()); err != nil {
 				return err

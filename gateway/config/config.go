@@ -49,6 +49,7 @@ type Config struct {
 
 	Federation FederationConfig `yaml:"federation"`
 	Registry   RegistryConfig   `yaml:"registry"`
+	Console    ConsoleConfig    `yaml:"console"`
 }
 
 // Defaults returns the configuration every field falls back to; dataDir
@@ -72,6 +73,7 @@ func Defaults(dataDir string) Config {
 		Log:         defaultLog(),
 		Tracing:     defaultTracing(),
 		Federation:  defaultFederation(dataDir),
+		Console:     defaultConsole(),
 	}
 }
 
@@ -122,6 +124,7 @@ func (c *Config) Validate() error {
 		c.Tracing.Validate(),
 		c.Federation.Validate(),
 		c.Registry.Validate(),
+		c.Console.Validate(),
 	} {
 		p.include("", err)
 	}

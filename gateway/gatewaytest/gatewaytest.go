@@ -94,6 +94,9 @@ func Start(t testing.TB, o Options) *Env {
 	cfg.Officers.JWKSDir = fed.JWKSDir
 	cfg.Officers.Audience = cfg.GatewayID
 	cfg.Limits.RatePerAgency = 0
+	// The console's dev identity provider, as `liaison dev` runs it: the
+	// console's tests and the browser tests sign in through it.
+	cfg.Console.DevIdP, cfg.Console.DevIdPDir = true, fed.Dir
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}

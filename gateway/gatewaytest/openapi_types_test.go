@@ -17,6 +17,7 @@ import (
 	"github.com/liaison-project/liaison/gateway/record"
 	"github.com/liaison-project/liaison/gateway/selector"
 	"github.com/liaison-project/liaison/policy"
+	"github.com/liaison-project/liaison/policy/shadow"
 )
 
 // schemaType ties a component schema to the Go type whose JSON it
@@ -69,6 +70,26 @@ var schemaTypes = []schemaType{
 	{"Reason", typeOf[policy.Reason](), true, false},
 	{"AuditPage", typeOf[api.AuditPage](), true, false},
 	{"AuditEvent", typeOf[audit.Event](), true, true},
+	{"AuditProof", typeOf[api.AuditProof](), true, false},
+	{"EvidenceRequest", typeOf[api.EvidenceRequest](), false, false},
+	{"EvidencePack", typeOf[api.EvidencePack](), true, false},
+	{"EvidencePack.gateways[]", typeOf[audit.PackGateway](), true, false},
+	{"EvidencePack.entries[]", typeOf[audit.PackEntry](), true, false},
+	{"EvidencePack.uncovered[]", typeOf[audit.PackUncovered](), true, false},
+	{"AuditStats", typeOf[api.AuditStats](), true, false},
+	{"DSADayCount", typeOf[api.DSADayCount](), true, false},
+	{"ReasonCount", typeOf[api.ReasonCount](), true, false},
+	{"AgencyCount", typeOf[api.AgencyCount](), true, false},
+	{"PolicyStatus", typeOf[api.PolicyStatus](), true, false},
+	{"ShadowStatus", typeOf[api.ShadowStatus](), true, false},
+	{"PolicyReloads", typeOf[api.PolicyReloads](), true, false},
+	{"PolicyReload", typeOf[api.PolicyReload](), true, false},
+	{"PolicyReload.reasons[]", typeOf[audit.Reason](), true, false},
+	{"ShadowReport", typeOf[api.ShadowReport](), true, false},
+	{"ShadowReplayReport", typeOf[shadow.ReplayReport](), true, false},
+	{"ShadowReplayReport.by_action[]", typeOf[shadow.ActionChanges](), true, false},
+	{"ShadowReplayReport.by_code[]", typeOf[shadow.CodeChanges](), true, false},
+	{"ShadowChange", typeOf[shadow.Change](), true, false},
 	{"Health", typeOf[api.Health](), true, false},
 	{"Readiness", typeOf[api.Readiness](), true, false},
 	{"Problem", typeOf[api.Problem](), true, false},

@@ -595,8 +595,9 @@ func (s *Server) policySource() string {
 }
 
 // policyStatus: GET /v1/policy — the revision in force, when it was loaded
-// (the newest applied reload of that revision in the audit log) and where
-// from, and the candidate when one runs in shadow mode.
+// (the newest applied reload of that revision in the audit log, or, for
+// the revision the gateway started with, when it started) and where from,
+// and the candidate when one runs in shadow mode.
 func (s *Server) policyStatus(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	if err := s.allowInspect(r, rc); err != nil {
 		return err
@@ -605,7 +606,7 @@ func (s *Server) policyStatus(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return err
 	}
 	rev := s.policy.Revision()
-	out := api.PolicyStatus{Gateway: s.cfg.GatewayID, Revision: rev, Source: s.policySource()}
+	out := api.PolicyStatus{Gateway: s.cfg.GatewayID, Revision: rev, Source: s.policySource(), LoadedAt: s.started}
 	reloads, err := s.reloads(0)
 	if err != nil {
 		return err

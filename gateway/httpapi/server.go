@@ -117,6 +117,10 @@ type Server struct {
 
 	// provers keeps the audit log's prover for GET /v1/audit/proof (oversight.go).
 	provers proverCache
+	// started is when the server was built, just after the policy engine
+	// loaded: the load time of the revision the gateway started with,
+	// which no reload entry records (GET /v1/policy).
+	started time.Time
 }
 
 // NewServer wires a gateway from its configuration and collaborators.
@@ -135,6 +139,7 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 		metrics: newMetrics(), ready: d.Ready, now: d.Now, keyring: d.Keyring,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}
+	s.started = d.Now().UTC()
 	// Every path that loads or opens a stored object (read, list, share,
 	// consent, idempotent replay) counts integrity failures in one place:
 	// the record store.

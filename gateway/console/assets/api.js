@@ -25,6 +25,7 @@ export function getReason() {
 export class ApiError extends Error {
   constructor(status, problem) {
     super(problemText(status, problem));
+    this.detail = problemDetail(status, problem);
     this.status = status;
     this.problem = problem || {};
   }
@@ -41,14 +42,20 @@ export class ApiError extends Error {
  * second by the views, never instead of the words.
  */
 export function problemText(status, p) {
-  if (!p || typeof p !== 'object') return `The gateway answered ${status} without saying why.`;
-  let s = p.detail || p.title || `The gateway answered ${status}.`;
-  s = s.charAt(0).toUpperCase() + s.slice(1);
-  if (!/[.!?]$/.test(s)) s += '.';
+  let s = problemDetail(status, p);
+  if (!p || typeof p !== 'object') return s;
   const msgs = (p.reasons || []).map((r) => r.message || r.code).filter(Boolean);
   if (msgs.length) s += ' ' + msgs.map((m) => m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.')).join(' ');
   if (Array.isArray(p.errors) && p.errors.length) s += ' ' + p.errors.map((e) => `${e.field || e.pointer || ''} ${e.message || ''}`.trim()).join('; ') + '.';
   return s;
+}
+
+/** The problem's detail (or title) as a sentence, without its reasons. */
+export function problemDetail(status, p) {
+  if (!p || typeof p !== 'object') return `The gateway answered ${status} without saying why.`;
+  let s = p.detail || p.title || `The gateway answered ${status}.`;
+  s = s.charAt(0).toUpperCase() + s.slice(1);
+  return /[.!?]$/.test(s) ? s : s + '.';
 }
 
 /** Header values must be bytes a fetch can send (Latin-1); the API wants printable text. */

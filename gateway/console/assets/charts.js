@@ -30,9 +30,9 @@ function truncate(text, n) {
  * Horizontal bars: rows [{label, value}], one per line, the value printed
  * at the bar's end. Long labels are cut on the chart (whole in the table).
  */
-export function hbar(rows, { label, unit = '', cls = 'series-a', width = 720 } = {}) {
+export function hbar(rows, { label, unit = '', cls = 'series-a', width = 600 } = {}) {
   const line = 28;
-  const left = 260;
+  const left = 230;
   const right = 60;
   const height = Math.max(1, rows.length) * line + 8;
   const max = Math.max(1, ...rows.map((r) => r.value));
@@ -43,7 +43,7 @@ export function hbar(rows, { label, unit = '', cls = 'series-a', width = 720 } =
     const y = 4 + i * line;
     const w = Math.max(r.value > 0 ? 2 : 0, r.value * scale);
     svg.append(
-      s('text', { x: left - 8, y: y + 18, 'text-anchor': 'end', class: 'label' }, truncate(r.label, 38)),
+      s('text', { x: left - 8, y: y + 18, 'text-anchor': 'end', class: 'label' }, truncate(r.label, 34), s('title', {}, r.label)),
       s('rect', { x: left, y: y + 4, width: w.toFixed(1), height: line - 10, class: cls, rx: 2 }),
       s('text', { x: left + w + 6, y: y + 18, class: 'value' }, `${r.value}${unit}`));
   });
@@ -55,7 +55,7 @@ export function hbar(rows, { label, unit = '', cls = 'series-a', width = 720 } =
  * side (disclosures, denials), with a y axis and the first, middle and
  * last day named under the columns.
  */
-export function columns(days, { label, names = ['a', 'b'], width = 720, height = 200 } = {}) {
+export function columns(days, { label, names = ['a', 'b'], width = 560, height = 170 } = {}) {
   const top = 10;
   const bottom = 36;
   const left = 44;
@@ -79,11 +79,15 @@ export function columns(days, { label, names = ['a', 'b'], width = 720, height =
       s('rect', { x: (x - bar - 1).toFixed(1), y: (top + plotH - ha).toFixed(1), width: bar.toFixed(1), height: ha.toFixed(1), class: 'series-a' }, s('title', {}, `${d.day}: ${d.a} ${names[0]}`)),
       s('rect', { x: (x + 1).toFixed(1), y: (top + plotH - hb).toFixed(1), width: bar.toFixed(1), height: hb.toFixed(1), class: 'series-b' }, s('title', {}, `${d.day}: ${d.b} ${names[1]}`)));
   });
+  // The first, middle and last day are named; the ends are anchored
+  // inwards so that their labels stay inside the chart.
   const named = new Set([0, Math.floor((days.length - 1) / 2), days.length - 1]);
   for (const i of named) {
     if (!days[i]) continue;
     const x = left + i * slot + slot / 2;
-    svg.append(s('text', { x: x.toFixed(1), y: height - bottom + 16, 'text-anchor': 'middle', class: 'axis' }, days[i].day));
+    const anchor = days.length > 1 && i === 0 ? 'start' : days.length > 1 && i === days.length - 1 ? 'end' : 'middle';
+    const ax = anchor === 'start' ? x - slot / 2 : anchor === 'end' ? x + slot / 2 : x;
+    svg.append(s('text', { x: ax.toFixed(1), y: height - bottom + 16, 'text-anchor': anchor, class: 'axis' }, days[i].day));
   }
   svg.append(s('line', { x1: left, x2: width - right, y1: top + plotH, y2: top + plotH, class: 'baseline' }));
   return svg;

@@ -58,8 +58,10 @@ export function alertBox(message) {
 
 /** A visible error for a failed call, the problem's reasons listed with codes second. */
 export function problemBox(err) {
-  const box = alertBox(err.message);
   const reasons = err.problem?.reasons || [];
+  // The reasons are listed (message first, code second), so the sentence
+  // above them is the detail alone.
+  const box = alertBox(reasons.length && err.detail ? err.detail : err.message);
   if (reasons.length) {
     box.append(h('ul.reasons', null, reasons.map((r) => h('li', null, r.message || r.code, r.code ? h('span.code', { text: ` (${r.code})` }) : null))));
   }

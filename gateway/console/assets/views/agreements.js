@@ -7,7 +7,7 @@ import { h, table, when, problemBox, loading, askReason } from '../dom.js';
 
 const STATUS_WORDS = { active: 'In force', suspended: 'Suspended', terminated: 'Terminated' };
 
-async function agreements(box, ctx) {
+async function agreements(box, ctx, msg) {
   let list;
   try {
     list = await api('GET', '/v1/registry/dsas');
@@ -17,6 +17,7 @@ async function agreements(box, ctx) {
   }
   if (!ctx.current()) return;
   const t = table('Agreements', ['Agreement', 'Parties', 'Status', 'Version', 'Review date', 'Expiry date', 'Change']);
+  const today = new Date().toISOString().slice(0, 10); // dates are compared as the policy does, in UTC
   const frag = document.createDocumentFragment();
   for (const d of list.items) {
     let action = null;
@@ -25,15 +26,15 @@ async function agreements(box, ctx) {
     frag.append(h('tr', null,
       h('td', null, h('strong', { text: d.title || d.id }), d.title ? h('span.sub.code', { text: d.id }) : null),
       h('td', { text: (d.parties || []).join(', ') }),
-      h('td', { class: d.status === 'active' ? 'ok' : 'bad', text: (STATUS_WORDS[d.status] || d.status) + (d.changed_by_registry ? ' (changed in the registry)' : '') }),
+      h('td', { class: d.status === 'active' && !(d.expiry_date && d.expiry_date < today) ? 'ok' : 'bad',
+        text: (STATUS_WORDS[d.status] || d.status) + (d.status === 'active' && d.expiry_date && d.expiry_date < today ? ', but expired' : '') + (d.changed_by_registry ? ' (changed in the registry)' : '') }),
       h('td', { text: d.version || '' }),
-      h('td.nowrap', { text: d.review_date || '' }),
-      h('td.nowrap', { text: d.expiry_date || '' }),
+      h('td.nowrap', null, d.review_date || '', d.review_date && d.review_date < today ? h('span.sub.bad', { text: 'review overdue' }) : null),
+      h('td.nowrap', null, d.expiry_date || '', d.expiry_date && d.expiry_date < today ? h('span.sub.bad', { text: 'expired' }) : null),
       h('td', null, action)));
   }
   if (!list.items.length) frag.append(h('tr', null, h('td', { colSpan: 7, text: 'None.' })));
   t.tBodies[0].append(frag);
-  const msg = h('div.result', { role: 'status' });
   t.addEventListener('click', async (e) => {
     const b = e.target.closest('button[data-change]');
     if (!b) return;
@@ -47,14 +48,16 @@ async function agreements(box, ctx) {
     b.disabled = true;
     try {
       const r = await api('POST', `/v1/registry/dsas/${encodeURIComponent(id)}/${change}`, { justification: reason });
-      msg.replaceChildren(h('p', { text: r.unchanged ? `${id} was already ${r.new}.` : `${id}: ${r.old} → ${r.new} (registry version ${r.version}).` }));
-      await agreements(box, ctx);
+      msg.replaceChildren(h('p', { text: r.unchanged ? `${id} was already ${r.new}.` : `${id}: ${r.old} → ${r.new} (registry version ${r.registry_version}).` }));
+      await agreements(box, ctx, msg);
+      // The row was redrawn: keep the keyboard where it was.
+      box.querySelector(`button[data-id="${CSS.escape(id)}"]`)?.focus();
     } catch (err) {
       b.disabled = false;
       msg.replaceChildren(problemBox(err));
     }
   });
-  box.replaceChildren(msg, h('div.scroll', null, t), h('p.small', { text: `Registry version ${list.registry_version}.` }));
+  box.replaceChildren(h('div.scroll', null, t), h('p.small', { text: `Registry version ${list.registry_version}.` }));
 }
 
 async function policyInForce(box, ctx) {
@@ -66,7 +69,8 @@ async function policyInForce(box, ctx) {
     return;
   }
   if (!ctx.current()) return;
-  const parts = [h('p', null, 'Revision ', h('code', { text: p.revision }), ` loaded ${when(p.loaded_at)} from ${p.source}.`)];
+  const loaded = p.loaded_at && !p.loaded_at.startsWith('0001-') ? ` loaded ${when(p.loaded_at)}` : '';
+  const parts = [h('p', null, 'Revision ', h('code', { text: p.revision }), `${loaded} from ${p.source}.`)];
   if (p.shadow) parts.push(h('p', null, 'Candidate ', h('code', { text: p.shadow.candidate_revision }), ` runs in shadow mode since ${when(p.shadow.since)}. `, h('a', { href: '#/shadow', text: 'See the shadow report' })));
   box.replaceChildren(...parts);
 }
@@ -98,13 +102,14 @@ async function reloads(box, ctx) {
 }
 
 export async function render(root, ctx) {
+  const msg = h('div.result', { role: 'status' });
   const a = h('div', null, loading());
   const p = h('div', null, loading());
   const r = h('div', null, loading());
   root.append(h('h1', { text: 'Agreements' }),
     h('p.lede', { text: 'The data-sharing agreements this gateway enforces, the policy in force and every change to it.' }),
-    h('section', { 'aria-labelledby': 'ag-h' }, h('h2', { id: 'ag-h', text: 'Agreement register' }), a),
+    h('section', { 'aria-labelledby': 'ag-h' }, h('h2', { id: 'ag-h', text: 'Agreement register' }), msg, a),
     h('section', { 'aria-labelledby': 'pol-h' }, h('h2', { id: 'pol-h', text: 'Policy in force' }), p),
     h('section', { 'aria-labelledby': 'rel-h' }, h('h2', { id: 'rel-h', text: 'Reloads' }), r));
-  await Promise.all([agreements(a, ctx), policyInForce(p, ctx), reloads(r, ctx)]);
+  await Promise.all([agreements(a, ctx, msg), policyInForce(p, ctx), reloads(r, ctx)]);
 }

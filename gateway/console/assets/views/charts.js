@@ -70,24 +70,28 @@ export async function render(root, ctx) {
   }
   const perDSA = h('section.chart-block', { 'aria-labelledby': 'c1' }, h('h2', { id: 'c1', text: 'Disclosures and denials per agreement per day' }), legend());
   if (!byDSA.size) perDSA.append(h('p', { text: 'No disclosures or denials in this period.' }));
+  const multiples = h('div.multiples');
+  perDSA.append(multiples);
   for (const [dsa, m] of byDSA) {
     const name = dsa || 'No agreement named';
     const series = (days.length ? days : [...m.keys()].sort()).map((day) => ({ day, a: m.get(day)?.disclosures || 0, b: m.get(day)?.denials || 0 }));
     const totA = series.reduce((n, d) => n + d.a, 0);
     const totB = series.reduce((n, d) => n + d.b, 0);
-    perDSA.append(h('h3', { text: name }),
+    multiples.append(h('div', null, h('h3', { text: name }),
       columns(series, { label: `${name}: ${totA} disclosures and ${totB} denials from ${period}, per day`, names: ['disclosures', 'denials'] }),
-      numbers(`${name}: disclosures and denials per day`, ['Day', 'Disclosures', 'Denials'], series.filter((d) => d.a || d.b).map((d) => [d.day, d.a, d.b])));
+      numbers(`${name}: disclosures and denials per day`, ['Day', 'Disclosures', 'Denials'], series.filter((d) => d.a || d.b).map((d) => [d.day, d.a, d.b]))));
   }
   sections.push(perDSA);
+  const grid = h('div.chart-grid');
+  sections.push(grid);
 
   const reasons = st.denials_by_reason || [];
-  sections.push(h('section.chart-block', { 'aria-labelledby': 'c2' }, h('h2', { id: 'c2', text: 'Denials by reason' }),
+  grid.append(h('section.chart-block', { 'aria-labelledby': 'c2' }, h('h2', { id: 'c2', text: 'Denials by reason' }),
     hbar(reasons.map((r) => ({ label: r.message || r.code, value: r.count })), { label: `Denials by reason from ${period}: ` + (reasons.map((r) => `${r.message || r.code} ${r.count}`).join(', ') || 'none'), cls: 'series-b' }),
     numbers('Denials by reason', ['Reason', 'Code', 'Denials'], reasons.map((r) => [r.message || r.code, r.code, r.count]))));
 
   const top = st.top_agencies || [];
-  sections.push(h('section.chart-block', { 'aria-labelledby': 'c3' }, h('h2', { id: 'c3', text: 'Top requesting agencies' }),
+  grid.append(h('section.chart-block', { 'aria-labelledby': 'c3' }, h('h2', { id: 'c3', text: 'Top requesting agencies' }),
     hbar(top.map((a) => ({ label: a.agency || 'unknown', value: a.count })), { label: `Requests per agency from ${period}: ` + (top.map((a) => `${a.agency} ${a.count}`).join(', ') || 'none') }),
     numbers('Top requesting agencies', ['Agency', 'Requests'], top.map((a) => [a.agency, a.count]))));
 
@@ -95,7 +99,7 @@ export async function render(root, ctx) {
     { label: 'Records past their review date', value: st.overdue_reviews || 0 },
     { label: 'Requests past their deadline', value: st.overdue_requests || 0 },
   ];
-  sections.push(h('section.chart-block', { 'aria-labelledby': 'c4' }, h('h2', { id: 'c4', text: 'Overdue' }),
+  grid.append(h('section.chart-block', { 'aria-labelledby': 'c4' }, h('h2', { id: 'c4', text: 'Overdue' }),
     hbar(overdue, { label: `Overdue: ${overdue[0].value} records past their review date, ${overdue[1].value} requests for information past their deadline`, cls: 'series-c' }),
     numbers('Overdue', ['What', 'How many'], overdue.map((o) => [o.label, o.value]))));
   out.replaceChildren(...sections);

@@ -54,6 +54,7 @@ async function load(box, ctx, msg) {
         ? `Approved ${id}: record ${r.record_id} is now shared with ${(r.recipients || []).join(', ')}.`
         : `Refused ${id}.` }));
       await load(box, ctx, msg);
+      box.querySelector('button[data-change]')?.focus();
     } catch (err) {
       for (const x of t.querySelectorAll(`button[data-id="${CSS.escape(id)}"]`)) x.disabled = false;
       msg.replaceChildren(problemBox(err));

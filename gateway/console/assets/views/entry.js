@@ -124,12 +124,12 @@ export async function render(root, ctx) {
       verify.disabled = false;
     }
   });
-  body.replaceChildren(
+  body.replaceChildren(h('div.entry-layout', null,
     describe(ev),
     h('section.proof', { 'aria-labelledby': 'proof-h' },
       h('h2', { id: 'proof-h', text: 'Proof that this entry is in the signed log' }),
       h('p', { text: 'The page checks the proof itself: the entry\'s hash, the path to the signed root, the checkpoint\'s signature and the signing key.' }),
       field('Pinned key thumbprint (optional)', pinned, 'The audit key thumbprint your gateway operator gave you; kept in this browser.'),
       h('div.actions', null, verify),
-      status, details));
+      status, details)));
 }
