@@ -3,7 +3,7 @@
 // browser without a session is sent to the identity provider.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, open, signedIn, go, shot } from './lib.mjs';
+import { env, open, signedIn, go, shot, explain } from './lib.mjs';
 
 test('an analyst is refused the audit log in plain words', async () => {
   const { page, close } = await signedIn('dev-analyst');
@@ -16,6 +16,8 @@ test('an analyst is refused the audit log in plain words', async () => {
     assert.doesNotMatch(text, /undefined|\[object|HTTP 403|^\s*403\s*$/, `the refusal is in words: ${text}`);
     assert.equal(await page.getByRole('table', { name: 'Audit entries' }).count(), 0, 'no entries shown');
     await shot(page, 'refused');
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }
@@ -34,6 +36,8 @@ test('a browser without a session is sent to the identity provider', async () =>
     // The API behind the console answers 401 without a session.
     const status = await page.evaluate(async (u) => (await fetch(`${u}/console/session`)).status, env.url);
     assert.equal(status, 401);
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

@@ -3,7 +3,7 @@
 // policy revision in force and the reload history.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, signedIn, go, shot, a11y } from './lib.mjs';
+import { env, signedIn, go, shot, a11y, explain } from './lib.mjs';
 
 async function change(page, table, verb, id, why) {
   await table.getByRole('button', { name: `${verb} ${id}`, exact: true }).click();
@@ -45,6 +45,8 @@ test('a registry administrator suspends and re-activates an agreement', async ()
     const after = await history.getByRole('row').count();
     assert.ok(after > before, `the reload history grew (${before} → ${after} rows)`);
     assert.match(await rows.first().innerText(), /Accepted/);
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

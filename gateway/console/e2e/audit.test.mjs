@@ -4,7 +4,7 @@
 // hash of the audit path), the same page says "Failed".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, signedIn, go, shot, a11y, flipChar, flipHexChar } from './lib.mjs';
+import { env, signedIn, go, shot, a11y, flipChar, flipHexChar, explain } from './lib.mjs';
 
 const PROOF = '**/console/api/v1/audit/proof?*';
 
@@ -96,6 +96,8 @@ test('an auditor filters the log and verifies a proof in the page; a tampered pr
     // And the untouched proof verifies again (the failure was the tampering).
     status = await verify(page);
     assert.match(await status.innerText(), /Verified/);
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

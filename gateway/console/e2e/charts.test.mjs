@@ -2,7 +2,7 @@
 // <svg role="img"> with a label and a table of the same numbers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { signedIn, go, shot, a11y } from './lib.mjs';
+import { signedIn, go, shot, a11y, explain } from './lib.mjs';
 
 test('an auditor sees the charts with their numbers as tables', async () => {
   const { page, close } = await signedIn('dev-auditor');
@@ -17,6 +17,8 @@ test('an auditor sees the charts with their numbers as tables', async () => {
     assert.ok(await page.locator('table').count() >= 3, 'each chart has a table of its numbers');
     await shot(page, 'charts');
     assert.deepEqual(await a11y(page), [], 'accessibility of the charts');
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

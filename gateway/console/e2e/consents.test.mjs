@@ -3,7 +3,7 @@
 // asked to share a met-police record with the NCA).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, signedIn, go, shot, a11y } from './lib.mjs';
+import { env, signedIn, go, shot, a11y, explain } from './lib.mjs';
 
 test('the originator approves a consent request', async () => {
   const { consent } = env.fixture;
@@ -27,9 +27,11 @@ test('the originator approves a consent request', async () => {
     await dialog.waitFor({ state: 'detached' });
 
     await approve.click();
-    await page.getByText(new RegExp(`Approved ${consent}: record rec_\\w+ is now shared with nca`)).waitFor();
+    await page.getByText(new RegExp(`Approved ${consent}: record rec_\\w+ is now shared with [\\w, -]*\\bnca\\b`)).waitFor();
     await approve.waitFor({ state: 'detached' });
     assert.equal(await table.getByRole('button', { name: `Approve ${consent}` }).count(), 0, 'no longer pending');
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

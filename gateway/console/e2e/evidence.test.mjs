@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { env, signedIn, go, shot, a11y } from './lib.mjs';
+import { env, signedIn, go, shot, a11y, explain } from './lib.mjs';
 
 test('a DPO exports the evidence pack of a record', async () => {
   const { record } = env.fixture;
@@ -34,6 +34,8 @@ test('a DPO exports the evidence pack of a record', async () => {
     // The page checked the pack's proofs itself before handing it over.
     await page.getByText(/Downloaded evidence-.*verified in this page/).waitFor();
     await shot(page, 'disclosures');
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }

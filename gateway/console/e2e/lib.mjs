@@ -98,9 +98,18 @@ export async function login(page, officer) {
   await page.getByText(`Signed in as ${officer}`).waitFor();
 }
 
-/** go opens a hash route of the console (#/audit…) in a signed-in page. */
+// The first-level heading of each view: go waits for it, so that a spec
+// never types into the view that was on screen before.
+const HEADINGS = {
+  audit: 'Audit log', disclosures: 'Disclosures', charts: 'Charts', explorer: 'Decision explorer',
+  shadow: 'Shadow report', agreements: 'Agreements', consents: 'Consents',
+};
+
+/** go opens a hash route of the console (#/audit…) in a signed-in page and waits for its view. */
 export async function go(page, route) {
   await page.goto(`${env.url}/console/#/${route}`);
+  const name = HEADINGS[route.split(/[/?]/)[0]];
+  if (name) await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
 }
 
 /** shot writes page's screenshot as NAME.png when screenshots are asked for. */
@@ -206,4 +215,27 @@ export function flipHexChar(s, i) {
 /** flipChar returns s with the character at i changed in its low bit (one byte, still ASCII). */
 export function flipChar(s, i) {
   return s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) ^ 1) + s.slice(i + 1);
+}
+
+/**
+ * explain adds what the page shows (its URL, alerts and main text) to a
+ * failed assertion, so that a failure in CI says what the officer saw.
+ */
+export async function explain(page, err) {
+  try {
+    const seen = await page.evaluate(() => {
+      const alerts = [...document.querySelectorAll('[role=alert]')].map((a) => a.innerText.trim()).filter(Boolean);
+      const main = (document.querySelector('main') || document.body)?.innerText || '';
+      return `URL ${location.href}\nalerts: ${JSON.stringify(alerts)}\nmain: ${main.slice(0, 1500)}`;
+    });
+    if (env.screenshots || process.env.LIAISON_CONSOLE_OUT) {
+      await page.screenshot({ path: join(env.out, `failure-${Date.now()}.png`) }).catch(() => {});
+    }
+    const more = `\n--- what the page showed ---\n${seen}`;
+    err.message += more;
+    if (err.stack) err.stack += more;
+  } catch {
+    // the page is gone: the error says enough
+  }
+  return err;
 }

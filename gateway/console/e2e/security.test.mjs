@@ -5,7 +5,7 @@
 // one changed decision), and replays that decision's recorded input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { env, signedIn, go, shot, a11y } from './lib.mjs';
+import { env, signedIn, go, shot, a11y, explain } from './lib.mjs';
 
 async function decide(page) {
   await page.getByRole('button', { name: 'Decide', exact: true }).click();
@@ -41,23 +41,27 @@ test('a security officer explores a decision, reads the shadow report and replay
     await page.getByRole('heading', { name: 'Shadow report', exact: true }).waitFor();
     const changed = page.getByRole('table', { name: 'Changed decisions' });
     await changed.waitFor();
-    const replay = changed.getByRole('button', { name: /^Replay [0-9a-f]{12}$/ });
-    await replay.first().waitFor();
-    const row = changed.getByRole('row').filter({ has: replay.first() });
+    // The read of the seeded record (the explorer's dry runs are compared
+    // too, so other rows may be there).
+    const row = changed.getByRole('row').filter({ hasText: record }).filter({ has: page.getByRole('button', { name: /^Replay [0-9a-f]{12}$/ }) });
+    const replay = row.first().getByRole('button', { name: /^Replay [0-9a-f]{12}$/ });
+    await replay.waitFor();
     const rowText = await row.first().innerText();
     assert.match(rowText, new RegExp(record), `the changed decision is the read of ${record}: ${rowText}`);
     assert.match(rowText, /Allowed[\s\S]*Denied/, `live allowed, candidate denied: ${rowText}`);
     await shot(page, 'shadow-report');
     assert.deepEqual(await a11y(page), [], 'accessibility of the shadow report');
 
-    const name = await replay.first().innerText();
-    await replay.first().click();
+    const name = await replay.innerText();
+    await replay.click();
     await page.waitForURL((u) => u.hash.startsWith('#/explorer?input='));
     await page.getByText(`Loaded the recorded input ${name.replace('Replay ', '')}`).waitFor();
     const replayed = JSON.parse(await page.getByLabel('Policy input (JSON)', { exact: true }).inputValue());
     assert.equal(replayed.record?.record_id, record, 'the recorded input is the read of the seeded record');
     // The live policy (8 characters) allows what the candidate (40) denied.
     assert.match(await decide(page), /^Allowed/);
+  } catch (e) {
+    throw await explain(page, e);
   } finally {
     await close();
   }
