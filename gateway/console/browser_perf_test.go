@@ -22,7 +22,7 @@ const perfEntries = 10_000
 // auditPageBudget is the most the audit view's first load may transfer
 // (shell, styles, scripts, session, one page of entries; cache off). It
 // is a budget, not a measurement: docs/console.md has the measured figure.
-const auditPageBudget = 512 << 10
+const auditPageBudget = 256 << 10
 
 // seedAuditLog writes at least n entries to e's audit log through the API,
 // as traffic would: met-police publishes records (one entry each) from 8
