@@ -12,7 +12,8 @@ test('an analyst is refused the audit log in plain words', async () => {
     const alert = page.getByRole('alert');
     await alert.first().waitFor();
     const text = await alert.first().innerText();
-    assert.match(text, /audit/i, `the refusal says what it is about: ${text}`);
+    // The policy's own words for the reason (policies/data/explain.json).
+    assert.match(text, /the audit log is for officers with an auditor role/, `the refusal says why in words: ${text}`);
     assert.doesNotMatch(text, /undefined|\[object|HTTP 403|^\s*403\s*$/, `the refusal is in words: ${text}`);
     assert.equal(await page.getByRole('table', { name: 'Audit entries' }).count(), 0, 'no entries shown');
     await shot(page, 'refused');
