@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/liaison-project/liaison/crypto/jose"
 	"github.com/liaison-project/liaison/crypto/pki"
@@ -148,6 +152,9 @@ func writeDevFiles(dir string, cfg config.Config, fed *pki.DevFederation, agenci
 		if err := os.WriteFile(filepath.Join(pdir, a+".yaml"), b, 0o600); err != nil {
 			return err
 		}
+		if err := writeBrowserCert(filepath.Join(pdir, a+".p12"), fed, a); err != nil {
+			return err
+		}
 	}
 	// The effective configuration, so `liaison serve --config` runs the
 	// same gateway and operators have a complete example to start from.
@@ -157,6 +164,39 @@ func writeDevFiles(dir string, cfg config.Config, fed *pki.DevFederation, agenci
 	}
 	head := "# Written by `liaison dev`: the effective configuration of this dev gateway.\n# `liaison serve --config " + filepath.Join(dir, "liaison.yaml") + "` runs the same gateway.\n"
 	return os.WriteFile(filepath.Join(dir, "liaison.yaml"), append([]byte(head), b...), 0o600)
+}
+
+// devP12Password protects the dev PKCS#12 files. It is printed in the
+// banner and docs/console.md: the files are for importing into a browser
+// on the developer's machine (mode 0600, dev certificates only), where
+// browsers insist on a password.
+const devP12Password = "liaison-dev"
+
+// writeBrowserCert writes agency's dev client certificate, its key and the
+// dev CA as a PKCS#12 file a person imports into Firefox or Chromium to
+// open the console (the console is on the mutual-TLS listener).
+func writeBrowserCert(path string, fed *pki.DevFederation, agency string) error {
+	pair, err := tls.LoadX509KeyPair(fed.AgencyCertFile(agency), fed.AgencyKeyFile(agency))
+	if err != nil {
+		return fmt.Errorf("browser certificate of %s: %w", agency, err)
+	}
+	caPEM, err := os.ReadFile(fed.CAFile)
+	if err != nil {
+		return err
+	}
+	var cas []*x509.Certificate
+	if blk, _ := pem.Decode(caPEM); blk != nil {
+		if ca, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			cas = append(cas, ca)
+		}
+	}
+	// Modern2023 (PBES2, AES-256, PBKDF2-SHA-256): what OpenSSL 3,
+	// Firefox (NSS) and Chromium read.
+	pfx, err := pkcs12.Modern2023.Encode(pair.PrivateKey, pair.Leaf, cas, devP12Password)
+	if err != nil {
+		return fmt.Errorf("browser certificate of %s: %w", agency, err)
+	}
+	return os.WriteFile(path, pfx, 0o600)
 }
 
 func printDevBanner(w io.Writer, abs, rel string, addr, admin net.Addr, fed *pki.DevFederation, agencies []string) {
@@ -207,12 +247,23 @@ The same with curl:
   curl --cacert %s --cert %s/cert.pem --key %s/key.pem -H "Authorization: Bearer $TOKEN" \
        -H 'Liaison-Purpose: investigation' -H 'Liaison-Justification: OP-NIGHTJAR tasking' %s/v1/records/<id>
 
+The console (a browser; sign in with the dev identity provider):
+
+  %s/console/
+  1. import %s/<agency>.p12 (password %s) into the browser:
+     Firefox: Settings > Privacy & Security > Certificates > View Certificates > Your Certificates > Import
+     Chromium: Settings > Privacy and security > Security > Manage certificates > Your certificates > Import
+  2. trust the dev CA %s for websites (Authorities > Import), or accept the warning once
+  3. open the URL and choose the agency's certificate; signing in takes you to the dev identity
+     provider: pick a dev officer (dev-auditor, dev-dpo, dev-security, dev-registry, dev-analyst)
+
 Stop with Ctrl-C; start again with the same command to keep the records.
 `, url, admin.String(), abs, fed.CAFile, strings.Join(agencies, ", "), filepath.Join(fed.Dir, "agencies"),
 		filepath.Join(abs, "profiles"), filepath.Join(abs, "audit"),
 		pflag, pflag, pflag, pflag, pflag, pflag, pflag, pflag,
 		fed.CAFile, ag("met-police"), ag("met-police"), url,
-		fed.CAFile, ag("rocu-nw"), ag("rocu-nw"), url)
+		fed.CAFile, ag("rocu-nw"), ag("rocu-nw"), url,
+		url, filepath.Join(abs, "profiles"), devP12Password, fed.CAFile)
 }
 
 func newDevTokenCmd() *cobra.Command {

@@ -303,6 +303,10 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 			"the ID token and the access token name different officers")
 		return
 	}
+	// Signing in again replaces this browser's session, if any.
+	if old, err := c.sessions.lookup(r, p, now); err == nil {
+		c.sessions.remove(old.key)
+	}
 	id, x := c.sessions.create(p, o, tok.AccessToken, now)
 	ev := &audit.Event{Operation: audit.OpConsultation, Action: actionSignIn, Status: http.StatusSeeOther,
 		Agency: p.agency, Officer: o.ID, CertFingerprint: p.certFP}

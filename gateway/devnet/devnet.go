@@ -375,6 +375,8 @@ func (n *Net) ensureNode(g Gateway) (*Node, error) {
 	cfg.TLS.ClientCAs, cfg.TLS.CRLs = []string{fed.CAFile}, []string{fed.CRLFile}
 	cfg.Officers.JWKSDir = fed.JWKSDir
 	cfg.Officers.Audience = g.ID
+	// The console's dev identity provider, as on a single dev gateway.
+	cfg.Console.DevIdP, cfg.Console.DevIdPDir = true, fed.Dir
 	cfg.Federation.Agencies = slices.Clone(g.Agencies)
 
 	// The key is made here, before the gateway first starts, because the
