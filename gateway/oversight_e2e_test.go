@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -98,6 +100,20 @@ func TestAuditProofAPI(t *testing.T) {
 	}
 	if ev.Seq != read || ev.Action != "record.read" || ev.Agency != "rocu-nw" || cp.TreeSize < read || cp.Gateway != env.Cfg.GatewayID {
 		t.Fatalf("proved %+v against %+v", ev, cp)
+	}
+	// A later entry is proven against a later checkpoint: the prover the
+	// gateway keeps is rebuilt when a new checkpoint is signed.
+	if r := rocu.MustDo("GET", "/v1/records/"+id, nil); r.Status != 200 {
+		t.Fatalf("read: %d %s", r.Status, r.Body)
+	}
+	read2 := seqOf(t, env, func(ev *audit.Event) bool { return ev.Action == "record.read" && ev.Agency == "rocu-nw" })
+	r2 := proofOf(t, auditor, read2)
+	var p2 api.AuditProof
+	if err := json.Unmarshal(r2.Body, &p2); r2.Status != 200 || err != nil {
+		t.Fatalf("second proof: %d %s", r2.Status, r2.Body)
+	}
+	if ev2, cp2, err := audit.CheckProof(&p2, keys); err != nil || ev2.Seq != read2 || cp2.TreeSize <= cp.TreeSize {
+		t.Fatalf("second proof: %v, entry %+v, checkpoint %+v after %+v", err, ev2, cp2, cp)
 	}
 	// Tampering with the leaf fails the check.
 	bad := p
@@ -525,5 +541,82 @@ func TestPolicyShadowAPI(t *testing.T) {
 	st := gatewaytest.Decode[api.PolicyStatus](t, so.MustDo("GET", "/v1/policy", nil))
 	if st.Shadow == nil || st.Shadow.CandidateRevision != rep.Report.CandidateRevision || st.Shadow.Since.IsZero() {
 		t.Fatalf("policy status in shadow mode %+v", st)
+	}
+}
+
+// TestOversightRawBadInput: malformed queries and bodies sent as raw HTTP
+// are 400 (415 for a body that is not JSON by its type) problem answers
+// naming what is wrong; none is answered as a consultation, and the store
+// does not change.
+func TestOversightRawBadInput(t *testing.T) {
+	env := gatewaytest.Start(t, gatewaytest.Options{Quiet: true, Configure: fastCheckpoints})
+	id := publish(t, env.Client("met-police"), recordBody())
+	aud := "Authorization: Bearer " + env.OfficerToken("met-police", jose.Officer{ID: "aud-raw", Clearance: "SC", Roles: []string{"auditor"}}, time.Hour)
+	so := "Authorization: Bearer " + env.OfficerToken("met-police", jose.Officer{ID: "so-raw", Clearance: "SC", Roles: []string{"security_officer"}}, time.Hour)
+	ct := "Content-Type: application/json"
+	before := storeState(t, env)
+	type rc struct {
+		name, method, target string
+		headers              []string
+		body                 []byte
+		status               int
+		detail               string // a word the problem's detail must hold
+	}
+	var cases []rc
+	for _, q := range []struct{ q, detail string }{
+		{"", "seq"}, {"seq=", "seq"}, {"seq=abc", "seq"}, {"seq=0", "seq"}, {"seq=-1", "seq"}, {"seq=%2B1", "seq"},
+		{"seq=18446744073709551616", "seq"}, {"seq=1&seq=2", "seq"}, {"seq=1;x=2", "query"}, {"seq=%zz", "query"},
+		{"seq=1&foo=bar", "foo"}, {"SEQ=1", "SEQ"},
+	} {
+		cases = append(cases, rc{"proof " + q.q, "GET", "/v1/audit/proof?" + q.q, []string{aud}, nil, 400, q.detail})
+	}
+	for _, q := range []struct{ q, detail string }{
+		{"from=yesterday", "from"}, {"to=2026-02-30", "to"}, {"from=2026-02-01&to=2026-01-01", "before"},
+		{"from=2000-01-01", "366"}, {"dsa=x&dsa=y", "dsa"}, {"after=3", "after"}, {"dsa=%00", "dsa"},
+	} {
+		cases = append(cases, rc{"stats " + q.q, "GET", "/v1/audit/stats?" + q.q, []string{aud}, nil, 400, q.detail})
+	}
+	for name, b := range map[string]struct {
+		body, detail string
+	}{
+		"unknown field":    {`{"record":"` + id + `","all":true}`, "all"},
+		"both":             {`{"record":"` + id + `","dsa":"dsa-uk-soc"}`, "exactly one"},
+		"neither":          {`{}`, "exactly one"},
+		"trailing data":    {`{"dsa":"dsa-uk-soc"}{}`, "body"},
+		"duplicate member": {`{"dsa":"dsa-uk-soc","dsa":"x"}`, "twice"},
+		"invalid utf-8":    {"{\"dsa\":\"\xff\xfe\"}", "Unicode"},
+		"bad time":         {`{"dsa":"dsa-uk-soc","from":"yesterday"}`, "body"},
+		"not an object":    {`[]`, "body"},
+		"control char":     {"{\"record\":\"rec\\u0000x\"}", "record"},
+	} {
+		cases = append(cases, rc{"evidence " + name, "POST", "/v1/audit/evidence", []string{aud, ct}, []byte(b.body), 400, b.detail})
+	}
+	cases = append(cases,
+		rc{"evidence text/plain", "POST", "/v1/audit/evidence", []string{aud, "Content-Type: text/plain"}, []byte(`{"dsa":"dsa-uk-soc"}`), 415, "application/json"},
+		rc{"policy param", "GET", "/v1/policy?x=1", []string{so}, nil, 400, "x"},
+		rc{"reloads param", "GET", "/v1/policy/reloads?limit=1", []string{so}, nil, 400, "limit"},
+		rc{"shadow param", "GET", "/v1/policy/shadow?all", []string{so}, nil, 400, "all"},
+	)
+	for _, c := range cases {
+		r, err := env.Raw("met-police", env.RawRequest(c.method, c.target, c.headers, c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if r.Status != c.status || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%s: %d %s %s", c.name, r.Status, r.Header.Get("Content-Type"), r.Body)
+			continue
+		}
+		var p api.Problem
+		if err := json.Unmarshal(r.Body, &p); err != nil || !strings.Contains(p.Detail+fmt.Sprint(p.Errors), c.detail) {
+			t.Errorf("%s: detail %q does not name %q", c.name, p.Detail, c.detail)
+		}
+	}
+	for _, ev := range env.Audit() {
+		if (ev.Officer == "aud-raw" || ev.Officer == "so-raw") && ev.Operation != audit.OpDenial {
+			t.Fatalf("a bad request was answered: %+v", ev)
+		}
+	}
+	if after := storeState(t, env); !maps.Equal(before, after) {
+		t.Fatal("bad oversight requests changed the store")
 	}
 }

@@ -115,22 +115,11 @@ func (p *Prover) Prove(seq uint64) (*InclusionProof, error) {
 
 // leaf reads entry seq's line from the log (the tree keeps only hashes).
 func (p *Prover) leaf(seq uint64) ([]byte, error) {
-	var out []byte
-	stop := errors.New("found")
-	err := Scan(p.report.Dir, func(ev *Event, line []byte) error {
-		if ev.Seq == seq {
-			out = bytes.Clone(line)
-			return stop
-		}
-		return nil
-	})
-	if out == nil {
-		if err == nil || err == stop {
-			err = fmt.Errorf("audit: entry %d not found", seq)
-		}
-		return nil, err
+	_, line, err := Entry(p.report.Dir, seq)
+	if err == nil && line == nil {
+		err = fmt.Errorf("audit: entry %d not found", seq)
 	}
-	return out, nil
+	return line, err
 }
 
 func compactJSON(b []byte) json.RawMessage {

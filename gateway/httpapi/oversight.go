@@ -131,22 +131,11 @@ func (s *Server) prover() (*audit.Prover, error) {
 
 // auditEntry returns entry seq of this node's log, or nil if there is none.
 func (s *Server) auditEntry(seq uint64) (*audit.Event, error) {
-	var found *audit.Event
-	stop := errors.New("found")
-	err := audit.Scan(s.cfg.Audit.Path, func(ev *audit.Event, _ []byte) error {
-		if ev.Seq == seq {
-			found = ev
-			return stop
-		}
-		if ev.Seq > seq {
-			return stop
-		}
-		return nil
-	})
-	if err != nil && err != stop {
+	ev, _, err := audit.Entry(s.cfg.Audit.Path, seq)
+	if err != nil {
 		return nil, backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
-	return found, nil
+	return ev, nil
 }
 
 // parseSeq reads the seq query parameter: a decimal entry number from 1.
@@ -517,7 +506,7 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err := decodeJSON(body, &req, `body must be {"record": "…"} or {"dsa": "…"}, with optional "from" and "to"`); err != nil {
 		return err
 	}
-	if err := req.Check(); err != nil {
+	if err := req.Validate(); err != nil {
 		return errBadRequest(err.Error())
 	}
 	for name, v := range map[string]string{"record": req.Record, "dsa": req.DSA} {

@@ -6,6 +6,12 @@
 // API call.
 
 const API = '/console/api';
+// The console is served with Referrer-Policy: no-referrer, under which the
+// Fetch standard ("serializing a request origin") has a same-origin POST
+// carry "Origin: null" (Chromium does so for form posts; for fetch() it
+// sends the origin today). The gateway checks Origin, so each call asks for
+// same-origin: the page's own origin on our calls, nothing to anyone else.
+const SAME_ORIGIN = 'same-origin';
 let csrf = '';
 let reason = { purpose: '', justification: '' };
 
@@ -46,7 +52,7 @@ export function problemText(status, p) {
   if (!p || typeof p !== 'object') return s;
   const msgs = (p.reasons || []).map((r) => r.message || r.code).filter(Boolean);
   if (msgs.length) s += ' ' + msgs.map((m) => m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.')).join(' ');
-  if (Array.isArray(p.errors) && p.errors.length) s += ' ' + p.errors.map((e) => `${e.field || e.pointer || ''} ${e.message || ''}`.trim()).join('; ') + '.';
+  if (Array.isArray(p.errors) && p.errors.length) s += ' ' + p.errors.map((e) => `${e.pointer || e.field || ''} ${e.detail || e.message || ''}`.trim()).join('; ') + '.';
   return s;
 }
 
@@ -84,7 +90,7 @@ export async function api(method, path, opts = {}) {
   }
   let res;
   try {
-    res = await fetch(url, { method, headers, body, credentials: 'same-origin', cache: 'no-store' });
+    res = await fetch(url, { method, headers, body, credentials: 'same-origin', cache: 'no-store', referrerPolicy: SAME_ORIGIN });
   } catch {
     throw new ApiError(0, { detail: 'the gateway could not be reached; check the connection and try again' });
   }
@@ -117,5 +123,5 @@ export async function session() {
 }
 
 export async function logout() {
-  await fetch('/console/logout', { method: 'POST', credentials: 'same-origin', headers: { 'Liaison-CSRF': csrf } });
+  await fetch('/console/logout', { method: 'POST', credentials: 'same-origin', headers: { 'Liaison-CSRF': csrf }, referrerPolicy: SAME_ORIGIN });
 }

@@ -5,6 +5,7 @@
 import { session, setCSRF, setReason, logout, headerSafe } from './api.js';
 import { PURPOSES, DEFAULT_PURPOSE } from './purposes.js';
 import { h, alertBox } from './dom.js';
+import { parseHash } from './route.js';
 
 const ROUTES = {
   audit: ['./views/audit.js', 'Audit log'],
@@ -58,12 +59,6 @@ function initReason() {
   });
 }
 
-/** Parses "#/audit/42?record=x" into {name, arg, params}. */
-export function parseHash(hash) {
-  const m = /^#\/([a-z]+)(?:\/([^?]*))?(?:\?(.*))?$/.exec(hash || '');
-  if (!m) return null;
-  return { name: m[1], arg: m[2] ? decodeURIComponent(m[2]) : '', params: new URLSearchParams(m[3] || '') };
-}
 
 async function route() {
   const r = parseHash(location.hash);
@@ -118,6 +113,9 @@ async function start() {
     main.focus();
   });
   initReason();
+  // Fetch the first view's module while the session is asked for.
+  const first = parseHash(location.hash);
+  if (first && ROUTES[first.name]) import(ROUTES[first.name][0]).catch(() => {});
   let s;
   try {
     s = await session();

@@ -9,7 +9,9 @@ export function h(spec, attrs, ...children) {
   if (classes.length) el.className = classes.join(' ');
   if (attrs) {
     for (const [k, v] of Object.entries(attrs)) {
-      if (v === undefined || v === null || v === false) continue;
+      if (v === undefined || v === null) continue;
+      // false leaves an attribute out, but sets a boolean property (spellcheck).
+      if (v === false && !(k in el && typeof el[k] === 'boolean')) continue;
       if (k === 'text') el.textContent = v;
       else if (k === 'class') el.className = v;
       else if (k in el && typeof el[k] !== 'function' && k !== 'list' && k !== 'form') el[k] = v;
@@ -125,7 +127,7 @@ export function show(root, ...children) {
  */
 export function askReason(title, explain) {
   return new Promise((resolve) => {
-    const input = h('input', { type: 'text', name: 'reason', required: true, maxlength: 500, autocomplete: 'off' });
+    const input = h('input', { type: 'text', name: 'reason', required: true, maxlength: 1024, autocomplete: 'off' });
     const err = h('p.error', { role: 'alert' });
     const form = h('form', { method: 'dialog' },
       h('h2', { text: title }), explain ? h('p', { text: explain }) : null,

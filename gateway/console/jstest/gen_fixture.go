@@ -1,7 +1,7 @@
 //go:build ignore
 
-// gen_fixture writes testdata/proofs.json: real inclusion proofs from a
-// real audit log, for the console's proof verifier test (proof.test.mjs).
+// gen_fixture writes testdata/proofs.json and testdata/pack.json: real
+// inclusion proofs and a signed evidence pack from a real audit log, for the console's proof verifier test (proof.test.mjs).
 // The proofs are made and checked by gateway/audit itself, so the page's
 // Web Crypto verifier is tested against the Go implementation's output,
 // not against a second JavaScript implementation of the same idea.
@@ -86,6 +86,26 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile("testdata/proofs.json", append(out, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+
+	// A signed evidence pack of the same log, as POST /v1/audit/evidence
+	// answers it, for the page's check of a pack before download.
+	pack, err := audit.Export([]string{dir}, audit.Filter{DSA: "dsa-nw-2026"}, audit.VerifyOptions{JWKS: jwks}, t0.Add(time.Hour))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pack.Sign(s); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := audit.CheckPack(pack, jwks); err != nil {
+		log.Fatal(err)
+	}
+	out, err = json.Marshal(pack)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("testdata/pack.json", append(out, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

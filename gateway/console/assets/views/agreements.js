@@ -16,16 +16,18 @@ async function agreements(box, ctx, msg) {
     return;
   }
   if (!ctx.current()) return;
-  const t = table('Agreements', ['Agreement', 'Parties', 'Status', 'Version', 'Review date', 'Expiry date', 'Change']);
+  const t = table('Agreements', ['Agreement', 'Parties', 'Purposes', 'Status', 'Version', 'Review date', 'Expiry date', 'Change']);
   const today = new Date().toISOString().slice(0, 10); // dates are compared as the policy does, in UTC
   const frag = document.createDocumentFragment();
   for (const d of list.items) {
     let action = null;
-    if (d.status === 'active') action = h('button.small', { type: 'button', 'data-id': d.id, 'data-change': 'suspend', text: `Suspend ${d.id}` });
-    else if (d.status === 'suspended') action = h('button.small', { type: 'button', 'data-id': d.id, 'data-change': 'activate', text: `Activate ${d.id}` });
+    if (d.status === 'active') action = h('button.compact', { type: 'button', 'data-id': d.id, 'data-change': 'suspend', text: `Suspend ${d.id}` });
+    else if (d.status === 'suspended') action = h('button.compact', { type: 'button', 'data-id': d.id, 'data-change': 'activate', text: `Activate ${d.id}` });
     frag.append(h('tr', null,
       h('td', null, h('strong', { text: d.title || d.id }), d.title ? h('span.sub.code', { text: d.id }) : null),
       h('td', { text: (d.parties || []).join(', ') }),
+      // The registry's list does not carry purposes today; shown when it does.
+      h('td', { text: (d.purposes || []).join(', ') }),
       h('td', { class: d.status === 'active' && !(d.expiry_date && d.expiry_date < today) ? 'ok' : 'bad',
         text: (STATUS_WORDS[d.status] || d.status) + (d.status === 'active' && d.expiry_date && d.expiry_date < today ? ', but expired' : '') + (d.changed_by_registry ? ' (changed in the registry)' : '') }),
       h('td', { text: d.version || '' }),
@@ -33,7 +35,7 @@ async function agreements(box, ctx, msg) {
       h('td.nowrap', null, d.expiry_date || '', d.expiry_date && d.expiry_date < today ? h('span.sub.bad', { text: 'expired' }) : null),
       h('td', null, action)));
   }
-  if (!list.items.length) frag.append(h('tr', null, h('td', { colSpan: 7, text: 'None.' })));
+  if (!list.items.length) frag.append(h('tr', null, h('td', { colSpan: 8, text: 'None.' })));
   t.tBodies[0].append(frag);
   t.addEventListener('click', async (e) => {
     const b = e.target.closest('button[data-change]');

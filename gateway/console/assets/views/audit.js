@@ -24,9 +24,13 @@ export function dayBound(day, end) {
 /** The decision an entry records, in words: [word, reasons]. */
 export function decisionOf(ev) {
   const d = ev.decision;
-  if (d) return [d.allow ? 'Allowed' : 'Denied', d.reasons || []];
-  if (ev.operation === 'denial') return ['Denied', []];
-  return [ev.status && ev.status >= 400 ? `Failed (${ev.status})` : 'Allowed', []];
+  if (d && !d.allow) return ['Denied', d.reasons || []];
+  // Refused after (or without) a policy decision: logged as a denial, with
+  // the problem as "<type URL>: <detail>".
+  const why = ev.error ? [{ message: ev.error.replace(/^https?:\/\/\S+?: /, '') }] : [];
+  if (ev.operation === 'denial') return [`Denied by the gateway${ev.status ? ` (${ev.status})` : ''}`, why];
+  if (ev.status && ev.status >= 400) return [`Failed (${ev.status})`, why];
+  return ['Allowed', d?.reasons || []];
 }
 
 export function reasonNodes(reasons) {
@@ -47,6 +51,10 @@ export function row(ev) {
 }
 
 export async function render(root, ctx) {
+  if (ctx.arg === 'check') {
+    const check = await import('./proofcheck.js');
+    return check.render(root, ctx);
+  }
   if (ctx.arg) {
     const entry = await import('./entry.js');
     return entry.render(root, ctx);
@@ -68,7 +76,10 @@ export async function render(root, ctx) {
     else ctx.navigate(hash);
   });
   const out = h('div.results', { 'aria-live': 'polite' }, loading());
-  root.append(h('h1', { text: 'Audit log' }), h('p.lede', { text: 'Every request this gateway answered, as its tamper-evident log holds it. Open an entry to verify its proof.' }), form, out);
+  root.append(h('h1', { text: 'Audit log' }),
+    h('p.lede', null, 'Every request this gateway answered, as its tamper-evident log holds it. Open an entry to verify its proof, or ',
+      h('a', { href: '#/audit/check', text: 'check a saved proof' }), '.'),
+    form, out);
 
   const query = {};
   for (const [name] of FILTERS) query[name] = q.get(name);

@@ -18,8 +18,8 @@ async function load(box, ctx, msg) {
   const frag = document.createDocumentFragment();
   for (const c of list.items) {
     const decide = c.role === 'originator'
-      ? [h('button.small', { type: 'button', 'data-id': c.consent_id, 'data-change': 'approve', text: `Approve ${c.consent_id}` }), ' ',
-        h('button.small.secondary', { type: 'button', 'data-id': c.consent_id, 'data-change': 'refuse', text: `Refuse ${c.consent_id}` })]
+      ? [h('button.compact', { type: 'button', 'data-id': c.consent_id, 'data-change': 'approve', text: `Approve ${c.consent_id}` }), ' ',
+        h('button.compact.secondary', { type: 'button', 'data-id': c.consent_id, 'data-change': 'refuse', text: `Refuse ${c.consent_id}` })]
       : h('span.small', { text: 'Waiting for the originator' });
     frag.append(h('tr', null,
       h('td.ids', { text: c.consent_id }),

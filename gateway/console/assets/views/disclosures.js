@@ -16,11 +16,11 @@ function packProofs(pack) {
 }
 
 /** Checks every entry of an evidence pack with proof.js: [verified, failed labels]. */
-export async function checkPack(pack) {
+export async function checkPack(pack, pinned) {
   let ok = 0;
   const failed = [];
   for (const p of packProofs(pack)) {
-    const r = await verifyProof(p);
+    const r = await verifyProof(p, { pinned });
     if (r.ok) ok++;
     else failed.push(`entry ${p.seq} of ${p.gateway}: ${r.checks.filter((c) => !c.ok).map((c) => c.label.toLowerCase()).join(', ')}`);
   }

@@ -7,7 +7,7 @@ import { h, field, when, problemBox, alertBox, loading, operationWords } from '.
 import { decisionOf, reasonNodes } from './audit.js';
 import { verifyProof } from '../proof.js';
 
-const PIN = 'liaison.console.pinned-thumbprint';
+export const PIN = 'liaison.console.pinned-thumbprint';
 
 function dl(pairs) {
   const d = h('dl.entry');
@@ -43,6 +43,28 @@ export function describe(ev) {
     ['Entry hash', h('code.hash', { text: ev.hash })],
     ['Previous entry hash', h('code.hash', { text: ev.prev })],
   ]);
+}
+
+/**
+ * Shows proof.js's result in a status region: "Verified: <what>." or
+ * "Failed: <the failed checks>.", each check passed or failed with what it
+ * found, and the signing key's thumbprint and the signed checkpoint.
+ */
+export function showVerdict(status, checks, details, r, what) {
+  const bad = r.checks.filter((c) => !c.ok);
+  checks.replaceChildren(...r.checks.map((c) => h('li', { class: c.ok ? 'pass' : 'fail' },
+    h('span.mark', { text: c.ok ? 'Passed' : 'Failed' }), ' ', h('strong', { text: c.label }), h('span.detail', { text: c.detail }))));
+  status.replaceChildren(h('p', { class: r.ok ? 'verdict ok' : 'verdict bad', text: r.ok
+    ? `Verified: ${what}.`
+    : `Failed: ${bad.map((c) => c.label.toLowerCase()).join(', ')}.` }), checks);
+  if (r.thumbprint) {
+    details.append(dl([
+      ['Audit key thumbprint (RFC 7638)', h('code.hash', { text: r.thumbprint })],
+      ['Signed tree size', r.checkpoint ? String(r.checkpoint.tree_size) : ''],
+      ['Signed root', r.checkpoint ? h('code.hash', { text: r.checkpoint.root_hash }) : ''],
+      ['Signed at', r.checkpoint ? when(r.checkpoint.time) : ''],
+    ]));
+  }
 }
 
 async function loadEntry(seq) {
@@ -101,22 +123,7 @@ export async function render(root, ctx) {
         return;
       }
       const r = await verifyProof(proof, { expect: { seq: Number(seq), gateway: ev.gateway }, pinned: pin });
-      const bad = r.checks.filter((c) => !c.ok);
-      status.replaceChildren(checks);
-      status.prepend(h('p', { class: r.ok ? 'verdict ok' : 'verdict bad', text: r.ok
-        ? `Verified: entry ${seq} is in the log of ${proof.gateway} as signed at tree size ${proof.tree_size}.`
-        : `Failed: ${bad.map((c) => c.label.toLowerCase()).join(', ')}.` }));
-      for (const c of r.checks) {
-        checks.append(h('li', { class: c.ok ? 'pass' : 'fail' }, h('span.mark', { text: c.ok ? 'Passed' : 'Failed' }), ' ', h('strong', { text: c.label }), h('span.detail', { text: c.detail })));
-      }
-      if (r.thumbprint) {
-        details.append(dl([
-          ['Audit key thumbprint (RFC 7638)', h('code.hash', { text: r.thumbprint })],
-          ['Signed tree size', r.checkpoint ? String(r.checkpoint.tree_size) : ''],
-          ['Signed root', r.checkpoint ? h('code.hash', { text: r.checkpoint.root_hash }) : ''],
-          ['Signed at', r.checkpoint ? when(r.checkpoint.time) : ''],
-        ]));
-      }
+      showVerdict(status, checks, details, r, `entry ${seq} is in the log of ${proof.gateway} as signed at tree size ${proof.tree_size}`);
       const blob = new Blob([JSON.stringify(proof, null, 2) + '\n'], { type: 'application/json' });
       const a = h('a', { href: URL.createObjectURL(blob), download: `proof-${proof.gateway}-${seq}.json`, text: 'Save this proof' });
       details.append(h('p', null, a, h('span.small', { text: ' — check it again offline with liaison audit check-proof.' })));

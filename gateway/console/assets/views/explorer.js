@@ -48,7 +48,7 @@ export async function render(root, ctx) {
     h('div.actions', null, h('button', { type: 'submit', text: 'Decide' })));
   root.append(h('h1', { text: 'Decision explorer' }),
     h('p.lede', { text: 'See what the policy in force decides for an input, and why. Nothing is changed; the dry run is recorded in the audit log.' }),
-    form, status);
+    h('div.explorer', null, form, h('div.decision-pane', null, status)));
   ex.addEventListener('change', () => {
     const e = examples[Number(ex.value)];
     if (ex.value !== '' && e) input.value = JSON.stringify(e.input, null, 2);

@@ -52,7 +52,7 @@ export async function render(root, ctx) {
       h('td', { text: codes(c.codes_added) }),
       h('td', { text: codes(c.codes_removed) }),
       h('td', null, has
-        ? h('button.small', { type: 'button', 'data-digest': c.input_digest, text: `Replay ${digestPrefix(c.input_digest)}` })
+        ? h('button.compact', { type: 'button', 'data-digest': c.input_digest, text: `Replay ${digestPrefix(c.input_digest)}` })
         : h('span.small', { text: 'input not recorded' }))));
   }
   if (!(r.changes || []).length) frag.append(h('tr', null, h('td', { colSpan: 9, text: 'None.' })));
