@@ -94,8 +94,13 @@ export async function login(page, officer) {
   await page.goto(`${env.url}/console/`);
   await page.getByRole('heading', { name: 'Dev identity provider' }).waitFor();
   await page.getByRole('button', { name: `Sign in as ${officer}`, exact: true }).click();
-  await page.waitForURL((u) => u.pathname.startsWith('/console/') && !u.pathname.startsWith('/console/login') && !u.pathname.startsWith('/console/callback'));
-  await page.getByText(`Signed in as ${officer}`).waitFor();
+  try {
+    await page.waitForURL((u) => u.pathname.startsWith('/console/') && !u.pathname.startsWith('/console/login') && !u.pathname.startsWith('/console/callback'));
+    await page.getByText(`Signed in as ${officer}`).waitFor();
+  } catch (e) {
+    e.message = `signing in as ${officer}: ${e.message}`;
+    throw await explain(page, e);
+  }
 }
 
 // The first-level heading of each view: go waits for it, so that a spec
