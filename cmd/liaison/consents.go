@@ -92,13 +92,8 @@ func newConsentsListCmd() *cobra.Command {
 				return err
 			}
 			var page api.ConsentList
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/consents?state="+url.QueryEscape(state), nil, http.StatusOK, &page)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/consents?state="+url.QueryEscape(state), nil, http.StatusOK, &page); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			return printConsentList(os.Stdout, &page)
 		},
@@ -120,13 +115,8 @@ func newConsentDecisionCmd(verb string) *cobra.Command {
 				return err
 			}
 			var r api.ConsentDecided
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/consents/"+url.PathEscape(args[0])+"/"+verb, nil, http.StatusOK, &r)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodPost, "/v1/consents/"+url.PathEscape(args[0])+"/"+verb, nil, http.StatusOK, &r); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			fmt.Printf("%s: %s %s\n", args[0], r.State, r.RecordID)
 			return nil

@@ -260,6 +260,19 @@ func (c *client) call(ctx context.Context, method, path string, body []byte, wan
 	return resp, nil
 }
 
+// callOrPrint is call for the commands that print what they got: with -o
+// json it copies the gateway's answer to standard output as it came
+// (checked by call first) and reports printed, so that the caller returns;
+// otherwise the caller prints v for people.
+func (c *client) callOrPrint(ctx context.Context, method, path string, body []byte, want int, v api.Response) (printed bool, err error) {
+	resp, err := c.call(ctx, method, path, body, want, v)
+	if err != nil || !c.jsonOut {
+		return false, err
+	}
+	_, err = os.Stdout.Write(resp)
+	return true, err
+}
+
 // decode decodes a success answer into v, or says which request's answer
 // was malformed.
 func (c *client) decode(method, path string, status int, resp []byte, v api.Response) error {
@@ -310,13 +323,8 @@ func newPutCmd() *cobra.Command {
 				return err
 			}
 			var r api.Published
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/records", body, http.StatusCreated, &r)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodPost, "/v1/records", body, http.StatusCreated, &r); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			fmt.Printf("published %s\n  digest %s\n", r.ID, r.Digest)
 			return nil
@@ -339,13 +347,8 @@ func newGetCmd() *cobra.Command {
 				return err
 			}
 			var r api.Record
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			fmt.Printf("%s\n%s\n", r.Handling.Banner, r.ID)
 			if len(r.Handling.Conditions) > 0 {
@@ -502,13 +505,8 @@ func newRecallCmd() *cobra.Command {
 				return err
 			}
 			var r api.Recalled
-			resp, err := c.call(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodDelete, "/v1/records/"+url.PathEscape(args[0]), nil, http.StatusOK, &r); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			fmt.Printf("%s %s\n", r.State, r.ID)
 			return nil

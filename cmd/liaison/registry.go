@@ -136,12 +136,7 @@ provider) or --jwks-url (fetched by the gateway, cached with expiry).`,
 			}
 			body, _ := json.Marshal(req)
 			var ch api.RegistryChanged
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/registry/agencies", body, http.StatusOK, &ch)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodPost, "/v1/registry/agencies", body, http.StatusOK, &ch); printed || err != nil {
 				return err
 			}
 			printChange(os.Stdout, &ch)
@@ -218,12 +213,7 @@ func newAgencyListCmd() *cobra.Command {
 				return err
 			}
 			var l api.RegistryAgencies
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/agencies", nil, http.StatusOK, &l)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/registry/agencies", nil, http.StatusOK, &l); printed || err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -254,12 +244,7 @@ func newAgencyShowCmd() *cobra.Command {
 				return err
 			}
 			var a api.RegistryAgency
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/agencies/"+url.PathEscape(args[0]), nil, http.StatusOK, &a)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/registry/agencies/"+url.PathEscape(args[0]), nil, http.StatusOK, &a); printed || err != nil {
 				return err
 			}
 			fmt.Printf("%s  %s  (%s)\n", a.ID, strings.ToUpper(a.Status), a.Source)
@@ -332,12 +317,7 @@ func newDSAListCmd() *cobra.Command {
 				return err
 			}
 			var l api.RegistryDSAs
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/dsas", nil, http.StatusOK, &l)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/registry/dsas", nil, http.StatusOK, &l); printed || err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -368,12 +348,7 @@ func newDSAShowCmd() *cobra.Command {
 				return err
 			}
 			var d api.RegistryDSA
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/dsas/"+url.PathEscape(args[0]), nil, http.StatusOK, &d)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/registry/dsas/"+url.PathEscape(args[0]), nil, http.StatusOK, &d); printed || err != nil {
 				return err
 			}
 			fmt.Printf("%s  %s  version %s\n", d.ID, strings.ToUpper(d.Status), safeText(d.Version))
@@ -433,12 +408,7 @@ func registryPost(cmd *cobra.Command, f *registryFlags, method, path string, bod
 		return err
 	}
 	var ch api.RegistryChanged
-	resp, err := c.call(cmd.Context(), method, path, body, http.StatusOK, &ch)
-	if err != nil {
-		return err
-	}
-	if c.jsonOut {
-		_, err := os.Stdout.Write(resp)
+	if printed, err := c.callOrPrint(cmd.Context(), method, path, body, http.StatusOK, &ch); printed || err != nil {
 		return err
 	}
 	printChange(os.Stdout, &ch)
@@ -477,12 +447,7 @@ Values are only added: one in use must not disappear under a record.`,
 				return err
 			}
 			var e api.RegistryEnumerations
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/registry/enumerations", nil, http.StatusOK, &e)
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				_, err := os.Stdout.Write(resp)
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/registry/enumerations", nil, http.StatusOK, &e); printed || err != nil {
 				return err
 			}
 			for _, g := range []struct {

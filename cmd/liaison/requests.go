@@ -98,13 +98,8 @@ func newRequestsListCmd() *cobra.Command {
 				q.Set("limit", fmt.Sprint(limit))
 			}
 			var page api.InfoRequestList
-			resp, err := c.call(cmd.Context(), http.MethodGet, "/v1/requests?"+q.Encode(), nil, http.StatusOK, &page)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodGet, "/v1/requests?"+q.Encode(), nil, http.StatusOK, &page); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			return printRequestList(os.Stdout, &page)
 		},

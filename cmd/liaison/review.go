@@ -57,13 +57,8 @@ officer (--token) with a --justification:
 				return err
 			}
 			var r api.Reviewed
-			resp, err := c.call(cmd.Context(), http.MethodPost, "/v1/records/"+url.PathEscape(args[0])+"/review", body, http.StatusOK, &r)
-			if err != nil {
+			if printed, err := c.callOrPrint(cmd.Context(), http.MethodPost, "/v1/records/"+url.PathEscape(args[0])+"/review", body, http.StatusOK, &r); printed || err != nil {
 				return err
-			}
-			if c.jsonOut {
-				os.Stdout.Write(resp)
-				return nil
 			}
 			if r.Decision == "retain" && r.Review != nil {
 				fmt.Printf("retained %s until %s (was %s), version %d\n", r.ID, r.Review.Due, r.PreviousDue, r.Version)
