@@ -81,7 +81,8 @@ export async function open({ withCert = true, ignoreHTTPSErrors = false } = {}) 
     rmSync(profile, { recursive: true, force: true });
   };
   const page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(Number(process.env.LIAISON_CONSOLE_TIMEOUT_MS || 15000));
+  // 30 s: generous for a 2-core CI machine running other tests beside.
+  page.setDefaultTimeout(Number(process.env.LIAISON_CONSOLE_TIMEOUT_MS || 30000));
   return { context, page, close };
 }
 
