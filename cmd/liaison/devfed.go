@@ -93,6 +93,15 @@ func runDevFederation(cmd *cobra.Command, abs, rel string, n, basePort int, logL
 			return stop(fmt.Errorf("%s: %w", r.id, err))
 		}
 	}
+	// The console: each agency's certificate as a PKCS#12 file for a
+	// browser, beside its CLI profile.
+	for _, nd := range dn.Nodes {
+		for _, a := range nd.Agencies {
+			if err := writeBrowserCert(filepath.Join(dn.ProfilesDir(), a+".p12"), nd.PKI, a); err != nil {
+				return stop(err)
+			}
+		}
+	}
 	printFederationBanner(cmd.OutOrStdout(), dn, rel)
 	r := <-results
 	running--
@@ -115,16 +124,18 @@ func printFederationBanner(w io.Writer, dn *devnet.Net, rel string) {
 		fmt.Fprintf(w, `
   %s  (trust domain %s)
     agency API (mutual TLS)  %s
+    console (browser)        %s/console/
     admin                    %s  (/healthz /readyz /metrics)
     federation (peers)       %s
     agencies                 %s
     data directory           %s  (liaison serve --config %s runs it alone)
-`, nd.ID, nd.TrustDomain, nd.APIURL(), nd.AdminURL(), nd.FederationURL(), strings.Join(nd.Agencies, ", "), nd.Dir, nd.ConfigFile)
+`, nd.ID, nd.TrustDomain, nd.APIURL(), nd.APIURL(), nd.AdminURL(), nd.FederationURL(), strings.Join(nd.Agencies, ", "), nd.Dir, nd.ConfigFile)
 	}
 	fmt.Fprintf(w, `
   CLI profiles             %s/<agency>.yaml (each at the gateway hosting the agency)
   client certificates      <gateway>/pki/agencies/<agency>/{cert.pem,key.pem}
-`, dn.ProfilesDir())
+  for a browser            %s/<agency>.p12 (password %s; see docs/console.md)
+`, dn.ProfilesDir(), dn.ProfilesDir(), devP12Password)
 
 	met, hmrc, rocu := dn.Host("met-police"), dn.Host("hmrc"), dn.Host("rocu-nw")
 	if met == nil || hmrc == nil || rocu == nil || met == hmrc {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/config"
@@ -70,6 +71,16 @@ func TestDevFederation(t *testing.T) {
 	}
 	banner := out.String()
 	t.Log(banner)
+	// Each agency's certificate for a browser (the console), with the
+	// password the banner gives.
+	if !strings.Contains(banner, "/console/") || !strings.Contains(banner, "password "+devP12Password) {
+		t.Errorf("the banner does not show the console")
+	}
+	if pfx, err := os.ReadFile(filepath.Join(dir, "profiles", "hmrc.p12")); err != nil {
+		t.Error(err)
+	} else if _, _, _, err := pkcs12.DecodeChain(pfx, devP12Password); err != nil {
+		t.Errorf("hmrc.p12: %v", err)
+	}
 	// The banner's client commands find the profiles wherever dev ran.
 	if want := "--profile-dir " + filepath.Join(dir, "profiles"); !strings.Contains(banner, want) {
 		t.Errorf("banner lacks %q", want)

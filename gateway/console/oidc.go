@@ -260,7 +260,7 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prov := c.providerFor(p.agency, r)
-	if prov == nil {
+	if prov == nil || c.o.Verifier == nil {
 		c.refuse(w, r, p, actionSignIn, http.StatusNotFound, "no-identity-provider", "No identity provider", "agency "+p.agency+" has no identity provider")
 		return
 	}
