@@ -518,11 +518,11 @@ func TestPolicyShadowAPI(t *testing.T) {
 	if c.Transition() != "allow→deny" || !slices.Contains(c.CodesAdded, "justification_required") || c.RecordID != id || c.Agency != "rocu-nw" {
 		t.Fatalf("change %+v", c)
 	}
-	if rep.Report.CandidateRevision == "" || rep.Report.CandidateRevision == rep.Report.LiveRevision || rep.Report.Changed < 1 {
+	if rep.Report.CandidateRevision == "" || rep.Report.CandidateRevision == rep.Report.LiveRevision || rep.Report.Changed < 1 || rep.Report.Inputs < rep.Report.Changed {
 		t.Fatalf("report %+v", rep.Report)
 	}
 	ai := slices.IndexFunc(rep.Report.ByAction, func(a shadow.ActionChanges) bool { return a.Action == "record.read" })
-	if ai < 0 || rep.Report.ByAction[ai].AllowToDeny < 1 {
+	if ai < 0 || rep.Report.ByAction[ai].AllowToDeny < 1 || rep.Report.ByAction[ai].Inputs < rep.Report.ByAction[ai].Changed {
 		t.Fatalf("by action %+v", rep.Report.ByAction)
 	}
 	in, ok := rep.Inputs[c.InputDigest]

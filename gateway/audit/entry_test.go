@@ -3,9 +3,11 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestEntry: Entry finds every entry with its exact line, as Scan does,
@@ -73,4 +75,33 @@ func FuzzLeadingSeq(f *testing.F) {
 			t.Fatalf("%d from %q", n, line)
 		}
 	})
+}
+
+// TestProverExport: a pack made from a kept Prover is the pack Export
+// makes of the same log (without verifying it again), and checks.
+func TestProverExport(t *testing.T) {
+	d := buildLog(t, 120, 50, 40)
+	jwks, _ := signer(t).PublicJWKS()
+	f := Filter{RecordID: "rec-00007"}
+	now := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	want, err := Export([]string{d}, f, VerifyOptions{JWKS: jwks}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, _, err := NewProver(d, VerifyOptions{JWKS: jwks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pr.Export(f, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, _ := json.Marshal(want)
+	gb, _ := json.Marshal(got)
+	if !bytes.Equal(wb, gb) || len(got.Entries) == 0 {
+		t.Fatalf("prover pack %s\nExport pack %s", gb, wb)
+	}
+	if res, err := CheckPack(got, jwks); err != nil || len(res.Entries) != len(got.Entries) {
+		t.Fatalf("prover pack does not check: %v", err)
+	}
 }

@@ -267,56 +267,82 @@ func Export(dirs []string, f Filter, opts VerifyOptions, now time.Time) (*Eviden
 			}
 			return nil, err
 		}
-		if len(pr.report.cps) == 0 {
-			return nil, fmt.Errorf("%w: %s has no checkpoint", ErrNotSigned, d)
-		}
-		cp := pr.report.cps[len(pr.report.cps)-1]
-		pg := PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(pr.jwks)}
-		if r.Note != nil && r.Note.TreeSize == cp.c.TreeSize {
-			pg.Note = string(r.noteRaw)
-		}
-		pack.Gateways = append(pack.Gateways, pg)
-		unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
-			Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
-		err = Scan(d, func(ev *Event, line []byte) error {
-			if !f.Match(ev) {
-				return nil
-			}
-			if ev.Seq > cp.c.TreeSize {
-				pack.Unproven++
-				if unc.Count == 0 {
-					unc.FirstSeq = ev.Seq
-				}
-				unc.Count++
-				unc.LastSeq = ev.Seq
-				return nil
-			}
-			path, err := pr.report.tree.inclusion(ev.Seq-1, cp.c.TreeSize)
-			if err != nil {
-				return err
-			}
-			e := PackEntry{Gateway: cp.c.Gateway, Seq: ev.Seq, Leaf: string(line), LeafIndex: ev.Seq - 1}
-			for _, h := range path {
-				e.AuditPath = append(e.AuditPath, hexHash(h))
-			}
-			pack.Entries = append(pack.Entries, e)
-			return nil
-		})
-		if err != nil {
+		if err := pr.exportInto(pack, d, f); err != nil {
 			return nil, err
 		}
-		if unc.Count > 0 {
-			unc.LogSize = max(unc.LogSize, unc.LastSeq) // the log may have grown since it was verified
-			pack.Uncovered = append(pack.Uncovered, unc)
-		}
 	}
+	sortPack(pack)
+	return pack, nil
+}
+
+// Export builds the evidence pack of the entries matching f in the
+// prover's log, against its checkpoint, without verifying the log again:
+// a gateway keeps a Prover per checkpoint (GET /v1/audit/proof) and makes
+// packs from it (POST /v1/audit/evidence).
+func (p *Prover) Export(f Filter, now time.Time) (*EvidencePack, error) {
+	pack := &EvidencePack{Format: PackFormat, Created: now.UTC(), Query: f}
+	if err := p.exportInto(pack, p.report.Dir, f); err != nil {
+		return nil, err
+	}
+	sortPack(pack)
+	return pack, nil
+}
+
+// exportInto adds the entries of the prover's log (in d) matching f to pack.
+func (p *Prover) exportInto(pack *EvidencePack, d string, f Filter) error {
+	r := p.report
+	if len(r.cps) == 0 {
+		return fmt.Errorf("%w: %s has no checkpoint", ErrNotSigned, d)
+	}
+	cp := r.cps[len(r.cps)-1]
+	pg := PackGateway{Gateway: cp.c.Gateway, TreeSize: cp.c.TreeSize, Checkpoint: string(cp.raw), JWKS: compactJSON(p.jwks)}
+	if r.Note != nil && r.Note.TreeSize == cp.c.TreeSize {
+		pg.Note = string(r.noteRaw)
+	}
+	pack.Gateways = append(pack.Gateways, pg)
+	unc := PackUncovered{Gateway: cp.c.Gateway, SignedSize: cp.c.TreeSize, LogSize: r.Entries,
+		Reason: "newer than the log's last signed checkpoint, and no checkpoint was signed at export"}
+	err := Scan(d, func(ev *Event, line []byte) error {
+		if !f.Match(ev) {
+			return nil
+		}
+		if ev.Seq > cp.c.TreeSize {
+			pack.Unproven++
+			if unc.Count == 0 {
+				unc.FirstSeq = ev.Seq
+			}
+			unc.Count++
+			unc.LastSeq = ev.Seq
+			return nil
+		}
+		path, err := r.tree.inclusion(ev.Seq-1, cp.c.TreeSize)
+		if err != nil {
+			return err
+		}
+		e := PackEntry{Gateway: cp.c.Gateway, Seq: ev.Seq, Leaf: string(line), LeafIndex: ev.Seq - 1}
+		for _, h := range path {
+			e.AuditPath = append(e.AuditPath, hexHash(h))
+		}
+		pack.Entries = append(pack.Entries, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if unc.Count > 0 {
+		unc.LogSize = max(unc.LogSize, unc.LastSeq) // the log may have grown since it was verified
+		pack.Uncovered = append(pack.Uncovered, unc)
+	}
+	return nil
+}
+
+func sortPack(pack *EvidencePack) {
 	sort.SliceStable(pack.Entries, func(i, j int) bool {
 		if pack.Entries[i].Gateway != pack.Entries[j].Gateway {
 			return pack.Entries[i].Gateway < pack.Entries[j].Gateway
 		}
 		return pack.Entries[i].Seq < pack.Entries[j].Seq
 	})
-	return pack, nil
 }
 
 // packDigest is what the pack signature covers.

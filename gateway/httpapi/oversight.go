@@ -525,12 +525,19 @@ func (s *Server) auditEvidence(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if !ok {
 		return errInternal(errors.New("the gateway's signer cannot sign evidence packs"))
 	}
-	pack, err := audit.Export([]string{s.cfg.Audit.Path}, f, audit.VerifyOptions{Live: true}, s.now())
+	// The pack comes from the prover the gateway keeps for proofs: the log
+	// was verified once for its latest checkpoint, not again per pack.
+	pr, err := s.prover()
+	if err != nil {
+		return err
+	}
+	if pr == nil {
+		return s.errNotYetSigned(nil)
+	}
+	pack, err := pr.Export(f, s.now())
 	switch {
 	case errors.Is(err, audit.ErrNotSigned):
 		return s.errNotYetSigned(err)
-	case err != nil && strings.Contains(err.Error(), "does not verify"):
-		return errAuditIntegrity(err)
 	case err != nil:
 		return backendProblem(fmt.Errorf("%w: %v", audit.ErrUnavailable, err))
 	}
@@ -728,6 +735,8 @@ func (s *Server) policyShadow(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return backendProblem(fmt.Errorf("%w: shadow report: %v", audit.ErrUnavailable, err))
 	}
 	rep.LiveRevision, rep.CandidateRevision = s.policy.Revision(), sh.CandidateRevision()
+	// Without recorded inputs, how many were compared is known for this
+	// process only; with them, per action and across restarts.
 	rep.Inputs = int(sh.Stats().Compared)
 	out := api.ShadowReport{Gateway: s.cfg.GatewayID, Report: *rep}
 	if p := s.cfg.Policy.ShadowInputs; p != "" {
@@ -735,9 +744,21 @@ func (s *Server) policyShadow(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		for _, c := range rep.Changes {
 			want[c.InputDigest] = true
 		}
-		if out.Inputs, err = readShadowInputs(p, want); err != nil {
+		var perAction map[string]int
+		if out.Inputs, perAction, err = readShadowInputs(p, want); err != nil {
 			return backendProblem(fmt.Errorf("%w: shadow inputs: %v", audit.ErrUnavailable, err))
 		}
+		out.Report.Inputs = 0
+		for a, n := range perAction {
+			out.Report.Inputs += n
+			i := slices.IndexFunc(out.Report.ByAction, func(x shadow.ActionChanges) bool { return x.Action == a })
+			if i < 0 {
+				out.Report.ByAction = append(out.Report.ByAction, shadow.ActionChanges{Action: a})
+				i = len(out.Report.ByAction) - 1
+			}
+			out.Report.ByAction[i].Inputs = n
+		}
+		slices.SortFunc(out.Report.ByAction, func(a, b shadow.ActionChanges) int { return cmp.Compare(a.Action, b.Action) })
 	}
 	if err := s.consulted(r, rc); err != nil {
 		return err
@@ -837,15 +858,16 @@ func codeCount(m map[string]*shadow.CodeChanges, code string) *shadow.CodeChange
 }
 
 // readShadowInputs returns, by digest, the recorded inputs (the inputs
-// file of shadow.Options.Inputs) of the digests wanted.
-func readShadowInputs(path string, want map[string]bool) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
+// file of shadow.Options.Inputs) of the digests wanted, and how many
+// inputs of each action the file holds.
+func readShadowInputs(path string, want map[string]bool) (map[string]json.RawMessage, map[string]int, error) {
+	out, perAction := map[string]json.RawMessage{}, map[string]int{}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
+		return out, perAction, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -855,10 +877,31 @@ func readShadowInputs(path string, want map[string]bool) (map[string]json.RawMes
 			InputDigest string          `json:"input_digest"`
 			Input       json.RawMessage `json:"input"`
 		}
-		if json.Unmarshal(sc.Bytes(), &ri) != nil || !want[ri.InputDigest] || len(ri.Input) == 0 {
+		if json.Unmarshal(sc.Bytes(), &ri) != nil || len(ri.Input) == 0 {
 			continue
 		}
-		out[ri.InputDigest] = ri.Input
+		var in struct {
+			Action string `json:"action"`
+		}
+		_ = json.Unmarshal(ri.Input, &in)
+		perAction[cmp.Or(shadowActionName(in.Action), "(none)")]++
+		if want[ri.InputDigest] {
+			out[ri.InputDigest] = ri.Input
+		}
 	}
-	return out, sc.Err()
+	return out, perAction, sc.Err()
+}
+
+// shadowActionName keeps an action name only if it looks like one (the
+// inputs file holds what officers sent, and the counts are shown).
+func shadowActionName(a string) string {
+	if len(a) > 64 {
+		return ""
+	}
+	for _, r := range a {
+		if !(r >= 'a' && r <= 'z' || r == '.' || r == '_') {
+			return ""
+		}
+	}
+	return a
 }
