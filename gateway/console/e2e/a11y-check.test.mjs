@@ -4,7 +4,7 @@
 // checker that always says "fine" would make every view's check vacuous.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open, a11y } from './lib.mjs';
+import { open, a11y, takePageProblems } from './lib.mjs';
 
 test('the accessibility checker reports what is wrong and passes what is right', async () => {
   const { page, close } = await open({ withCert: false });
@@ -30,6 +30,26 @@ test('the accessibility checker reports what is wrong and passes what is right',
       <svg role="img" aria-label="A chart"></svg>
     </body></html>`);
     assert.deepEqual(await a11y(page, ['Record', 'Officer', 'Filter']), []);
+  } finally {
+    await close();
+  }
+});
+
+test('a CSP violation and an uncaught exception in a page are caught', async () => {
+  const { page, close } = await open({ withCert: false });
+  try {
+    await page.route('https://csp.invalid/', (route) => route.fulfill({
+      status: 200,
+      headers: { 'Content-Type': 'text/html', 'Content-Security-Policy': "default-src 'none'; script-src 'self'" },
+      body: '<html lang="en"><body><script>document.title = "inline ran"</script><p>x</p></body></html>',
+    }));
+    await page.goto('https://csp.invalid/');
+    assert.notEqual(await page.title(), 'inline ran', 'the inline script was blocked');
+    await page.evaluate(() => setTimeout(() => { throw new Error('boom'); }, 0));
+    await page.waitForTimeout(200);
+    const seen = takePageProblems();
+    assert.ok(seen.some((p) => p.startsWith('CSP:')), JSON.stringify(seen));
+    assert.ok(seen.some((p) => /uncaught in the page: boom/.test(p)), JSON.stringify(seen));
   } finally {
     await close();
   }

@@ -22,6 +22,8 @@
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 /** need returns the environment variable or throws naming it. */
@@ -81,9 +83,33 @@ export async function open({ withCert = true, ignoreHTTPSErrors = false } = {}) 
     rmSync(profile, { recursive: true, force: true });
   };
   const page = context.pages()[0] ?? await context.newPage();
+  watch(page);
+  context.on('page', watch);
   // 30 s: generous for a 2-core CI machine running other tests beside.
   page.setDefaultTimeout(Number(process.env.LIAISON_CONSOLE_TIMEOUT_MS || 30000));
   return { context, page, close };
+}
+
+// What only a real browser shows: a Content-Security-Policy violation (an
+// inline script or style, a load from elsewhere) and an uncaught
+// exception in the page. Every page opened here is watched; a spec file
+// fails at its end if any was seen.
+const pageProblems = [];
+let watching = false;
+function watch(page) {
+  page.on('console', (m) => {
+    if (/Content Security Policy|Content-Security-Policy/i.test(m.text())) pageProblems.push(`CSP: ${m.text()} (${page.url()})`);
+  });
+  page.on('pageerror', (e) => pageProblems.push(`uncaught in the page: ${e.message} (${page.url()})`));
+  if (!watching) {
+    watching = true;
+    after(() => assert.deepEqual(pageProblems, [], 'no CSP violation and no uncaught exception in any page'));
+  }
+}
+
+/** takePageProblems returns what the watch saw so far and forgets it (its own test). */
+export function takePageProblems() {
+  return pageProblems.splice(0);
 }
 
 /**
