@@ -38,6 +38,8 @@ func TestBadInputRaw(t *testing.T) {
 		{"dev idp no PKCE", "GET", "/dev-idp/authorize?response_type=code&client_id=liaison-console&redirect_uri=https%3A%2F%2Flocalhost%2Fconsole%2Fcallback&state=a&nonce=b", nil, nil, 400},
 		{"dev idp form not urlencoded", "POST", "/dev-idp/authorize", []string{"Content-Type: application/json"}, []byte("{}"), 400},
 		{"dev idp cross-origin post", "POST", "/dev-idp/authorize", []string{"Origin: https://evil.example", "Content-Type: application/x-www-form-urlencoded"}, []byte("officer=dev-dpo"), 403},
+		{"dev idp null origin, no fetch metadata", "POST", "/dev-idp/authorize", []string{"Origin: null", "Content-Type: application/x-www-form-urlencoded"}, []byte("officer=dev-dpo"), 403},
+		{"dev idp cross-site fetch", "POST", "/dev-idp/authorize", []string{"Sec-Fetch-Site: cross-site", "Content-Type: application/x-www-form-urlencoded"}, []byte("officer=dev-dpo"), 403},
 		{"dev idp unknown path", "GET", "/dev-idp/nope", nil, nil, 404},
 	}
 	for _, c := range cases {

@@ -293,12 +293,25 @@ func origin(r *http.Request) string { return "https://" + r.Host }
 // sameOrigin applies the browser-side checks every state-changing request
 // passes: Origin, when sent, is the console's own; Sec-Fetch-Site, when
 // sent, is same-origin. (Liaison-CSRF is checked against the session.)
+//
+// "Origin: null" is what a browser sends on a POST from a page served with
+// Referrer-Policy: no-referrer (every console page, the dev identity
+// provider's form included; Fetch, "append a request Origin header"). It
+// names no other origin, so it is accepted when, and only when, the
+// browser also says Sec-Fetch-Site: same-origin — a header no page can set.
 func sameOrigin(r *http.Request) error {
-	if o := r.Header.Values("Origin"); len(o) > 1 || len(o) == 1 && o[0] != origin(r) {
-		return errors.New("the request's Origin is not the console's")
-	}
-	if s := r.Header.Values("Sec-Fetch-Site"); len(s) > 1 || len(s) == 1 && s[0] != "same-origin" {
+	site := r.Header.Values("Sec-Fetch-Site")
+	if len(site) > 1 || len(site) == 1 && site[0] != "same-origin" {
 		return errors.New("the request was not sent by the console's own page (Sec-Fetch-Site)")
+	}
+	o := r.Header.Values("Origin")
+	switch {
+	case len(o) == 0:
+	case len(o) > 1:
+		return errors.New("the request has more than one Origin")
+	case o[0] == "null" && len(site) == 1:
+	case o[0] != origin(r):
+		return errors.New("the request's Origin is not the console's")
 	}
 	return nil
 }

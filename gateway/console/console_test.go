@@ -100,7 +100,7 @@ func (b *browser) signIn(officer string) *api.ConsoleSession {
 		b.t.Fatalf("no button \"Sign in as %s\" on the dev IdP page: %s", officer, page.body)
 	}
 	shell := b.do("POST", "/dev-idp/authorize", strings.NewReader(form.Encode()),
-		"Content-Type", "application/x-www-form-urlencoded", "Origin", b.env.URL, "Sec-Fetch-Site", "same-origin")
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", "null", "Sec-Fetch-Site", "same-origin") // as Chromium sends it from a no-referrer page
 	if shell.status != 200 || shell.url.Path != "/console/" {
 		b.t.Fatalf("sign-in ended with %d at %s: %s", shell.status, shell.url, shell.body)
 	}

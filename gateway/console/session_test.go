@@ -99,6 +99,8 @@ func TestCSRF(t *testing.T) {
 		{"other origin", []string{"Liaison-CSRF", s.CSRFToken, "Origin", "https://evil.example"}},
 		{"cross-site fetch", []string{"Liaison-CSRF", s.CSRFToken, "Sec-Fetch-Site", "cross-site"}},
 		{"same-site fetch", []string{"Liaison-CSRF", s.CSRFToken, "Sec-Fetch-Site", "same-site"}},
+		{"null origin without Sec-Fetch-Site", []string{"Liaison-CSRF", s.CSRFToken, "Origin", "null"}},
+		{"null origin cross-site", []string{"Liaison-CSRF", s.CSRFToken, "Origin", "null", "Sec-Fetch-Site", "cross-site"}},
 	} {
 		hdr := append([]string{"Content-Type", "application/json"}, c.hdr...)
 		r := b.do("POST", "/console/api/v1/decisions", body(), hdr...)
@@ -115,6 +117,13 @@ func TestCSRF(t *testing.T) {
 		"Origin", env.URL, "Sec-Fetch-Site", "same-origin")
 	if r.status == 403 && problemType(t, r) == "csrf" || r.status == 401 {
 		t.Fatalf("a proper call was refused: %d %s", r.status, r.body)
+	}
+	// A page with Referrer-Policy: no-referrer sends Origin: null with a
+	// same-origin Sec-Fetch-Site: accepted.
+	r = b.do("POST", "/console/api/v1/decisions", body(), "Content-Type", "application/json", "Liaison-CSRF", s.CSRFToken,
+		"Origin", "null", "Sec-Fetch-Site", "same-origin")
+	if r.status == 403 && problemType(t, r) == "csrf" || r.status == 401 {
+		t.Fatalf("a same-origin call with Origin null was refused: %d %s", r.status, r.body)
 	}
 	if b.session().Officer != "dev-security" {
 		t.Fatal("the session did not survive")
