@@ -4,7 +4,7 @@ GO    ?= go
 STATE := $(CURDIR)/.cache/devstack/run
 
 .PHONY: all build test test-unit lint bench devstack-install devstack-up devstack-down clean
-.PHONY: image package-check
+.PHONY: image package-check console-screenshots
 
 all: build
 
@@ -39,6 +39,11 @@ image: ## the container image as an OCI layout tarball, bin/liaison-image.tar (n
 package-check: ## the packaging checks alone: helm lint/template + k8s API types, image, Dockerfile, compose, systemd
 	bash deploy/devstack/devstack.sh install
 	LIAISON_TEST_HELM_BIN=$$(bash deploy/devstack/devstack.sh helm-bin) LIAISON_INTEGRATION=required $(GO) test -count=1 ./deploy/packaging/ ./deploy/image/
+
+console-screenshots: ## regenerate docs/console/*.png: the console's views at 1280x800, taken by its browser tests
+	@eval "$$(bash deploy/devstack/devstack.sh browser)" && \
+	  LIAISON_INTEGRATION=required LIAISON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console \
+	  $(GO) test -count=1 -run 'TestBrowserConsole$$' ./gateway/console/
 
 clean:
 	rm -rf bin .cache/devstack/run

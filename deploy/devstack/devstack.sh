@@ -9,6 +9,7 @@
 #   devstack.sh down [STATEDIR] stop them (by pid) and remove their data
 #   devstack.sh env [STATEDIR]  print the environment of a running stack
 #   devstack.sh helm-bin       print the path of the cached helm binary
+#   devstack.sh browser        install the console's browser-test tools only
 #
 # Binaries are cached outside the work tree (LIAISON_DEVSTACK_CACHE, default
 # ~/.cache/liaison/devstack) so that a fresh clone on the same machine, as CI
@@ -26,6 +27,12 @@ minio_bin=$cache/minio-$MINIO_VERSION/minio
 vault_bin=$cache/vault-$VAULT_VERSION/vault
 helm_bin=$cache/helm-$HELM_VERSION/helm
 promtool_bin=$cache/promtool-$PROMTOOL_VERSION/promtool
+# The console's browser tests (gateway/console/browser_test.go): Debian's
+# Chromium (no browser download: playwright-core drives the system one)
+# and playwright-core, pinned in the committed package-lock.json and
+# installed with `npm ci` into the work tree (gitignored).
+chromium_bin=${LIAISON_TEST_CHROMIUM:-/usr/bin/chromium}
+e2e_dir=$(cd "$here/../../gateway/console/e2e" && pwd)
 
 log() { printf 'devstack: %s\n' "$*" >&2; }
 
@@ -65,10 +72,51 @@ build_promtool() {
   mv "$tmp/promtool" "$promtool_bin"; rmdir "$tmp"
 }
 
+# install_browser installs what the console's browser tests run: the
+# chromium package (as root, with apt-get; `apt-get update` only when the
+# install fails, as on a machine whose package lists are stale or absent)
+# and `npm ci` of gateway/console/e2e (skipped while node_modules was
+# installed from the same package-lock.json: its SHA-256 is kept beside).
+# A failure is reported, not fatal: the rest of the stack still starts,
+# and under LIAISON_INTEGRATION=required the browser tests then fail
+# naming what is missing.
+install_browser() {
+  if [ ! -x "$chromium_bin" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing Debian's chromium (first run only)"
+      if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null ||
+          log "apt-get install chromium failed: the console browser tests will fail"
+      fi
+    else
+      log "no $chromium_bin: install Debian's chromium package (apt-get install chromium) for the console browser tests"
+    fi
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    log "no npm: install Node.js 20+ for the console browser tests"; return 0
+  fi
+  local want have stamp=$e2e_dir/node_modules/.package-lock.sha256
+  want=$(sha256sum "$e2e_dir/package-lock.json" | cut -d' ' -f1)
+  have=$(cat "$stamp" 2>/dev/null || true)
+  if [ "$want" != "$have" ] || [ ! -d "$e2e_dir/node_modules/playwright-core" ]; then
+    log "npm ci in gateway/console/e2e (playwright-core; no browser download)"
+    # --ignore-scripts: playwright-core has no install script, and nothing
+    # should fetch a browser build; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD too.
+    if (cd "$e2e_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null); then
+      echo "$want" >"$stamp"
+    else
+      log "npm ci failed: the console browser tests will fail"
+    fi
+  fi
+}
+
 # tools_env prints the exports of the tools tests run (not servers).
 tools_env() {
   echo "export LIAISON_TEST_PROMTOOL=$promtool_bin"
   echo "export LIAISON_TEST_HELM_BIN=$helm_bin"
+  echo "export LIAISON_TEST_CHROMIUM=$chromium_bin"
+  echo "export LIAISON_TEST_CONSOLE_E2E=$e2e_dir"
 }
 
 install() {
@@ -78,6 +126,7 @@ install() {
   build_vault
   build_helm
   build_promtool
+  install_browser
 }
 
 pg_user=$(id -un); [ "$(id -u)" = 0 ] && pg_user=postgres
@@ -228,7 +277,9 @@ up() {
     # A stack started before a tool was added: build it and add its export.
     build_helm
     build_promtool
+    install_browser
     grep -q LIAISON_TEST_HELM_BIN "$state/env" || tools_env >>"$state/env"
+    grep -q LIAISON_TEST_CHROMIUM "$state/env" || tools_env | grep -E 'CHROMIUM|CONSOLE_E2E' >>"$state/env"
     log "already running (state $state)"; cat "$state/env"; return 0
   fi
   install
@@ -309,5 +360,6 @@ case "$cmd" in
   down) down "$@" ;;
   env) env_ "$@" ;;
   helm-bin) echo "$helm_bin" ;;
-  *) echo "usage: devstack.sh install|up|down|env [STATEDIR]" >&2; exit 2 ;;
+  browser) install_browser; tools_env | grep -E 'CHROMIUM|CONSOLE_E2E' ;;
+  *) echo "usage: devstack.sh install|up|down|env|browser [STATEDIR]" >&2; exit 2 ;;
 esac
