@@ -145,7 +145,7 @@ func TestRawHTTPBadInputCorpus(t *testing.T) {
 	for _, q := range []string{"cursor=%zz", "limit=1;cursor=x", "cursor=" + strings.Repeat("A", 43), "cursor=eyJhZnRlciI6InJlY18wMSJ9", "limit=-1", "limit=abc", "limit=100000", "limit=1&limit=2", "colour=red", "%"} {
 		add(rawCase{class: "query", name: q, method: "GET", target: "/v1/records?" + q, headers: ctx})
 	}
-	for _, q := range []string{"from=yesterday", "limit=0", "record=%00", "operation=" + strings.Repeat("x", 300), "record=%zz", "limit=1;record=x", "limit=1&limit=2", "colour=red"} {
+	for _, q := range []string{"from=yesterday", "limit=0", "record=%00", "operation=" + strings.Repeat("x", 300), "record=%zz", "limit=1;record=x", "limit=1&limit=2", "colour=red", "outcome=DENIED", "outcome=allowed&outcome=denied"} {
 		add(rawCase{class: "query", name: "audit " + q, method: "GET", target: "/v1/audit?" + q, headers: []string{"Authorization: Bearer " + dpo}})
 	}
 	for _, q := range []string{"state=%zz", "state=pending;state=all", "state=pending&state=all", "state=maybe", "colour=red"} {

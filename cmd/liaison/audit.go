@@ -297,9 +297,9 @@ func printJSON(w io.Writer, v any) {
 
 // filterFlags are the query conditions shared by query and export.
 type filterFlags struct {
-	record, agency, recipient, officer, dsa, operation, action, requestID, gw string
-	from, to                                                                  string
-	hmacKey                                                                   string
+	record, agency, recipient, officer, dsa, operation, action, requestID, gw, outcome string
+	from, to                                                                           string
+	hmacKey                                                                            string
 }
 
 func (q *filterFlags) register(cmd *cobra.Command) {
@@ -313,6 +313,7 @@ func (q *filterFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&q.action, "action", "", "gateway action, e.g. record.read")
 	fl.StringVar(&q.requestID, "request-id", "", "request id (Liaison-Request-Id)")
 	fl.StringVar(&q.gw, "gateway", "", "gateway node id")
+	fl.StringVar(&q.outcome, "outcome", "", "allowed, denied (by the policy or the gateway) or failed (allowed, not completed)")
 	fl.StringVar(&q.from, "from", "", "from this time, inclusive (RFC 3339)")
 	fl.StringVar(&q.to, "to", "", "until this time, exclusive (RFC 3339)")
 	fl.StringVar(&q.hmacKey, "hmac-key", "", "the gateway's audit HMAC key file, to match HMACed fields")
@@ -320,7 +321,12 @@ func (q *filterFlags) register(cmd *cobra.Command) {
 
 func (q *filterFlags) filter() (audit.Filter, error) {
 	f := audit.Filter{RecordID: q.record, Agency: q.agency, Recipient: q.recipient, Officer: q.officer, DSA: q.dsa,
-		Operation: q.operation, Action: q.action, RequestID: q.requestID, Gateway: q.gw}
+		Operation: q.operation, Action: q.action, RequestID: q.requestID, Gateway: q.gw, Outcome: q.outcome}
+	switch q.outcome {
+	case "", audit.OutcomeAllowed, audit.OutcomeDenied, audit.OutcomeFailed:
+	default:
+		return f, fmt.Errorf("--outcome must be allowed, denied or failed, not %q", q.outcome)
+	}
 	var err error
 	for _, t := range []struct {
 		flag, v string

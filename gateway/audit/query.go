@@ -148,6 +148,32 @@ type Filter struct {
 	// Scope, if set, restricts the query to the entries an auditor may
 	// see (GET /v1/audit); the other conditions narrow it further.
 	Scope *Scope `json:"scope,omitempty"`
+	// Outcome, if set, keeps the entries with this Event.Outcome:
+	// "allowed", "denied" or "failed".
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// Outcomes of an entry (Event.Outcome), for filters and reports.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+	OutcomeFailed  = "failed"
+)
+
+// Outcome says in one word how the request the entry records ended:
+// denied when the policy refused it or the gateway refused it before or
+// after the policy (a denial entry), failed when it was allowed but did not
+// complete (an error status), allowed otherwise. The console's decision
+// filter and its wording follow this, so that what it shows under
+// "Denied" is exactly what GET /v1/audit?outcome=denied returns.
+func (ev *Event) Outcome() string {
+	switch {
+	case ev.Decision != nil && !ev.Decision.Allow, ev.Operation == OpDenial:
+		return OutcomeDenied
+	case ev.Status >= 400:
+		return OutcomeFailed
+	}
+	return OutcomeAllowed
 }
 
 // Scope is the part of the log an auditor may see, as the policy decides
@@ -201,7 +227,8 @@ func (f *Filter) Match(ev *Event) bool {
 		f.Gateway != "" && ev.Gateway != f.Gateway,
 		!f.From.IsZero() && ev.Time.Before(f.From),
 		!f.To.IsZero() && !ev.Time.Before(f.To),
-		f.Scope != nil && !f.Scope.Sees(ev):
+		f.Scope != nil && !f.Scope.Sees(ev),
+		f.Outcome != "" && ev.Outcome() != f.Outcome:
 		return false
 	}
 	return true

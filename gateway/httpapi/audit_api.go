@@ -24,7 +24,7 @@ import (
 // for a record that does not exist (the 404-not-403 rule of reads).
 //
 // Query parameters: record, agency, recipient, officer, dsa, operation,
-// action, request_id, from, to (RFC 3339), after (a seq: the next page),
+// action, request_id, outcome (allowed, denied, failed), from, to (RFC 3339), after (a seq: the next page),
 // limit (1..limits.max_list_limit).
 func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	d, err := s.decide(r.Context(), rc, policy.ActionAuditQuery, nil)
@@ -93,7 +93,7 @@ func auditScope(d *policy.Decision, agency string) *audit.Scope {
 // parseAuditQuery turns query parameters into a filter. Unknown parameters
 // are an error, so that a misspelt filter never silently widens a query.
 // auditQueryParams are the parameters GET /v1/audit takes.
-var auditQueryParams = []string{"record", "agency", "recipient", "officer", "dsa", "operation", "action", "request_id", "from", "to", "after", "limit"}
+var auditQueryParams = []string{"record", "agency", "recipient", "officer", "dsa", "operation", "action", "request_id", "outcome", "from", "to", "after", "limit"}
 
 func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 	var f audit.Filter
@@ -124,6 +124,11 @@ func parseAuditQuery(q url.Values, maxLimit int) (audit.Filter, int, error) {
 			f.Action = v
 		case "request_id":
 			f.RequestID = v
+		case "outcome":
+			if v != audit.OutcomeAllowed && v != audit.OutcomeDenied && v != audit.OutcomeFailed {
+				return f, 0, errBadRequest("outcome must be allowed, denied or failed")
+			}
+			f.Outcome = v
 		case "from", "to":
 			var t time.Time
 			if t, err = time.Parse(time.RFC3339, v); err != nil {

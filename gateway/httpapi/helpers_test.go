@@ -87,6 +87,10 @@ func TestParseAuditQuery(t *testing.T) {
 		{"officer=%00", audit.Filter{}, 0, "printable"},
 		{"scope=all", audit.Filter{}, 0, "unknown query parameter scope"},
 		{"colour=red", audit.Filter{}, 0, "unknown query parameter colour"},
+		{"outcome=denied", audit.Filter{Outcome: audit.OutcomeDenied}, 100, ""},
+		{"outcome=failed&operation=disclosure", audit.Filter{Outcome: audit.OutcomeFailed, Operation: "disclosure"}, 100, ""},
+		{"outcome=deny", audit.Filter{}, 0, "outcome must be allowed, denied or failed"},
+		{"outcome=", audit.Filter{}, 0, "outcome must be"},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			q, err := url.ParseQuery(tc.query)

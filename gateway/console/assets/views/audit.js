@@ -63,7 +63,7 @@ export async function render(root, ctx) {
   const form = h('form.filters', { 'aria-label': 'Filter the audit log' });
   for (const [name, label] of FILTERS) form.append(field(label, h('input', { type: 'text', name, value: q.get(name) || '', autocomplete: 'off' })));
   form.append(field('Operation', select('operation', [['', 'Any'], ...OPERATIONS], q.get('operation') || '')));
-  form.append(field('Decision', select('decision', [['', 'Any'], ['allowed', 'Allowed'], ['denied', 'Denied']], q.get('decision') || '')));
+  form.append(field('Decision', select('decision', [['', 'Any'], ['allowed', 'Allowed'], ['denied', 'Denied'], ['failed', 'Failed']], q.get('decision') || '')));
   form.append(field('From', h('input', { type: 'date', name: 'from', value: q.get('from') || '' }), 'Day, UTC'));
   form.append(field('To', h('input', { type: 'date', name: 'to', value: q.get('to') || '' }), 'Day, UTC, included'));
   form.append(h('div.actions', null, h('button', { type: 'submit', text: 'Filter' })));
@@ -84,8 +84,9 @@ export async function render(root, ctx) {
   const query = {};
   for (const [name] of FILTERS) query[name] = q.get(name);
   query.operation = q.get('operation');
-  const decision = q.get('decision');
-  if (decision === 'denied') query.operation = 'denial'; // denials are logged as the denial operation
+  // The gateway filters by outcome (audit.Event.Outcome), with the same
+  // rule decisionOf uses for the words, so every page is full.
+  query.outcome = q.get('decision');
   query.from = dayBound(q.get('from'), false);
   query.to = dayBound(q.get('to'), true);
   query.after = q.get('after');
@@ -97,12 +98,7 @@ export async function render(root, ctx) {
     return;
   }
   if (!ctx.current()) return;
-  let items = page.items;
-  let note = '';
-  if (decision === 'allowed') {
-    items = items.filter((ev) => decisionOf(ev)[0] === 'Allowed');
-    note = ` (${page.items.length - items.length} not allowed hidden from this page)`;
-  }
+  const items = page.items;
   const t = table('Audit entries', ['Entry', 'Time (UTC)', 'Operation', 'Agency and officer', 'Records', 'Agreements', 'Decision'], { cls: 'entries' });
   const body = t.tBodies[0];
   const frag = document.createDocumentFragment();
@@ -112,7 +108,7 @@ export async function render(root, ctx) {
   const first = page.items[0]?.seq;
   const last = page.items[page.items.length - 1]?.seq;
   const summary = page.items.length
-    ? `Entries ${first} to ${last} of gateway ${page.gateway}${note}.`
+    ? `Entries ${first} to ${last} of gateway ${page.gateway}.`
     : q.get('after') ? 'No more entries.' : 'No entries match.';
   const nav = h('div.pager');
   if (q.get('after')) {
