@@ -69,7 +69,8 @@ func TestRegistryDSALifecycle(t *testing.T) {
 		t.Fatalf("read under a suspended DSA: %d %s", r.Status, r.Body)
 	}
 	d := gatewaytest.Decode[api.RegistryDSA](t, registryChange(t, admin, "GET", "/v1/registry/dsas/dsa-uk-soc", nil, 200))
-	if d.Status != "suspended" || !d.Changed || !slices.Contains(d.Parties, "rocu-nw") {
+	if d.Status != "suspended" || !d.Changed || !slices.Contains(d.Parties, "rocu-nw") ||
+		!slices.Equal(d.Purposes, []string{"prevention", "investigation", "detection", "prosecution"}) {
 		t.Fatalf("dsa view: %+v", d)
 	}
 	// Suspending again changes nothing and writes no version.

@@ -110,6 +110,9 @@ type RegistryDSA struct {
 	ReviewDate string   `json:"review_date"`
 	ExpiryDate string   `json:"expiry_date"`
 	Parties    []string `json:"parties"`
+	// Purposes are the purposes the agreement allows sharing for (the
+	// policy data's purposes; the registry does not change them).
+	Purposes []string `json:"purposes"`
 	// Changed says whether the registry changed the policy data's entry
 	// (status, version or dates).
 	Changed bool `json:"changed_by_registry"`

@@ -27,7 +27,14 @@ func (r *Registry) DSAView(id string) (api.RegistryDSA, bool) {
 	}
 	str := func(k string) string { s, _ := d[k].(string); return s }
 	v := api.RegistryDSA{ID: id, Title: str("title"), Version: str("version"), Status: str("status"),
-		ReviewDate: str("review_date"), ExpiryDate: str("expiry_date"), Parties: []string{}}
+		ReviewDate: str("review_date"), ExpiryDate: str("expiry_date"), Parties: []string{}, Purposes: []string{}}
+	if ps, ok := d["purposes"].([]any); ok {
+		for _, p := range ps {
+			if s, ok := p.(string); ok {
+				v.Purposes = append(v.Purposes, s)
+			}
+		}
+	}
 	if ps, ok := d["parties"].([]any); ok {
 		for _, p := range ps {
 			if m, ok := p.(map[string]any); ok {

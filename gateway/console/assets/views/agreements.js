@@ -26,7 +26,6 @@ async function agreements(box, ctx, msg) {
     frag.append(h('tr', null,
       h('td', null, h('strong', { text: d.title || d.id }), d.title ? h('span.sub.code', { text: d.id }) : null),
       h('td', { text: (d.parties || []).join(', ') }),
-      // The registry's list does not carry purposes today; shown when it does.
       h('td', { text: (d.purposes || []).join(', ') }),
       h('td', { class: d.status === 'active' && !(d.expiry_date && d.expiry_date < today) ? 'ok' : 'bad',
         text: (STATUS_WORDS[d.status] || d.status) + (d.status === 'active' && d.expiry_date && d.expiry_date < today ? ', but expired' : '') + (d.changed_by_registry ? ' (changed in the registry)' : '') }),
