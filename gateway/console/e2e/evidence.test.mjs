@@ -20,6 +20,13 @@ test('a DPO exports the evidence pack of a record', async () => {
     const rows = table.getByRole('row').filter({ has: page.getByRole('link', { name: /^Entry \d+$/ }) });
     await rows.first().waitFor();
     assert.match(await rows.first().innerText(), /rocu-nw/, 'the disclosure to rocu-nw is listed');
+    // The refused attempt is part of the report, with its decision in words.
+    const refused = rows.filter({ hasText: 'hmrc' });
+    assert.equal(await refused.count(), 1, 'the refused read by hmrc is listed');
+    const text = await refused.innerText();
+    assert.match(text, /Refused/);
+    assert.match(text, /Denied/);
+    assert.match(text, /neither the originator nor a recipient/);
     assert.deepEqual(await a11y(page, ['Record', 'Show report', 'Export evidence pack']), [], 'accessibility of the disclosure report');
 
     const [download] = await Promise.all([

@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h, field, table, when, problemBox, alertBox, loading, download } from '../dom.js';
 import { verifyProof } from '../proof.js';
+import { decisionOf, reasonNodes } from './audit.js';
 
 function packProofs(pack) {
   const gws = new Map((pack.gateways || []).map((g) => [g.gateway, g]));
@@ -27,6 +28,22 @@ export async function checkPack(pack, pinned) {
   return [ok, failed];
 }
 
+// REPORTED are the operations the report lists, in words.
+const REPORTED = { disclosure: 'Disclosure', consultation: 'Consultation', denial: 'Refused' };
+
+function decisionCell(ev) {
+  const [word, reasons] = decisionOf(ev);
+  return h('td', null, h('span', { class: word === 'Allowed' ? 'ok' : 'bad', text: word }),
+    word !== 'Allowed' && reasons.length ? h('span.sub', null, reasonNodes(reasons.slice(0, 2))) : null);
+}
+
+function summarise(items) {
+  const n = (op) => items.filter((ev) => ev.operation === op).length;
+  const part = (k, one, many) => (k ? `${k} ${k === 1 ? one : many}` : '');
+  return [part(n('disclosure'), 'disclosure', 'disclosures'), part(n('consultation'), 'consultation', 'consultations'),
+    part(n('denial'), 'refusal', 'refusals')].filter(Boolean).join(', ');
+}
+
 export async function render(root, ctx) {
   const q = ctx.params;
   const record = h('input', { type: 'text', name: 'record', value: q.get('record') || '', autocomplete: 'off' });
@@ -38,7 +55,7 @@ export async function render(root, ctx) {
     h('div.actions', null, h('button', { type: 'submit', text: 'Show report' })));
   const out = h('div.results', { 'aria-live': 'polite' });
   root.append(h('h1', { text: 'Disclosures' }),
-    h('p.lede', { text: 'Who was given a record, or everything disclosed under an agreement, and the signed evidence pack to take away.' }), form, out);
+    h('p.lede', { text: 'Who was given a record, who consulted it and who was refused, or the same under an agreement: with purpose, justification and decision; and the signed evidence pack to take away.' }), form, out);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
@@ -65,27 +82,31 @@ export async function render(root, ctx) {
   let after = q.get('after') || '';
   let page;
   try {
-    page = await api('GET', '/v1/audit', { query: { record: rec, dsa: agr, operation: 'disclosure', after } });
+    page = await api('GET', '/v1/audit', { query: { record: rec, dsa: agr, after } });
   } catch (e) {
     if (ctx.current()) out.replaceChildren(problemBox(e));
     return;
   }
   if (!ctx.current()) return;
-  items.push(...page.items);
-  const t = table('Disclosures', ['Entry', 'Time (UTC)', 'Given to', 'Officer', 'Records', 'Agreements', 'Purpose', 'Justification']);
+  // The report is about who saw what: disclosures, consultations and the
+  // refused attempts (DPA 2018 s.62 logs all three). Publishing, reviews
+  // and other changes to the record are in the audit log view.
+  items.push(...page.items.filter((ev) => REPORTED[ev.operation]));
+  const t = table('Disclosures', ['Entry', 'Time (UTC)', 'What', 'Who', 'Officer', 'Agreements', 'Purpose', 'Justification', 'Decision']);
   const frag = document.createDocumentFragment();
   for (const ev of items) {
     frag.append(h('tr', null,
-      h('td', null, h('a', { href: `#/audit/${ev.seq}`, text: `Entry ${ev.seq}` })),
+      h('td.nowrap', null, h('a', { href: `#/audit/${ev.seq}`, text: `Entry ${ev.seq}` })),
       h('td.nowrap', { text: when(ev.time) }),
+      h('td', null, REPORTED[ev.operation], ev.action ? h('span.code', { text: ` ${ev.action}` }) : null),
       h('td', { text: [ev.agency, ...(ev.recipient_ids || []).filter((r) => r !== ev.agency)].filter(Boolean).join(', ') }),
       h('td', { text: ev.officer || '' }),
-      h('td.ids', { text: (ev.record_ids || []).join(', ') }),
       h('td.ids', { text: (ev.dsa_ids || []).join(', ') }),
       h('td', { text: ev.purpose || '' }),
-      h('td', { text: ev.justification || '' })));
+      h('td', { text: ev.justification || '' }),
+      decisionCell(ev)));
   }
-  if (!items.length) frag.append(h('tr', null, h('td', { colSpan: 8, text: 'None.' })));
+  if (!items.length) frag.append(h('tr', null, h('td', { colSpan: 9, text: 'None.' })));
   t.tBodies[0].append(frag);
   const exp = h('button', { type: 'button', text: 'Export evidence pack' });
   const expStatus = h('p.small', { role: 'status' });
@@ -123,7 +144,7 @@ export async function render(root, ctx) {
     pager.append(next);
   }
   out.replaceChildren(
-    h('p.summary', { text: items.length ? `${items.length} disclosure${items.length === 1 ? '' : 's'} of ${subject}${after ? ' on this page' : ''}.` : `No disclosures of ${subject} in the part of the log you may see.` }),
+    h('p.summary', { text: items.length ? `${summarise(items)} of ${subject}${page.next_after || after ? ' on this page' : ''}.` : `No disclosure, consultation or refusal of ${subject} in the part of the log you may see${page.next_after ? ' on this page' : ''}.` }),
     h('div.scroll', null, t), pager,
     h('div.export', null, exp, expStatus));
 }
