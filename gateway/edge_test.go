@@ -241,18 +241,28 @@ func TestOfficerKeysReloadedAtRunTime(t *testing.T) {
 	}
 	waitStatus(401, "after removing hmrc's key set")
 
-	// Added at run time: accepted without a restart.
-	if err := os.WriteFile(file, good, 0o644); err != nil {
-		t.Fatal(err)
+	// Added at run time: accepted without a restart. Written whole (a
+	// rename), so that the poller never reads a half-written file: that
+	// would be a failed reload too, and the count below would be off.
+	replace := func(b []byte) {
+		t.Helper()
+		tmp := file + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
 	}
+	replace(good)
 	waitStatus(200, "after adding hmrc's key set")
 
 	// Broken file: the failure is counted, the previous keys stay.
-	if err := os.WriteFile(file, []byte(`{"keys":[{"kty":`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	const failed = `liaison_officer_keyset_reloads_total{change="failed"} `
+	before := metricValue(t, env, failed)
+	replace([]byte(`{"keys":[{"kty":`))
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(adminMetrics(t, env), `liaison_officer_keyset_reloads_total{change="failed"} 1`) {
+	for metricValue(t, env, failed) <= before {
 		if time.Now().After(deadline) {
 			t.Fatal("broken key set not counted")
 		}
