@@ -18,8 +18,11 @@ async function load(box, ctx, msg) {
   const frag = document.createDocumentFragment();
   for (const c of list.items) {
     const decide = c.role === 'originator'
-      ? [h('button.compact', { type: 'button', 'data-id': c.consent_id, 'data-change': 'approve', text: `Approve ${c.consent_id}` }), ' ',
-        h('button.compact.secondary', { type: 'button', 'data-id': c.consent_id, 'data-change': 'refuse', text: `Refuse ${c.consent_id}` })]
+      // The row already shows the request's id: the buttons say the verb,
+      // and their accessible names say which request (a screen reader
+      // reading one button alone still knows).
+      ? [h('button.compact', { type: 'button', 'data-id': c.consent_id, 'data-change': 'approve', 'aria-label': `Approve ${c.consent_id}`, text: 'Approve' }), ' ',
+        h('button.compact.secondary', { type: 'button', 'data-id': c.consent_id, 'data-change': 'refuse', 'aria-label': `Refuse ${c.consent_id}`, text: 'Refuse' })]
       : h('span.small', { text: 'Waiting for the originator' });
     frag.append(h('tr', null,
       h('td.ids', { text: c.consent_id }),
