@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liaison-project/liaison/policies"
 	"github.com/liaison-project/liaison/policy"
 )
 
@@ -43,6 +44,7 @@ func TestDecideDifferential(t *testing.T) {
 		n = min(n, 300)
 	}
 	live, states := engine(t), statesEngine(t)
+	ref := referenceOf(t)
 	golden := goldenInputs(t)
 	gen := newDiffGen(t, *diffSeed)
 	type job struct {
@@ -67,8 +69,12 @@ func TestDecideDifferential(t *testing.T) {
 					t.Errorf("%s: %v", j.name, err)
 					continue
 				}
-				want, werr := policy.DecideReference(ctx, j.e, p)
+				want, werr := ref(ctx, j.e == states, p)
 				got, gerr := j.e.DecidePrepared(ctx, p)
+				if os.Getenv(baselineEnv) != "" {
+					// Another policy: another revision.
+					want.Revision = got.Revision
+				}
 				checked.Add(1)
 				if want.Allow {
 					allowed.Add(1)
@@ -121,6 +127,44 @@ func TestDecideDifferential(t *testing.T) {
 		checked.Load(), len(golden), n, *diffSeed, checked.Load()-failures.Load(), failures.Load(), allowed.Load(), len(codes), len(actions), time.Since(start).Round(time.Millisecond))
 	if failures.Load() > 0 {
 		t.Fatalf("%d of %d decisions differ from the reference", failures.Load(), checked.Load())
+	}
+}
+
+// baselineEnv names a policy directory to take as the reference instead
+// of the engine's own reference evaluation, for a change of the policy
+// itself (restructured Rego): the rewritten policy in this tree is then
+// compared with the policy before the rewrite, as BenchmarkDecideBaseline
+// compares their speed:
+//
+//	git archive HEAD policies | tar -x -C /tmp/base
+//	LIAISON_BENCH_BASELINE=/tmp/base/policies make decide-diff
+const baselineEnv = "LIAISON_BENCH_BASELINE"
+
+// referenceOf returns how the reference decides an input for the live
+// data (states false) or statesEngine's (states true): the engine's own
+// reference evaluation, or the baseline policy's (see baselineEnv).
+func referenceOf(tb testing.TB) func(ctx context.Context, states bool, p policy.Prepared) (policy.Decision, error) {
+	tb.Helper()
+	live, st := engine(tb), statesEngine(tb)
+	base := os.Getenv(baselineEnv)
+	if base == "" {
+		return func(ctx context.Context, states bool, p policy.Prepared) (policy.Decision, error) {
+			if states {
+				return policy.DecideReference(ctx, st, p)
+			}
+			return policy.DecideReference(ctx, live, p)
+		}
+	}
+	baseLive, err := newEngine(tb, context.Background(), policy.Options{Dir: copyPolicy(tb, os.DirFS(base)), ReloadInterval: -1, Reference: true})
+	if err != nil {
+		tb.Fatalf("baseline policy %s: %v", base, err)
+	}
+	baseStates := statesEngineOf(tb, base, policy.Options{Reference: true})
+	return func(ctx context.Context, states bool, p policy.Prepared) (policy.Decision, error) {
+		if states {
+			return baseStates.DecidePrepared(ctx, p)
+		}
+		return baseLive.DecidePrepared(ctx, p)
 	}
 }
 
@@ -188,11 +232,23 @@ var statesEngines sync.Map
 // statesEngine is the embedded policy over the embedded data plus
 // stateDSAs.
 func statesEngine(tb testing.TB) *policy.Engine {
+	return statesEngineOf(tb, "", policy.Options{})
+}
+
+// statesEngineOf is statesEngine for the policy directory base (empty: the
+// embedded library), with opts.
+func statesEngineOf(tb testing.TB, base string, opts policy.Options) *policy.Engine {
 	tb.Helper()
-	if e, ok := statesEngines.Load("states"); ok {
+	key := fmt.Sprintf("%s|%t", base, opts.Reference)
+	if e, ok := statesEngines.Load(key); ok {
 		return e.(*policy.Engine)
 	}
-	dir := federation(tb, 0)
+	var dir string
+	if base == "" {
+		dir = copyPolicy(tb, policies.FS())
+	} else {
+		dir = copyPolicy(tb, os.DirFS(base))
+	}
 	var dsas map[string]map[string]any
 	readKey(tb, dir, "dsas", &dsas)
 	for id, patch := range stateDSAs {
@@ -207,11 +263,12 @@ func statesEngine(tb testing.TB) *policy.Engine {
 		dsas[id] = d
 	}
 	writeKey(tb, dir, "dsas", dsas)
-	e, err := policy.New(context.Background(), policy.Options{Dir: dir, ReloadInterval: -1})
+	opts.Dir, opts.ReloadInterval = dir, -1
+	e, err := policy.New(context.Background(), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if actual, loaded := statesEngines.LoadOrStore("states", e); loaded {
+	if actual, loaded := statesEngines.LoadOrStore(key, e); loaded {
 		_ = e.Close()
 		return actual.(*policy.Engine)
 	}
@@ -322,7 +379,8 @@ func newDiffGen(tb testing.TB, seed uint64) *diffGen {
 		{"subject.officer", officer},
 		{"subject.cert_fingerprint", pick("9f86d081884c7d65", nil)},
 		{"request.purpose", pick("investigation", "investigation", "prevention", "detection", "prosecution", "execution_of_penalties", "public_security", "", "bogus", nil)},
-		{"request.justification", pick("Operation KINGFISHER: lead 42", "short", "", nil, 42)},
+		// Around settings.min_justification_length (8), trimmed.
+		{"request.justification", pick("Operation KINGFISHER: lead 42", "short", "Op KING", "Op KINGF", "Op KINGFI", "  Op KING  ", "", nil, 42)},
 		{"request.case", pick("OP-KINGFISHER", "", nil)},
 		{"record", pick(nil, "x")},
 		{"record.originator.org_id", pick("met-police", "met-police", "hmrc", "selec", "rocu-nw", "nowhere-pd")},
@@ -555,7 +613,8 @@ func mixedInputs(tb testing.TB, n int) []policy.Prepared {
 //
 //	go test ./policy -run '^$' -bench DecideMixed -benchtime 20000x
 //
-// With b.N above 10,000 an input comes round again: a decision cache
+// With LIAISON_BENCH_BASELINE set, the reference is that policy directory's
+// evaluation (see baselineEnv). With b.N above 10,000 an input comes round again: a decision cache
 // would then serve it, so compare at b.N ≤ 10,000 per path when there is
 // one (the alternating ratio takes two decisions per iteration).
 func BenchmarkDecideMixed(b *testing.B) {
@@ -563,11 +622,12 @@ func BenchmarkDecideMixed(b *testing.B) {
 	e := engine(b)
 	inputs := mixedInputs(b, n)
 	ctx := context.Background()
+	ref := referenceOf(b)
 	paths := []struct {
 		name   string
 		decide func(policy.Prepared) (policy.Decision, error)
 	}{
-		{"reference", func(p policy.Prepared) (policy.Decision, error) { return policy.DecideReference(ctx, e, p) }},
+		{"reference", func(p policy.Prepared) (policy.Decision, error) { return ref(ctx, false, p) }},
 		{"engine", func(p policy.Prepared) (policy.Decision, error) { return e.DecidePrepared(ctx, p) }},
 	}
 	for _, path := range paths {

@@ -3,6 +3,9 @@ package policy
 import (
 	"context"
 	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // SyncSuiteRuns is how many Rego suite runs e's loads and reloads waited
@@ -36,4 +39,13 @@ func DecideReference(ctx context.Context, e *Engine, p Prepared) (Decision, erro
 		return e.decideValueBy(ctx, nil, fmt.Errorf("%w: no input", ErrEvaluation), true)
 	}
 	return e.decideValueBy(ctx, p.v, nil, true)
+}
+
+// EvalTraced evaluates the decision query for p on e's policy in force as
+// the reference does, with tracer attached (the profile of
+// TestDecideProfile; tests only).
+func EvalTraced(ctx context.Context, e *Engine, p Prepared, tracer topdown.QueryTracer) error {
+	st := e.cur.Load()
+	_, err := st.pq.Eval(ctx, rego.EvalParsedInput(p.v), rego.EvalQueryTracer(tracer))
+	return err
 }
