@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 STATE := $(CURDIR)/.cache/devstack/run
 
-.PHONY: all build test test-unit lint bench devstack-install devstack-up devstack-down clean
+.PHONY: all build test test-unit lint bench decide-diff devstack-install devstack-up devstack-down clean
 .PHONY: image package-check console-screenshots
 
 all: build
@@ -23,6 +23,10 @@ lint: ## gofmt and go vet
 
 bench: ## benchmarks against the real stack (see docs/benchmarks.md)
 	@LIAISON_BENCH=1 bash deploy/devstack/test.sh bench
+
+N ?= 100000
+decide-diff: ## the differential corpus in full (issue 15): N generated inputs + the golden ones, engine path vs reference evaluation
+	$(GO) test -count=1 -timeout 2h -run '^TestDecideDifferential$$' ./policy -diff-n $(N) -v
 
 devstack-install: ## build the MinIO and Vault servers and the helm and promtool checkers into the cache
 	bash deploy/devstack/devstack.sh install

@@ -24,24 +24,7 @@ import (
 // left out: they use their own fixtures and are not what is measured.
 func federation(tb testing.TB, n int) string {
 	tb.Helper()
-	dir := tb.TempDir()
-	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") {
-			return err
-		}
-		src, err := fs.ReadFile(policies.FS(), p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(target, src, 0o644)
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	dir := copyPolicy(tb, policies.FS())
 	var agencies map[string]map[string]any
 	var dsas map[string]map[string]any
 	readKey(tb, dir, "agencies", &agencies)
@@ -98,6 +81,31 @@ func writeKey(tb testing.TB, dir, key string, v any) {
 	if err := os.WriteFile(filepath.Join(dir, "data", key+".json"), bs, 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// copyPolicy copies a policy directory (the embedded library, or a
+// baseline) into a temporary one, without its Rego tests.
+func copyPolicy(tb testing.TB, fsys fs.FS) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") {
+			return err
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(target, src, 0o644)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
 
 // federations caches one engine per size across benchmarks of one run.

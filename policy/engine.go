@@ -97,6 +97,11 @@ type Options struct {
 	// Logger receives load, reload and evaluation-failure events; never
 	// inputs or record content. Nil means no logging.
 	Logger *zap.Logger
+	// Reference makes every decision by the reference evaluation: the
+	// decision query evaluated by OPA's interpreter as prepared at load,
+	// with no shortcut. It is what any faster path (issue 15) must equal,
+	// decision for decision; the differential corpus compares the two.
+	Reference bool
 }
 
 // Agency is a federation member as the policy data describes it.
@@ -452,13 +457,19 @@ func (e *Engine) DecideJSON(ctx context.Context, raw []byte) (Decision, error) {
 // decideValue decides an input already converted; convErr is the
 // conversion's failure, which denies.
 func (e *Engine) decideValue(ctx context.Context, v ast.Value, convErr error) (Decision, error) {
+	return e.decideValueBy(ctx, v, convErr, e.opts.Reference)
+}
+
+// decideValueBy is decideValue by the reference evaluation (reference) or
+// by the engine's own path.
+func (e *Engine) decideValueBy(ctx context.Context, v ast.Value, convErr error, reference bool) (Decision, error) {
 	st := e.cur.Load()
 	var d Decision
 	err := convErr
 	if err != nil {
 		d = deny(newID(), st.revision)
 	} else {
-		d, err = e.workers.decide(ctx, st, v)
+		d, err = e.workers.decide(ctx, st, v, reference)
 	}
 	if err != nil {
 		e.log.Error("policy evaluation failed; denying",
@@ -467,7 +478,26 @@ func (e *Engine) decideValue(ctx context.Context, v ast.Value, convErr error) (D
 	return d, err
 }
 
-func (s *state) decide(ctx context.Context, v ast.Value) (d Decision, err error) {
+// decide is the engine's decision path. Every shortcut of issue 15 (a
+// restructured evaluation, a decision cache) belongs here, and must return
+// exactly what decideReference returns: the differential corpus
+// (policy/diff_test.go, make decide-diff) proves it. No shortcut is in
+// place yet, so the engine decides by the reference.
+func (s *state) decide(ctx context.Context, v ast.Value) (Decision, error) {
+	return s.decideReference(ctx, v)
+}
+
+// decideBy is decide, or decideReference when reference is set.
+func (s *state) decideBy(ctx context.Context, v ast.Value, reference bool) (Decision, error) {
+	if reference {
+		return s.decideReference(ctx, v)
+	}
+	return s.decide(ctx, v)
+}
+
+// decideReference is the reference evaluation: the decision query as
+// prepared at load, evaluated by OPA's interpreter on the whole input.
+func (s *state) decideReference(ctx context.Context, v ast.Value) (d Decision, err error) {
 	id := newID()
 	defer func() {
 		if r := recover(); r != nil {
@@ -586,10 +616,11 @@ type evalPool struct {
 }
 
 type evalJob struct {
-	ctx  context.Context
-	st   *state
-	v    ast.Value
-	done chan evalResult
+	ctx       context.Context
+	st        *state
+	v         ast.Value
+	reference bool
+	done      chan evalResult
 }
 
 type evalResult struct {
@@ -599,7 +630,7 @@ type evalResult struct {
 
 func (p *evalPool) init(n int) { p.n, p.jobs = n, make(chan evalJob) }
 
-func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value) (Decision, error) {
+func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value, reference bool) (Decision, error) {
 	// A request already abandoned is not evaluated: deny, as any evaluation
 	// failure does (OPA itself may finish a short evaluation before it
 	// notices the cancellation).
@@ -609,7 +640,7 @@ func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value) (Decision
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		return st.decide(ctx, v)
+		return st.decideBy(ctx, v, reference)
 	}
 	p.start.Do(func() {
 		p.wg.Add(p.n)
@@ -617,7 +648,7 @@ func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value) (Decision
 			go func() {
 				defer p.wg.Done()
 				for j := range p.jobs {
-					d, err := j.st.decide(j.ctx, j.v) // recovers its own panics
+					d, err := j.st.decideBy(j.ctx, j.v, j.reference) // recovers its own panics
 					j.done <- evalResult{d, err}
 				}
 			}()
@@ -625,7 +656,7 @@ func (p *evalPool) decide(ctx context.Context, st *state, v ast.Value) (Decision
 	})
 	done := make(chan evalResult, 1)
 	select {
-	case p.jobs <- evalJob{ctx: ctx, st: st, v: v, done: done}:
+	case p.jobs <- evalJob{ctx: ctx, st: st, v: v, reference: reference, done: done}:
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()

@@ -1,6 +1,12 @@
 package policy
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
 
 // SyncSuiteRuns is how many Rego suite runs e's loads and reloads waited
 // for (tests only).
@@ -23,3 +29,23 @@ func ForgetPassedSuites() {
 // changed since the content last tried (tests only), so that a test can
 // make a change of several files and then look, deterministically.
 func Poll(e *Engine) { _ = e.reload(context.Background(), "watch", true) }
+
+// DecideReference decides p on e's policy in force by the reference
+// evaluation (Options.Reference), whatever e's own options, so that one
+// engine compares its path with the reference in the same run (tests and
+// benchmarks only).
+func DecideReference(ctx context.Context, e *Engine, p Prepared) (Decision, error) {
+	if p.v == nil {
+		return e.decideValueBy(ctx, nil, fmt.Errorf("%w: no input", ErrEvaluation), true)
+	}
+	return e.decideValueBy(ctx, p.v, nil, true)
+}
+
+// EvalTraced evaluates the decision query for p on e's policy in force as
+// the reference does, with tracer attached (the profile of
+// TestDecideProfile; tests only).
+func EvalTraced(ctx context.Context, e *Engine, p Prepared, tracer topdown.QueryTracer) error {
+	st := e.cur.Load()
+	_, err := st.pq.Eval(ctx, rego.EvalParsedInput(p.v), rego.EvalQueryTracer(tracer))
+	return err
+}

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 	if e, err := sharedEngine(); err == nil {
 		_ = e.Close()
 	}
+	statesEngines.Range(func(_, e any) bool { _ = e.(*policy.Engine).Close(); return true })
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
