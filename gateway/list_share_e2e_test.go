@@ -66,6 +66,7 @@ func TestListSharedDecisionsEqualReference(t *testing.T) {
 	if published < 100 {
 		t.Fatalf("only %d records published: the variants no longer pass the policy", published)
 	}
+	t.Logf("%d of %d records published", published, 3*len(variants))
 	env.SetClock(time.Now().UTC())
 
 	walk := func(c *gatewaytest.Client, query string) ([][]byte, int) {
