@@ -349,9 +349,8 @@ func (c *shareCheck) walk(m *ast.Module, x any, names map[ast.Var]bool) {
 				c.fail("the input read whole or by a variable: " + v.String())
 				return true
 			}
-			if s := v.String(); s == "data" || s == "data.liaison" || s == "data.liaison.authz" ||
-				(len(v) > 3 && strings.HasPrefix(s, "data.liaison.authz[")) {
-				c.fail("a document holding the record rule read whole: " + s)
+			if dataReachesRecord(v) {
+				c.fail("a document holding the record rule read whole or by a variable: " + v.String())
 				return true
 			}
 			if k := recordRefKeyAt(v, names); k >= 0 {
@@ -411,6 +410,30 @@ func recordRefKeyAt(r ast.Ref, names map[ast.Var]bool) int {
 		return 4
 	}
 	return -1
+}
+
+// dataReachesRecord reports whether r, a reference into data, may name a
+// document that holds the rule data.liaison.authz.record without reading
+// a constant key of it: data, data.liaison or data.liaison.authz whole,
+// or a variable where the path to the record goes on (data[x]…).
+func dataReachesRecord(r ast.Ref) bool {
+	if r[0].Value.Compare(ast.Var("data")) != 0 {
+		return false
+	}
+	path := []string{"liaison", "authz", "record"}
+	for i, want := range path {
+		if 1+i >= len(r) {
+			return true // stops above the record: the whole document
+		}
+		s, isStr := r[1+i].Value.(ast.String)
+		if !isStr {
+			return true // a variable key on the way
+		}
+		if string(s) != want {
+			return false // another document
+		}
+	}
+	return false // data.liaison.authz.record…: checked as the record
 }
 
 // typeOnly are the builtins whose result on a value is its type alone.

@@ -45,6 +45,8 @@ dsas := object.get(record, "dsa_ids", [])
 		"through a function":        "f(r) := r.record_id\n\ndeny if f(record)",
 		"through two functions":     "f(_, r) := g(r)\n\ng(x) := x.created\n\ndeny if f(1, record)",
 		"holding package whole":     `x := data.liaison.authz`,
+		"data by a variable":        `deny if { some p; data.liaison[p].record.record_id }`,
+		"data whole":                `deny if { some p; data[p] }`,
 	} {
 		fsys := fstest.MapFS{"liaison/authz.rego": {Data: []byte(base + extra + "\n")}}
 		if ok, why := listShareWhy(fsys); ok {
