@@ -267,7 +267,9 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	keysUp := newKeysUpGauge()
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Log: log, Policy: pe, Officers: off, Store: store,
-		Keys: g.keyCache, Signer: signer, Audit: g.audit,
+		// (A shadow policy compares each decision asked: it sees them all.)
+		BundledPolicy: cfg.Policy.Dir == "" && cfg.Policy.Bundle == "" && cfg.Policy.ShadowDir == "",
+		Keys:          g.keyCache, Signer: signer, Audit: g.audit,
 		Index: idx, Keyring: keyring, Blinder: &search.Blinder{Keys: keyring, Region: region, Log: log.Named("index")},
 		Ready: map[string]func(context.Context) error{
 			"audit": func(context.Context) error { return aw.Healthy() },

@@ -98,31 +98,122 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 }
 
 // listCandidates loads, verifies, re-checks against f and decides each
-// hit, concurrently; the result holds the item for each hit the caller may
-// see (nil for the others), in hit order.
+// hit; the result holds the item for each hit the caller may see (nil for
+// the others), in hit order. With the bundled policy, candidates whose
+// policy inputs differ only in what identifies them share one decision
+// (listshare.go); otherwise, and with SetListReference, every candidate
+// is decided (listCandidatesEach, the reference path).
 func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hit, f api.ListFilter, now time.Time) ([]*api.RecordListItem, error) {
+	if !s.listShare || s.listReference.Load() {
+		return s.listCandidatesEach(ctx, rc, hits, f, now)
+	}
+	recs := make([]*recordstore.Record, len(hits))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listConc)
+	for i, h := range hits {
+		g.Go(func() error {
+			st, err := s.listLoad(gctx, h.RecordID, f, now)
+			recs[i] = st
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// One decision per distinct input (less the identifying fields), asked
+	// with the input of the group's first candidate.
+	type group struct {
+		in      policy.Input
+		members []int
+		d       policy.Decision
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for i, st := range recs {
+		if st == nil {
+			continue
+		}
+		in := s.input(rc, policy.ActionList, &st.Meta)
+		key, err := listShareKey(in)
+		if err != nil {
+			return nil, errInternal(err)
+		}
+		gr := byKey[key]
+		if gr == nil {
+			gr = &group{in: in}
+			byKey[key] = gr
+			groups = append(groups, gr)
+		}
+		gr.members = append(gr.members, i)
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(listConc)
+	for _, gr := range groups {
+		g.Go(func() error {
+			d, err := s.policy.Decide(gctx, gr.in)
+			if err != nil {
+				return listPolicyError(err)
+			}
+			gr.d = d
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]*api.RecordListItem, len(hits))
+	for _, gr := range groups {
+		if !gr.d.Allow {
+			continue
+		}
+		for _, i := range gr.members {
+			st := recs[i]
+			out[i] = &api.RecordListItem{ID: hits[i].RecordID, Version: st.Meta.Version, Meta: st.Meta, Banner: gr.d.Obligations.Banner, Review: s.reviewState(&st.Meta, now)}
+		}
+	}
+	return out, nil
+}
+
+// listLoad loads and verifies a candidate: nil (and no error) for one
+// that is gone, fails its integrity check (logged), is not active or does
+// not match f.
+func (s *Server) listLoad(ctx context.Context, id string, f api.ListFilter, now time.Time) (*recordstore.Record, error) {
+	st, err := s.records.Load(ctx, id)
+	if err != nil {
+		if errors.Is(err, recordstore.ErrTampered) {
+			s.log.Error("record failed integrity check during listing", zap.String(fRecordID, id), zap.Error(err))
+			return nil, nil
+		}
+		if errors.Is(err, recordstore.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, backendProblem(err)
+	}
+	if st.State != recordstore.StateActive || !f.Matches(&st.Meta, now) {
+		return nil, nil
+	}
+	return st, nil
+}
+
+func listPolicyError(err error) error {
+	return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
+}
+
+// listCandidatesEach is listCandidates deciding every candidate on its
+// own, concurrently: the reference the shared path must equal.
+func (s *Server) listCandidatesEach(ctx context.Context, rc *reqCtx, hits []index.Hit, f api.ListFilter, now time.Time) ([]*api.RecordListItem, error) {
 	out := make([]*api.RecordListItem, len(hits))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listConc)
 	for i, h := range hits {
 		g.Go(func() error {
-			st, err := s.records.Load(gctx, h.RecordID)
-			if err != nil {
-				if errors.Is(err, recordstore.ErrTampered) {
-					s.log.Error("record failed integrity check during listing", zap.String(fRecordID, h.RecordID), zap.Error(err))
-					return nil
-				}
-				if errors.Is(err, recordstore.ErrNotFound) {
-					return nil
-				}
-				return backendProblem(err)
-			}
-			if st.State != recordstore.StateActive || !f.Matches(&st.Meta, now) {
-				return nil
+			st, err := s.listLoad(gctx, h.RecordID, f, now)
+			if err != nil || st == nil {
+				return err
 			}
 			d, err := s.policy.Decide(gctx, s.input(rc, policy.ActionList, &st.Meta))
 			if err != nil {
-				return problem(http.StatusInternalServerError, "policy-error", "Policy evaluation failed", "the listing was denied because the policy could not be evaluated").withCause(err)
+				return listPolicyError(err)
 			}
 			if d.Allow {
 				out[i] = &api.RecordListItem{ID: h.RecordID, Version: st.Meta.Version, Meta: st.Meta, Banner: d.Obligations.Banner, Review: s.reviewState(&st.Meta, now)}

@@ -67,6 +67,11 @@ type Deps struct {
 	// Ready lists extra readiness checks for /readyz (audit writer, TLS reloader…).
 	Ready map[string]func(context.Context) error
 	Now   func() time.Time
+	// BundledPolicy says that Policy evaluates the policy library bundled
+	// in the binary (no policy directory or bundle configured): what
+	// listing pages need to share decisions (listshare.go). False for an
+	// engine the server cannot vouch for.
+	BundledPolicy bool
 }
 
 // Signer signs consent receipts (jose.Signer).
@@ -78,11 +83,16 @@ func (s *Server) Records() *recordstore.Store { return s.records }
 
 // Server is the agency API of one gateway.
 type Server struct {
-	cfg     config.Config
-	log     *zap.Logger
-	policy  PolicyEngine
-	off     OfficerVerifier
-	records *recordstore.Store
+	cfg config.Config
+	// listShare: listing pages decide once per distinct decision input
+	// (listshare.go); listReference turns that off at run time, for the
+	// equivalence test and the same-run benchmark.
+	listShare     bool
+	listReference atomic.Bool
+	log           *zap.Logger
+	policy        PolicyEngine
+	off           OfficerVerifier
+	records       *recordstore.Store
 	// signer signs consent receipts (the record store signs what it stores).
 	signer  Signer
 	audit   audit.Writer
@@ -139,6 +149,7 @@ func NewServer(cfg config.Config, d Deps) (*Server, error) {
 		metrics: newMetrics(), ready: d.Ready, now: d.Now, keyring: d.Keyring,
 		requireOfficer: map[string]bool{}, limiters: map[string]*rate.Limiter{},
 	}
+	s.listShare = d.BundledPolicy && bundledListShareSafe()
 	s.started = d.Now().UTC()
 	// Every path that loads or opens a stored object (read, list, share,
 	// consent, idempotent replay) counts integrity failures in one place:
