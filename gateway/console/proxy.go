@@ -2,8 +2,9 @@ package console
 
 import (
 	"net/http"
-	"path"
 	"strings"
+
+	"github.com/liaison-project/liaison/gateway/httpapi"
 )
 
 // serveAPI is /console/api/v1/…: the session (and, for a state-changing
@@ -16,7 +17,7 @@ import (
 func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, apiH http.Handler) {
 	securityHeaders(w.Header())
 	p := r.URL.Path
-	if !clean(p) || !clean(r.URL.EscapedPath()) || !strings.HasPrefix(p, apiPrefix+"v1/") {
+	if !httpapi.CleanPath(p) || !httpapi.CleanPath(r.URL.EscapedPath()) || !strings.HasPrefix(p, apiPrefix+"v1/") {
 		writeProblem(w, r, http.StatusBadRequest, "bad-path", "Bad request path", "console API paths are /console/api/v1/… in canonical form: no '.' or '..' segments and no empty segments")
 		return
 	}
@@ -41,17 +42,4 @@ func (c *Console) serveAPI(w http.ResponseWriter, r *http.Request, apiH http.Han
 	r2.Header.Del(headerCSRF)
 	r2.Header.Set("Authorization", "Bearer "+x.token)
 	apiH.ServeHTTP(w, r2)
-}
-
-// clean reports whether p is canonical (path.Clean keeps it, trailing
-// slash aside): no "..", ".", or empty segments reach the API.
-func clean(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	c := path.Clean(p)
-	if p[len(p)-1] == '/' && c != "/" {
-		c += "/"
-	}
-	return c == p
 }

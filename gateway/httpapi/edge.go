@@ -531,7 +531,7 @@ const apiMaxHeaderBytes = 64 << 10
 // "*" (OPTIONS *) and CONNECT's empty path are refused the same way.
 func (s *Server) rejectUncleanPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; !cleanRequestPath(p) || !cleanRequestPath(r.URL.EscapedPath()) {
+		if p := r.URL.Path; !CleanPath(p) || !CleanPath(r.URL.EscapedPath()) {
 			rc := fromContext(r.Context())
 			rc.action = actionHTTPRequest
 			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
@@ -547,9 +547,10 @@ func (s *Server) rejectUncleanPath(next http.Handler) http.Handler {
 	})
 }
 
-// cleanRequestPath reports whether p is what net/http's ServeMux would
-// leave unchanged (path.Clean, keeping a trailing slash).
-func cleanRequestPath(p string) bool {
+// CleanPath reports whether p is what net/http's ServeMux would leave
+// unchanged (path.Clean, keeping a trailing slash): no '.', '..' or empty
+// segments. The API and the console refuse any other path.
+func CleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}

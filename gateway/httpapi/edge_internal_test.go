@@ -72,8 +72,8 @@ func TestCleanRequestPath(t *testing.T) {
 		"/": true, "/v1/records": true, "/v1/records/": true, "/v1/records/abc": true,
 		"": false, "*": false, "v1": false, "/v1/../x": false, "/v1/./x": false, "//v1": false, "/v1//x": false, "/..": false, "/v1/records/..": false,
 	} {
-		if got := cleanRequestPath(p); got != want {
-			t.Errorf("cleanRequestPath(%q) = %v, want %v", p, got, want)
+		if got := CleanPath(p); got != want {
+			t.Errorf("CleanPath(%q) = %v, want %v", p, got, want)
 		}
 	}
 }
@@ -105,7 +105,7 @@ func FuzzCleanRequestPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		if !cleanRequestPath(p) {
+		if !CleanPath(p) {
 			return
 		}
 		if !strings.HasPrefix(p, "/") || strings.Contains(p, "//") {

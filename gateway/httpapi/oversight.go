@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -784,8 +783,7 @@ func readShadowReport(path string) (*shadow.ReplayReport, error) {
 
 func aggregateShadow(f io.Reader, name string) (*shadow.ReplayReport, error) {
 	rep := &shadow.ReplayReport{}
-	actions := map[string]*shadow.ActionChanges{}
-	codes := map[string]*shadow.CodeChanges{}
+	var t shadow.Tally
 	var ring []shadow.Change
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), maxShadowLine)
@@ -800,27 +798,7 @@ func aggregateShadow(f io.Reader, name string) (*shadow.ReplayReport, error) {
 			continue
 		}
 		rep.Changed++
-		action := cmp.Or(c.Action, "(none)")
-		a := actions[action]
-		if a == nil {
-			a = &shadow.ActionChanges{Action: action}
-			actions[action] = a
-		}
-		a.Changed++
-		switch c.Transition() {
-		case "allow→deny":
-			a.AllowToDeny++
-		case "deny→allow":
-			a.DenyToAllow++
-		default:
-			a.Other++
-		}
-		for _, code := range c.CodesAdded {
-			codeCount(codes, code).Added++
-		}
-		for _, code := range c.CodesRemoved {
-			codeCount(codes, code).Removed++
-		}
+		t.Add(cmp.Or(c.Action, "(none)"), &c)
 		ring = append(ring, c)
 		if len(ring) > 2*maxShadowChanges {
 			ring = append(ring[:0], ring[len(ring)-maxShadowChanges:]...)
@@ -834,27 +812,8 @@ func aggregateShadow(f io.Reader, name string) (*shadow.ReplayReport, error) {
 	}
 	slices.Reverse(ring)
 	rep.Changes = append([]shadow.Change{}, ring...)
-	rep.ByAction = []shadow.ActionChanges{}
-	for _, k := range slices.Sorted(maps.Keys(actions)) {
-		rep.ByAction = append(rep.ByAction, *actions[k])
-	}
-	rep.ByCode = []shadow.CodeChanges{}
-	for _, k := range slices.Sorted(maps.Keys(codes)) {
-		rep.ByCode = append(rep.ByCode, *codes[k])
-	}
-	slices.SortStableFunc(rep.ByCode, func(a, b shadow.CodeChanges) int {
-		return cmp.Compare(b.Added+b.Removed, a.Added+a.Removed)
-	})
+	rep.ByAction, rep.ByCode = t.ByAction(), t.ByCode()
 	return rep, nil
-}
-
-func codeCount(m map[string]*shadow.CodeChanges, code string) *shadow.CodeChanges {
-	c := m[code]
-	if c == nil {
-		c = &shadow.CodeChanges{Code: code}
-		m[code] = c
-	}
-	return c
 }
 
 // readShadowInputs returns, by digest, the recorded inputs (the inputs

@@ -60,8 +60,7 @@ type CodeChanges struct {
 // carry their own time, so a replay is repeatable.
 func Replay(ctx context.Context, live, candidate *policy.Engine, inputs io.Reader, name string) (*ReplayReport, error) {
 	r := &ReplayReport{LiveRevision: live.Revision(), CandidateRevision: candidate.Revision(), Changes: []Change{}}
-	actions := map[string]*ActionChanges{}
-	codes := map[string]*CodeChanges{}
+	var t Tally
 	sc := bufio.NewScanner(inputs)
 	sc.Buffer(make([]byte, 64<<10), maxReplayLine)
 	for line := 1; sc.Scan(); line++ {
@@ -85,57 +84,96 @@ func Replay(ctx context.Context, live, candidate *policy.Engine, inputs io.Reade
 		c := comparePrepared(ctx, live, candidate, p)
 		r.Inputs++
 		action := actionOf(in)
-		a := actions[action]
-		if a == nil {
-			a = &ActionChanges{Action: action}
-			actions[action] = a
-		}
-		a.Inputs++
+		t.Input(action)
 		if c == nil {
 			continue
 		}
 		c.Line = line
 		r.Changed++
-		a.Changed++
-		switch c.Transition() {
-		case "allow→deny":
-			a.AllowToDeny++
-		case "deny→allow":
-			a.DenyToAllow++
-		default:
-			a.Other++
-		}
-		for _, code := range c.CodesAdded {
-			codeStats(codes, code).Added++
-		}
-		for _, code := range c.CodesRemoved {
-			codeStats(codes, code).Removed++
-		}
+		t.Add(action, c)
 		r.Changes = append(r.Changes, *c)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	for _, k := range slices.Sorted(maps.Keys(actions)) {
-		r.ByAction = append(r.ByAction, *actions[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(codes)) {
-		r.ByCode = append(r.ByCode, *codes[k])
-	}
-	// Most affected codes first.
-	sort.SliceStable(r.ByCode, func(i, j int) bool {
-		return r.ByCode[i].Added+r.ByCode[i].Removed > r.ByCode[j].Added+r.ByCode[j].Removed
-	})
+	r.ByAction, r.ByCode = t.ByAction(), t.ByCode()
 	return r, nil
 }
 
-func codeStats(m map[string]*CodeChanges, code string) *CodeChanges {
-	c := m[code]
+// Tally counts changed decisions by action and by reason code, as a
+// ReplayReport summarises them; the gateway's report of a shadow run on
+// live traffic (GET /v1/policy/shadow) counts with it too, so that the two
+// reports mean the same thing.
+type Tally struct {
+	actions map[string]*ActionChanges
+	codes   map[string]*CodeChanges
+}
+
+func (t *Tally) action(a string) *ActionChanges {
+	if t.actions == nil {
+		t.actions = map[string]*ActionChanges{}
+	}
+	c := t.actions[a]
 	if c == nil {
-		c = &CodeChanges{Code: code}
-		m[code] = c
+		c = &ActionChanges{Action: a}
+		t.actions[a] = c
 	}
 	return c
+}
+
+func (t *Tally) code(code string) *CodeChanges {
+	if t.codes == nil {
+		t.codes = map[string]*CodeChanges{}
+	}
+	c := t.codes[code]
+	if c == nil {
+		c = &CodeChanges{Code: code}
+		t.codes[code] = c
+	}
+	return c
+}
+
+// Input counts one compared input of an action.
+func (t *Tally) Input(action string) { t.action(action).Inputs++ }
+
+// Add counts one changed decision of an action: its transition and the
+// reason codes it gained and lost.
+func (t *Tally) Add(action string, c *Change) {
+	a := t.action(action)
+	a.Changed++
+	switch c.Transition() {
+	case "allow→deny":
+		a.AllowToDeny++
+	case "deny→allow":
+		a.DenyToAllow++
+	default:
+		a.Other++
+	}
+	for _, code := range c.CodesAdded {
+		t.code(code).Added++
+	}
+	for _, code := range c.CodesRemoved {
+		t.code(code).Removed++
+	}
+}
+
+// ByAction is the count per action, by action name (never nil).
+func (t *Tally) ByAction() []ActionChanges {
+	out := []ActionChanges{}
+	for _, k := range slices.Sorted(maps.Keys(t.actions)) {
+		out = append(out, *t.actions[k])
+	}
+	return out
+}
+
+// ByCode is the count per reason code, most affected first (never nil).
+func (t *Tally) ByCode() []CodeChanges {
+	out := []CodeChanges{}
+	for _, k := range slices.Sorted(maps.Keys(t.codes)) {
+		out = append(out, *t.codes[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Added+out[i].Removed > out[j].Added+out[j].Removed })
+	return out
 }
 
 func replayInput(raw []byte) (any, error) {
