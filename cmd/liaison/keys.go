@@ -162,34 +162,56 @@ func newKeysRewrapCmd() *cobra.Command {
 				return err
 			}
 			defer k.Close()
-			var bar *progressbar.ProgressBar
-			st, err := k.Rewrap(cmd.Context(), f.agency, func(done, total int) {
-				if bar == nil {
-					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rewrap"),
-						progressbar.OptionShowCount(), progressbar.OptionSetItsString("records"), progressbar.OptionShowIts(),
-						progressbar.OptionClearOnFinish())
-				}
-				_ = bar.Set(done)
-			})
-			if bar != nil {
-				_ = bar.Finish()
-			}
+			progress, finish := recordProgress("rewrap", false)
+			st, err := k.Rewrap(cmd.Context(), f.agency, progress)
+			finish()
 			if err != nil {
 				return fmt.Errorf("rewrap stopped after %d records (run it again to resume): %w", st.Scanned, err)
 			}
 			printResult(f.json(), st, fmt.Sprintf("scanned %d records: %d rewrapped, %d already current, %d skipped, %d failed",
 				st.Scanned, st.Rewrapped, st.Current, st.Skipped, st.Failed))
-			if st.Failed > 0 {
-				for _, e := range st.Errors {
-					fmt.Fprintln(os.Stderr, "  ", e)
-				}
-				return exitError{code: 1}
-			}
-			return nil
+			return recordFailures(st.Failed, st.Errors)
 		},
 	}
 	f.register(cmd, false)
 	return cmd
+}
+
+// recordProgress is the progress bar on standard error of a pass over
+// every stored record (keys rewrap, keys resign); quiet draws none (-o
+// json). Call finish when the pass ends, whatever its outcome.
+func recordProgress(what string, quiet bool) (progress func(done, total int), finish func()) {
+	var bar *progressbar.ProgressBar
+	progress = func(done, total int) {
+		if quiet {
+			return
+		}
+		if bar == nil {
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(what),
+				progressbar.OptionShowCount(), progressbar.OptionSetItsString("records"), progressbar.OptionShowIts(),
+				progressbar.OptionClearOnFinish())
+		}
+		_ = bar.Set(done)
+	}
+	finish = func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+	}
+	return progress, finish
+}
+
+// recordFailures prints the records a pass could not handle (the errors
+// it kept), one per line on standard error, and makes the exit status 1
+// when any failed.
+func recordFailures(failed int, errs []string) error {
+	if failed == 0 {
+		return nil
+	}
+	for _, e := range errs {
+		fmt.Fprintln(os.Stderr, "  ", e)
+	}
+	return exitError{code: 1}
 }
 
 func newKeysShredCmd() *cobra.Command {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/liaison-project/liaison/crypto/jose"
@@ -126,32 +125,15 @@ keyring, stop the dev gateway first (the keyring is locked while it runs).`,
 				return err
 			}
 			defer k.Close()
-			var bar *progressbar.ProgressBar
-			st, err := k.Resign(cmd.Context(), func(done, total int) {
-				if f.json() {
-					return
-				}
-				if bar == nil {
-					bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("resign"),
-						progressbar.OptionShowCount(), progressbar.OptionSetItsString("records"), progressbar.OptionClearOnFinish())
-				}
-				_ = bar.Set(done)
-			})
-			if bar != nil {
-				_ = bar.Finish()
-			}
+			progress, finish := recordProgress("resign", f.json())
+			st, err := k.Resign(cmd.Context(), progress)
+			finish()
 			if err != nil {
 				return fmt.Errorf("resign stopped after %d records (run it again): %w", st.Scanned, err)
 			}
 			printResult(f.json(), st, fmt.Sprintf("scanned %d records: %d re-signed with key %s, %d gone, %d failed their check",
 				st.Scanned, st.Resigned, st.KeyID, st.Gone, st.Failed))
-			if st.Failed > 0 {
-				for _, e := range st.Errors {
-					fmt.Fprintln(os.Stderr, "  ", e)
-				}
-				return exitError{code: 1}
-			}
-			return nil
+			return recordFailures(st.Failed, st.Errors)
 		},
 	}
 	f.register(cmd, false)
