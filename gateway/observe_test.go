@@ -367,6 +367,10 @@ func TestPolicyReloadMetrics(t *testing.T) {
 	if after.PolicyRevision == before.PolicyRevision {
 		t.Fatalf("revision unchanged after an applied reload: %s", after.PolicyRevision)
 	}
+	// The reload is counted when the engine reports it, which can be just
+	// before the new revision is in force: scrape again now that /readyz
+	// shows it, so that the info series is read for the same revision.
+	fams = scrapeFamilies(t, env.AdminURL)
 	if v := mustSample(t, fams, "liaison_policy_revision_info", map[string]string{"revision": after.PolicyRevision}); v != 1 {
 		t.Fatalf("revision info for %s: %v", after.PolicyRevision, v)
 	}
