@@ -284,13 +284,19 @@ var (
 		"How long the oldest listing-index write under way has waited (0 when none): the index's lag behind the audit log.", nil, nil)
 	descCertNotAfter = prometheus.NewDesc("liaison_tls_certificate_not_after_timestamp_seconds",
 		"The gateway's server certificate's notAfter (Unix time), as currently loaded.", nil, nil)
+	descCacheEnabled = prometheus.NewDesc("liaison_policy_decision_cache_enabled",
+		"1 when the policy in force is the code the decision cache was reviewed for (the bundled policy) and the cache is on; 0 when every decision is evaluated in full.", nil, nil)
+	descCacheEntries = prometheus.NewDesc("liaison_policy_decision_cache_entries",
+		"Decisions held by the decision cache of the policy in force (a policy or data change starts an empty one).", nil, nil)
+	descCacheLookups = prometheus.NewDesc("liaison_policy_decision_cache_lookups_total",
+		"Decision cache lookups by result: hit (the decision served from the cache) or miss (evaluated in full, then kept).", []string{"result"}, nil)
 	descCRLNextUpdate = prometheus.NewDesc("liaison_tls_crl_next_update_timestamp_seconds",
 		"Each loaded CRL's nextUpdate (Unix time) by file name; past it the CRL is stale.", []string{"crl"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuild, descPolicyRevision, descCheckpointAge, descUnsigned, descIndexPending,
-		descIndexLag, descCertNotAfter, descCRLNextUpdate} {
+		descIndexLag, descCertNotAfter, descCRLNextUpdate, descCacheEnabled, descCacheEntries, descCacheLookups} {
 		ch <- d
 	}
 }
@@ -299,6 +305,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	bi := buildinfo.Get()
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, bi.Version, bi.Commit, bi.GoVersion)
 	ch <- prometheus.MustNewConstMetric(descPolicyRevision, prometheus.GaugeValue, 1, c.policy.Revision())
+	cs := c.policy.DecisionCacheStats()
+	enabled := 0.0
+	if cs.Enabled {
+		enabled = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descCacheEnabled, prometheus.GaugeValue, enabled)
+	ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(cs.Entries))
+	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(cs.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(cs.Misses), "miss")
 	at, signed := c.audit.LastCheckpoint()
 	if at.IsZero() {
 		at = c.opened

@@ -233,6 +233,16 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if v := mustSample(t, fams, "liaison_policy_revision_info", map[string]string{"revision": ready.PolicyRevision}); v != 1 {
 		t.Errorf("policy revision info for %s: %v", ready.PolicyRevision, v)
 	}
+	// The embedded defaults run the bundled policy: its decisions are
+	// cached, and the publish, read and list above asked at least one each.
+	if v := mustSample(t, fams, "liaison_policy_decision_cache_enabled", nil); v != 1 {
+		t.Errorf("decision cache enabled: %v", v)
+	}
+	hits := mustSample(t, fams, "liaison_policy_decision_cache_lookups_total", map[string]string{"result": "hit"})
+	misses := mustSample(t, fams, "liaison_policy_decision_cache_lookups_total", map[string]string{"result": "miss"})
+	if misses < 1 || hits < 0 || mustSample(t, fams, "liaison_policy_decision_cache_entries", nil) < 1 {
+		t.Errorf("decision cache: %v hits, %v misses", hits, misses)
+	}
 	if v := mustSample(t, fams, "liaison_audit_checkpoint_age_seconds", nil); v < 0 || v > 3600 {
 		t.Errorf("checkpoint age %v s", v)
 	}

@@ -191,7 +191,8 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 	}
 
 	g.policy, err = policy.New(ctx, policy.Options{Dir: cfg.Policy.Dir, Bundle: cfg.Policy.Bundle, TrustedKeys: cfg.Policy.TrustedKeys,
-		RequiredSignatures: cfg.Policy.RequiredSignatures, ReloadInterval: cfg.Policy.ReloadInterval, Logger: log, OnReload: g.AuditPolicyReload})
+		RequiredSignatures: cfg.Policy.RequiredSignatures, ReloadInterval: cfg.Policy.ReloadInterval, Logger: log, OnReload: g.AuditPolicyReload,
+		DecisionCacheEntries: cfg.Policy.DecisionCacheEntries})
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,9 +52,10 @@ func TestDecideDifferential(t *testing.T) {
 		name string
 		e    *policy.Engine
 		raw  []byte
+		i    uint64
 	}
 	jobs := make(chan job, 64)
-	var checked, allowed, failures atomic.Int64
+	var checked, allowed, failures, siblings, served atomic.Int64
 	var mu sync.Mutex
 	codes := map[string]int{}
 	actions := map[string]int{}
@@ -84,6 +86,35 @@ func TestDecideDifferential(t *testing.T) {
 						t.Errorf("%s: %s\ninput: %s", j.name, msg, j.raw)
 					}
 				}
+				// Its sibling (cache_test.go): the parts the decision
+				// cache's key leaves out changed. Decided right after the
+				// original, it is served from the cache whenever the key
+				// says the decision is the same; the reference says
+				// whether it is.
+				// The race pass (-short) checks a quarter of them.
+				if sraw := sibling(rand.New(rand.NewPCG(*diffSeed, j.i)), j.raw); !testing.Short() || j.i%4 == 0 {
+					sp, err := policy.PrepareJSON(sraw)
+					if err != nil {
+						t.Errorf("%s, sibling: %v", j.name, err)
+						continue
+					}
+					k1, _ := policy.DecisionCacheKey(j.e, p)
+					k2, ok := policy.DecisionCacheKey(j.e, sp)
+					swant, swerr := ref(ctx, j.e == states, sp)
+					sgot, sgerr := j.e.DecidePrepared(ctx, sp)
+					if os.Getenv(baselineEnv) != "" {
+						swant.Revision = sgot.Revision
+					}
+					siblings.Add(1)
+					if ok && k1 == k2 {
+						served.Add(1)
+					}
+					if msg := diffDecisions(sgot, sgerr, swant, swerr); msg != "" {
+						if failures.Add(1) <= 20 {
+							t.Errorf("%s, sibling: %s\ninput:   %s\nsibling: %s", j.name, msg, j.raw, sraw)
+						}
+					}
+				}
 				mu.Lock()
 				for _, c := range want.Codes() {
 					codes[c]++
@@ -99,7 +130,7 @@ func TestDecideDifferential(t *testing.T) {
 	}
 	start := time.Now()
 	for i, in := range golden {
-		jobs <- job{fmt.Sprintf("golden %d", i), live, in}
+		jobs <- job{fmt.Sprintf("golden %d", i), live, in, uint64(i)}
 	}
 	for i := range n {
 		in, onStates := gen.next()
@@ -107,7 +138,7 @@ func TestDecideDifferential(t *testing.T) {
 		if onStates {
 			e = states
 		}
-		jobs <- job{fmt.Sprintf("generated %d (seed %d)", i, *diffSeed), e, js(t, in)}
+		jobs <- job{fmt.Sprintf("generated %d (seed %d)", i, *diffSeed), e, js(t, in), uint64(len(golden) + i)}
 	}
 	close(jobs)
 	wg.Wait()
@@ -123,10 +154,14 @@ func TestDecideDifferential(t *testing.T) {
 	}
 	t.Logf("reason codes reached: %v", slices.Sorted(maps.Keys(codes)))
 	t.Logf("inputs by action: %v", actions)
-	fmt.Printf("decide-diff: %d inputs (%d golden + %d generated, seed %d): %d identical, %d differ; %d allowed, %d distinct reason codes, %d actions; %s\n",
-		checked.Load(), len(golden), n, *diffSeed, checked.Load()-failures.Load(), failures.Load(), allowed.Load(), len(codes), len(actions), time.Since(start).Round(time.Millisecond))
+	total := checked.Load() + siblings.Load()
+	fmt.Printf("decide-diff: %d inputs (%d golden + %d generated, seed %d) and %d siblings (%d of them with their original's cache key, served from the cache): %d identical, %d differ; %d allowed, %d distinct reason codes, %d actions; %s\n",
+		checked.Load(), len(golden), n, *diffSeed, siblings.Load(), served.Load(), total-failures.Load(), failures.Load(), allowed.Load(), len(codes), len(actions), time.Since(start).Round(time.Millisecond))
+	if siblings.Load() > 100 && served.Load() < siblings.Load()/2 {
+		t.Errorf("only %d of %d siblings shared their original's cache key: the cache is barely tested", served.Load(), siblings.Load())
+	}
 	if failures.Load() > 0 {
-		t.Fatalf("%d of %d decisions differ from the reference", failures.Load(), checked.Load())
+		t.Fatalf("%d of %d decisions differ from the reference", failures.Load(), total)
 	}
 }
 
@@ -605,66 +640,215 @@ func mixedInputs(tb testing.TB, n int) []policy.Prepared {
 	return out
 }
 
-// BenchmarkDecideMixed decides 10,000 distinct generated inputs (every
-// action, mostly near an allowed decision or denied for several reasons)
-// in turn, by the reference evaluation and by the engine's path, and
-// reports each one's p50 and p99, and in the alternating sub-benchmark the
-// ratio reference ÷ engine of their medians, measured in the same run:
+// trafficInputs are n distinct inputs shaped like a gateway's traffic over
+// three working days: each is one of 500 request shapes, each a golden (or
+// generated) input of an action drawn with the weights of a gateway's request mix (reads and listings most, then
+// searches, publishes, federation deliveries and acceptances, shares,
+// requests, recalls, audit queries and reviews), with what differs from one request to the next in real traffic
+// drawn again — the record (a new id, version and creation time), the
+// officer (one of twenty per agency), the case, the justification's words
+// and length, and the time, which moves on by 26 s per input over three
+// days, so that every input is distinct and crosses day boundaries, where
+// agreement and review dates fall. What stays is what a gateway's traffic
+// repeats: who the agencies are and their officers' attributes, the
+// records' markings and agreements, the purposes, the actions.
+func trafficInputs(tb testing.TB, n int) []policy.Prepared {
+	tb.Helper()
+	byAction := map[string][][]byte{}
+	// The golden inputs, and the generator's for the actions the golden
+	// file has few of (searches, reviews, requests).
+	pool := goldenInputs(tb)
+	gen := newDiffGen(tb, 2026)
+	for range 4000 {
+		in, states := gen.next()
+		if !states {
+			pool = append(pool, js(tb, in))
+		}
+	}
+	for _, raw := range pool {
+		var in struct {
+			Action string `json:"action"`
+			Time   string `json:"time"`
+		}
+		if json.Unmarshal(raw, &in) != nil || in.Time == "" {
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339, in.Time); err != nil {
+			continue
+		}
+		byAction[in.Action] = append(byAction[in.Action], raw)
+	}
+	mix := []struct {
+		action string
+		weight int
+	}{
+		{"record.read", 45}, {"record.list", 30}, {"record.discover", 8}, {"record.publish", 6},
+		{"record.share", 3}, {"request.file", 3}, {"record.recall", 2}, {"audit.query", 2}, {"record.review", 1},
+		{"federation.deliver", 4}, {"federation.accept", 4},
+	}
+	total := 0
+	for _, m := range mix {
+		if len(byAction[m.action]) == 0 {
+			tb.Fatalf("no golden input of %s", m.action)
+		}
+		total += m.weight
+	}
+	r := rand.New(rand.NewPCG(2026, 12))
+	// The request shapes of the three days: each an action of the mix and
+	// one of its base inputs. Real traffic repeats its shapes (the same
+	// teams read records of the same originators under the same agreements
+	// with the same markings); how many there are sets how often the cache
+	// can answer (LIAISON_BENCH_TRAFFIC_SHAPES, default 500).
+	shapes := 500
+	if v, err := strconv.Atoi(os.Getenv("LIAISON_BENCH_TRAFFIC_SHAPES")); err == nil && v > 0 {
+		shapes = v
+	}
+	type shape struct{ raw []byte }
+	var shapeList []shape
+	for range shapes {
+		w := r.IntN(total)
+		action := mix[0].action
+		for _, m := range mix {
+			if w < m.weight {
+				action = m.action
+				break
+			}
+			w -= m.weight
+		}
+		bases := byAction[action]
+		shapeList = append(shapeList, shape{bases[r.IntN(len(bases))]})
+	}
+	t0 := time.Date(2026, 11, 20, 7, 0, 0, 0, time.UTC)
+	words := strings.Fields("operation lead suspect vehicle address account transfer courier shipment meeting port border warrant intelligence network supplier associate phone cash firearm")
+	out := make([]policy.Prepared, 0, n)
+	for i := range n {
+		var m map[string]any
+		_ = json.Unmarshal(shapeList[r.IntN(len(shapeList))].raw, &m)
+		at := t0.Add(time.Duration(i) * 26 * time.Second)
+		m["time"] = at.Format(time.RFC3339)
+		if rec, ok := m["record"].(map[string]any); ok {
+			rec["record_id"] = fmt.Sprintf("rec_%08d", r.IntN(1e8))
+			rec["version"] = 1 + r.IntN(3)
+			rec["created"] = at.Add(-time.Duration(r.IntN(90*24)) * time.Hour).Format(time.RFC3339)
+		}
+		if sub, ok := m["subject"].(map[string]any); ok {
+			if o, ok := sub["officer"].(map[string]any); ok {
+				if id, ok := o["id"].(string); ok && id != "" {
+					o["id"] = fmt.Sprintf("%v-o%02d", sub["agency_id"], r.IntN(20))
+				}
+			}
+		}
+		if req, ok := m["request"].(map[string]any); ok {
+			if _, ok := req["case"]; ok {
+				req["case"] = fmt.Sprintf("OP-%04d", r.IntN(300))
+			}
+			if j, ok := req["justification"].(string); ok && len(strings.TrimSpace(j)) >= 8 {
+				var b strings.Builder
+				for b.Len() < 20+r.IntN(100) {
+					b.WriteString(words[r.IntN(len(words))])
+					b.WriteByte(' ')
+				}
+				req["justification"] = strings.TrimSpace(b.String())
+			}
+		}
+		p, err := policy.PrepareJSON(js(tb, m))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// BenchmarkDecideMixed decides 10,000 distinct inputs in turn, by the
+// reference evaluation and by the engine's path (with its decision cache,
+// emptied before each measurement), and reports each one's p50 and p99,
+// and in the alternating sub-benchmark the ratio reference ÷ engine of
+// their medians, measured in the same run, and the share of the engine's
+// decisions served by the cache:
 //
-//	go test ./policy -run '^$' -bench DecideMixed -benchtime 20000x
+//	go test ./policy -run '^$' -bench DecideMixed -benchtime 10000x
 //
-// With LIAISON_BENCH_BASELINE set, the reference is that policy directory's
-// evaluation (see baselineEnv). With b.N above 10,000 an input comes round again: a decision cache
-// would then serve it, so compare at b.N ≤ 10,000 per path when there is
-// one (the alternating ratio takes two decisions per iteration).
+// Two workloads: traffic (trafficInputs: what a gateway's requests look
+// like) and generated (the differential generator's inputs: every
+// dimension drawn at random, almost none alike — the worst case for a
+// cache, where the engine's path is the reference's plus the key). Run
+// with -benchtime 10000x: with more iterations an input comes round again
+// and would be served from the cache for that reason alone. With
+// LIAISON_BENCH_BASELINE set, the reference is that policy directory's
+// evaluation (see baselineEnv).
 func BenchmarkDecideMixed(b *testing.B) {
 	const n = 10000
 	e := engine(b)
-	inputs := mixedInputs(b, n)
 	ctx := context.Background()
 	ref := referenceOf(b)
-	paths := []struct {
+	for _, w := range []struct {
 		name   string
-		decide func(policy.Prepared) (policy.Decision, error)
-	}{
-		{"reference", func(p policy.Prepared) (policy.Decision, error) { return ref(ctx, false, p) }},
-		{"engine", func(p policy.Prepared) (policy.Decision, error) { return e.DecidePrepared(ctx, p) }},
-	}
-	for _, path := range paths {
-		b.Run("path="+path.name, func(b *testing.B) {
-			i := 0
-			percentiles(b, func() {
-				if _, err := path.decide(inputs[i%n]); err != nil && !errorIsDeny(err) {
-					b.Fatal(err)
+		inputs func(testing.TB, int) []policy.Prepared
+	}{{"traffic", trafficInputs}, {"generated", mixedInputs}} {
+		inputs := w.inputs(b, n)
+		paths := []struct {
+			name   string
+			decide func(policy.Prepared) (policy.Decision, error)
+		}{
+			{"reference", func(p policy.Prepared) (policy.Decision, error) { return ref(ctx, false, p) }},
+			{"engine", func(p policy.Prepared) (policy.Decision, error) { return e.DecidePrepared(ctx, p) }},
+		}
+		hitShare := func(b *testing.B) {
+			if h, m, on := policy.DecisionCacheStats(e); on && h+m > 0 {
+				b.ReportMetric(100*float64(h)/float64(h+m), "cache-hit-%")
+			}
+		}
+		for _, path := range paths {
+			b.Run("workload="+w.name+"/path="+path.name, func(b *testing.B) {
+				policy.ResetDecisionCache(e)
+				i := 0
+				percentiles(b, func() {
+					if _, err := path.decide(inputs[i%n]); err != nil && !errorIsDeny(err) {
+						b.Fatal(err)
+					}
+					i++
+				})
+				if path.name == "engine" {
+					hitShare(b)
 				}
-				i++
 			})
+		}
+		b.Run("workload="+w.name+"/ratio", func(b *testing.B) {
+			policy.ResetDecisionCache(e)
+			var rd, ed []time.Duration
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				p := inputs[i%n]
+				i++
+				t0 := time.Now()
+				_, _ = paths[0].decide(p)
+				t1 := time.Now()
+				_, _ = paths[1].decide(p)
+				rd, ed = append(rd, t1.Sub(t0)), append(ed, time.Since(t1))
+			}
+			b.StopTimer()
+			slices.Sort(rd)
+			slices.Sort(ed)
+			q := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))]) }
+			mean := func(d []time.Duration) float64 {
+				var s time.Duration
+				for _, x := range d {
+					s += x
+				}
+				return float64(s) / float64(len(d))
+			}
+			b.ReportMetric(q(rd, 0.5), "ref-p50-ns")
+			b.ReportMetric(q(ed, 0.5), "p50-ns")
+			b.ReportMetric(q(rd, 0.99), "ref-p99-ns")
+			b.ReportMetric(q(ed, 0.99), "p99-ns")
+			b.ReportMetric(q(rd, 0.5)/q(ed, 0.5), "ratio-p50")
+			b.ReportMetric(q(rd, 0.99)/q(ed, 0.99), "ratio-p99")
+			b.ReportMetric(mean(rd)/mean(ed), "ratio-mean")
+			hitShare(b)
 		})
 	}
-	b.Run("ratio", func(b *testing.B) {
-		var ref, eng []time.Duration
-		i := 0
-		b.ReportAllocs()
-		for b.Loop() {
-			p := inputs[i%n]
-			i++
-			t0 := time.Now()
-			_, _ = paths[0].decide(p)
-			t1 := time.Now()
-			_, _ = paths[1].decide(p)
-			ref, eng = append(ref, t1.Sub(t0)), append(eng, time.Since(t1))
-		}
-		b.StopTimer()
-		slices.Sort(ref)
-		slices.Sort(eng)
-		q := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))]) }
-		b.ReportMetric(q(ref, 0.5), "ref-p50-ns")
-		b.ReportMetric(q(eng, 0.5), "p50-ns")
-		b.ReportMetric(q(ref, 0.99), "ref-p99-ns")
-		b.ReportMetric(q(eng, 0.99), "p99-ns")
-		b.ReportMetric(q(ref, 0.5)/q(eng, 0.5), "ratio-p50")
-		b.ReportMetric(q(ref, 0.99)/q(eng, 0.99), "ratio-p99")
-	})
 }
 
 // errorIsDeny: an input the policy cannot evaluate (a generated malformed

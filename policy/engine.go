@@ -102,6 +102,11 @@ type Options struct {
 	// with no shortcut. It is what any faster path (issue 15) must equal,
 	// decision for decision; the differential corpus compares the two.
 	Reference bool
+	// DecisionCacheEntries bounds the decision cache of each loaded policy
+	// (cache.go): 0 means DefaultDecisionCacheEntries, a negative number
+	// switches the cache off. The cache serves only the reviewed bundled
+	// code; any other policy is always evaluated in full.
+	DecisionCacheEntries int
 }
 
 // Agency is a federation member as the policy data describes it.
@@ -136,6 +141,9 @@ type state struct {
 	queries  sync.Map
 	manifest *signedbundle.Manifest
 	signers  []string
+	// cache serves repeated decisions (cache.go); nil when the code is not
+	// the reviewed code or the cache is off.
+	cache *decisionCache
 	// code is the bundle's codeDigest (modules, tests, schemas) and files
 	// the digest of each of its files: a reload compares them with the
 	// state in force to tell a data-only change and to name what changed.
@@ -165,6 +173,9 @@ type Engine struct {
 	// syncSuiteRuns counts the Rego suite runs a load or reload waited for;
 	// a data-only reload must not add to it (tested).
 	syncSuiteRuns atomic.Int64
+	// cacheHits and cacheMisses count the decision cache's lookups over
+	// the engine's life (every policy state's), for metrics.
+	cacheHits, cacheMisses atomic.Int64
 	// workers evaluate decisions; Close stops them.
 	workers evalPool
 	// overlay is laid over the source's data on every load (SetOverlay);
@@ -344,6 +355,7 @@ func (e *Engine) check(ctx context.Context, b *bundle, fp string) (*state, error
 	st.fingerprint = fp
 	st.manifest, st.signers = b.manifest, b.signers
 	st.code, st.files = b.codeDigest(), b.fileDigests()
+	st.cache = newDecisionCache(ctx, st, moduleDigest(b.modules), e.opts.DecisionCacheEntries)
 	n, err := st.checkSamples(ctx, b)
 	if err != nil {
 		return nil, err
@@ -385,6 +397,7 @@ func (e *Engine) checkData(ctx context.Context, b *bundle, fp string, cur *state
 	st.fingerprint = fp
 	st.manifest, st.signers = b.manifest, b.signers
 	st.code, st.files = cur.code, b.fileDigests()
+	st.cache = newDecisionCache(ctx, st, moduleDigest(b.modules), e.opts.DecisionCacheEntries)
 	n, err := st.checkSamples(ctx, b)
 	if err != nil {
 		return nil, err
@@ -466,10 +479,26 @@ func (e *Engine) decideValueBy(ctx context.Context, v ast.Value, convErr error, 
 	st := e.cur.Load()
 	var d Decision
 	err := convErr
-	if err != nil {
+	switch {
+	case err != nil:
 		d = deny(newID(), st.revision)
-	} else {
+	case reference || st.cache == nil || ctx.Err() != nil:
 		d, err = e.workers.decide(ctx, st, v, reference)
+	default:
+		key, ok := st.cache.key(v)
+		if ok {
+			if hit, found := st.cache.get(key); found {
+				st.cache.hits.Add(1)
+				e.cacheHits.Add(1)
+				return hit, nil
+			}
+		}
+		d, err = e.workers.decide(ctx, st, v, false)
+		if ok && err == nil {
+			st.cache.misses.Add(1)
+			e.cacheMisses.Add(1)
+			st.cache.put(key, d)
+		}
 	}
 	if err != nil {
 		e.log.Error("policy evaluation failed; denying",

@@ -49,3 +49,35 @@ func EvalTraced(ctx context.Context, e *Engine, p Prepared, tracer topdown.Query
 	_, err := st.pq.Eval(ctx, rego.EvalParsedInput(p.v), rego.EvalQueryTracer(tracer))
 	return err
 }
+
+// DecisionCacheKey is the decision cache's key of p on e's policy in force;
+// ok is false when that policy has no cache or p is not an object (tests
+// only).
+func DecisionCacheKey(e *Engine, p Prepared) (key [32]byte, ok bool) {
+	st := e.cur.Load()
+	if st.cache == nil || p.v == nil {
+		return key, false
+	}
+	return st.cache.key(p.v)
+}
+
+// DecisionCacheStats reports the hits and misses of the decision cache of
+// e's policy in force, and whether it has one (tests and benchmarks only).
+func DecisionCacheStats(e *Engine) (hits, misses int64, on bool) {
+	st := e.cur.Load()
+	if st.cache == nil {
+		return 0, 0, false
+	}
+	return st.cache.hits.Load(), st.cache.misses.Load(), true
+}
+
+// ResetDecisionCache empties the decision cache of e's policy in force
+// and its counters, so that a benchmark measures a cold cache (tests and
+// benchmarks only).
+func ResetDecisionCache(e *Engine) {
+	if st := e.cur.Load(); st.cache != nil {
+		st.cache.lru.Purge()
+		st.cache.hits.Store(0)
+		st.cache.misses.Store(0)
+	}
+}

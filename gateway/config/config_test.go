@@ -58,6 +58,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "key pattern without agency", yaml: "keys:\n  name_pattern: shared-key\n", want: "keys.name_pattern"},
 		{name: "per-DSA key pattern", yaml: "keys:\n  name_pattern: agency-{agency}-{dsa}\n"},
 		{name: "key pattern with an unknown placeholder", yaml: "keys:\n  name_pattern: agency-{agency}-{case}\n", want: "keys.name_pattern"},
+		{name: "decision cache off", yaml: "policy:\n  decision_cache_entries: -1\n"},
+		{name: "decision cache size from env", env: []string{"LIAISON_POLICY_DECISION_CACHE_ENTRIES=1000"}},
+		{name: "decision cache below -1", yaml: "policy:\n  decision_cache_entries: -2\n", want: "policy.decision_cache_entries"},
 		{name: "key pattern with upper case", yaml: "keys:\n  name_pattern: Agency-{agency}\n", want: "keys.name_pattern"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

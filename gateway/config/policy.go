@@ -29,6 +29,11 @@ type PolicyConfig struct {
 	// console's decision explorer). Inputs hold record metadata and
 	// justifications: keep the file as you keep the audit log.
 	ShadowInputs string `yaml:"shadow_inputs"`
+	// DecisionCacheEntries bounds the decision cache of the policy in force
+	// (policies/README.md, "The decision cache"): 0 is the default
+	// (16,384), -1 switches it off. It serves only the bundled policy's
+	// code; any other policy is evaluated in full whatever this says.
+	DecisionCacheEntries int `yaml:"decision_cache_entries"`
 }
 
 // Validate checks the policy section.
@@ -48,6 +53,9 @@ func (c PolicyConfig) Validate() error {
 	}
 	if c.ShadowInputs != "" && c.ShadowDir == "" {
 		p.add("policy.shadow_inputs", "only with policy.shadow_dir: inputs are recorded while a candidate runs")
+	}
+	if c.DecisionCacheEntries < -1 {
+		p.add("policy.decision_cache_entries", "must be -1 (off), 0 (default) or a number of decisions")
 	}
 	return p.err()
 }
