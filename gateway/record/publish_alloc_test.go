@@ -9,9 +9,9 @@ import (
 )
 
 // TestParsePublishKeepsContentInBody: the content of a publish is a slice
-// of the body, not a copy, and parsing a 1 MiB body allocates a small
-// fraction of it (json.Unmarshal into json.RawMessage copied the content:
-// more than the body's size per parse). Duplicate and non-text member
+// of the body, not a copy, and parsing a 1 MiB body, or checking its
+// protected fields, allocates a small fraction of it (json.Unmarshal into
+// json.RawMessage copied the content: more than its size per parse). Duplicate and non-text member
 // names and values are still refused, as CheckText refuses them.
 func TestParsePublishKeepsContentInBody(t *testing.T) {
 	meta := map[string]any{
@@ -46,6 +46,22 @@ func TestParsePublishKeepsContentInBody(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > uint64(len(body))/8 {
 		t.Errorf("ParsePublish allocated %d bytes for a %d-byte body: the content is copied", per, len(body))
+	}
+	// The protected-field check reads the same content without copying it.
+	req.Meta.ProtectedFields = []string{"summary"}
+	runtime.ReadMemStats(&before)
+	for range runs {
+		if err := CheckProtectedFields(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > uint64(len(body))/8 {
+		t.Errorf("CheckProtectedFields allocated %d bytes for a %d-byte content: the content is copied", per, len(req.Content))
+	}
+	req.Meta.ProtectedFields = []string{"missing"}
+	if err := CheckProtectedFields(req); err == nil {
+		t.Error("a protected field that matches nothing was accepted")
 	}
 	for _, bad := range []string{
 		`{"meta":{},"meta":{},"content":{"a":1}}`,

@@ -384,8 +384,8 @@ func Redact(content []byte, paths []string) (redacted []string, out []byte, err 
 // or an array member name, or no value matched at all.
 func CheckPaths(content []byte, paths []string) []error {
 	errs := make([]error, len(paths))
-	var top map[string]json.RawMessage
-	if kindOf(content) != '{' || json.Unmarshal(content, &top) != nil {
+	top, ok := topMembers(content)
+	if !ok {
 		for i := range errs {
 			errs[i] = ErrNotObject
 		}
@@ -416,6 +416,25 @@ func CheckPaths(content []byte, paths []string) []error {
 		}
 	}
 	return errs
+}
+
+// topMembers decodes content's top-level object into its members; ok is
+// false if content is not a JSON object. The members are slices of content,
+// not copies (a publish's content can be hundreds of kilobytes, and it is
+// only read here); content whose text CheckText refuses (which a publish
+// never gets this far with) is decoded by json.Unmarshal as before.
+func topMembers(content []byte) (top map[string]json.RawMessage, ok bool) {
+	if kindOf(content) != '{' || !json.Valid(content) {
+		return nil, false
+	}
+	if members, fe := splitTopObject(content); fe == nil {
+		top = make(map[string]json.RawMessage, len(members))
+		for k, v := range members {
+			top[k] = v
+		}
+		return top, true
+	}
+	return top, json.Unmarshal(content, &top) == nil
 }
 
 // CheckProtectedFields checks that every path in req.Meta.ProtectedFields
