@@ -200,9 +200,7 @@ func benchPublishFloor(b *testing.B, size, conc int) {
 	b.ReportMetric(fl, "floor-rec/s")
 	b.ReportMetric(g, "gateway-rec/s")
 	b.ReportMetric(g/fl, "ratio")
-	b.ReportMetric(float64(mem.heapMax)/(1<<20), "heap-max-MiB")
-	b.ReportMetric(float64(mem.liveMax)/(1<<20), "live-max-MiB")
-	b.ReportMetric(float64(mem.rssMax)/(1<<20), "rss-max-MiB")
+	mem.report(b)
 }
 
 // timeConcurrent runs op for i in [0, n) from conc client goroutines
@@ -267,6 +265,13 @@ func (m *memSampler) start() {
 func (m *memSampler) stop() {
 	close(m.stopc)
 	m.wg.Wait()
+}
+
+// report reports the maxima in MiB.
+func (m *memSampler) report(b *testing.B) {
+	b.ReportMetric(float64(m.heapMax)/(1<<20), "heap-max-MiB")
+	b.ReportMetric(float64(m.liveMax)/(1<<20), "live-max-MiB")
+	b.ReportMetric(float64(m.rssMax)/(1<<20), "rss-max-MiB")
 }
 
 // procStatus reads a "kB" field of /proc/self/status in bytes (0 where
