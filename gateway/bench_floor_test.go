@@ -63,6 +63,7 @@ func startFloor(b *testing.B, env *gatewaytest.Env) *gatewaytest.Env {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = st.Close() }) // its idle connections, for the leak check
 	if err := st.Init(ctx); err != nil {
 		b.Fatal(err)
 	}
