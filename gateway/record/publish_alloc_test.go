@@ -73,3 +73,24 @@ func TestParsePublishKeepsContentInBody(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckPaths compares the protected-field check of a 256 KB
+// content that must be validated first (CheckPaths) with one that
+// ParsePublish has already validated (CheckProtectedFields), in one run:
+//
+//	go test -run '^$' -bench CheckPaths -benchtime 200x ./gateway/record/
+func BenchmarkCheckPaths(b *testing.B) {
+	content := []byte(`{"summary":"` + strings.Repeat("x", 256<<10) + `","source_details":"y"}`)
+	for _, wf := range []bool{false, true} {
+		name := "validate"
+		if wf {
+			name = "known-well-formed"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(content)))
+			for b.Loop() {
+				checkPaths(content, []string{"source_details"}, wf)
+			}
+		})
+	}
+}

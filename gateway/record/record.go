@@ -153,6 +153,10 @@ type Conditions struct {
 type PublishRequest struct {
 	Meta    Meta            `json:"meta"`
 	Content json.RawMessage `json:"content"` // a non-empty JSON object, compacted
+
+	// wellFormed: ParsePublish has checked that Content is well-formed
+	// JSON, so CheckProtectedFields need not scan it again.
+	wellFormed bool
 }
 
 // FieldError names one invalid field of a request by JSON pointer.
@@ -254,7 +258,7 @@ func ParsePublish(body []byte) (*PublishRequest, error) {
 	if err := strictDecode(top["meta"], &m); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/meta", Detail: err.Error()}}}
 	}
-	return &PublishRequest{Meta: m, Content: content}, nil
+	return &PublishRequest{Meta: m, Content: content, wellFormed: true}, nil
 }
 
 // parsePublishSlow decodes the whole body for the schema: the path for
@@ -285,7 +289,7 @@ func parsePublishSlow(body []byte) (*PublishRequest, error) {
 	if err := strictDecode(raw.Meta, &m); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/meta", Detail: err.Error()}}}
 	}
-	return &PublishRequest{Meta: m, Content: bytes.TrimSpace(raw.Content)}, nil
+	return &PublishRequest{Meta: m, Content: bytes.TrimSpace(raw.Content), wellFormed: true}, nil
 }
 
 func validatePublish(doc any) error {
