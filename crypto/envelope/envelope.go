@@ -64,16 +64,29 @@ func headerAAD(header, aad []byte) []byte {
 // Seal encrypts plaintext under key, authenticating aad (which is not
 // stored: Open needs the same aad). It returns a new slice.
 func Seal(key, plaintext, aad []byte) ([]byte, error) {
+	return SealAppend(make([]byte, 0, Overhead+len(plaintext)), key, plaintext, aad)
+}
+
+// SealAppend is Seal appending the sealed message to dst, so that a caller
+// framing it with other data (a record object) writes the ciphertext once,
+// in place, instead of sealing into a buffer of its own and copying it
+// after (for a 256 KB record, a quarter of a megabyte less to allocate,
+// copy and collect per publish). With cap(dst)-len(dst) >= Overhead +
+// len(plaintext) it does not allocate. plaintext must not overlap dst's
+// spare capacity.
+func SealAppend(dst, key, plaintext, aad []byte) ([]byte, error) {
 	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, headerLen+nonceLen, Overhead+len(plaintext))
-	out[0], out[1], out[2] = magic0, magic1, version1
-	if _, err := rand.Read(out[headerLen:]); err != nil {
+	start := len(dst)
+	dst = append(dst, magic0, magic1, version1)
+	dst = append(dst, make([]byte, nonceLen)...)
+	hdr, nonce := dst[start:start+headerLen], dst[start+headerLen:]
+	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("envelope: random nonce: %w", err)
 	}
-	return gcm.Seal(out, out[headerLen:headerLen+nonceLen], plaintext, headerAAD(out[:headerLen], aad)), nil
+	return gcm.Seal(dst, nonce, plaintext, headerAAD(hdr, aad)), nil
 }
 
 // Open authenticates and decrypts a message made by Seal. Any failure other

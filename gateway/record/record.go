@@ -153,6 +153,10 @@ type Conditions struct {
 type PublishRequest struct {
 	Meta    Meta            `json:"meta"`
 	Content json.RawMessage `json:"content"` // a non-empty JSON object, compacted
+
+	// wellFormed: ParsePublish has checked that Content is well-formed
+	// JSON, so CheckProtectedFields need not scan it again.
+	wellFormed bool
 }
 
 // FieldError names one invalid field of a request by JSON pointer.
@@ -206,15 +210,20 @@ func PublishSchema() []byte { return bytes.Clone(publishSchemaJSON) }
 // first bytes. It is kept byte for byte as the originator sent it. For a
 // large record that is two scans instead of five.
 func ParsePublish(body []byte) (*PublishRequest, error) {
-	// Unmarshal, not a Decoder: one validating scan and one decoding scan,
-	// no buffer refills; trailing data after the object is an error too.
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil || top == nil {
+	// One validating scan (json.Valid, which allocates nothing), then one
+	// scan that checks the text and splits the top-level object into its
+	// members without copying them: the content, most of a large body, is
+	// kept as a slice of body from here to the sealed record (it used to be
+	// copied by json.Unmarshal into a json.RawMessage). Anything that is not
+	// a well-formed object goes to the slow path, which words the error.
+	if !json.Valid(body) {
 		return parsePublishSlow(body)
 	}
-	// Unmarshal accepted the whole body as one JSON document; now its text:
-	// content is kept as raw bytes, so nothing downstream would notice.
-	if fe := CheckText(body); fe != nil {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return parsePublishSlow(body)
+	}
+	top, fe := splitTopObject(body)
+	if fe != nil {
 		return nil, &ValidationError{Fields: []FieldError{*fe}}
 	}
 	doc := make(map[string]any, len(top))
@@ -249,7 +258,7 @@ func ParsePublish(body []byte) (*PublishRequest, error) {
 	if err := strictDecode(top["meta"], &m); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/meta", Detail: err.Error()}}}
 	}
-	return &PublishRequest{Meta: m, Content: content}, nil
+	return &PublishRequest{Meta: m, Content: content, wellFormed: true}, nil
 }
 
 // parsePublishSlow decodes the whole body for the schema: the path for
@@ -280,7 +289,7 @@ func parsePublishSlow(body []byte) (*PublishRequest, error) {
 	if err := strictDecode(raw.Meta, &m); err != nil {
 		return nil, &ValidationError{Fields: []FieldError{{Pointer: "/meta", Detail: err.Error()}}}
 	}
-	return &PublishRequest{Meta: m, Content: bytes.TrimSpace(raw.Content)}, nil
+	return &PublishRequest{Meta: m, Content: bytes.TrimSpace(raw.Content), wellFormed: true}, nil
 }
 
 func validatePublish(doc any) error {

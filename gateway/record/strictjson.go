@@ -67,7 +67,7 @@ func strictDecode(b []byte, v any) error {
 // first); on anything else CheckText returns an error or nil but never
 // panics or loops.
 func CheckText(b []byte) *FieldError {
-	c := textChecker{b: b}
+	c := textChecker{b: b, valStart: -1}
 	return c.run()
 }
 
@@ -113,6 +113,25 @@ type textChecker struct {
 	b     []byte
 	i     int
 	stack []textFrame
+	// members, if not nil, receives the top-level object's members: each
+	// name and its value's bytes, a slice of b (see splitTopObject).
+	members map[string][]byte
+	// valStart is where the top-level member value being read began (-1:
+	// none).
+	valStart int
+}
+
+// splitTopObject is CheckText for a document that is an object, which also
+// returns the object's members, each value as a slice of b: no value is
+// copied (json.Unmarshal into json.RawMessage copies each one, and a
+// publish's content is most of its body). b must be well-formed JSON
+// (json.Valid) and begin, after white space, with '{'.
+func splitTopObject(b []byte) (map[string][]byte, *FieldError) {
+	c := textChecker{b: b, members: make(map[string][]byte, 2), valStart: -1}
+	if fe := c.run(); fe != nil {
+		return nil, fe
+	}
+	return c.members, nil
 }
 
 // pointerTo is the JSON Pointer of the value being read at nesting depth
@@ -181,6 +200,9 @@ func (c *textChecker) run() *FieldError {
 			continue
 		}
 		// A value.
+		if c.members != nil && len(c.stack) == 1 && c.stack[0].object {
+			c.valStart = c.i
+		}
 		switch ch := c.b[c.i]; ch {
 		case '{', '[':
 			c.i++
@@ -211,6 +233,10 @@ func (c *textChecker) run() *FieldError {
 		}
 		// After a value: end of document, next element, or end of container.
 		for {
+			if c.valStart >= 0 && len(c.stack) == 1 {
+				c.members[c.stack[0].key] = c.b[c.valStart:c.i:c.i]
+				c.valStart = -1
+			}
 			c.ws()
 			if len(c.stack) == 0 {
 				if c.i != len(c.b) {

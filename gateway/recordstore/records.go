@@ -234,10 +234,6 @@ func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*P
 		return nil, fmt.Errorf("data key: %w", err)
 	}
 	defer clear(dk.Plaintext)
-	sealed, err := envelope.Seal(dk.Plaintext, content, aad(meta.RecordID, meta.Version, digest))
-	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
 	var sealedSel []byte
 	if len(meta.Selectors) > 0 {
 		pt, err := json.Marshal(meta.Selectors)
@@ -253,11 +249,22 @@ func (rs *Store) Seal(ctx context.Context, meta record.Meta, content []byte) (*P
 	p := &Pending{
 		Record: Record{Format: storedFormat, Meta: meta, MetaDigest: digest, State: StateActive,
 			Content:   &ContentRef{Alg: "A256GCM-envelope", KeyName: name, WrappedKey: dk.Wrapped, Size: len(content)},
-			Selectors: sealedSel, sealed: sealed},
+			Selectors: sealedSel},
 	}
-	if p.Object, err = rs.encode(&p.Record); err != nil {
+	// The signed metadata does not depend on the ciphertext (the AAD binds
+	// them), so it is signed first and the content is sealed straight into
+	// the object after it: the ciphertext is written once, not sealed into
+	// a buffer of its own and copied into the frame.
+	jws, err := rs.signMeta(&p.Record)
+	if err != nil {
 		return nil, err
 	}
+	obj := frameHead(jws, envelope.Overhead+len(content))
+	head := len(obj)
+	if obj, err = envelope.SealAppend(obj, dk.Plaintext, content, aad(meta.RecordID, meta.Version, digest)); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	p.Record.sealed, p.Object = obj[head:len(obj):len(obj)], obj
 	return p, nil
 }
 
@@ -319,6 +326,15 @@ func (rs *Store) RecallReceived(ctx context.Context, st *Record, id, originator,
 
 // encode signs st and frames it with its sealed content.
 func (rs *Store) encode(st *Record) ([]byte, error) {
+	jws, err := rs.signMeta(st)
+	if err != nil {
+		return nil, err
+	}
+	return append(frameHead(jws, len(st.sealed)), st.sealed...), nil
+}
+
+// signMeta signs st's metadata (the JWS of a record object).
+func (rs *Store) signMeta(st *Record) ([]byte, error) {
 	// Clear selectors never reach the store, whatever the caller opened.
 	c := *st
 	c.Meta.Selectors = nil
@@ -326,15 +342,16 @@ func (rs *Store) encode(st *Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	jws, err := rs.signer.Sign(b)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(objectMagic)+4+len(jws)+len(st.sealed))
+	return rs.signer.Sign(b)
+}
+
+// frameHead starts a record object with jws, with room for sealed more
+// bytes of sealed content after it.
+func frameHead(jws []byte, sealed int) []byte {
+	out := make([]byte, 0, len(objectMagic)+4+len(jws)+sealed)
 	out = append(out, objectMagic...)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(jws)))
-	out = append(out, jws...)
-	return append(out, st.sealed...), nil
+	return append(out, jws...)
 }
 
 // create stores a new record: the conditional PUT is the commit point.
