@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -147,6 +148,46 @@ func FuzzDecodeStrict(f *testing.F) {
 		}
 		if !utf8.Valid(b) {
 			t.Fatalf("accepted invalid UTF-8 %q", b)
+		}
+	})
+}
+
+// FuzzSplitTopObject: on any well-formed JSON object, splitTopObject
+// refuses exactly what CheckText refuses, and otherwise returns the
+// members json.Unmarshal finds, byte for byte (it replaced an Unmarshal
+// into json.RawMessage on the publish path).
+func FuzzSplitTopObject(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"meta":{"a":1},"content":{"b":[1,2,{"c":"d"}]}}`, ` {"a" : "x\"y" , "b":null}`,
+		`{"a":1,"a":2}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"k":"\u00e9","l":[true,false]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		if t0 := bytes.TrimLeft(b, " \t\r\n"); len(t0) == 0 || t0[0] != '{' {
+			return
+		}
+		members, fe := splitTopObject(b)
+		if want := CheckText(b); (fe == nil) != (want == nil) {
+			t.Fatalf("splitTopObject refused %v, CheckText %v", fe, want)
+		}
+		if fe != nil {
+			return
+		}
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(b, &top); err != nil {
+			t.Fatalf("json.Unmarshal: %v", err)
+		}
+		if len(top) != len(members) {
+			t.Fatalf("%d members, json.Unmarshal %d", len(members), len(top))
+		}
+		for k, v := range top {
+			if !bytes.Equal(members[k], v) {
+				t.Fatalf("member %q: %q, json.Unmarshal %q", k, members[k], v)
+			}
 		}
 	})
 }
