@@ -195,6 +195,18 @@ func (rs *Store) SetListedCache(on bool) {
 	c.bytes = 0
 }
 
+// ListedCacheStats reports the verified cache's hits and misses since the
+// Store was made, and the entries it holds.
+func (rs *Store) ListedCacheStats() (hits, misses, entries int) {
+	c := rs.verified
+	if c == nil {
+		return 0, 0, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits, c.misses, len(c.entries)
+}
+
 // LoadListed is Load for listings: the same checks with the same results
 // (the object is read from the store every time), but the verification
 // and decoding of signed metadata already verified under this signer is
