@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,19 +158,31 @@ func seedListRecords(b *testing.B, n int) *gatewaytest.Env {
 // BenchmarkListPage: a page of 100 records for a recipient that may see
 // all of them, unfiltered and filtered by an organised crime group that 1
 // in 10 records carries, over N records (seedListRecords) on the embedded
-// defaults. Each is measured on today's reference path (every candidate
-// decided) and on the shared path (one decision per distinct decision
-// input on the page), in the same run. Reports p50/p99 of one page
-// (walking pages from the start again and again, so every page position
-// is measured).
+// defaults. Each is measured in the same run on today's reference path
+// (every candidate loaded with Load and decided), on the shared path (one
+// decision per distinct decision input on the page) without the cache of
+// verified record metadata, and with it: "cached" starts from an empty
+// cache, so each page's records are verified on first sight as before
+// (cold); "cached-warm" walks the same pages again, served from what
+// "cached" kept (the pages most listed — the newest — are the warm case).
+// Reports p50/p99 of one page (walking pages from the start again and
+// again, so every page position is measured) and, on the cached paths,
+// the share of candidates served from the cache.
 func BenchmarkListPage(b *testing.B) {
 	n := benchListRecords(b)
 	env := seedListRecords(b, n)
 	rocu := env.Client("rocu-nw")
 	for _, q := range []struct{ name, query string }{{"unfiltered", ""}, {"ocg-10pct", "&ocg=ocg-2291"}} {
-		for _, path := range []string{"reference", "shared"} {
+		for _, path := range []string{"reference", "shared", "cached", "cached-warm"} {
 			b.Run(q.name+"/"+path, func(b *testing.B) {
 				env.GW.SetListReference(path == "reference")
+				switch path {
+				case "shared":
+					env.GW.SetListCache(false)
+				case "cached":
+					env.GW.SetListCache(true) // empties it
+				}
+				hits0, misses0, _ := env.GW.ListCacheStats()
 				lat := make([]time.Duration, 0, b.N)
 				cursor := ""
 				b.ResetTimer()
@@ -193,6 +206,9 @@ func BenchmarkListPage(b *testing.B) {
 				slices.Sort(lat)
 				b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 				b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+				if hits, misses, _ := env.GW.ListCacheStats(); strings.HasPrefix(path, "cached") {
+					b.ReportMetric(float64(hits-hits0)/float64(max(1, hits-hits0+misses-misses0)), "hit-ratio")
+				}
 			})
 		}
 	}

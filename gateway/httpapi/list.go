@@ -97,12 +97,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) error 
 	return nil
 }
 
+// SetListCache turns off (or on again: the default) the cache of verified
+// record metadata that the shared path loads candidates through
+// (recordstore.LoadListed); the reference path never uses it. For the test
+// that proves pages are the same either way, and the benchmark.
+func (s *Server) SetListCache(on bool) { s.records.SetListedCache(on) }
+
+// ListCacheStats reports that cache's hits, misses and entries.
+func (s *Server) ListCacheStats() (hits, misses, entries int) { return s.records.ListedCacheStats() }
+
 // listCandidates loads, verifies, re-checks against f and decides each
 // hit; the result holds the item for each hit the caller may see (nil for
 // the others), in hit order. With the bundled policy, candidates whose
 // policy inputs differ only in what identifies them share one decision
-// (listshare.go); otherwise, and with SetListReference, every candidate
-// is decided (listCandidatesEach, the reference path).
+// (listshare.go) and candidates are loaded through the record store's
+// verified cache (LoadListed); otherwise, and with SetListReference, every
+// candidate is loaded with Load and decided (listCandidatesEach, the
+// reference path).
 func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hit, f api.ListFilter, now time.Time) ([]*api.RecordListItem, error) {
 	if !s.listShare || s.listReference.Load() {
 		return s.listCandidatesEach(ctx, rc, hits, f, now)
@@ -112,7 +123,7 @@ func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hi
 	g.SetLimit(listConc)
 	for i, h := range hits {
 		g.Go(func() error {
-			st, err := s.listLoad(gctx, h.RecordID, f, now)
+			st, err := s.listLoad(gctx, h.RecordID, f, now, s.records.LoadListed)
 			recs[i] = st
 			return err
 		})
@@ -174,11 +185,13 @@ func (s *Server) listCandidates(ctx context.Context, rc *reqCtx, hits []index.Hi
 	return out, nil
 }
 
-// listLoad loads and verifies a candidate: nil (and no error) for one
-// that is gone, fails its integrity check (logged), is not active or does
-// not match f.
-func (s *Server) listLoad(ctx context.Context, id string, f api.ListFilter, now time.Time) (*recordstore.Record, error) {
-	st, err := s.records.Load(ctx, id)
+// listLoad loads and verifies a candidate with load (the record store's
+// Load, or LoadListed: the same checks, with verified metadata kept): nil
+// (and no error) for one that is gone, fails its integrity check
+// (logged), is not active or does not match f. The record is only read.
+func (s *Server) listLoad(ctx context.Context, id string, f api.ListFilter, now time.Time,
+	load func(context.Context, string) (*recordstore.Record, error)) (*recordstore.Record, error) {
+	st, err := load(ctx, id)
 	if err != nil {
 		if errors.Is(err, recordstore.ErrTampered) {
 			s.log.Error("record failed integrity check during listing", zap.String(fRecordID, id), zap.Error(err))
@@ -207,7 +220,7 @@ func (s *Server) listCandidatesEach(ctx context.Context, rc *reqCtx, hits []inde
 	g.SetLimit(listConc)
 	for i, h := range hits {
 		g.Go(func() error {
-			st, err := s.listLoad(gctx, h.RecordID, f, now)
+			st, err := s.listLoad(gctx, h.RecordID, f, now, s.records.Load)
 			if err != nil || st == nil {
 				return err
 			}

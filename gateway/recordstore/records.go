@@ -139,6 +139,8 @@ type Store struct {
 	tampered func()
 	// locks serialise changes to one record in this process (Lock).
 	locks recordLocks
+	// verified keeps verified record metadata for LoadListed (verified.go).
+	verified *verifiedCache
 }
 
 // Options are a Store's collaborators and settings.
@@ -174,7 +176,8 @@ func New(o Options) *Store {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	rs := &Store{store: o.Objects, keys: o.Keys, signer: o.Signer, keyName: o.KeyName, tampered: o.Tampered}
+	rs := &Store{store: o.Objects, keys: o.Keys, signer: o.Signer, keyName: o.KeyName, tampered: o.Tampered,
+		verified: newVerifiedCache(verifiedMaxEntries, verifiedMaxBytes)}
 	rs.index = &Index{db: o.Index, rs: rs, blind: o.Blinder, signer: o.Signer, now: o.Now,
 		log: o.Log.Named("index"), observe: o.IndexWritten}
 	return rs
@@ -417,15 +420,40 @@ func (rs *Store) Load(ctx context.Context, id string) (*Record, error) {
 // decode parses and verifies the record object obj read for id from the
 // (untrusted) store; FuzzDecodeRecordObject exercises it.
 func (rs *Store) decode(id string, obj []byte) (*Record, error) {
+	jws, sealed, err := splitObject(obj)
+	if err != nil {
+		return nil, err
+	}
+	st, err := rs.verifyMeta(id, jws)
+	if err != nil {
+		return nil, err
+	}
+	st.sealed = sealed
+	if err := checkSealed(st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// splitObject takes a record object's frame apart: the signed metadata
+// (a compact JWS, not yet verified) and the sealed content after it.
+func splitObject(obj []byte) (jws, sealed []byte, err error) {
 	if len(obj) < len(objectMagic)+4 || string(obj[:len(objectMagic)]) != objectMagic {
-		return nil, fmt.Errorf("%w: not a record object", ErrTampered)
+		return nil, nil, fmt.Errorf("%w: not a record object", ErrTampered)
 	}
 	n := binary.BigEndian.Uint32(obj[len(objectMagic):])
 	rest := obj[len(objectMagic)+4:]
 	if uint64(n) > uint64(len(rest)) {
-		return nil, fmt.Errorf("%w: truncated record object", ErrTampered)
+		return nil, nil, fmt.Errorf("%w: truncated record object", ErrTampered)
 	}
-	payload, err := rs.signer.Verify(rest[:n])
+	return rest[:n], rest[n:], nil
+}
+
+// verifyMeta verifies the signed metadata jws of record id and decodes
+// it. Its result depends on nothing but id, the bytes of jws and the
+// signer's trusted keys, which is what lets verified.go keep it.
+func (rs *Store) verifyMeta(id string, jws []byte) (*Record, error) {
+	payload, err := rs.signer.Verify(jws)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata signature: %v", ErrTampered, err)
 	}
@@ -442,14 +470,19 @@ func (rs *Store) decode(id string, obj []byte) (*Record, error) {
 	if d, err := st.Meta.Digest(); err != nil || d != st.MetaDigest {
 		return nil, fmt.Errorf("%w: metadata digest", ErrTampered)
 	}
-	st.sealed = rest[n:]
-	if st.State != StateActive && (len(st.sealed) != 0 || len(st.Selectors) != 0) {
-		return nil, fmt.Errorf("%w: content beside a tombstone", ErrTampered)
-	}
 	if len(st.Meta.Selectors) != 0 {
 		return nil, fmt.Errorf("%w: selectors in clear in stored metadata", ErrTampered)
 	}
 	return &st, nil
+}
+
+// checkSealed checks what the frame holds beside verified metadata: a
+// tombstone carries no content (its content was dropped on purpose).
+func checkSealed(st *Record) error {
+	if st.State != StateActive && (len(st.sealed) != 0 || len(st.Selectors) != 0) {
+		return fmt.Errorf("%w: content beside a tombstone", ErrTampered)
+	}
+	return nil
 }
 
 // open decrypts a loaded record's content.
