@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +130,141 @@ func TestRecoveryDoesNotListARecordTwice(t *testing.T) {
 		if seen[id] != 1 {
 			t.Errorf("%s listed %d times", id, seen[id])
 		}
+	}
+}
+
+// recallAuditedNotStored appends to the stopped gateway's log the entry a
+// DELETE writes before it stores the record's tombstone, as the handler
+// writes it, and returns it: the state a kill -9 between the two leaves,
+// and the state a backup captures when it copies the record before the
+// tombstone and the log after the entry.
+func recallAuditedNotStored(t *testing.T, cfg config.Config, id string) *audit.Event {
+	t.Helper()
+	aw, err := audit.Open(cfg.Audit.Path, config.AuditOptions(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aw.Close()
+	ev := &audit.Event{Time: audit.Now(), Gateway: cfg.GatewayID, RequestID: "req-recall-" + id, Operation: audit.OpErasure,
+		Action: "record.recall", Method: "DELETE", Route: "/v1/records/{id}", Status: http.StatusOK, Agency: "met-police",
+		RecordIDs: []string{id}, Originator: "met-police", ControllerID: "met-police", DSAIDs: []string{"dsa-uk-soc"}}
+	if err := aw.Append(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// recoveryCompletions are the entries recovery wrote to complete recalls.
+func recoveryCompletions(evs []audit.Event) []audit.Event {
+	var out []audit.Event
+	for _, ev := range evs {
+		if ev.Operation == audit.OpErasure && ev.Status == http.StatusOK && strings.HasPrefix(ev.Error, "completed at recovery") {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// backendsFor runs a test on the embedded defaults (filesystem store,
+// local keyring) and on the dev stack's Vault and MinIO (skipped without
+// it; failing under LIAISON_INTEGRATION=required). Each call of the
+// returned function's configure step uses one bucket, so a restart sees
+// the same store.
+func backendsFor(t *testing.T, run func(t *testing.T, use func(*config.Config))) {
+	t.Run("embedded", func(t *testing.T) { run(t, func(*config.Config) {}) })
+	t.Run("vault+minio", func(t *testing.T) {
+		use, _ := gatewaytest.UseDevStack(t)
+		run(t, use)
+	})
+}
+
+// TestRecoveryCompletesRecallsAuditedButNotStored: the gateway died after
+// a recall's erasure entry was durable and before the record's tombstone
+// was stored. Before the fix, recovery re-indexed the record from the
+// store (active) and it read 200 while the log said it was recalled — a
+// disclosure after a recall. Now recovery completes the recall, audits
+// that it did, and does so once.
+func TestRecoveryCompletesRecallsAuditedButNotStored(t *testing.T) {
+	backendsFor(t, func(t *testing.T, use func(*config.Config)) {
+		dir := t.TempDir()
+		env := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: use})
+		met := env.Client("met-police")
+		recalled, kept := publish(t, met, recordBody()), publish(t, met, recordBody())
+		env.Stop()
+		orig := recallAuditedNotStored(t, env.Cfg, recalled)
+		state := filepath.Join(audit.LogDir(env.Cfg.Audit.Path), "index-state.json")
+		crash := func() {
+			if err := os.WriteFile(state, []byte(`{"flushed_through":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`","clean":false}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		crash()
+
+		env2 := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: use})
+		rocu := readerClient(env2)
+		if r := rocu.MustDo("GET", "/v1/records/"+recalled, nil); r.Status != http.StatusGone {
+			t.Fatalf("record %s, recalled in the log (entry %d), reads %d after recovery", recalled, orig.Seq, r.Status)
+		}
+		if r := rocu.MustDo("GET", "/v1/records/"+kept, nil); r.Status != http.StatusOK {
+			t.Fatalf("the record not recalled: %d %s", r.Status, r.Body)
+		}
+		list := gatewaytest.Decode[api.RecordList](t, rocu.MustDo("GET", "/v1/records?limit=100", nil))
+		for _, it := range list.Items {
+			if it.ID == recalled {
+				t.Fatalf("the recalled record is listed: %+v", it)
+			}
+		}
+		done := recoveryCompletions(env2.Audit())
+		if len(done) != 1 || len(done[0].RecordIDs) != 1 || done[0].RecordIDs[0] != recalled || done[0].RequestID != orig.RequestID ||
+			done[0].Corrects != 0 || !strings.Contains(done[0].Error, fmt.Sprintf("entry %d", orig.Seq)) {
+			t.Fatalf("want one entry completing the recall of entry %d, got %+v", orig.Seq, done)
+		}
+		if _, err := audit.VerifyFile(env2.Cfg.Audit.Path); err != nil {
+			t.Fatal(err)
+		}
+
+		// Another crash: the tombstone is stored, nothing is done twice.
+		env2.Stop()
+		crash()
+		env3 := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: use})
+		if n := len(recoveryCompletions(env3.Audit())); n != 1 {
+			t.Fatalf("recall completed %d times", n)
+		}
+		if r := readerClient(env3).MustDo("GET", "/v1/records/"+recalled, nil); r.Status != http.StatusGone {
+			t.Fatalf("after a second recovery: %d", r.Status)
+		}
+	})
+}
+
+// TestRecoveryLeavesCorrectedRecallsAlone: a recall whose entry was
+// corrected (it failed, and the caller was told so) is not applied by
+// recovery: the record stays readable.
+func TestRecoveryLeavesCorrectedRecallsAlone(t *testing.T) {
+	dir := t.TempDir()
+	env := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true})
+	id := publish(t, env.Client("met-police"), recordBody())
+	env.Stop()
+	orig := recallAuditedNotStored(t, env.Cfg, id)
+	aw, err := audit.Open(env.Cfg.Audit.Path, config.AuditOptions(env.Cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fix := &audit.Event{Time: audit.Now(), Gateway: env.Cfg.GatewayID, RequestID: orig.RequestID, Operation: audit.OpErasure,
+		Action: orig.Action, Status: http.StatusServiceUnavailable, Agency: "met-police", RecordIDs: []string{id}, Corrects: orig.Seq,
+		Error: "not completed: store unavailable"}
+	if err := aw.Append(context.Background(), fix); err != nil {
+		t.Fatal(err)
+	}
+	aw.Close()
+	state := filepath.Join(audit.LogDir(env.Cfg.Audit.Path), "index-state.json")
+	if err := os.WriteFile(state, []byte(`{"flushed_through":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`","clean":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env2 := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true})
+	if r := readerClient(env2).MustDo("GET", "/v1/records/"+id, nil); r.Status != http.StatusOK {
+		t.Fatalf("a recall that failed (corrected) was applied: %d", r.Status)
+	}
+	if done := recoveryCompletions(env2.Audit()); len(done) != 0 {
+		t.Fatalf("recovery completed a corrected recall: %+v", done)
 	}
 }
