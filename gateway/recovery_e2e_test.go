@@ -1,20 +1,30 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/liaison-project/liaison/connectors/objstore"
+	"github.com/liaison-project/liaison/deploy/devstack"
+	"github.com/liaison-project/liaison/gateway"
 	"github.com/liaison-project/liaison/gateway/api"
 	"github.com/liaison-project/liaison/gateway/audit"
+	"github.com/liaison-project/liaison/gateway/backup"
 	"github.com/liaison-project/liaison/gateway/config"
 	"github.com/liaison-project/liaison/gateway/gatewaytest"
 	"github.com/liaison-project/liaison/gateway/record"
+	"github.com/liaison-project/liaison/gateway/recordstore"
 )
 
 // TestRecoveryCorrectsPublishesThatNeverStored is issue 9 item 15: the
@@ -168,13 +178,15 @@ func recoveryCompletions(evs []audit.Event) []audit.Event {
 // backendsFor runs a test on the embedded defaults (filesystem store,
 // local keyring) and on the dev stack's Vault and MinIO (skipped without
 // it; failing under LIAISON_INTEGRATION=required). Each call of the
-// returned function's configure step uses one bucket, so a restart sees
-// the same store.
-func backendsFor(t *testing.T, run func(t *testing.T, use func(*config.Config))) {
-	t.Run("embedded", func(t *testing.T) { run(t, func(*config.Config) {}) })
+// use's configure step names one bucket, so a restart sees the same store;
+// otherStore names another (a restored node's own, empty store).
+func backendsFor(t *testing.T, run func(t *testing.T, use, otherStore func(*config.Config))) {
+	t.Run("embedded", func(t *testing.T) { run(t, func(*config.Config) {}, func(*config.Config) {}) })
 	t.Run("vault+minio", func(t *testing.T) {
 		use, _ := gatewaytest.UseDevStack(t)
-		run(t, use)
+		m := devstack.MinIO(t)
+		other, _ := gatewaytest.UseMinIO(t, m.Endpoint, m.AccessKey, m.SecretKey)
+		run(t, use, other)
 	})
 }
 
@@ -185,7 +197,7 @@ func backendsFor(t *testing.T, run func(t *testing.T, use func(*config.Config)))
 // disclosure after a recall. Now recovery completes the recall, audits
 // that it did, and does so once.
 func TestRecoveryCompletesRecallsAuditedButNotStored(t *testing.T) {
-	backendsFor(t, func(t *testing.T, use func(*config.Config)) {
+	backendsFor(t, func(t *testing.T, use, _ func(*config.Config)) {
 		dir := t.TempDir()
 		env := gatewaytest.Start(t, gatewaytest.Options{Dir: dir, Quiet: true, Configure: use})
 		met := env.Client("met-police")
@@ -267,4 +279,118 @@ func TestRecoveryLeavesCorrectedRecallsAlone(t *testing.T) {
 	if done := recoveryCompletions(env2.Audit()); len(done) != 0 {
 		t.Fatalf("recovery completed a corrected recall: %+v", done)
 	}
+}
+
+// recallDuringCopy is the record store as a backup reads it while a
+// recall runs on the live gateway: the first read of key (the copy) is
+// followed by the recall's erasure entry, and the tombstone is not stored
+// before the backup ends — the interleaving in which the backup's last
+// re-read of the records its log names still finds the record active.
+type recallDuringCopy struct {
+	objstore.Store
+	key  string
+	once sync.Once
+	hook func()
+}
+
+func (s *recallDuringCopy) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.Store.Get(ctx, key)
+	if key == s.key {
+		s.once.Do(s.hook)
+	}
+	return b, err
+}
+
+// TestRestoreCompletesARecallTheBackupCaughtHalfDone is the flake of the
+// restore drill (TestBackupRestoreDrill), made deterministic: a recall is
+// audited while a backup runs, after the backup copied the record and
+// before the tombstone is stored, so the archive holds the erasure entry
+// and the active record. Before the fix the restored gateway served the
+// record (200) while its restored log said it was recalled.
+func TestRestoreCompletesARecallTheBackupCaughtHalfDone(t *testing.T) {
+	backendsFor(t, func(t *testing.T, use, otherStore func(*config.Config)) {
+		ctx := t.Context()
+		src := t.TempDir()
+		env := gatewaytest.Start(t, gatewaytest.Options{Dir: src, Quiet: true, Configure: use})
+		met := env.Client("met-police")
+		recalled, kept := publish(t, met, recordBody()), publish(t, met, recordBody())
+		env.Stop()
+
+		cfg := env.Cfg
+		cfgPath := filepath.Join(src, "liaison.yaml")
+		y, err := yaml.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgPath, y, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, closeStore, err := gateway.OpenRecordStore(ctx, cfg, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeStore()
+		var orig *audit.Event
+		racing := &recallDuringCopy{Store: st, key: recordstore.RecordKey(recalled), hook: func() { orig = recallAuditedNotStored(t, cfg, recalled) }}
+		var archive bytes.Buffer
+		m, err := backup.Create(ctx, backup.CreateOptions{Config: cfg, ConfigPath: cfgPath, Store: racing, Out: &archive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if orig == nil || m.Audit.Entries < orig.Seq {
+			t.Fatalf("the archive does not hold the recall's entry (%v; %d entries): the test proves nothing", orig, m.Audit.Entries)
+		}
+
+		// Restore onto a new node (its own directory and store), rebuild its
+		// index, start it: `liaison backup restore --data-dir`, then serve.
+		s, err := backup.Stage(bytes.NewReader(archive.Bytes()), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		dst := t.TempDir()
+		target, ty, err := s.RebasedConfig(dst, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherStore(&target)
+		tst, closeTarget, err := gateway.OpenRecordStore(ctx, target, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Restore(ctx, backup.RestoreOptions{Target: target, ConfigPath: filepath.Join(dst, "liaison.yaml"), ConfigYAML: ty, Store: tst})
+		closeTarget()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops, err := gateway.OpenIndexOps(ctx, target, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ops.Rebuild(ctx, recordstore.RebuildOptions{Restart: true})
+		ops.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		restored := gatewaytest.Start(t, gatewaytest.Options{Dir: dst, Quiet: true, Configure: func(c *config.Config) { use(c); otherStore(c) }})
+		rocu := readerClient(restored)
+		if r := rocu.MustDo("GET", "/v1/records/"+recalled, nil); r.Status != http.StatusGone {
+			t.Fatalf("record %s, recalled in the restored log (entry %d), reads %d on the restored gateway", recalled, orig.Seq, r.Status)
+		}
+		if r := rocu.MustDo("GET", "/v1/records/"+kept, nil); r.Status != http.StatusOK {
+			t.Fatalf("the record not recalled: %d %s", r.Status, r.Body)
+		}
+		list := gatewaytest.Decode[api.RecordList](t, rocu.MustDo("GET", "/v1/records?limit=100", nil))
+		if len(list.Items) != 1 || list.Items[0].ID != kept {
+			t.Fatalf("the restored listing: %+v, want only %s", list.Items, kept)
+		}
+		if done := recoveryCompletions(restored.Audit()); len(done) != 1 || done[0].RecordIDs[0] != recalled {
+			t.Fatalf("want one entry completing the recall, got %+v", done)
+		}
+		restored.Stop()
+		if rep, err := audit.Verify(audit.LogDir(restored.Cfg.Audit.Path), audit.VerifyOptions{}); err != nil || !rep.OK || rep.Entries <= m.Audit.Entries {
+			t.Fatalf("the restored log with recovery's entry: %v %+v", err, rep)
+		}
+	})
 }
