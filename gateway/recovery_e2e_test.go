@@ -394,3 +394,37 @@ func TestRestoreCompletesARecallTheBackupCaughtHalfDone(t *testing.T) {
 		}
 	})
 }
+
+// TestRecoveryQueuesTheCompletedRecallToPeers: the recall cut off by the
+// crash never reached the peer gateway holding a copy (the request stops
+// before it queues it). Completing it at recovery without telling the peer
+// would leave the copy readable there; recovery queues it, and the peer's
+// copy reads 410.
+func TestRecoveryQueuesTheCompletedRecallToPeers(t *testing.T) {
+	f := gatewaytest.StartFederation(t, gatewaytest.FederationOptions{})
+	met := f.Client("met-police")
+	hmrc := f.Client("hmrc").With(hPurpose, "investigation", hJust, "customs referral 9")
+	id := publish(t, met, recordBody(func(m map[string]any) { m["recipients"] = []string{"rocu-nw", "hmrc"} }))
+	if d := deliveryState(t, met, id, f.HostID("hmrc"), "share"); d.State != "delivered" {
+		t.Fatalf("delivery to hmrc's gateway: %+v", d)
+	}
+	if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != http.StatusOK {
+		t.Fatalf("hmrc before the recall: %d", r.Status)
+	}
+
+	origin := f.Host("met-police")
+	origin.Stop()
+	recallAuditedNotStored(t, origin.Cfg, id)
+	state := filepath.Join(audit.LogDir(origin.Cfg.Audit.Path), "index-state.json")
+	if err := os.WriteFile(state, []byte(`{"flushed_through":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`","clean":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.Restart(f.HostID("met-police"))
+	met = f.Client("met-police")
+	if d := deliveryState(t, met, id, f.HostID("hmrc"), "recall"); d.State != "acknowledged" {
+		t.Fatalf("the completed recall at hmrc's gateway: %+v", d)
+	}
+	if r := hmrc.MustDo("GET", "/v1/records/"+id, nil); r.Status != http.StatusGone {
+		t.Fatalf("hmrc's copy after the recall completed at recovery: %d", r.Status)
+	}
+}
