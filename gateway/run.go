@@ -329,7 +329,7 @@ func (g *Gateway) build(ctx context.Context, cfg config.Config, log *zap.Logger)
 // state clean.
 func (g *Gateway) recoverIndex(ctx context.Context, cfg config.Config, srv *httpapi.Server, log *zap.Logger) error {
 	dir := audit.LogDir(cfg.Audit.Path)
-	n, corrected, shutdown, err := srv.Records().Index().Recover(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.Audit(), cfg.GatewayID,
+	rec, shutdown, err := srv.Records().Index().Recover(ctx, dir, max(30*time.Second, 2*cfg.Audit.WriteTimeout), srv.Audit(), cfg.GatewayID,
 		func(err error) {
 			// Visible, not silent: a crash now re-reads the audit log from
 			// the last saved point, and the directory is probably failing
@@ -340,10 +340,21 @@ func (g *Gateway) recoverIndex(ctx context.Context, cfg config.Config, srv *http
 	if err != nil {
 		return err
 	}
-	if n > 0 || corrected > 0 {
-		log.Info("listing index recovered from the audit log", zap.Int("records", n), zap.Int("publishes_corrected", corrected))
+	if rec.Indexed > 0 || rec.Corrected > 0 || len(rec.Recalled) > 0 {
+		log.Info("listing index recovered from the audit log", zap.Int("records", rec.Indexed), zap.Int("publishes_corrected", rec.Corrected),
+			zap.Int("recalls_completed", len(rec.Recalled)))
 	}
 	g.closers = append(g.closers, shutdown)
+	// A recall recovery completed stopped before it was queued to the
+	// gateways a copy went to: queue it now (before serving; the senders
+	// start with the gateway). A repeated recall is harmless to a peer.
+	if g.fed != nil {
+		for _, st := range rec.Recalled {
+			if _, err := g.fed.Recall(ctx, st.Meta.RecordID, st.Meta.Originator.OrgID, st.Meta.Version); err != nil {
+				return fmt.Errorf("recovery: queue the recall of record %s to peer gateways: %w", st.Meta.RecordID, err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -119,7 +119,11 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	// share, a review), its new state replaces the copied one and the files
 	// and log are read again, until a pass finds no copied record changed.
 	// The archive then shows each record as its last archived audit entry
-	// left it, and a recall is never undone by a restore.
+	// left it — except a recall caught between its entry and its tombstone
+	// (audited first, stored after): the last pass can find the record still
+	// active. The restored gateway's start-up recovery completes such a
+	// recall (recordstore recoverFromAudit), so a recall is never undone by
+	// a restore.
 	var files []archivedFile
 	var stage string
 	for round := 1; ; round++ {
