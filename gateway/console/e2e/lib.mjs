@@ -60,14 +60,15 @@ export const chromiumArgs = [
 /**
  * open launches Chromium with a fresh profile and returns a context with a
  * 1280×800 viewport. withCert false: no client certificate (the handshake
- * must then fail); ignoreHTTPSErrors only for that test.
+ * must then fail); ignoreHTTPSErrors only for that test; extraArgs are
+ * Chromium switches one spec needs on top of chromiumArgs.
  */
-export async function open({ withCert = true, ignoreHTTPSErrors = false } = {}) {
+export async function open({ withCert = true, ignoreHTTPSErrors = false, extraArgs = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'liaison-chromium-'));
   const options = {
     executablePath: env.chromium,
     headless: true,
-    args: chromiumArgs,
+    args: [...chromiumArgs, ...extraArgs],
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
     locale: 'en-GB',

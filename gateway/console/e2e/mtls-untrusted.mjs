@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { env, open } from './lib.mjs';
 
 test('a gateway certificate from an untrusted CA is refused by the proxy', async () => {
-  const { page, close } = await open();
+  // HTTP/1.1 between Chromium and Playwright's proxy: over HTTP/2 the
+  // proxy (in this node process) can answer its 503 on a stream Chromium
+  // has already reset, and throws ERR_HTTP2_INVALID_STREAM from inside
+  // playwright-core, failing the spec although the refusal was seen (CI,
+  // 2026-12-06). The leg under test — the proxy's TLS to the gateway — is
+  // the same either way.
+  const { page, close } = await open({ extraArgs: ['--disable-http2'] });
   try {
     const resp = await page.goto(`${env.url}/v1/audit`);
     const text = await resp.text();
