@@ -240,3 +240,28 @@ func FuzzStage(f *testing.F) {
 		}
 	})
 }
+
+// TestDirFilesSkipsTemporaryFiles: the audit log writes a checkpoint or a
+// note into .<name>.tmp… and renames it into place; a backup of a live
+// gateway listed such a file and failed when it was gone a moment later
+// (CI, 2026-12-06: "open …/audit/.checkpoint.note.tmp…: no such file or
+// directory"). Temporary files are not listed; the files beside them are.
+func TestDirFilesSkipsTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{".checkpoint.note.tmp1879001389", "x~tmp42", "segment-000001.log", ".keep"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := dirFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.rel)
+	}
+	if strings.Join(got, ",") != ".keep,segment-000001.log" {
+		t.Fatalf("listed %v", got)
+	}
+}

@@ -263,7 +263,11 @@ func singleFile(p string) ([]pending, error) {
 }
 
 // dirFiles lists the regular files under dir, in path order, skipping
-// lock files and the object store's temporary files.
+// lock files and temporary files: the object store's (~tmp) and those the
+// audit log writes a checkpoint or note into before renaming it into place
+// (.<name>.tmp…, audit/checkpoint.go). A file that disappears between the
+// listing and its stat was one of those, or an object erased meanwhile:
+// it is not copied (a live gateway keeps writing while it is backed up).
 func dirFiles(dir string) ([]pending, error) {
 	var out []pending
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -273,10 +277,15 @@ func dirFiles(dir string) ([]pending, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || strings.HasSuffix(p, ".lock") || strings.Contains(p, "~tmp") {
+		name := d.Name()
+		if !d.Type().IsRegular() || strings.HasSuffix(p, ".lock") || strings.Contains(p, "~tmp") ||
+			(strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp")) {
 			return nil
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
